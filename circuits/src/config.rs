@@ -1,0 +1,240 @@
+//! Chain configuration and genesis (the `CHAIN.json` wire format).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::ConfigError,
+    fixed::{self, Bound, Fx12, Fx6},
+    state::{Account, ChainState, Market, MarketTable, Scenario, Series},
+};
+
+/// Version of the chain config format this build reads and writes.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Largest supported counts (they keep every in-circuit value far from the
+/// field modulus; see [`crate::margin`]).
+pub const MAX_MARKETS: usize = 16;
+/// Largest number of option series.
+pub const MAX_SERIES: usize = 16;
+/// Largest number of scenarios in the risk grid.
+pub const MAX_SCENARIOS: usize = 32;
+/// Largest tree depth (account ids are `u32`-sized at most).
+pub const MAX_DEPTH: usize = 32;
+
+/// The fixed shape of a batch circuit: one proving key per shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shape {
+    /// Transitions per batch (shorter batches are padded with no-ops).
+    pub capacity: usize,
+    /// Depth of the accounts tree (2^depth accounts).
+    pub depth: usize,
+    /// Perp markets (= perp position slots per account; slot i is market i).
+    pub markets: usize,
+    /// Option series (= option slots per account; slot j is series j).
+    pub series: usize,
+    /// Scenarios of the risk grid.
+    pub scenarios: usize,
+}
+
+impl Shape {
+    /// A short, stable name used for key caches: `c8-d20-m2-s2-g5`.
+    pub fn id(&self) -> String {
+        format!("c{}-d{}-m{}-s{}-g{}", self.capacity, self.depth, self.markets, self.series, self.scenarios)
+    }
+
+    /// Checks the shape's limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(ConfigError::Shape(what.to_string())) };
+        check((1..=1024).contains(&self.capacity), "capacity must be 1..=1024")?;
+        check((1..=MAX_DEPTH).contains(&self.depth), "depth must be 1..=32")?;
+        check((1..=MAX_MARKETS).contains(&self.markets), "markets must be 1..=16")?;
+        check(self.series <= MAX_SERIES, "series must be 0..=16")?;
+        check((1..=MAX_SCENARIOS).contains(&self.scenarios), "scenarios must be 1..=32")
+    }
+}
+
+/// A perp market's static config and initial marks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    /// Display name, e.g. "BTC-PERP".
+    pub name: String,
+    /// Initial margin fraction, e.g. "0.05".
+    pub initial_margin: Fx6,
+    /// Maintenance margin fraction, e.g. "0.03"; at most the initial one.
+    pub maintenance_margin: Fx6,
+    /// Mark price at genesis.
+    pub mark_price: Fx6,
+}
+
+/// An option series' static config and initial marks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesConfig {
+    /// Display name, e.g. "BTC-20261231-70000-C".
+    pub name: String,
+    /// Index of the underlying perp market.
+    pub underlying: u32,
+    /// Mark premium at genesis.
+    pub premium: Fx6,
+    /// Delta at genesis.
+    pub delta: Fx6,
+    /// Gamma at genesis (12 decimals).
+    pub gamma: Fx12,
+    /// Vega at genesis (quote per vol point).
+    pub vega: Fx6,
+}
+
+/// A funded account at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    /// Leaf index in the accounts tree.
+    pub id: u64,
+    /// Initial collateral (12 decimals).
+    pub collateral: Fx12,
+}
+
+/// Initial state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// Funded accounts (every other account starts empty).
+    #[serde(default)]
+    pub accounts: Vec<GenesisAccount>,
+    /// Initial insurance fund (12 decimals).
+    #[serde(default)]
+    pub insurance_fund: Fx12,
+}
+
+/// A chain: config plus genesis. `CHAIN.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Format version ([`CONFIG_VERSION`]).
+    pub version: u32,
+    /// Chain identifier, bound into every batch.
+    pub chain_id: String,
+    /// Circuit shape; `markets`, `series` and `scenarios` must match the lists.
+    pub shape: Shape,
+    /// Perp markets, index = market id.
+    pub markets: Vec<MarketConfig>,
+    /// Option series, index = series id.
+    #[serde(default)]
+    pub series: Vec<SeriesConfig>,
+    /// Scenario grid of the options risk.
+    pub scenarios: Vec<Scenario>,
+    /// Initial state.
+    #[serde(default)]
+    pub genesis: Genesis,
+}
+
+fn bounded(b: Bound, raw: i128, what: &str) -> Result<(), ConfigError> {
+    if b.contains(raw) {
+        Ok(())
+    } else {
+        Err(ConfigError::Bounds(format!("{what}: {} out of range [{}, {})", raw, b.min, b.max)))
+    }
+}
+
+impl ChainConfig {
+    /// Parses and validates `CHAIN.json`.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let cfg: ChainConfig = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks versions, counts, bounds and margin ordering.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.version != CONFIG_VERSION {
+            return Err(ConfigError::Version(self.version));
+        }
+        if self.chain_id.is_empty() || self.chain_id.len() > 64 {
+            return Err(ConfigError::Shape("chain_id must be 1..=64 bytes".into()));
+        }
+        self.shape.validate()?;
+        let s = &self.shape;
+        if self.markets.len() != s.markets || self.series.len() != s.series || self.scenarios.len() != s.scenarios {
+            return Err(ConfigError::Shape(format!(
+                "shape says {} markets, {} series, {} scenarios; config lists {}, {}, {}",
+                s.markets,
+                s.series,
+                s.scenarios,
+                self.markets.len(),
+                self.series.len(),
+                self.scenarios.len()
+            )));
+        }
+        for m in &self.markets {
+            bounded(fixed::FRACTION, m.initial_margin.raw(), &m.name)?;
+            bounded(fixed::FRACTION, m.maintenance_margin.raw(), &m.name)?;
+            bounded(fixed::PRICE, m.mark_price.raw(), &m.name)?;
+            if m.maintenance_margin > m.initial_margin {
+                return Err(ConfigError::Bounds(format!("{}: maintenance margin above initial margin", m.name)));
+            }
+        }
+        for o in &self.series {
+            if o.underlying as usize >= self.markets.len() {
+                return Err(ConfigError::Bounds(format!("{}: unknown underlying market {}", o.name, o.underlying)));
+            }
+            bounded(fixed::PRICE, o.premium.raw(), &o.name)?;
+            bounded(fixed::DELTA, o.delta.raw(), &o.name)?;
+            bounded(fixed::GAMMA, o.gamma.raw(), &o.name)?;
+            bounded(fixed::VEGA, o.vega.raw(), &o.name)?;
+        }
+        for sc in &self.scenarios {
+            bounded(fixed::PRICE_SHOCK, sc.price_shock.raw(), "scenario price_shock")?;
+            bounded(fixed::VOL_SHOCK, sc.vol_shock.raw(), "scenario vol_shock")?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &self.genesis.accounts {
+            if a.id >= 1u64 << s.depth {
+                return Err(ConfigError::Bounds(format!("genesis account {} outside a tree of depth {}", a.id, s.depth)));
+            }
+            if !seen.insert(a.id) {
+                return Err(ConfigError::Bounds(format!("genesis account {} listed twice", a.id)));
+            }
+            bounded(fixed::COLLATERAL, a.collateral.raw(), "genesis collateral")?;
+        }
+        bounded(fixed::FUND, self.genesis.insurance_fund.raw(), "genesis insurance_fund")
+    }
+
+    /// The genesis state.
+    pub fn genesis_state(&self) -> ChainState {
+        let markets = MarketTable {
+            markets: self
+                .markets
+                .iter()
+                .map(|m| Market {
+                    mark: m.mark_price,
+                    funding_index: Fx6::ZERO,
+                    open_interest: Fx6::ZERO,
+                    initial_margin: m.initial_margin,
+                    maintenance_margin: m.maintenance_margin,
+                })
+                .collect(),
+            series: self
+                .series
+                .iter()
+                .map(|o| Series {
+                    underlying: o.underlying,
+                    premium: o.premium,
+                    delta: o.delta,
+                    gamma: o.gamma,
+                    vega: o.vega,
+                })
+                .collect(),
+            scenarios: self.scenarios.clone(),
+            insurance_fund: self.genesis.insurance_fund,
+        };
+        let mut state = ChainState::new(self.shape.clone(), markets);
+        for a in &self.genesis.accounts {
+            let mut acct = Account::empty(&self.shape);
+            acct.collateral = a.collateral;
+            state.set_account(a.id, acct);
+        }
+        state
+    }
+}

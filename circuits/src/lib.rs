@@ -1,0 +1,20 @@
+//! statesync-circuits: the protocol state model, the fixed-point format, the
+//! Poseidon sparse Merkle tree, the native transition engine, the batch
+//! witness and the halo2-base batch circuit.
+//!
+//! The native engine and the circuit share their arithmetic: every rule the
+//! engine checks is a constraint of the circuit, over the same integers.
+
+pub mod circuit;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod fixed;
+pub mod margin;
+pub mod poseidon;
+pub mod smt;
+pub mod state;
+pub mod transition;
+pub mod witness;
+
+pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;

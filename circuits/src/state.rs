@@ -1,0 +1,249 @@
+//! The protocol state: accounts, the market table and the state root.
+
+use std::collections::BTreeMap;
+
+use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::Shape,
+    fixed::{Fx12, Fx6},
+    poseidon,
+    smt::SparseMerkleTree,
+};
+
+/// A signed integer as a field element (negative values wrap to `p - |x|`).
+pub fn fe(raw: i128) -> Fr {
+    let u = raw.unsigned_abs();
+    let abs = Fr::from_raw([u as u64, (u >> 64) as u64, 0, 0]);
+    if raw < 0 {
+        -abs
+    } else {
+        abs
+    }
+}
+
+/// One perp position slot. Slot `i` of an account always holds market `i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PerpSlot {
+    /// Signed position size (long > 0).
+    pub size: Fx6,
+    /// The market's funding index when this position was last settled.
+    pub funding_index: Fx6,
+}
+
+/// An account leaf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Collateral, 12 decimals, may be negative after losses.
+    pub collateral: Fx12,
+    /// Perp slots, one per market.
+    pub perps: Vec<PerpSlot>,
+    /// Option slots (signed sizes), one per series.
+    pub options: Vec<Fx6>,
+}
+
+impl Account {
+    /// The empty account of a shape (every unfunded leaf).
+    pub fn empty(shape: &Shape) -> Self {
+        Account {
+            collateral: Fx12::ZERO,
+            perps: vec![PerpSlot::default(); shape.markets],
+            options: vec![Fx6::ZERO; shape.series],
+        }
+    }
+
+    /// Field encoding hashed into the leaf: collateral, (size, funding index)
+    /// per market, size per series.
+    pub fn to_fields(&self) -> Vec<Fr> {
+        let mut v = vec![fe(self.collateral.raw())];
+        for p in &self.perps {
+            v.push(fe(p.size.raw()));
+            v.push(fe(p.funding_index.raw()));
+        }
+        v.extend(self.options.iter().map(|o| fe(o.raw())));
+        v
+    }
+
+    /// Poseidon hash of the leaf.
+    pub fn hash(&self) -> Fr {
+        poseidon::hash(&self.to_fields())
+    }
+}
+
+/// A perp market's live values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Market {
+    /// Oracle mark price.
+    pub mark: Fx6,
+    /// Cumulative funding index (quote per unit of size; longs pay when it rises).
+    pub funding_index: Fx6,
+    /// Open interest: the sum of all long sizes.
+    pub open_interest: Fx6,
+    /// Initial margin fraction.
+    pub initial_margin: Fx6,
+    /// Maintenance margin fraction.
+    pub maintenance_margin: Fx6,
+}
+
+/// An option series' live marks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Series {
+    /// Underlying perp market.
+    pub underlying: u32,
+    /// Mark premium per unit.
+    pub premium: Fx6,
+    /// Delta per unit.
+    pub delta: Fx6,
+    /// Gamma per unit, per unit move of the underlying (12 decimals).
+    pub gamma: Fx12,
+    /// Vega per unit, quote per vol point.
+    pub vega: Fx6,
+}
+
+/// One scenario of the risk grid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Relative move of every underlying, e.g. "-0.1" for -10%.
+    pub price_shock: Fx6,
+    /// Absolute move of implied vol in vol points, e.g. "5".
+    pub vol_shock: Fx6,
+}
+
+/// The market table; its Poseidon hash is the market root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketTable {
+    /// Perp markets.
+    pub markets: Vec<Market>,
+    /// Option series.
+    pub series: Vec<Series>,
+    /// Scenario grid.
+    pub scenarios: Vec<Scenario>,
+    /// Insurance fund (fees are paid into it), 12 decimals.
+    pub insurance_fund: Fx12,
+}
+
+impl MarketTable {
+    /// Field encoding: per market (mark, funding index, open interest, imf,
+    /// mmf); per series (underlying, premium, delta, gamma, vega); per scenario
+    /// (price shock, vol shock); the insurance fund.
+    pub fn to_fields(&self) -> Vec<Fr> {
+        let mut v = Vec::new();
+        for m in &self.markets {
+            v.extend([m.mark, m.funding_index, m.open_interest, m.initial_margin, m.maintenance_margin].map(|x| fe(x.raw())));
+        }
+        for s in &self.series {
+            v.extend([fe(s.underlying as i128), fe(s.premium.raw()), fe(s.delta.raw()), fe(s.gamma.raw()), fe(s.vega.raw())]);
+        }
+        for s in &self.scenarios {
+            v.extend([fe(s.price_shock.raw()), fe(s.vol_shock.raw())]);
+        }
+        v.push(fe(self.insurance_fund.raw()));
+        v
+    }
+
+    /// The market root.
+    pub fn root(&self) -> Fr {
+        poseidon::hash(&self.to_fields())
+    }
+}
+
+/// State root = Poseidon(accounts root, market root).
+pub fn state_root(accounts_root: Fr, market_root: Fr) -> Fr {
+    poseidon::hash2(accounts_root, market_root)
+}
+
+/// A chain's whole state. Cloning is how a batch is applied atomically.
+#[derive(Debug, Clone)]
+pub struct ChainState {
+    shape: Shape,
+    /// Market table.
+    pub markets: MarketTable,
+    accounts: BTreeMap<u64, Account>,
+    tree: SparseMerkleTree,
+    /// Sequence number the next batch must carry.
+    pub next_seq: u64,
+}
+
+/// The serialized form of [`ChainState`] (the tree is rebuilt on load).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredState {
+    /// Shape.
+    pub shape: Shape,
+    /// Market table.
+    pub markets: MarketTable,
+    /// Non-empty accounts.
+    pub accounts: BTreeMap<u64, Account>,
+    /// Next sequence number.
+    pub next_seq: u64,
+}
+
+impl ChainState {
+    /// A state with the given market table and no accounts.
+    pub fn new(shape: Shape, markets: MarketTable) -> Self {
+        let empty = Account::empty(&shape).hash();
+        let tree = SparseMerkleTree::new(shape.depth, empty);
+        ChainState { shape, markets, accounts: BTreeMap::new(), tree, next_seq: 0 }
+    }
+
+    /// Rebuilds a state from its stored form.
+    pub fn from_stored(s: StoredState) -> Self {
+        let mut state = ChainState::new(s.shape, s.markets);
+        for (id, a) in s.accounts {
+            state.set_account(id, a);
+        }
+        state.next_seq = s.next_seq;
+        state
+    }
+
+    /// The stored form.
+    pub fn to_stored(&self) -> StoredState {
+        StoredState {
+            shape: self.shape.clone(),
+            markets: self.markets.clone(),
+            accounts: self.accounts.clone(),
+            next_seq: self.next_seq,
+        }
+    }
+
+    /// The circuit shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// An account (the empty account when never touched).
+    pub fn account(&self, id: u64) -> Account {
+        self.accounts.get(&id).cloned().unwrap_or_else(|| Account::empty(&self.shape))
+    }
+
+    /// Non-empty accounts.
+    pub fn accounts(&self) -> &BTreeMap<u64, Account> {
+        &self.accounts
+    }
+
+    /// Writes an account and updates the tree. `id` must be inside the tree.
+    pub fn set_account(&mut self, id: u64, account: Account) {
+        self.tree.update(id, account.hash());
+        if account == Account::empty(&self.shape) {
+            self.accounts.remove(&id);
+        } else {
+            self.accounts.insert(id, account);
+        }
+    }
+
+    /// Merkle siblings of a leaf, from the leaf level up.
+    pub fn path(&self, id: u64) -> Vec<Fr> {
+        self.tree.path(id)
+    }
+
+    /// Root of the accounts tree.
+    pub fn accounts_root(&self) -> Fr {
+        self.tree.root()
+    }
+
+    /// The state root.
+    pub fn root(&self) -> Fr {
+        state_root(self.accounts_root(), self.markets.root())
+    }
+}

@@ -1,0 +1,317 @@
+//! Transitions and batches (the `BATCH.json` wire format, also bincode).
+
+use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::BatchError,
+    fixed::{Fx12, Fx6},
+    state::fe,
+};
+
+/// Version of the batch format this build reads and writes.
+pub const BATCH_VERSION: u32 = 1;
+
+/// One state transition. JSON: `{"type": "trade", ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transition {
+    /// Credit `amount` of collateral to `account`.
+    Deposit {
+        /// Account id.
+        account: u64,
+        /// Amount, > 0.
+        amount: Fx6,
+    },
+    /// Debit `amount`; the account must stay well margined (initial margin).
+    Withdraw {
+        /// Account id.
+        account: u64,
+        /// Amount, > 0.
+        amount: Fx6,
+    },
+    /// Perp trade: the taker's position changes by `size`, the maker's by `-size`,
+    /// at `price`; each pays its fee into the insurance fund.
+    Trade {
+        /// Market id.
+        market: u32,
+        /// Taker account.
+        taker: u64,
+        /// Maker account.
+        maker: u64,
+        /// Signed size from the taker's side (buy > 0), non-zero.
+        size: Fx6,
+        /// Price, > 0.
+        price: Fx6,
+        /// Taker fee (quote), >= 0.
+        #[serde(default)]
+        taker_fee: Fx6,
+        /// Maker fee (quote), >= 0.
+        #[serde(default)]
+        maker_fee: Fx6,
+    },
+    /// Option trade on a series at a premium, same conventions as `trade`.
+    OptionTrade {
+        /// Series id.
+        series: u32,
+        /// Taker account.
+        taker: u64,
+        /// Maker account.
+        maker: u64,
+        /// Signed size from the taker's side, non-zero.
+        size: Fx6,
+        /// Premium per unit, > 0.
+        premium: Fx6,
+        /// Taker fee, >= 0.
+        #[serde(default)]
+        taker_fee: Fx6,
+        /// Maker fee, >= 0.
+        #[serde(default)]
+        maker_fee: Fx6,
+    },
+    /// New mark price of a market.
+    OraclePrice {
+        /// Market id.
+        market: u32,
+        /// Mark price, > 0.
+        price: Fx6,
+    },
+    /// New premium and Greeks of a series.
+    OptionMarks {
+        /// Series id.
+        series: u32,
+        /// Mark premium, >= 0.
+        premium: Fx6,
+        /// Delta.
+        delta: Fx6,
+        /// Gamma (12 decimals).
+        gamma: Fx12,
+        /// Vega (quote per vol point).
+        vega: Fx6,
+    },
+    /// Adds `rate` to the market's funding index (longs pay when positive).
+    FundingTick {
+        /// Market id.
+        market: u32,
+        /// Funding per unit of size for this tick.
+        rate: Fx6,
+    },
+    /// The liquidator takes over part of a liquidatable account's position.
+    Liquidate {
+        /// Market id.
+        market: u32,
+        /// Liquidatable account.
+        liquidated: u64,
+        /// Liquidator (must end well margined).
+        liquidator: u64,
+        /// Change of the liquidated position (must shrink it, never flip it).
+        size: Fx6,
+        /// Price, > 0.
+        price: Fx6,
+        /// Penalty paid by the liquidated account into the insurance fund, >= 0.
+        #[serde(default)]
+        fee: Fx6,
+    },
+    /// An account with negative total value is closed against a counterparty
+    /// holding the opposite position.
+    Deleverage {
+        /// Market id.
+        market: u32,
+        /// Account with TV < 0.
+        deleveraged: u64,
+        /// Counterparty (its position must shrink, never flip).
+        counterparty: u64,
+        /// Change of the deleveraged position.
+        size: Fx6,
+        /// Price, > 0.
+        price: Fx6,
+    },
+}
+
+/// Numeric codes of the transition types, as committed in the circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Kind {
+    /// Padding.
+    Noop = 0,
+    /// deposit
+    Deposit = 1,
+    /// withdraw
+    Withdraw = 2,
+    /// trade
+    Trade = 3,
+    /// option_trade
+    OptionTrade = 4,
+    /// oracle_price
+    OraclePrice = 5,
+    /// option_marks
+    OptionMarks = 6,
+    /// funding_tick
+    FundingTick = 7,
+    /// liquidate
+    Liquidate = 8,
+    /// deleverage
+    Deleverage = 9,
+}
+
+/// Number of kinds (including `Noop`).
+pub const NUM_KINDS: usize = 10;
+
+impl Kind {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Noop => "noop",
+            Kind::Deposit => "deposit",
+            Kind::Withdraw => "withdraw",
+            Kind::Trade => "trade",
+            Kind::OptionTrade => "option_trade",
+            Kind::OraclePrice => "oracle_price",
+            Kind::OptionMarks => "option_marks",
+            Kind::FundingTick => "funding_tick",
+            Kind::Liquidate => "liquidate",
+            Kind::Deleverage => "deleverage",
+        }
+    }
+}
+
+/// The uniform encoding of a transition: what the circuit sees.
+///
+/// `a`/`b` are the two touched accounts (equal for one-account transitions,
+/// unused for market transitions); `x` is the size, amount or funding rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoded {
+    /// Type.
+    pub kind: Kind,
+    /// First account.
+    pub a: u64,
+    /// Second account.
+    pub b: u64,
+    /// Market or series id.
+    pub asset: u32,
+    /// Size / amount / rate (raw, 6 decimals).
+    pub x: i128,
+    /// Price / premium (raw, 6 decimals).
+    pub price: i128,
+    /// Fee paid by `a`.
+    pub fee_a: i128,
+    /// Fee paid by `b`.
+    pub fee_b: i128,
+    /// Delta (option_marks).
+    pub delta: i128,
+    /// Gamma (option_marks, 12 decimals).
+    pub gamma: i128,
+    /// Vega (option_marks).
+    pub vega: i128,
+}
+
+/// Number of field elements of an encoded transition.
+pub const ENCODED_LEN: usize = 11;
+
+impl Encoded {
+    /// The padding transition.
+    pub fn noop() -> Self {
+        Encoded { kind: Kind::Noop, a: 0, b: 0, asset: 0, x: 0, price: 0, fee_a: 0, fee_b: 0, delta: 0, gamma: 0, vega: 0 }
+    }
+
+    /// Field elements, in the order the circuit commits them.
+    pub fn to_fields(&self) -> [Fr; ENCODED_LEN] {
+        [
+            fe(self.kind as i128),
+            fe(self.a as i128),
+            fe(self.b as i128),
+            fe(self.asset as i128),
+            fe(self.x),
+            fe(self.price),
+            fe(self.fee_a),
+            fe(self.fee_b),
+            fe(self.delta),
+            fe(self.gamma),
+            fe(self.vega),
+        ]
+    }
+
+    /// Whether the transition touches accounts (and settles their funding).
+    pub fn touches_accounts(&self) -> bool {
+        !matches!(self.kind, Kind::Noop | Kind::OraclePrice | Kind::OptionMarks | Kind::FundingTick)
+    }
+}
+
+impl Transition {
+    /// The type.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Transition::Deposit { .. } => Kind::Deposit,
+            Transition::Withdraw { .. } => Kind::Withdraw,
+            Transition::Trade { .. } => Kind::Trade,
+            Transition::OptionTrade { .. } => Kind::OptionTrade,
+            Transition::OraclePrice { .. } => Kind::OraclePrice,
+            Transition::OptionMarks { .. } => Kind::OptionMarks,
+            Transition::FundingTick { .. } => Kind::FundingTick,
+            Transition::Liquidate { .. } => Kind::Liquidate,
+            Transition::Deleverage { .. } => Kind::Deleverage,
+        }
+    }
+
+    /// The uniform encoding.
+    pub fn encode(&self) -> Encoded {
+        let mut e = Encoded { kind: self.kind(), ..Encoded::noop() };
+        match *self {
+            Transition::Deposit { account, amount } | Transition::Withdraw { account, amount } => {
+                (e.a, e.b, e.x) = (account, account, amount.raw());
+            }
+            Transition::Trade { market, taker, maker, size, price, taker_fee, maker_fee } => {
+                (e.a, e.b, e.asset, e.x, e.price) = (taker, maker, market, size.raw(), price.raw());
+                (e.fee_a, e.fee_b) = (taker_fee.raw(), maker_fee.raw());
+            }
+            Transition::OptionTrade { series, taker, maker, size, premium, taker_fee, maker_fee } => {
+                (e.a, e.b, e.asset, e.x, e.price) = (taker, maker, series, size.raw(), premium.raw());
+                (e.fee_a, e.fee_b) = (taker_fee.raw(), maker_fee.raw());
+            }
+            Transition::OraclePrice { market, price } => (e.asset, e.price) = (market, price.raw()),
+            Transition::OptionMarks { series, premium, delta, gamma, vega } => {
+                (e.asset, e.price, e.delta, e.gamma, e.vega) = (series, premium.raw(), delta.raw(), gamma.raw(), vega.raw());
+            }
+            Transition::FundingTick { market, rate } => (e.asset, e.x) = (market, rate.raw()),
+            Transition::Liquidate { market, liquidated, liquidator, size, price, fee } => {
+                (e.a, e.b, e.asset, e.x, e.price, e.fee_a) = (liquidated, liquidator, market, size.raw(), price.raw(), fee.raw());
+            }
+            Transition::Deleverage { market, deleveraged, counterparty, size, price } => {
+                (e.a, e.b, e.asset, e.x, e.price) = (deleveraged, counterparty, market, size.raw(), price.raw());
+            }
+        }
+        e
+    }
+}
+
+/// A batch of transitions with its sequence number. `BATCH.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Format version ([`BATCH_VERSION`]).
+    pub version: u32,
+    /// The chain this batch belongs to.
+    pub chain_id: String,
+    /// Sequence number: 0 for the first batch, then consecutive.
+    pub seq: u64,
+    /// Transitions, applied in order.
+    pub transitions: Vec<Transition>,
+}
+
+impl Batch {
+    /// Parses a JSON batch; malformed input is a `batch`/`malformed` error
+    /// carrying serde's location.
+    pub fn from_json(text: &str) -> Result<Self, BatchError> {
+        serde_json::from_str(text).map_err(|e| BatchError::batch("malformed", e.to_string()))
+    }
+
+    /// Parses a bincode batch.
+    pub fn from_bincode(bytes: &[u8]) -> Result<Self, BatchError> {
+        bincode::deserialize(bytes).map_err(|e| BatchError::batch("malformed", e.to_string()))
+    }
+
+    /// Bincode encoding.
+    pub fn to_bincode(&self) -> Vec<u8> {
+        bincode::serialize(self).expect("batches always serialize")
+    }
+}
