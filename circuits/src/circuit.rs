@@ -1,1 +1,702 @@
-//! The batch circuit.
+//! The batch circuit (halo2-base), DESIGN.md §3.
+//!
+//! One slot per transition of the shape's capacity; each slot is the same
+//! fixed sequence of constraints whatever the transition, selected by one-hot
+//! type flags, so a shape has exactly one proving key:
+//!
+//! 1. parameters loaded and range-checked, the commitment chain extended
+//!    (skipped for padding);
+//! 2. account `a`: old leaf opened against the current accounts root, funding
+//!    settled (payments are constrained hints), the new leaf computed, its
+//!    values range-checked, the new root computed on the same path;
+//! 3. account `b` likewise against the intermediate root (`b == a` for
+//!    one-account transitions, both 0 and untouched for market transitions);
+//! 4. the market table updated (marks, Greeks, funding index, open interest,
+//!    insurance fund), with range checks;
+//! 5. margin figures of `a` and `b` before and after ([`crate::margin`]), and
+//!    the rule of the active type asserted.
+//!
+//! The market table is hashed once at the start and once at the end; the
+//! public inputs are the old and new state roots, the commitment, and the
+//! transition and liquidation counts.
+
+use ethnum::I256;
+use halo2_base::{
+    gates::{circuit::builder::BaseCircuitBuilder, GateInstructions, RangeChip, RangeInstructions},
+    halo2_proofs::{arithmetic::Field, halo2curves::{bn256::Fr, ff::PrimeField}},
+    poseidon::hasher::PoseidonHasher,
+    AssignedValue, Context,
+    QuantumCell::{Constant, Existing},
+};
+
+use crate::{
+    engine::X,
+    fixed::{self, Bound, Fx6},
+    margin::{self, RISK_BITS},
+    poseidon::{self, RATE, T},
+    state::fe,
+    transition::{Kind, NUM_KINDS},
+    witness::{BatchWitness, Step},
+};
+
+type V = AssignedValue<Fr>;
+
+/// A signed 256-bit integer as a field element.
+pub fn fe_i256(x: I256) -> Fr {
+    let abs = x.unsigned_abs();
+    let (hi, lo) = abs.into_words();
+    let f = Fr::from_raw([lo as u64, (lo >> 64) as u64, hi as u64, (hi >> 64) as u64]);
+    if x < 0 {
+        -f
+    } else {
+        f
+    }
+}
+
+struct Chips {
+    range: RangeChip<Fr>,
+    hasher: PoseidonHasher<Fr, T, RATE>,
+}
+
+impl Chips {
+    fn gate(&self) -> &impl GateInstructions<Fr> {
+        self.range.gate()
+    }
+
+    fn hash(&self, ctx: &mut Context<Fr>, inputs: &[V]) -> V {
+        self.hasher.hash_fix_len_array(ctx, self.range.gate(), inputs)
+    }
+
+    /// Constrains `b.min <= v < b.max` for power-of-two-sized bounds.
+    fn bound(&self, ctx: &mut Context<Fr>, v: V, b: Bound) {
+        let shifted = self.gate().sub(ctx, v, Constant(fe(b.min)));
+        self.range.range_check(ctx, shifted, b.bits);
+    }
+
+    /// 1 if `v < 0`; also constrains `-2^bits <= v < 2^bits`.
+    fn is_neg(&self, ctx: &mut Context<Fr>, v: V, bits: usize) -> V {
+        let two_b = Fr::from(2).pow_vartime([bits as u64]);
+        let y = self.gate().add(ctx, v, Constant(two_b));
+        let repr = y.value().to_repr();
+        let hi_bit = (repr.as_ref()[bits / 8] >> (bits % 8)) & 1;
+        let hi = ctx.load_witness(Fr::from(hi_bit as u64));
+        self.gate().assert_bit(ctx, hi);
+        let lo = self.gate().sub_mul(ctx, y, hi, Constant(two_b));
+        self.range.range_check(ctx, lo, bits);
+        self.gate().not(ctx, hi)
+    }
+
+    fn assert_zero(&self, ctx: &mut Context<Fr>, v: V) {
+        self.gate().assert_is_const(ctx, &v, &Fr::zero());
+    }
+
+    fn assert_one(&self, ctx: &mut Context<Fr>, v: V) {
+        self.gate().assert_is_const(ctx, &v, &Fr::one());
+    }
+
+    fn merkle_root(&self, ctx: &mut Context<Fr>, leaf: V, bits: &[V], path: &[V]) -> V {
+        let mut h = leaf;
+        for (bit, sib) in bits.iter().zip(path) {
+            let left = self.gate().select(ctx, *sib, h, *bit);
+            let right = self.gate().select(ctx, h, *sib, *bit);
+            h = self.hash(ctx, &[left, right]);
+        }
+        h
+    }
+}
+
+/// Account leaf cells.
+#[derive(Clone)]
+struct Leaf {
+    coll: V,
+    sizes: Vec<V>,
+    fidx: Vec<V>,
+    opts: Vec<V>,
+}
+
+impl Leaf {
+    fn load(ctx: &mut Context<Fr>, a: &crate::state::Account) -> Self {
+        Leaf {
+            coll: ctx.load_witness(fe(a.collateral.raw())),
+            sizes: a.perps.iter().map(|p| ctx.load_witness(fe(p.size.raw()))).collect(),
+            fidx: a.perps.iter().map(|p| ctx.load_witness(fe(p.funding_index.raw()))).collect(),
+            opts: a.options.iter().map(|o| ctx.load_witness(fe(o.raw()))).collect(),
+        }
+    }
+    fn fields(&self) -> Vec<V> {
+        let mut v = vec![self.coll];
+        for (s, f) in self.sizes.iter().zip(&self.fidx) {
+            v.push(*s);
+            v.push(*f);
+        }
+        v.extend(&self.opts);
+        v
+    }
+}
+
+/// Market table cells.
+#[derive(Clone)]
+struct Table {
+    mark: Vec<V>,
+    fidx: Vec<V>,
+    oi: Vec<V>,
+    imf: Vec<V>,
+    mmf: Vec<V>,
+    und: Vec<V>,
+    prem: Vec<V>,
+    delta: Vec<V>,
+    gamma: Vec<V>,
+    vega: Vec<V>,
+    pshock: Vec<V>,
+    vshock: Vec<V>,
+    fund: V,
+}
+
+impl Table {
+    fn load(ctx: &mut Context<Fr>, mt: &crate::state::MarketTable) -> Self {
+        let mut l = |x: i128| ctx.load_witness(fe(x));
+        let mut t = Table {
+            mark: vec![],
+            fidx: vec![],
+            oi: vec![],
+            imf: vec![],
+            mmf: vec![],
+            und: vec![],
+            prem: vec![],
+            delta: vec![],
+            gamma: vec![],
+            vega: vec![],
+            pshock: vec![],
+            vshock: vec![],
+            fund: l(mt.insurance_fund.raw()),
+        };
+        for m in &mt.markets {
+            t.mark.push(l(m.mark.raw()));
+            t.fidx.push(l(m.funding_index.raw()));
+            t.oi.push(l(m.open_interest.raw()));
+            t.imf.push(l(m.initial_margin.raw()));
+            t.mmf.push(l(m.maintenance_margin.raw()));
+        }
+        for s in &mt.series {
+            t.und.push(l(s.underlying as i128));
+            t.prem.push(l(s.premium.raw()));
+            t.delta.push(l(s.delta.raw()));
+            t.gamma.push(l(s.gamma.raw()));
+            t.vega.push(l(s.vega.raw()));
+        }
+        for s in &mt.scenarios {
+            t.pshock.push(l(s.price_shock.raw()));
+            t.vshock.push(l(s.vol_shock.raw()));
+        }
+        t
+    }
+    /// Same order as [`crate::state::MarketTable::to_fields`].
+    fn fields(&self) -> Vec<V> {
+        let mut v = vec![];
+        for m in 0..self.mark.len() {
+            v.extend([self.mark[m], self.fidx[m], self.oi[m], self.imf[m], self.mmf[m]]);
+        }
+        for j in 0..self.prem.len() {
+            v.extend([self.und[j], self.prem[j], self.delta[j], self.gamma[j], self.vega[j]]);
+        }
+        for s in 0..self.pshock.len() {
+            v.extend([self.pshock[s], self.vshock[s]]);
+        }
+        v.push(self.fund);
+        v
+    }
+}
+
+/// Per-table scenario moves shared by every account evaluated against it.
+struct Moves {
+    /// `2e24 * mark_m * shock_s`, per scenario then market.
+    perp: Vec<Vec<V>>,
+    /// Per-unit option loss coefficient, per scenario then series.
+    opt: Vec<Vec<V>>,
+}
+
+struct RiskCells {
+    tv_raw: V,
+    tv: V,
+    tri: V,
+    trm: V,
+    r: V,
+}
+
+struct BatchCircuit<'a> {
+    chips: Chips,
+    w: &'a BatchWitness,
+    /// One-hot indicator of each series' underlying market (fixed per batch).
+    und_ind: Vec<Vec<V>>,
+}
+
+impl BatchCircuit<'_> {
+    fn moves(&self, ctx: &mut Context<Fr>, t: &Table) -> Moves {
+        let g = self.chips.gate();
+        let l18 = Constant(fe_i256(margin::lift_1e18()));
+        let ld = Constant(fe_i256(margin::lift_delta()));
+        let und_mark: Vec<V> =
+            self.und_ind.iter().map(|ind| g.select_by_indicator(ctx, t.mark.iter().copied(), ind.iter().copied())).collect();
+        let mut perp = vec![];
+        let mut opt = vec![];
+        for s in 0..t.pshock.len() {
+            perp.push(
+                t.mark
+                    .iter()
+                    .map(|m| {
+                        let ds = g.mul(ctx, *m, t.pshock[s]);
+                        g.mul(ctx, ds, l18)
+                    })
+                    .collect(),
+            );
+            let vol = g.mul(ctx, t.vshock[s], l18);
+            opt.push(
+                (0..t.prem.len())
+                    .map(|j| {
+                        let ds = g.mul(ctx, und_mark[j], t.pshock[s]);
+                        let d = g.mul(ctx, t.delta[j], ld);
+                        let dd = g.mul(ctx, d, ds);
+                        let gs = g.mul(ctx, t.gamma[j], ds);
+                        let gds2 = g.mul_add(ctx, gs, ds, dd);
+                        g.mul_add(ctx, t.vega[j], vol, gds2)
+                    })
+                    .collect(),
+            );
+        }
+        Moves { perp, opt }
+    }
+
+    fn risk(&self, ctx: &mut Context<Fr>, leaf: &Leaf, neg: &[V], t: &Table, mv: &Moves, r_hint: I256) -> RiskCells {
+        let g = self.chips.gate();
+        let mut tv_terms = vec![Existing(leaf.coll)];
+        let mut tri_terms = vec![];
+        let mut trm_terms = vec![];
+        for m in 0..leaf.sizes.len() {
+            let p = g.mul(ctx, leaf.sizes[m], t.mark[m]);
+            tv_terms.push(Existing(p));
+            let neg_p = g.neg(ctx, p);
+            let notional = g.select(ctx, neg_p, p, neg[m]);
+            tri_terms.push(g.mul(ctx, notional, t.imf[m]));
+            trm_terms.push(g.mul(ctx, notional, t.mmf[m]));
+        }
+        for j in 0..leaf.opts.len() {
+            tv_terms.push(Existing(g.mul(ctx, leaf.opts[j], t.prem[j])));
+        }
+        let tv_raw = g.sum(ctx, tv_terms);
+        let tv = g.mul(ctx, tv_raw, Constant(fe_i256(margin::lift_tv())));
+        let l18 = Constant(fe_i256(margin::lift_1e18()));
+        let tri = g.sum(ctx, tri_terms);
+        let tri = g.mul(ctx, tri, l18);
+        let trm = g.sum(ctx, trm_terms);
+        let trm = g.mul(ctx, trm, l18);
+        let r = ctx.load_witness(fe_i256(r_hint));
+        // r >= 0, r >= every loss, and r is 0 or one of them
+        let r_neg = self.chips.is_neg(ctx, r, RISK_BITS);
+        self.chips.assert_zero(ctx, r_neg);
+        let mut prod = r;
+        for s in 0..mv.perp.len() {
+            let mut gain = g.inner_product(ctx, leaf.sizes.iter().copied(), mv.perp[s].iter().copied().map(Existing));
+            if !leaf.opts.is_empty() {
+                let o = g.inner_product(ctx, leaf.opts.iter().copied(), mv.opt[s].iter().copied().map(Existing));
+                gain = g.add(ctx, gain, o);
+            }
+            // loss = -gain; r - loss = r + gain
+            let diff = g.add(ctx, r, gain);
+            let below = self.chips.is_neg(ctx, diff, RISK_BITS);
+            self.chips.assert_zero(ctx, below);
+            prod = g.mul(ctx, prod, diff);
+        }
+        self.chips.assert_zero(ctx, prod);
+        RiskCells { tv_raw, tv, tri, trm, r }
+    }
+}
+
+
+/// The per-account deltas of one step.
+struct Deltas {
+    coll: V,
+    size: Vec<V>,
+    opt: Vec<V>,
+}
+
+/// An opened and updated account.
+struct Updated {
+    set: Leaf,
+    new: Leaf,
+    root: V,
+    neg_set: Vec<V>,
+    neg_new: Vec<V>,
+}
+
+/// Bits for sign checks of sizes and of slot products.
+const SIZE_BITS: usize = 48;
+const SLOT_PRODUCT_BITS: usize = 100;
+const TV_RAW_BITS: usize = 128;
+
+impl BatchCircuit<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        ctx: &mut Context<Fr>,
+        root: V,
+        bits: &[V],
+        leaf_w: &crate::state::Account,
+        path_w: &[Fr],
+        pays_w: &[i128],
+        touch: V,
+        t: &Table,
+        d: Deltas,
+    ) -> Updated {
+        let g = self.chips.gate();
+        let leaf = Leaf::load(ctx, leaf_w);
+        let h = self.chips.hash(ctx, &leaf.fields());
+        let path: Vec<V> = path_w.iter().map(|p| ctx.load_witness(*p)).collect();
+        let opened = self.chips.merkle_root(ctx, h, bits, &path);
+        ctx.constrain_equal(&opened, &root);
+        // lazy funding: pay_m = (index_m - cached_m) * size_m when touched
+        let mut set = leaf.clone();
+        let mut paid = vec![];
+        for m in 0..leaf.sizes.len() {
+            let pay = ctx.load_witness(fe(pays_w[m]));
+            let gap = g.sub(ctx, t.fidx[m], leaf.fidx[m]);
+            let owed = g.mul(ctx, gap, leaf.sizes[m]);
+            let owed = g.mul(ctx, owed, touch);
+            ctx.constrain_equal(&pay, &owed);
+            paid.push(Existing(pay));
+            set.fidx[m] = g.select(ctx, t.fidx[m], leaf.fidx[m], touch);
+        }
+        let paid = g.sum(ctx, paid);
+        set.coll = g.sub(ctx, leaf.coll, paid);
+        let mut new = set.clone();
+        new.coll = g.add(ctx, set.coll, d.coll);
+        self.chips.bound(ctx, new.coll, fixed::COLLATERAL);
+        for (m, ds) in d.size.into_iter().enumerate() {
+            new.sizes[m] = g.add(ctx, set.sizes[m], ds);
+        }
+        for (j, dj) in d.opt.into_iter().enumerate() {
+            new.opts[j] = g.add(ctx, set.opts[j], dj);
+            // range check of the new option size
+            self.chips.is_neg(ctx, new.opts[j], SIZE_BITS);
+        }
+        let neg_set = set.sizes.iter().map(|s| self.chips.is_neg(ctx, *s, SIZE_BITS)).collect();
+        let neg_new = new.sizes.iter().map(|s| self.chips.is_neg(ctx, *s, SIZE_BITS)).collect();
+        let h_new = self.chips.hash(ctx, &new.fields());
+        let root = self.chips.merkle_root(ctx, h_new, bits, &path);
+        Updated { set, new, root, neg_set, neg_new }
+    }
+
+    /// No slot grows or flips: `new * (set - new) >= 0` for every slot.
+    fn shrinks(&self, ctx: &mut Context<Fr>, set: &Leaf, new: &Leaf) -> V {
+        let g = self.chips.gate();
+        let mut ok = ctx.load_constant(Fr::one());
+        let pairs: Vec<(V, V)> =
+            set.sizes.iter().zip(&new.sizes).chain(set.opts.iter().zip(&new.opts)).map(|(a, b)| (*a, *b)).collect();
+        for (before, after) in pairs {
+            let diff = g.sub(ctx, before, after);
+            let prod = g.mul(ctx, after, diff);
+            let neg = self.chips.is_neg(ctx, prod, SLOT_PRODUCT_BITS);
+            ok = g.mul_not(ctx, neg, ok);
+        }
+        ok
+    }
+
+    fn well_margined(&self, ctx: &mut Context<Fr>, r: &RiskCells) -> V {
+        let g = self.chips.gate();
+        let need = g.add(ctx, r.tri, r.r);
+        let slack = g.sub(ctx, r.tv, need);
+        let neg = self.chips.is_neg(ctx, slack, RISK_BITS);
+        g.not(ctx, neg)
+    }
+
+    fn requirement(&self, ctx: &mut Context<Fr>, r: &RiskCells) -> (V, V) {
+        let g = self.chips.gate();
+        let req = g.add(ctx, r.trm, r.r);
+        let excess = g.sub(ctx, r.tv, req);
+        (req, excess)
+    }
+
+    fn liquidatable(&self, ctx: &mut Context<Fr>, r: &RiskCells) -> V {
+        let (_, excess) = self.requirement(ctx, r);
+        self.chips.is_neg(ctx, excess, RISK_BITS)
+    }
+
+    fn risk_reducing(&self, ctx: &mut Context<Fr>, shrink: V, before: &RiskCells, after: &RiskCells) -> V {
+        let g = self.chips.gate();
+        let (req_b, exc_b) = self.requirement(ctx, before);
+        let (req_a, exc_a) = self.requirement(ctx, after);
+        let d_req = g.sub(ctx, req_a, req_b);
+        let lower = self.chips.is_neg(ctx, d_req, RISK_BITS);
+        let d_exc = g.sub(ctx, exc_a, exc_b);
+        let worse = self.chips.is_neg(ctx, d_exc, RISK_BITS);
+        let ok = g.mul(ctx, shrink, lower);
+        g.mul_not(ctx, worse, ok)
+    }
+
+    /// One slot. Returns the new accounts root, table and commitment, and the
+    /// real and liquidation flags.
+    fn step(&self, ctx: &mut Context<Fr>, s: &Step, acc_root: V, t: &Table, commit: V) -> (V, Table, V, V, V) {
+        let g = self.chips.gate();
+        let shape = &self.w.shape;
+        let f: Vec<V> = (0..NUM_KINDS).map(|i| ctx.load_witness(Fr::from(u64::from(s.kind as usize == i)))).collect();
+        for fi in &f {
+            g.assert_bit(ctx, *fi);
+        }
+        let one_hot = g.sum(ctx, f.iter().copied());
+        self.chips.assert_one(ctx, one_hot);
+        let fl = |k: Kind| f[k as usize];
+        let kind = g.inner_product(ctx, f.iter().copied(), (0..NUM_KINDS).map(|i| Constant(Fr::from(i as u64))));
+        let mut l = |x: i128| ctx.load_witness(fe(x));
+        let (a, b, asset, x, price) = (l(s.a as i128), l(s.b as i128), l(s.asset as i128), l(s.x), l(s.price));
+        let (fee_a, fee_b, delta, gamma, vega) = (l(s.fee_a), l(s.fee_b), l(s.delta), l(s.gamma), l(s.vega));
+        self.chips.bound(ctx, x, X);
+        self.chips.bound(ctx, price, fixed::PRICE);
+        self.chips.bound(ctx, fee_a, fixed::AMOUNT);
+        self.chips.bound(ctx, fee_b, fixed::AMOUNT);
+        self.chips.bound(ctx, delta, fixed::DELTA);
+        self.chips.bound(ctx, gamma, fixed::GAMMA);
+        self.chips.bound(ctx, vega, fixed::VEGA);
+
+        // commitment chain over real transitions
+        let h = self.chips.hash(ctx, &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega]);
+        let commit = g.select(ctx, commit, h, fl(Kind::Noop));
+
+        let sum = |ctx: &mut Context<Fr>, ks: &[Kind]| g.sum(ctx, ks.iter().map(|k| fl(*k)));
+        let touch = sum(ctx, &[Kind::Deposit, Kind::Withdraw, Kind::Trade, Kind::OptionTrade, Kind::Liquidate, Kind::Deleverage]);
+        let perp_trade = sum(ctx, &[Kind::Trade, Kind::Liquidate, Kind::Deleverage]);
+        let trade_like = g.add(ctx, perp_trade, fl(Kind::OptionTrade));
+        let perp_asset = sum(ctx, &[Kind::Trade, Kind::Liquidate, Kind::Deleverage, Kind::OraclePrice, Kind::FundingTick]);
+        let series_asset = sum(ctx, &[Kind::OptionTrade, Kind::OptionMarks]);
+        let one_acct = sum(ctx, &[Kind::Deposit, Kind::Withdraw]);
+        let plain_trade = sum(ctx, &[Kind::Trade, Kind::OptionTrade]);
+
+        // account wiring
+        for acct in [a, b] {
+            let stray = g.mul_not(ctx, touch, acct);
+            self.chips.assert_zero(ctx, stray);
+        }
+        let ab = g.sub(ctx, b, a);
+        let ab = g.mul(ctx, ab, one_acct);
+        self.chips.assert_zero(ctx, ab);
+        let same = g.is_equal(ctx, a, b);
+        let same = g.mul(ctx, same, trade_like);
+        self.chips.assert_zero(ctx, same);
+
+        // asset indicators
+        let ind_m = g.idx_to_indicator(ctx, asset, shape.markets);
+        let cnt = g.sum(ctx, ind_m.iter().copied());
+        let miss = g.mul_not(ctx, cnt, perp_asset);
+        self.chips.assert_zero(ctx, miss);
+        let ind_s = if shape.series > 0 {
+            let ind = g.idx_to_indicator(ctx, asset, shape.series);
+            let cnt = g.sum(ctx, ind.iter().copied());
+            let miss = g.mul_not(ctx, cnt, series_asset);
+            self.chips.assert_zero(ctx, miss);
+            ind
+        } else {
+            self.chips.assert_zero(ctx, series_asset);
+            vec![]
+        };
+
+        // deltas
+        let one6 = Constant(Fr::from(Fx6::ONE as u64));
+        let xp = g.mul(ctx, x, price);
+        let x6 = g.mul(ctx, x, one6);
+        let fa6 = g.mul(ctx, fee_a, one6);
+        let fb6 = g.mul(ctx, fee_b, one6);
+        let dep_sign = g.sub(ctx, fl(Kind::Deposit), fl(Kind::Withdraw));
+        let paid_a = g.add(ctx, xp, fa6);
+        let paid_a = g.mul(ctx, paid_a, trade_like);
+        let a_coll = g.mul(ctx, x6, dep_sign);
+        let a_coll = g.sub(ctx, a_coll, paid_a);
+        let got_b = g.sub(ctx, xp, fb6);
+        let b_coll = g.mul(ctx, got_b, trade_like);
+        let x_perp = g.mul(ctx, x, perp_trade);
+        let x_opt = g.mul(ctx, x, fl(Kind::OptionTrade));
+        let a_size: Vec<V> = ind_m.iter().map(|i| g.mul(ctx, x_perp, *i)).collect();
+        let b_size: Vec<V> = a_size.iter().map(|v| g.neg(ctx, *v)).collect();
+        let a_opt: Vec<V> = ind_s.iter().map(|i| g.mul(ctx, x_opt, *i)).collect();
+        let b_opt: Vec<V> = a_opt.iter().map(|v| g.neg(ctx, *v)).collect();
+
+        let a_bits = g.num_to_bits(ctx, a, shape.depth);
+        let b_bits = g.num_to_bits(ctx, b, shape.depth);
+        let ua = self.update(ctx, acc_root, &a_bits, &s.a_leaf, &s.a_path, &s.hints.funding_a, touch, t, Deltas {
+            coll: a_coll,
+            size: a_size,
+            opt: a_opt,
+        });
+        let ub = self.update(ctx, ua.root, &b_bits, &s.b_leaf, &s.b_path, &s.hints.funding_b, touch, t, Deltas {
+            coll: b_coll,
+            size: b_size,
+            opt: b_opt,
+        });
+
+        // market table
+        let mut t2 = t.clone();
+        let is_oracle = fl(Kind::OraclePrice);
+        let is_funding = fl(Kind::FundingTick);
+        let x_fund = g.mul(ctx, x, is_funding);
+        for m in 0..shape.markets {
+            let sel = g.mul(ctx, is_oracle, ind_m[m]);
+            t2.mark[m] = g.select(ctx, price, t.mark[m], sel);
+            t2.fidx[m] = g.mul_add(ctx, x_fund, ind_m[m], t.fidx[m]);
+            self.chips.bound(ctx, t2.fidx[m], fixed::FUNDING_INDEX);
+            let mut oi = t.oi[m];
+            for (leaf, neg, sign) in [
+                (&ua.new, &ua.neg_new, true),
+                (&ua.set, &ua.neg_set, false),
+                (&ub.new, &ub.neg_new, true),
+                (&ub.set, &ub.neg_set, false),
+            ] {
+                let long = g.mul_not(ctx, neg[m], leaf.sizes[m]);
+                oi = if sign { g.add(ctx, oi, long) } else { g.sub(ctx, oi, long) };
+            }
+            t2.oi[m] = oi;
+            self.chips.bound(ctx, oi, fixed::OPEN_INTEREST);
+        }
+        let is_marks = fl(Kind::OptionMarks);
+        for j in 0..shape.series {
+            let sel = g.mul(ctx, is_marks, ind_s[j]);
+            t2.prem[j] = g.select(ctx, price, t.prem[j], sel);
+            t2.delta[j] = g.select(ctx, delta, t.delta[j], sel);
+            t2.gamma[j] = g.select(ctx, gamma, t.gamma[j], sel);
+            t2.vega[j] = g.select(ctx, vega, t.vega[j], sel);
+        }
+        let fees = g.add(ctx, fa6, fb6);
+        t2.fund = g.mul_add(ctx, fees, trade_like, t.fund);
+        self.chips.bound(ctx, t2.fund, fixed::FUND);
+
+        // margin rules (marks and Greeks never change in a step that touches accounts)
+        let mv = self.moves(ctx, t);
+        let hr = &s.hints.risk;
+        let ra_b = self.risk(ctx, &ua.set, &ua.neg_set, t, &mv, hr[0]);
+        let ra_a = self.risk(ctx, &ua.new, &ua.neg_new, t, &mv, hr[1]);
+        let rb_b = self.risk(ctx, &ub.set, &ub.neg_set, t, &mv, hr[2]);
+        let rb_a = self.risk(ctx, &ub.new, &ub.neg_new, t, &mv, hr[3]);
+        let wm_a = self.well_margined(ctx, &ra_a);
+        let wm_b = self.well_margined(ctx, &rb_a);
+        let shrink_a = self.shrinks(ctx, &ua.set, &ua.new);
+        let shrink_b = self.shrinks(ctx, &ub.set, &ub.new);
+        let rr_a = self.risk_reducing(ctx, shrink_a, &ra_b, &ra_a);
+        let rr_b = self.risk_reducing(ctx, shrink_b, &rb_b, &rb_a);
+        let liq_a = self.liquidatable(ctx, &ra_b);
+        let delev_a = self.chips.is_neg(ctx, ra_b.tv_raw, TV_RAW_BITS);
+
+        let free_a = sum(ctx, &[Kind::Noop, Kind::Deposit, Kind::OraclePrice, Kind::OptionMarks, Kind::FundingTick]);
+        let trade_ok_a = g.or(ctx, wm_a, rr_a);
+        let liq_ok_a = g.and(ctx, liq_a, rr_a);
+        let delev_ok_a = g.and(ctx, delev_a, rr_a);
+        let ok_a = g.inner_product(ctx, [fl(Kind::Withdraw), plain_trade, fl(Kind::Liquidate), fl(Kind::Deleverage)], [
+            Existing(wm_a),
+            Existing(trade_ok_a),
+            Existing(liq_ok_a),
+            Existing(delev_ok_a),
+        ]);
+        let ok_a = g.add(ctx, ok_a, free_a);
+        self.chips.assert_one(ctx, ok_a);
+
+        let free_b = g.add(ctx, free_a, fl(Kind::Withdraw));
+        let trade_ok_b = g.or(ctx, wm_b, rr_b);
+        let delev_ok_b = g.and(ctx, shrink_b, trade_ok_b);
+        let ok_b = g.inner_product(ctx, [plain_trade, fl(Kind::Liquidate), fl(Kind::Deleverage)], [
+            Existing(trade_ok_b),
+            Existing(wm_b),
+            Existing(delev_ok_b),
+        ]);
+        let ok_b = g.add(ctx, ok_b, free_b);
+        self.chips.assert_one(ctx, ok_b);
+
+        // signs of parameters
+        let x_m1 = g.sub(ctx, x, Constant(Fr::one()));
+        let x_nonpos = self.chips.is_neg(ctx, x_m1, X.bits + 1);
+        let bad = g.mul(ctx, x_nonpos, one_acct);
+        self.chips.assert_zero(ctx, bad);
+        let x_zero = g.is_zero(ctx, x);
+        let bad = g.mul(ctx, x_zero, trade_like);
+        self.chips.assert_zero(ctx, bad);
+        let priced = g.add(ctx, trade_like, is_oracle);
+        let p_zero = g.is_zero(ctx, price);
+        let bad = g.mul(ctx, p_zero, priced);
+        self.chips.assert_zero(ctx, bad);
+
+        let real = g.not(ctx, fl(Kind::Noop));
+        (ub.root, t2, commit, real, fl(Kind::Liquidate))
+    }
+}
+
+/// Error for a witness that does not fit its shape (e.g. a corrupted job).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("batch witness does not match its shape: {0}")]
+pub struct WitnessShapeError(pub String);
+
+/// Checks that a witness has the sizes its shape requires.
+pub fn check_witness(w: &BatchWitness) -> Result<(), WitnessShapeError> {
+    let s = &w.shape;
+    let err = |m: &str| Err(WitnessShapeError(m.to_string()));
+    if s.validate().is_err() {
+        return err("invalid shape");
+    }
+    if w.steps.len() != s.capacity {
+        return err("step count differs from capacity");
+    }
+    let mt = &w.markets;
+    if mt.markets.len() != s.markets || mt.series.len() != s.series || mt.scenarios.len() != s.scenarios {
+        return err("market table size");
+    }
+    for st in &w.steps {
+        for leaf in [&st.a_leaf, &st.b_leaf] {
+            if leaf.perps.len() != s.markets || leaf.options.len() != s.series {
+                return err("account slots");
+            }
+        }
+        if st.a_path.len() != s.depth || st.b_path.len() != s.depth {
+            return err("Merkle path length");
+        }
+        if st.hints.funding_a.len() != s.markets || st.hints.funding_b.len() != s.markets {
+            return err("funding hints");
+        }
+    }
+    Ok(())
+}
+
+/// Lays out the batch circuit for `w` in `builder` (phase 0, lookups enabled)
+/// and sets its five public inputs.
+pub fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(), WitnessShapeError> {
+    check_witness(w)?;
+    let range = builder.range_chip();
+    let ctx = builder.main(0);
+    let mut hasher = PoseidonHasher::new(poseidon::spec().clone());
+    hasher.initialize_consts(ctx, range.gate());
+    let chips = Chips { range, hasher };
+    let mut t = Table::load(ctx, &w.markets);
+    let g = chips.gate();
+    let und_ind: Vec<Vec<V>> = t
+        .und
+        .iter()
+        .map(|u| {
+            let ind = g.idx_to_indicator(ctx, *u, w.shape.markets);
+            let cnt = g.sum(ctx, ind.iter().copied());
+            chips.assert_one(ctx, cnt);
+            ind
+        })
+        .collect();
+    let circuit = BatchCircuit { chips, w, und_ind };
+    let market_root = circuit.chips.hash(ctx, &t.fields());
+    let mut acc_root = ctx.load_witness(w.accounts_root);
+    let old_root = circuit.chips.hash(ctx, &[acc_root, market_root]);
+    let mut commit = ctx.load_zero();
+    let mut real = vec![];
+    let mut liq = vec![];
+    for s in &w.steps {
+        let (root, t2, c, r, lq) = circuit.step(ctx, s, acc_root, &t, commit);
+        (acc_root, t, commit) = (root, t2, c);
+        real.push(r);
+        liq.push(lq);
+    }
+    let g = circuit.chips.gate();
+    let n_real = g.sum(ctx, real);
+    let n_liq = g.sum(ctx, liq);
+    let market_root = circuit.chips.hash(ctx, &t.fields());
+    let new_root = circuit.chips.hash(ctx, &[acc_root, market_root]);
+    builder.assigned_instances = vec![vec![old_root, new_root, commit, n_real, n_liq]];
+    Ok(())
+}

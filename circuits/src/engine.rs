@@ -9,7 +9,8 @@ use crate::{
     fixed::{self, Bound, Fixed, Fx6},
     margin::{self, Risk},
     poseidon,
-    state::{Account, ChainState, MarketTable},
+    config::Shape,
+    state::{Account, ChainState, Market, MarketTable, Scenario, Series},
     transition::{Batch, Encoded, Kind, Transition, BATCH_VERSION},
     witness::{BatchWitness, Hints, PublicInputs, Step},
 };
@@ -64,6 +65,24 @@ pub fn apply_transitions(state: &ChainState, transitions: &[Transition], mode: M
             format!("{} transitions exceed the shape's capacity of {}", transitions.len(), shape.capacity),
         ));
     }
+    build_witness(state, transitions, mode)
+}
+
+/// A witness of padding only, on an all-zero state of `shape`: what keys are
+/// generated from (the circuit's layout never depends on witness values).
+pub fn padding_witness(shape: &Shape) -> BatchWitness {
+    let markets = MarketTable {
+        markets: vec![Market::default(); shape.markets],
+        series: vec![Series::default(); shape.series],
+        scenarios: vec![Scenario::default(); shape.scenarios],
+        insurance_fund: Fixed(0),
+    };
+    let state = ChainState::new(shape.clone(), markets);
+    build_witness(&state, &[], Mode::Unchecked).expect("padding always applies").witness
+}
+
+fn build_witness(state: &ChainState, transitions: &[Transition], mode: Mode) -> Result<Applied, BatchError> {
+    let shape = state.shape().clone();
     let mut st = state.clone();
     let old_root = st.root();
     let markets = st.markets.clone();
@@ -241,8 +260,10 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
         bound(fixed::OPEN_INTEREST, market.open_interest.raw(), "open interest")?;
     }
 
-    let ra = (margin::evaluate(&a_set, &mt_before), margin::evaluate(&a_new, &mt));
-    let rb = (margin::evaluate(&b_set, &mt_before), margin::evaluate(&b_new, &mt));
+    // marks and Greeks never change in a step that touches accounts, so both
+    // sides are evaluated against the table before the step (as the circuit does)
+    let ra = (margin::evaluate(&a_set, &mt_before), margin::evaluate(&a_new, &mt_before));
+    let rb = (margin::evaluate(&b_set, &mt_before), margin::evaluate(&b_new, &mt_before));
     if enforce {
         check_rules(k, (&a_set, &a_new, &ra), (&b_set, &b_new, &rb))?;
     }

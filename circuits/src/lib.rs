@@ -9,6 +9,7 @@ pub mod circuit;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod examples;
 pub mod fixed;
 pub mod margin;
 pub mod poseidon;

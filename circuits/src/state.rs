@@ -72,7 +72,7 @@ impl Account {
 }
 
 /// A perp market's live values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Market {
     /// Oracle mark price.
     pub mark: Fx6,
@@ -87,7 +87,7 @@ pub struct Market {
 }
 
 /// An option series' live marks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Series {
     /// Underlying perp market.
     pub underlying: u32,
@@ -102,7 +102,7 @@ pub struct Series {
 }
 
 /// One scenario of the risk grid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Relative move of every underlying, e.g. "-0.1" for -10%.
