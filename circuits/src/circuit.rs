@@ -29,8 +29,11 @@ use halo2_base::{
     QuantumCell::{Constant, Existing},
 };
 
+use halo2_base::gates::circuit::BaseCircuitParams;
+
 use crate::{
-    engine::X,
+    config::Shape,
+    engine::{self, X},
     fixed::{self, Bound, Fx6},
     margin::{self, RISK_BITS},
     poseidon::{self, RATE, T},
@@ -699,4 +702,222 @@ pub fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(
     let new_root = circuit.chips.hash(ctx, &[acc_root, market_root]);
     builder.assigned_instances = vec![vec![old_root, new_root, commit, n_real, n_liq]];
     Ok(())
+}
+
+/// Rows kept free at the bottom of the circuit for blinding.
+pub const MIN_ROWS: usize = 20;
+/// Advice columns the layout aims for: fewer columns mean a larger `k`.
+pub const TARGET_ADVICE: usize = 12;
+
+/// The circuit configuration of a shape: the smallest `k` (lookup bits
+/// `k - 1`) at which the batch fits in [`TARGET_ADVICE`] advice columns.
+/// Deterministic, so keys generated with it can be cached per shape.
+pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
+    shape.validate().map_err(|e| WitnessShapeError(e.to_string()))?;
+    let w = engine::padding_witness(shape);
+    let measure = |k: usize| -> Result<BaseCircuitParams, WitnessShapeError> {
+        let mut b = BaseCircuitBuilder::new(false).use_k(k).use_lookup_bits(k - 1).use_instance_columns(1);
+        build(&mut b, &w)?;
+        Ok(b.calculate_params(Some(MIN_ROWS)))
+    };
+    let probe = measure(16)?;
+    let cells = probe.num_advice_per_phase[0] * ((1 << 16) - MIN_ROWS);
+    let mut k = 10;
+    while cells > TARGET_ADVICE * ((1usize << k) - MIN_ROWS) {
+        k += 1;
+    }
+    loop {
+        let p = measure(k)?;
+        if p.num_advice_per_phase[0] <= TARGET_ADVICE || k >= 26 {
+            return Ok(p);
+        }
+        k += 1;
+    }
+}
+
+/// A builder laid out for `w` with `params` (keygen/mock mode).
+pub fn builder_for(params: &BaseCircuitParams, w: &BatchWitness, witness_only: bool) -> Result<BaseCircuitBuilder<Fr>, WitnessShapeError> {
+    let mut b = BaseCircuitBuilder::new(witness_only).use_params(params.clone());
+    build(&mut b, w)?;
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use halo2_base::halo2_proofs::dev::MockProver;
+
+    use super::*;
+    use crate::{
+        config::ChainConfig,
+        engine::{apply_transitions, Mode},
+        examples,
+        fixed::Fixed,
+        state::ChainState,
+        transition::Transition,
+    };
+
+    fn small_chain(capacity: usize) -> ChainConfig {
+        examples::chain_with(capacity, 3)
+    }
+
+    fn params(shape: &Shape) -> BaseCircuitParams {
+        static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, BaseCircuitParams>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let mut c = cache.lock().unwrap();
+        c.entry(shape.id()).or_insert_with(|| layout(shape).unwrap()).clone()
+    }
+
+    /// Whether MockProver accepts `w` with its claimed public inputs.
+    fn satisfied(w: &BatchWitness) -> bool {
+        let p = params(&w.shape);
+        let b = builder_for(&p, w, false).unwrap();
+        let prover = MockProver::run(p.k as u32, &b, vec![w.public.to_fields()]).unwrap();
+        prover.verify().is_ok()
+    }
+
+    fn fx(s: &str) -> Fx6 {
+        s.parse().unwrap()
+    }
+
+    /// Genesis of the small chain after a setup batch applied with the rules on.
+    fn state_after(capacity: usize, setup: &[Transition]) -> ChainState {
+        let st = small_chain(capacity).genesis_state();
+        if setup.is_empty() {
+            return st;
+        }
+        let mut s = st;
+        for chunk in setup.chunks(capacity) {
+            s = apply_transitions(&s, chunk, Mode::Enforce).expect("setup applies").state;
+        }
+        s
+    }
+
+    fn witness(st: &ChainState, ts: &[Transition], mode: Mode) -> BatchWitness {
+        apply_transitions(st, ts, mode).expect("applies").witness
+    }
+
+    fn trade(taker: u64, maker: u64, size: &str, price: &str) -> Transition {
+        Transition::Trade { market: 0, taker, maker, size: fx(size), price: fx(price), taker_fee: Fixed(0), maker_fee: Fixed(0) }
+    }
+
+    #[test]
+    fn native_poseidon_equals_circuit() {
+        let inputs: Vec<Fr> = (0..7u64).map(|i| Fr::from(i * 1000 + 3)).collect();
+        for n in [0, 1, 2, 3, 4, 6, 7] {
+            let expect = poseidon::hash(&inputs[..n]);
+            halo2_base::utils::testing::base_test().k(12).lookup_bits(8).run(|ctx, range| {
+                let mut h = PoseidonHasher::<Fr, T, RATE>::new(poseidon::spec().clone());
+                h.initialize_consts(ctx, range.gate());
+                let cells: Vec<V> = inputs[..n].iter().map(|v| ctx.load_witness(*v)).collect();
+                assert_eq!(*h.hash_fix_len_array(ctx, range.gate(), &cells).value(), expect, "n = {n}");
+            });
+        }
+    }
+
+    #[test]
+    fn example_batch_proves_on_small_shape() {
+        let cfg = small_chain(11);
+        let st = cfg.genesis_state();
+        let out = crate::engine::apply_batch(&st, &cfg.chain_id, &examples::batch_valid()).unwrap();
+        assert!(satisfied(&out.witness));
+        let mut wrong_root = out.witness.clone();
+        wrong_root.public.new_root = wrong_root.public.old_root;
+        assert!(!satisfied(&wrong_root), "a wrong new root must fail");
+        let mut wrong_count = out.witness.clone();
+        wrong_count.public.liquidations = 0;
+        assert!(!satisfied(&wrong_count), "a wrong liquidation count must fail");
+    }
+
+    /// Carol (3) long 0.5 BTC on 5000; BTC drops to 60000: liquidatable.
+    fn carol_underwater() -> ChainState {
+        state_after(2, &[trade(3, 2, "0.5", "64000"), Transition::OraclePrice { market: 0, price: fx("60000") }])
+    }
+
+    #[test]
+    fn liquidation_of_healthy_account_fails() {
+        let st = state_after(2, &[trade(3, 2, "0.5", "64000")]);
+        let liq = Transition::Liquidate { market: 0, liquidated: 3, liquidator: 4, size: fx("-0.5"), price: fx("64000"), fee: Fixed(0) };
+        let e = apply_transitions(&st, std::slice::from_ref(&liq), Mode::Enforce).unwrap_err();
+        assert_eq!(e.rule, "not_liquidatable");
+        assert!(!satisfied(&witness(&st, &[liq.clone()], Mode::Unchecked)));
+        // the same liquidation once the account is underwater is provable
+        assert!(satisfied(&witness(&carol_underwater(), &[liq], Mode::Enforce)));
+    }
+
+    #[test]
+    fn withdraw_past_initial_margin_fails() {
+        let st = state_after(2, &[trade(3, 2, "0.5", "64000")]);
+        let w = Transition::Withdraw { account: 3, amount: fx("1000") };
+        assert_eq!(apply_transitions(&st, std::slice::from_ref(&w), Mode::Enforce).unwrap_err().rule, "initial_margin");
+        assert!(!satisfied(&witness(&st, &[w], Mode::Unchecked)));
+        let ok = Transition::Withdraw { account: 3, amount: fx("100") };
+        assert!(satisfied(&witness(&st, &[ok], Mode::Enforce)));
+    }
+
+    #[test]
+    fn undermargined_trade_that_adds_risk_fails_and_reducing_one_passes() {
+        let st = carol_underwater();
+        let more = trade(3, 2, "0.1", "60000");
+        assert_eq!(apply_transitions(&st, std::slice::from_ref(&more), Mode::Enforce).unwrap_err().rule, "initial_margin");
+        assert!(!satisfied(&witness(&st, &[more], Mode::Unchecked)));
+        let less = trade(3, 2, "-0.2", "60000");
+        assert!(satisfied(&witness(&st, &[less], Mode::Enforce)), "risk-reducing trade is allowed");
+    }
+
+    #[test]
+    fn wrong_merkle_sibling_fails() {
+        let st = state_after(2, &[]);
+        let mut w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
+        w.steps[0].a_path[1] += Fr::one();
+        assert!(!satisfied(&w));
+    }
+
+    #[test]
+    fn wrapped_amount_fails() {
+        let st = state_after(2, &[]);
+        let mut w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
+        // a "deposit" of p - 1e6: the field would wrap it to a withdrawal
+        assert!(satisfied(&w));
+        // p - 1e6: the field would turn the deposit into a withdrawal
+        w.steps[0].x = -1_000_000;
+        assert!(!satisfied(&w));
+        // far past the amount bound: would overflow collateral
+        w.steps[0].x = 1 << 100;
+        assert!(!satisfied(&w));
+    }
+
+    #[test]
+    fn wrong_funding_settlement_fails() {
+        let st = state_after(2, &[trade(3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("3") }]);
+        let w = witness(&st, &[Transition::Deposit { account: 3, amount: fx("1") }], Mode::Enforce);
+        assert_eq!(w.steps[0].hints.funding_a[0], 3_000_000 * 500_000, "0.5 BTC pays 3 per BTC");
+        assert!(satisfied(&w));
+        let mut bad = w.clone();
+        bad.steps[0].hints.funding_a[0] = 0;
+        assert!(!satisfied(&bad));
+    }
+
+    #[test]
+    fn wrong_greeks_risk_fails() {
+        let st = state_after(2, &[Transition::OptionTrade {
+            series: 0,
+            taker: 1,
+            maker: 2,
+            size: fx("1"),
+            premium: fx("1500"),
+            taker_fee: Fixed(0),
+            maker_fee: Fixed(0),
+        }]);
+        let w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
+        assert!(w.steps[0].hints.risk[0] > I256::ZERO, "a long call has scenario risk");
+        for i in 0..4 {
+            for delta in [I256::ONE, -I256::ONE] {
+                let mut bad = w.clone();
+                bad.steps[0].hints.risk[i] += delta;
+                assert!(!satisfied(&bad), "risk hint {i} off by {delta}");
+            }
+        }
+    }
 }
