@@ -1,1 +1,5 @@
-//! placeholder
+//! statesync-api: the `statesync` command line (and, later, the HTTP service).
+
+pub mod cli;
+pub mod demo;
+pub mod statedir;

@@ -1,1 +1,13 @@
-//! placeholder
+//! statesync-prover: KZG parameters (SRS), per-shape keys, and batch proofs
+//! (SHPLONK over BN254) with halo2-axiom.
+//!
+//! Two transcripts: Blake2b for standalone proofs (what `statesync verify`
+//! and a plain verifier check) and snark-verifier's Poseidon transcript for
+//! proofs that will be aggregated into epoch proofs.
+
+pub mod error;
+pub mod keys;
+pub mod proof;
+pub mod srs;
+
+pub use error::ProverError;

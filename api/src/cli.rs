@@ -1,0 +1,265 @@
+//! The `statesync` command line. Exit codes: 0 ok, 1 failure (including an
+//! invalid proof), 2 invalid input (including a rejected batch).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Instant,
+};
+
+use clap::{Args, Parser, Subcommand};
+use rand::rngs::OsRng;
+use statesync_circuits::{config::ChainConfig, transition::Batch};
+use statesync_prover::{
+    keys::KeyStore,
+    proof::{prove_batch, verify_batch, ProofFile, TranscriptKind, PROOF_VERSION},
+    srs::SrsSource,
+};
+
+use crate::{
+    demo,
+    statedir::{StateDir, StateDirError},
+};
+
+/// statesync: proofs of derivatives-protocol state transitions.
+#[derive(Debug, Parser)]
+#[command(name = "statesync", version, about)]
+pub struct Cli {
+    /// Command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where parameters and keys are cached.
+#[derive(Debug, Clone, Args)]
+pub struct ProverOpts {
+    /// Data directory: the SRS and key caches live here.
+    #[arg(long, env = "STATESYNC_DATA_DIR", default_value = "./statesync-data")]
+    pub data_dir: PathBuf,
+    /// Ceremony KZG parameters (halo2 ParamsKZG file). Without it an INSECURE
+    /// development SRS is generated and cached in the data directory.
+    #[arg(long, env = "STATESYNC_SRS")]
+    pub srs: Option<PathBuf>,
+}
+
+impl ProverOpts {
+    /// The SRS source these options name.
+    pub fn srs(&self) -> SrsSource {
+        match &self.srs {
+            Some(path) => SrsSource::Ceremony { path: path.clone() },
+            None => SrsSource::Dev { cache_dir: self.data_dir.join("srs") },
+        }
+    }
+    /// The key store in the data directory.
+    pub fn keys(&self) -> KeyStore {
+        KeyStore::new(self.data_dir.join("keys"))
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a chain from the example config, generate random valid batches
+    /// (trades, oracle moves, funding, option marks, a liquidation), apply,
+    /// prove and verify them, and print a summary.
+    Demo(demo::DemoArgs),
+    /// Apply a batch (JSON, or bincode when the file ends in .bin) to the chain
+    /// state in DIR; prints {seq, old_root, new_root}.
+    Apply {
+        /// Chain config and genesis.
+        #[arg(long)]
+        chain: PathBuf,
+        /// State directory (created from the genesis on first use).
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// The batch.
+        batch: PathBuf,
+    },
+    /// Prove an applied batch.
+    Prove {
+        /// Chain config.
+        #[arg(long)]
+        chain: PathBuf,
+        /// State directory.
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Sequence number of the batch.
+        #[arg(long)]
+        seq: u64,
+        /// Output proof file (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Transcript: blake2b (standalone) or poseidon (for aggregation).
+        #[arg(long, value_enum, default_value = "blake2b")]
+        transcript: Transcript,
+        /// Caches and parameters.
+        #[command(flatten)]
+        prover: ProverOpts,
+    },
+    /// Verify a proof file: exit 0 valid, 1 invalid.
+    Verify {
+        /// Chain config.
+        #[arg(long)]
+        chain: PathBuf,
+        /// Proof file.
+        proof: PathBuf,
+        /// Caches and parameters.
+        #[command(flatten)]
+        prover: ProverOpts,
+    },
+}
+
+/// Transcript choice on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Transcript {
+    /// Blake2b.
+    Blake2b,
+    /// Poseidon.
+    Poseidon,
+}
+
+impl From<Transcript> for TranscriptKind {
+    fn from(t: Transcript) -> Self {
+        match t {
+            Transcript::Blake2b => TranscriptKind::Blake2b,
+            Transcript::Poseidon => TranscriptKind::Poseidon,
+        }
+    }
+}
+
+/// A command's failure: message and exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1 failure, 2 invalid input.
+    pub code: u8,
+    /// Printed on stderr (or stdout as JSON for rejected batches).
+    pub message: String,
+}
+
+impl Failure {
+    /// Exit code 2.
+    pub fn input(message: impl Into<String>) -> Self {
+        Failure { code: 2, message: message.into() }
+    }
+    /// Exit code 1.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Failure { code: 1, message: message.into() }
+    }
+}
+
+impl From<statesync_prover::ProverError> for Failure {
+    fn from(e: statesync_prover::ProverError) -> Self {
+        Failure::failed(e.to_string())
+    }
+}
+
+fn read_chain(path: &Path) -> Result<ChainConfig, Failure> {
+    let text = fs::read_to_string(path).map_err(|e| Failure::input(format!("reading {}: {e}", path.display())))?;
+    ChainConfig::from_json(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+}
+
+fn read_batch(path: &Path) -> Result<Batch, statesync_circuits::error::BatchError> {
+    let bytes = fs::read(path)
+        .map_err(|e| statesync_circuits::error::BatchError::batch("unreadable", format!("reading {}: {e}", path.display())))?;
+    if path.extension().is_some_and(|e| e == "bin") {
+        Batch::from_bincode(&bytes)
+    } else {
+        Batch::from_json(&String::from_utf8_lossy(&bytes))
+    }
+}
+
+fn state_dir_failure(e: StateDirError) -> Failure {
+    match e {
+        StateDirError::Rejected(be) => Failure::input(serde_json::to_string(&be).expect("errors serialize")),
+        StateDirError::Mismatch(_) | StateDirError::NoSuchBatch(_) => Failure::input(e.to_string()),
+        _ => Failure::failed(e.to_string()),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Apply { chain, state_dir, batch } => apply(&chain, &state_dir, &batch),
+        Command::Prove { chain, state_dir, seq, out, transcript, prover } => {
+            prove(&chain, &state_dir, seq, &out, transcript.into(), &prover)
+        }
+        Command::Verify { chain, proof, prover } => verify(&chain, &proof, &prover),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if f.message.starts_with('{') {
+                println!("{}", f.message);
+            } else {
+                eprintln!("error: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn apply(chain: &Path, dir: &Path, batch: &Path) -> Result<(), Failure> {
+    let cfg = read_chain(chain)?;
+    let batch = read_batch(batch).map_err(|e| Failure::input(serde_json::to_string(&e).expect("errors serialize")))?;
+    let sd = StateDir::open(dir, &cfg).map_err(state_dir_failure)?;
+    let out = sd.apply(&batch).map_err(state_dir_failure)?;
+    println!("{}", serde_json::to_string(&out).expect("serializes"));
+    Ok(())
+}
+
+fn prove(chain: &Path, dir: &Path, seq: u64, out: &Path, kind: TranscriptKind, opts: &ProverOpts) -> Result<(), Failure> {
+    let cfg = read_chain(chain)?;
+    let sd = StateDir::open(dir, &cfg).map_err(state_dir_failure)?;
+    let w = sd.witness(seq).map_err(state_dir_failure)?;
+    drop(sd);
+    let store = opts.keys();
+    let layout = store.layout(&cfg.shape)?;
+    let params = opts.srs().params(layout.k as u32)?;
+    let t0 = Instant::now();
+    let keys = store.keys(&params, &cfg.shape)?;
+    eprintln!("keys for shape {} (k = {}) ready in {:.1?}", cfg.shape.id(), keys.k(), t0.elapsed());
+    let t1 = Instant::now();
+    let proof = prove_batch(&params, &keys, &w, kind, OsRng)?;
+    eprintln!("proved batch {seq} in {:.1?}", t1.elapsed());
+    let file = ProofFile {
+        version: PROOF_VERSION,
+        chain_id: cfg.chain_id.clone(),
+        seq,
+        shape: cfg.shape.clone(),
+        k: keys.k(),
+        transcript: kind,
+        public_inputs: w.public,
+        vk_hash: keys.vk_hash.clone(),
+        proof: hex::encode(&proof),
+    };
+    let text = serde_json::to_string_pretty(&file).expect("proof files serialize");
+    fs::write(out, text).map_err(|e| Failure::failed(format!("writing {}: {e}", out.display())))?;
+    println!("{}", serde_json::json!({ "seq": seq, "out": out.display().to_string(), "vk_hash": keys.vk_hash }));
+    Ok(())
+}
+
+fn verify(chain: &Path, proof: &Path, opts: &ProverOpts) -> Result<(), Failure> {
+    let cfg = read_chain(chain)?;
+    let text = fs::read_to_string(proof).map_err(|e| Failure::input(format!("reading {}: {e}", proof.display())))?;
+    let file = ProofFile::from_json(&text).map_err(|e| Failure::input(e.to_string()))?;
+    if file.chain_id != cfg.chain_id || file.shape != cfg.shape {
+        return Err(Failure::failed("invalid: the proof is for another chain or shape"));
+    }
+    let bytes = file.proof_bytes().map_err(|e| Failure::input(e.to_string()))?;
+    let store = opts.keys();
+    let layout = store.layout(&cfg.shape)?;
+    let params = opts.srs().params(layout.k as u32)?;
+    let (vk, vk_hash) = store.verifying_key(&params, &cfg.shape)?;
+    if vk_hash != file.vk_hash {
+        return Err(Failure::failed("invalid: the proof names another verifying key"));
+    }
+    if verify_batch(&params, &vk, &file.public_inputs, &bytes, file.transcript) {
+        println!("{}", serde_json::json!({ "valid": true, "seq": file.seq }));
+        Ok(())
+    } else {
+        println!("{}", serde_json::json!({ "valid": false, "seq": file.seq }));
+        Err(Failure::failed("invalid proof"))
+    }
+}

@@ -1,0 +1,212 @@
+//! `statesync demo`: the whole path on the example chain, in one process.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rand::{seq::SliceRandom, Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use statesync_circuits::{
+    config::ChainConfig,
+    engine::{apply_batch, apply_transitions, Mode},
+    examples,
+    fixed::{Fixed, Fx6},
+    state::ChainState,
+    transition::{Batch, Transition, BATCH_VERSION},
+    witness::fr_hex::to_hex,
+};
+use statesync_prover::proof::{prove_batch, verify_batch, TranscriptKind};
+
+use crate::cli::{Failure, ProverOpts};
+
+/// Options of `statesync demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of batches.
+    #[arg(long, default_value_t = 2)]
+    pub batches: usize,
+    /// Transitions per batch (circuit capacity); default: the example chain's.
+    #[arg(long)]
+    pub capacity: Option<usize>,
+    /// Accounts tree depth; default: the example chain's.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Seed of the batch generator and of the prover's randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Caches and parameters.
+    #[command(flatten)]
+    pub prover: ProverOpts,
+}
+
+fn fx(raw: i128) -> Fx6 {
+    Fixed(raw)
+}
+
+/// Random transitions that the engine accepts on the evolving state, after a
+/// scripted liquidation (account 3 levered long, mark drops, account 4 liquidates).
+struct Generator {
+    rng: ChaCha20Rng,
+    state: ChainState,
+    script: Vec<Transition>,
+}
+
+impl Generator {
+    fn new(cfg: &ChainConfig, seed: u64) -> Self {
+        let mark = cfg.markets[0].mark_price.raw();
+        let crash = mark / 16 * 15;
+        let size = fx(500_000);
+        let script = vec![
+            Transition::Trade { market: 0, taker: 3, maker: 2, size, price: fx(mark), taker_fee: Fixed(0), maker_fee: Fixed(0) },
+            Transition::OraclePrice { market: 0, price: fx(crash) },
+            Transition::Liquidate { market: 0, liquidated: 3, liquidator: 4, size: fx(-size.raw()), price: fx(crash), fee: fx(1_000_000) },
+        ];
+        Generator { rng: ChaCha20Rng::seed_from_u64(seed), state: cfg.genesis_state(), script: script.into_iter().rev().collect() }
+    }
+
+    fn candidate(&mut self) -> Transition {
+        let r = &mut self.rng;
+        let accounts = [1u64, 2, 4];
+        let acct = *accounts.choose(r).expect("non-empty");
+        let other = *accounts.iter().filter(|a| **a != acct).collect::<Vec<_>>().choose(r).expect("non-empty");
+        let mt = &self.state.markets;
+        let m = r.gen_range(0..mt.markets.len());
+        let mark = mt.markets[m].mark.raw();
+        let jiggle = |r: &mut ChaCha20Rng, v: i128| (v + v * r.gen_range(-20..=20) / 1000).max(1);
+        match r.gen_range(0..8) {
+            0 => Transition::Deposit { account: acct, amount: fx(r.gen_range(10..1_000) * 1_000_000) },
+            1 => Transition::Withdraw { account: acct, amount: fx(r.gen_range(1..100) * 1_000_000) },
+            2 | 3 => {
+                let notional = r.gen_range(100..5_000) as i128 * 1_000_000 * 1_000_000;
+                let size = (notional / mark).max(1) * if r.gen_bool(0.5) { 1 } else { -1 };
+                Transition::Trade {
+                    market: m as u32,
+                    taker: acct,
+                    maker: *other,
+                    size: fx(size),
+                    price: fx(jiggle(r, mark)),
+                    taker_fee: fx(r.gen_range(0..3) * 100_000),
+                    maker_fee: Fixed(0),
+                }
+            }
+            4 => Transition::OraclePrice { market: m as u32, price: fx(jiggle(r, mark)) },
+            5 => Transition::FundingTick { market: m as u32, rate: fx(r.gen_range(-5..=5) * 100_000) },
+            6 if !mt.series.is_empty() => {
+                let j = r.gen_range(0..mt.series.len());
+                let s = mt.series[j].clone();
+                Transition::OptionMarks { series: j as u32, premium: fx(jiggle(r, s.premium.raw())), delta: s.delta, gamma: s.gamma, vega: s.vega }
+            }
+            _ if !mt.series.is_empty() => {
+                let j = r.gen_range(0..mt.series.len());
+                let premium = mt.series[j].premium.raw();
+                Transition::OptionTrade {
+                    series: j as u32,
+                    taker: acct,
+                    maker: *other,
+                    size: fx(r.gen_range(-3..=3_i128).max(1) * 100_000),
+                    premium: fx(jiggle(r, premium)),
+                    taker_fee: Fixed(0),
+                    maker_fee: Fixed(0),
+                }
+            }
+            _ => Transition::OraclePrice { market: m as u32, price: fx(jiggle(r, mark)) },
+        }
+    }
+
+    /// The next transition the engine accepts.
+    fn next(&mut self) -> Transition {
+        loop {
+            let t = self.script.pop().unwrap_or_else(|| self.candidate());
+            if let Ok(out) = apply_transitions(&self.state, std::slice::from_ref(&t), Mode::Enforce) {
+                let seq = self.state.next_seq;
+                self.state = out.state;
+                self.state.next_seq = seq;
+                return t;
+            }
+        }
+    }
+}
+
+/// Runs the demo; fails unless every proof verified.
+pub fn run(args: &DemoArgs) -> Result<(), Failure> {
+    let mut cfg = examples::chain();
+    if let Some(c) = args.capacity {
+        cfg.shape.capacity = c;
+    }
+    if let Some(d) = args.depth {
+        cfg.shape.depth = d;
+    }
+    cfg.validate().map_err(|e| Failure::input(format!("--capacity/--depth: {e}")))?;
+    if args.batches == 0 {
+        return Err(Failure::input("--batches must be at least 1"));
+    }
+    let srs = args.prover.srs();
+    let store = args.prover.keys();
+    println!("statesync demo: chain {}, shape {}", cfg.chain_id, cfg.shape.id());
+    let t = Instant::now();
+    let layout = store.layout(&cfg.shape)?;
+    let k = layout.k as u32;
+    let advice = layout.num_advice_per_phase[0];
+    println!(
+        "circuit: k = {k} ({} rows), {advice} advice + {} lookup columns, lookup bits {:?} (layout {:.1?})",
+        1u64 << k,
+        layout.num_lookup_advice_per_phase[0],
+        layout.lookup_bits.unwrap_or(0),
+        t.elapsed()
+    );
+    if srs.is_insecure() {
+        println!("WARNING: INSECURE development SRS (public seed) — for demos and tests only");
+    }
+    let t = Instant::now();
+    let params = srs.params(k)?;
+    println!("params ready in {:.1?}", t.elapsed());
+    let t = Instant::now();
+    let keys = store.keys(&params, &cfg.shape)?;
+    println!("proving and verifying keys in {:.1?}; vk sha256 {}", t.elapsed(), keys.vk_hash);
+
+    let mut gen = Generator::new(&cfg, args.seed);
+    let mut state = cfg.genesis_state();
+    let mut prover_rng = ChaCha20Rng::seed_from_u64(args.seed);
+    let mut all_ok = true;
+    let mut total = Duration::ZERO;
+    for seq in 0..args.batches as u64 {
+        let transitions: Vec<Transition> = (0..cfg.shape.capacity).map(|_| gen.next()).collect();
+        let batch = Batch { version: BATCH_VERSION, chain_id: cfg.chain_id.clone(), seq, transitions };
+        let applied = apply_batch(&state, &cfg.chain_id, &batch).map_err(|e| Failure::failed(format!("generated batch rejected: {e}")))?;
+        let mut kinds: Vec<&str> = batch.transitions.iter().map(|t| t.kind().name()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let w = &applied.witness;
+        let t = Instant::now();
+        let proof = prove_batch(&params, &keys, w, TranscriptKind::Blake2b, &mut prover_rng)?;
+        let prove_time = t.elapsed();
+        total += prove_time;
+        let t = Instant::now();
+        let ok = verify_batch(&params, keys.pk.get_vk(), &w.public, &proof, TranscriptKind::Blake2b);
+        all_ok &= ok;
+        println!(
+            "batch {seq}: {} transitions ({} liquidations; {}), root {} -> {}, proof {} bytes, proved in {:.1?}, verified in {:.1?}: {}",
+            w.public.transitions,
+            w.public.liquidations,
+            kinds.join(", "),
+            to_hex(&w.public.old_root),
+            to_hex(&w.public.new_root),
+            proof.len(),
+            prove_time,
+            t.elapsed(),
+            if ok { "VALID" } else { "INVALID" }
+        );
+        state = applied.state;
+    }
+    println!(
+        "{} batches, mean proving time {:.1?} per batch ({:.2?} per transition slot)",
+        args.batches,
+        total / args.batches as u32,
+        total / (args.batches * cfg.shape.capacity) as u32
+    );
+    if all_ok {
+        println!("all proofs verified");
+        Ok(())
+    } else {
+        Err(Failure::failed("a proof did not verify"))
+    }
+}

@@ -1,0 +1,141 @@
+//! Proving and verifying keys per circuit shape.
+//!
+//! A shape has one layout (`k`, columns, lookup bits), one proving key and one
+//! verifying key. The layout, the verifying key and the break points are
+//! cached on disk under `keys/<shape-id>/`; the proving key is kept in memory
+//! for the life of the process (it is regenerated from the params in seconds
+//! to minutes, and is much larger than the rest).
+
+use std::{
+    collections::HashMap,
+    fs,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use halo2_base::gates::{circuit::BaseCircuitParams, flex_gate::MultiPhaseThreadBreakPoints};
+use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
+use halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr, G1Affine},
+    plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey},
+    poly::kzg::commitment::ParamsKZG,
+    SerdeFormat,
+};
+use sha2::{Digest, Sha256};
+use statesync_circuits::{circuit, config::Shape, engine::padding_witness};
+
+use crate::ProverError;
+
+/// The keys of one shape.
+#[derive(Debug)]
+pub struct ShapeKeys {
+    /// The shape.
+    pub shape: Shape,
+    /// Its layout.
+    pub layout: BaseCircuitParams,
+    /// Break points of the witness-generation builder.
+    pub break_points: MultiPhaseThreadBreakPoints,
+    /// Proving key.
+    pub pk: ProvingKey<G1Affine>,
+    /// Hex SHA-256 of the serialized verifying key.
+    pub vk_hash: String,
+}
+
+impl ShapeKeys {
+    /// `log2` of the circuit's rows.
+    pub fn k(&self) -> u32 {
+        self.layout.k as u32
+    }
+}
+
+/// Hex SHA-256 of a verifying key's raw bytes.
+pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> String {
+    hex::encode(Sha256::digest(vk.to_bytes(SerdeFormat::RawBytes)))
+}
+
+/// Generates the keys of `shape` at `layout` from the padding witness.
+pub fn keygen(params: &ParamsKZG<Bn256>, shape: &Shape, layout: &BaseCircuitParams) -> Result<ShapeKeys, ProverError> {
+    let w = padding_witness(shape);
+    let builder = circuit::builder_for(layout, &w, false)?;
+    let vk = keygen_vk(params, &builder).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
+    let pk = keygen_pk(params, vk, &builder).map_err(|e| ProverError::Halo2(format!("keygen_pk: {e:?}")))?;
+    Ok(ShapeKeys {
+        shape: shape.clone(),
+        layout: layout.clone(),
+        break_points: builder.break_points(),
+        vk_hash: vk_hash(pk.get_vk()),
+        pk,
+    })
+}
+
+/// Layouts and keys per shape, cached on disk under `dir` and in memory.
+#[derive(Debug)]
+pub struct KeyStore {
+    dir: PathBuf,
+    keys: Mutex<HashMap<String, Arc<ShapeKeys>>>,
+}
+
+impl KeyStore {
+    /// A store rooted at `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        KeyStore { dir: dir.into(), keys: Mutex::new(HashMap::new()) }
+    }
+
+    fn shape_dir(&self, shape: &Shape) -> PathBuf {
+        self.dir.join(shape.id())
+    }
+
+    /// The layout of `shape` (computed once, then read from disk).
+    pub fn layout(&self, shape: &Shape) -> Result<BaseCircuitParams, ProverError> {
+        let path = self.shape_dir(shape).join("layout.json");
+        if let Some(l) = fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+            return Ok(l);
+        }
+        let layout = circuit::layout(shape)?;
+        write_atomic(&path, &serde_json::to_vec_pretty(&layout).expect("layouts serialize"))?;
+        Ok(layout)
+    }
+
+    /// The keys of `shape`, generated on first use in this process.
+    pub fn keys(&self, params: &ParamsKZG<Bn256>, shape: &Shape) -> Result<Arc<ShapeKeys>, ProverError> {
+        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = map.get(&shape.id()) {
+            return Ok(k.clone());
+        }
+        let layout = self.layout(shape)?;
+        let keys = Arc::new(keygen(params, shape, &layout)?);
+        let dir = self.shape_dir(shape);
+        write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
+        write_atomic(&dir.join("break_points.json"), &serde_json::to_vec(&keys.break_points).expect("serializes"))?;
+        map.insert(shape.id(), keys.clone());
+        Ok(keys)
+    }
+
+    /// The verifying key of `shape` and its hash: from disk when cached,
+    /// otherwise generated (and cached).
+    pub fn verifying_key(&self, params: &ParamsKZG<Bn256>, shape: &Shape) -> Result<(VerifyingKey<G1Affine>, String), ProverError> {
+        let layout = self.layout(shape)?;
+        let path = self.shape_dir(shape).join("vk.bin");
+        if let Ok(bytes) = fs::read(&path) {
+            if let Ok(vk) = VerifyingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(&bytes, SerdeFormat::RawBytes, layout.clone()) {
+                let h = vk_hash(&vk);
+                return Ok((vk, h));
+            }
+        }
+        let builder = circuit::builder_for(&layout, &padding_witness(shape), false)?;
+        let vk = keygen_vk(params, &builder).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
+        write_atomic(&path, &vk.to_bytes(SerdeFormat::RawBytes))?;
+        let h = vk_hash(&vk);
+        Ok((vk, h))
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProverError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(ProverError::io(format!("creating {}", parent.display())))?;
+    }
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
+    fs::rename(&tmp, path).map_err(ProverError::io(format!("renaming {}", tmp.display())))
+}

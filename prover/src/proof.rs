@@ -1,0 +1,165 @@
+//! Batch proofs: proving, verifying, and the proof file format.
+
+use halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr, G1Affine},
+    plonk::{create_proof, verify_proof, VerifyingKey},
+    poly::{
+        commitment::ParamsProver,
+        kzg::{
+            commitment::{KZGCommitmentScheme, ParamsKZG},
+            multiopen::{ProverSHPLONK, VerifierSHPLONK},
+            strategy::SingleStrategy,
+        },
+    },
+    transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer},
+};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use snark_verifier_sdk::{
+    halo2::{PoseidonTranscript, POSEIDON_SPEC},
+    snark_verifier::loader::native::NativeLoader,
+};
+use statesync_circuits::{
+    circuit,
+    config::Shape,
+    witness::{BatchWitness, PublicInputs},
+};
+
+use crate::{keys::ShapeKeys, ProverError};
+
+/// Version of the proof file format.
+pub const PROOF_VERSION: u32 = 1;
+
+/// Fiat-Shamir transcript of a proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptKind {
+    /// Blake2b: standalone proofs.
+    Blake2b,
+    /// snark-verifier's Poseidon: proofs that will be aggregated.
+    Poseidon,
+}
+
+/// Proves the batch in `w` with `keys`; all prover randomness comes from `rng`.
+pub fn prove_batch(
+    params: &ParamsKZG<Bn256>,
+    keys: &ShapeKeys,
+    w: &BatchWitness,
+    kind: TranscriptKind,
+    rng: impl RngCore,
+) -> Result<Vec<u8>, ProverError> {
+    let mut builder = halo2_base::gates::circuit::builder::BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
+    circuit::build(&mut builder, w)?;
+    let computed: Vec<Fr> = builder.assigned_instances[0].iter().map(|v| *v.value()).collect();
+    let claimed = w.public.to_fields();
+    if computed != claimed {
+        return Err(ProverError::Inconsistent(format!("{computed:?}, the witness claims {claimed:?}")));
+    }
+    let instances = [claimed.as_slice()];
+    let err = |e| ProverError::Halo2(format!("create_proof: {e:?}"));
+    match kind {
+        TranscriptKind::Blake2b => {
+            let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+                params,
+                &keys.pk,
+                &[builder],
+                &[&instances],
+                rng,
+                &mut t,
+            )
+            .map_err(err)?;
+            Ok(t.finalize())
+        }
+        TranscriptKind::Poseidon => {
+            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
+            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+                params,
+                &keys.pk,
+                &[builder],
+                &[&instances],
+                rng,
+                &mut t,
+            )
+            .map_err(err)?;
+            Ok(t.finalize())
+        }
+    }
+}
+
+/// Whether `proof` is a valid proof of `public` under `vk`.
+pub fn verify_batch(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    public: &PublicInputs,
+    proof: &[u8],
+    kind: TranscriptKind,
+) -> bool {
+    let inst = public.to_fields();
+    let instances = [inst.as_slice()];
+    let vp = params.verifier_params();
+    match kind {
+        TranscriptKind::Blake2b => {
+            let mut t = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof);
+            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, SingleStrategy<'_, Bn256>>(
+                vp,
+                vk,
+                SingleStrategy::new(params),
+                &[&instances],
+                &mut t,
+            )
+            .is_ok()
+        }
+        TranscriptKind::Poseidon => {
+            let mut t = PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone());
+            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, SingleStrategy<'_, Bn256>>(
+                vp,
+                vk,
+                SingleStrategy::new(params),
+                &[&instances],
+                &mut t,
+            )
+            .is_ok()
+        }
+    }
+}
+
+/// A proof file (`statesync prove --out`), JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofFile {
+    /// Format version ([`PROOF_VERSION`]).
+    pub version: u32,
+    /// Chain id.
+    pub chain_id: String,
+    /// Batch sequence number.
+    pub seq: u64,
+    /// Circuit shape.
+    pub shape: Shape,
+    /// log2 of the circuit's rows.
+    pub k: u32,
+    /// Transcript.
+    pub transcript: TranscriptKind,
+    /// Public inputs.
+    pub public_inputs: PublicInputs,
+    /// Hex SHA-256 of the verifying key.
+    pub vk_hash: String,
+    /// The proof, hex.
+    pub proof: String,
+}
+
+impl ProofFile {
+    /// Parses a proof file.
+    pub fn from_json(text: &str) -> Result<Self, ProverError> {
+        let f: ProofFile = serde_json::from_str(text).map_err(|e| ProverError::ProofFile(e.to_string()))?;
+        if f.version != PROOF_VERSION {
+            return Err(ProverError::ProofFile(format!("unsupported version {}", f.version)));
+        }
+        Ok(f)
+    }
+
+    /// The proof bytes.
+    pub fn proof_bytes(&self) -> Result<Vec<u8>, ProverError> {
+        hex::decode(&self.proof).map_err(|e| ProverError::ProofFile(format!("proof is not hex: {e}")))
+    }
+}

@@ -1,0 +1,117 @@
+//! KZG parameters (the structured reference string).
+//!
+//! Production loads ceremony parameters from a file (halo2's `ParamsKZG`
+//! format, e.g. converted from a powers-of-tau ceremony) and downsizes them to
+//! the `k` a circuit needs. Development generates parameters from a fixed,
+//! public seed: anyone can forge proofs against them. They are labelled
+//! `INSECURE` in their file name and every use logs a warning.
+
+use std::{
+    fs,
+    io::{BufReader, BufWriter},
+    path::{Path, PathBuf},
+};
+
+use halo2_proofs::{
+    halo2curves::bn256::Bn256,
+    poly::{commitment::Params, kzg::commitment::ParamsKZG},
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use crate::ProverError;
+
+/// Public seed of the development SRS. Its toxic waste is known to everyone.
+const DEV_SEED: u64 = 0x5747_4553_594e_4353;
+
+/// Where parameters come from.
+#[derive(Debug, Clone)]
+pub enum SrsSource {
+    /// Generated from a public seed and cached in `cache_dir`. INSECURE.
+    Dev {
+        /// Cache directory.
+        cache_dir: PathBuf,
+    },
+    /// A ceremony file.
+    Ceremony {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl SrsSource {
+    /// Parameters for circuits of size `2^k`.
+    pub fn params(&self, k: u32) -> Result<ParamsKZG<Bn256>, ProverError> {
+        match self {
+            SrsSource::Dev { cache_dir } => dev_params(cache_dir, k),
+            SrsSource::Ceremony { path } => {
+                let mut p = read_params(path)?;
+                if p.k() < k {
+                    return Err(ProverError::SrsTooSmall { have: p.k(), need: k });
+                }
+                if p.k() > k {
+                    p.downsize(k);
+                }
+                Ok(p)
+            }
+        }
+    }
+
+    /// Whether these parameters are insecure development parameters.
+    pub fn is_insecure(&self) -> bool {
+        matches!(self, SrsSource::Dev { .. })
+    }
+}
+
+fn read_params(path: &Path) -> Result<ParamsKZG<Bn256>, ProverError> {
+    let f = fs::File::open(path).map_err(ProverError::io(format!("opening params {}", path.display())))?;
+    ParamsKZG::<Bn256>::read(&mut BufReader::new(f)).map_err(ProverError::io(format!("reading params {}", path.display())))
+}
+
+/// The cache file of the development SRS of size `k`.
+pub fn dev_params_path(cache_dir: &Path, k: u32) -> PathBuf {
+    cache_dir.join(format!("INSECURE-dev-srs-bn254-k{k}.params"))
+}
+
+fn dev_params(cache_dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>, ProverError> {
+    tracing::warn!(k, "using the INSECURE development SRS (public seed): never use it in production, pass ceremony params instead");
+    let path = dev_params_path(cache_dir, k);
+    if path.exists() {
+        if let Ok(p) = read_params(&path) {
+            if p.k() == k {
+                return Ok(p);
+            }
+        }
+        tracing::warn!(path = %path.display(), "cached development SRS unreadable, regenerating");
+    }
+    let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::seed_from_u64(DEV_SEED));
+    fs::create_dir_all(cache_dir).map_err(ProverError::io(format!("creating {}", cache_dir.display())))?;
+    let tmp = path.with_extension("tmp");
+    {
+        let f = fs::File::create(&tmp).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
+        let mut w = BufWriter::new(f);
+        params.write(&mut w).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
+    }
+    fs::rename(&tmp, &path).map_err(ProverError::io(format!("renaming {}", tmp.display())))?;
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use halo2_proofs::poly::commitment::ParamsProver;
+
+    #[test]
+    fn dev_params_are_cached_and_ceremony_files_downsize() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = SrsSource::Dev { cache_dir: dir.path().into() };
+        let a = src.params(5).unwrap();
+        assert!(dev_params_path(dir.path(), 5).exists());
+        let b = src.params(5).unwrap();
+        assert_eq!(a.get_g(), b.get_g(), "the cache returns the same parameters");
+        let ceremony = SrsSource::Ceremony { path: dev_params_path(dir.path(), 5) };
+        assert_eq!(ceremony.params(4).unwrap().k(), 4);
+        assert!(matches!(ceremony.params(6), Err(ProverError::SrsTooSmall { have: 5, need: 6 })));
+        assert!(!ceremony.is_insecure() && src.is_insecure());
+    }
+}
