@@ -160,8 +160,9 @@ fn read_chain(path: &Path) -> Result<ChainConfig, Failure> {
 }
 
 fn read_batch(path: &Path) -> Result<Batch, statesync_circuits::error::BatchError> {
-    let bytes = fs::read(path)
-        .map_err(|e| statesync_circuits::error::BatchError::batch("unreadable", format!("reading {}: {e}", path.display())))?;
+    let bytes = fs::read(path).map_err(|e| {
+        statesync_circuits::error::BatchError::batch("unreadable", format!("reading {}: {e}", path.display()))
+    })?;
     if path.extension().is_some_and(|e| e == "bin") {
         Batch::from_bincode(&bytes)
     } else {
@@ -209,7 +210,14 @@ fn apply(chain: &Path, dir: &Path, batch: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn prove(chain: &Path, dir: &Path, seq: u64, out: &Path, kind: TranscriptKind, opts: &ProverOpts) -> Result<(), Failure> {
+fn prove(
+    chain: &Path,
+    dir: &Path,
+    seq: u64,
+    out: &Path,
+    kind: TranscriptKind,
+    opts: &ProverOpts,
+) -> Result<(), Failure> {
     let cfg = read_chain(chain)?;
     let sd = StateDir::open(dir, &cfg).map_err(state_dir_failure)?;
     let w = sd.witness(seq).map_err(state_dir_failure)?;

@@ -56,11 +56,30 @@ impl Generator {
         let crash = mark / 16 * 15;
         let size = fx(500_000);
         let script = vec![
-            Transition::Trade { market: 0, taker: 3, maker: 2, size, price: fx(mark), taker_fee: Fixed(0), maker_fee: Fixed(0) },
+            Transition::Trade {
+                market: 0,
+                taker: 3,
+                maker: 2,
+                size,
+                price: fx(mark),
+                taker_fee: Fixed(0),
+                maker_fee: Fixed(0),
+            },
             Transition::OraclePrice { market: 0, price: fx(crash) },
-            Transition::Liquidate { market: 0, liquidated: 3, liquidator: 4, size: fx(-size.raw()), price: fx(crash), fee: fx(1_000_000) },
+            Transition::Liquidate {
+                market: 0,
+                liquidated: 3,
+                liquidator: 4,
+                size: fx(-size.raw()),
+                price: fx(crash),
+                fee: fx(1_000_000),
+            },
         ];
-        Generator { rng: ChaCha20Rng::seed_from_u64(seed), state: cfg.genesis_state(), script: script.into_iter().rev().collect() }
+        Generator {
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            state: cfg.genesis_state(),
+            script: script.into_iter().rev().collect(),
+        }
     }
 
     fn candidate(&mut self) -> Transition {
@@ -93,7 +112,13 @@ impl Generator {
             6 if !mt.series.is_empty() => {
                 let j = r.gen_range(0..mt.series.len());
                 let s = mt.series[j].clone();
-                Transition::OptionMarks { series: j as u32, premium: fx(jiggle(r, s.premium.raw())), delta: s.delta, gamma: s.gamma, vega: s.vega }
+                Transition::OptionMarks {
+                    series: j as u32,
+                    premium: fx(jiggle(r, s.premium.raw())),
+                    delta: s.delta,
+                    gamma: s.gamma,
+                    vega: s.vega,
+                }
             }
             _ if !mt.series.is_empty() => {
                 let j = r.gen_range(0..mt.series.len());
@@ -171,7 +196,8 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     for seq in 0..args.batches as u64 {
         let transitions: Vec<Transition> = (0..cfg.shape.capacity).map(|_| gen.next()).collect();
         let batch = Batch { version: BATCH_VERSION, chain_id: cfg.chain_id.clone(), seq, transitions };
-        let applied = apply_batch(&state, &cfg.chain_id, &batch).map_err(|e| Failure::failed(format!("generated batch rejected: {e}")))?;
+        let applied = apply_batch(&state, &cfg.chain_id, &batch)
+            .map_err(|e| Failure::failed(format!("generated batch rejected: {e}")))?;
         let mut kinds: Vec<&str> = batch.transitions.iter().map(|t| t.kind().name()).collect();
         kinds.sort_unstable();
         kinds.dedup();

@@ -117,12 +117,18 @@ impl StateDir {
         let state = self.state()?;
         let applied = apply_batch(&state, &self.config.chain_id, batch).map_err(StateDirError::Rejected)?;
         let seq = batch.seq;
-        write_atomic(&self.dir.join("batches").join(format!("{seq}.json")), &serde_json::to_vec_pretty(batch).expect("batches serialize"))?;
+        write_atomic(
+            &self.dir.join("batches").join(format!("{seq}.json")),
+            &serde_json::to_vec_pretty(batch).expect("batches serialize"),
+        )?;
         write_atomic(
             &self.dir.join("witness").join(format!("{seq}.bin")),
             &bincode::serialize(&applied.witness).expect("witnesses serialize"),
         )?;
-        write_atomic(&self.dir.join("state.bin"), &bincode::serialize(&applied.state.to_stored()).expect("states serialize"))?;
+        write_atomic(
+            &self.dir.join("state.bin"),
+            &bincode::serialize(&applied.state.to_stored()).expect("states serialize"),
+        )?;
         Ok(ApplyOutcome {
             seq,
             old_root: fr_hex::to_hex(&applied.witness.public.old_root),

@@ -1,1 +1,2 @@
-//! placeholder
+//! statesync-bench: the benchmark CLI (DESIGN.md §7). Nothing is implemented
+//! yet: the benchmark issue fills this crate.

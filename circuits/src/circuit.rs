@@ -20,10 +20,16 @@
 //! public inputs are the old and new state roots, the commitment, and the
 //! transition and liquidation counts.
 
+// Constraint code walks several parallel per-market/per-series vectors by index.
+#![allow(clippy::needless_range_loop)]
+
 use ethnum::I256;
 use halo2_base::{
     gates::{circuit::builder::BaseCircuitBuilder, GateInstructions, RangeChip, RangeInstructions},
-    halo2_proofs::{arithmetic::Field, halo2curves::{bn256::Fr, ff::PrimeField}},
+    halo2_proofs::{
+        arithmetic::Field,
+        halo2curves::{bn256::Fr, ff::PrimeField},
+    },
     poseidon::hasher::PoseidonHasher,
     AssignedValue, Context,
     QuantumCell::{Constant, Existing},
@@ -238,8 +244,11 @@ impl BatchCircuit<'_> {
         let g = self.chips.gate();
         let l18 = Constant(fe_i256(margin::lift_1e18()));
         let ld = Constant(fe_i256(margin::lift_delta()));
-        let und_mark: Vec<V> =
-            self.und_ind.iter().map(|ind| g.select_by_indicator(ctx, t.mark.iter().copied(), ind.iter().copied())).collect();
+        let und_mark: Vec<V> = self
+            .und_ind
+            .iter()
+            .map(|ind| g.select_by_indicator(ctx, t.mark.iter().copied(), ind.iter().copied()))
+            .collect();
         let mut perp = vec![];
         let mut opt = vec![];
         for s in 0..t.pshock.len() {
@@ -313,7 +322,6 @@ impl BatchCircuit<'_> {
         RiskCells { tv_raw, tv, tri, trm, r }
     }
 }
-
 
 /// The per-account deltas of one step.
 struct Deltas {
@@ -464,10 +472,14 @@ impl BatchCircuit<'_> {
         let commit = g.select(ctx, commit, h, fl(Kind::Noop));
 
         let sum = |ctx: &mut Context<Fr>, ks: &[Kind]| g.sum(ctx, ks.iter().map(|k| fl(*k)));
-        let touch = sum(ctx, &[Kind::Deposit, Kind::Withdraw, Kind::Trade, Kind::OptionTrade, Kind::Liquidate, Kind::Deleverage]);
+        let touch = sum(
+            ctx,
+            &[Kind::Deposit, Kind::Withdraw, Kind::Trade, Kind::OptionTrade, Kind::Liquidate, Kind::Deleverage],
+        );
         let perp_trade = sum(ctx, &[Kind::Trade, Kind::Liquidate, Kind::Deleverage]);
         let trade_like = g.add(ctx, perp_trade, fl(Kind::OptionTrade));
-        let perp_asset = sum(ctx, &[Kind::Trade, Kind::Liquidate, Kind::Deleverage, Kind::OraclePrice, Kind::FundingTick]);
+        let perp_asset =
+            sum(ctx, &[Kind::Trade, Kind::Liquidate, Kind::Deleverage, Kind::OraclePrice, Kind::FundingTick]);
         let series_asset = sum(ctx, &[Kind::OptionTrade, Kind::OptionMarks]);
         let one_acct = sum(ctx, &[Kind::Deposit, Kind::Withdraw]);
         let plain_trade = sum(ctx, &[Kind::Trade, Kind::OptionTrade]);
@@ -522,16 +534,28 @@ impl BatchCircuit<'_> {
 
         let a_bits = g.num_to_bits(ctx, a, shape.depth);
         let b_bits = g.num_to_bits(ctx, b, shape.depth);
-        let ua = self.update(ctx, acc_root, &a_bits, &s.a_leaf, &s.a_path, &s.hints.funding_a, touch, t, Deltas {
-            coll: a_coll,
-            size: a_size,
-            opt: a_opt,
-        });
-        let ub = self.update(ctx, ua.root, &b_bits, &s.b_leaf, &s.b_path, &s.hints.funding_b, touch, t, Deltas {
-            coll: b_coll,
-            size: b_size,
-            opt: b_opt,
-        });
+        let ua = self.update(
+            ctx,
+            acc_root,
+            &a_bits,
+            &s.a_leaf,
+            &s.a_path,
+            &s.hints.funding_a,
+            touch,
+            t,
+            Deltas { coll: a_coll, size: a_size, opt: a_opt },
+        );
+        let ub = self.update(
+            ctx,
+            ua.root,
+            &b_bits,
+            &s.b_leaf,
+            &s.b_path,
+            &s.hints.funding_b,
+            touch,
+            t,
+            Deltas { coll: b_coll, size: b_size, opt: b_opt },
+        );
 
         // market table
         let mut t2 = t.clone();
@@ -588,23 +612,22 @@ impl BatchCircuit<'_> {
         let trade_ok_a = g.or(ctx, wm_a, rr_a);
         let liq_ok_a = g.and(ctx, liq_a, rr_a);
         let delev_ok_a = g.and(ctx, delev_a, rr_a);
-        let ok_a = g.inner_product(ctx, [fl(Kind::Withdraw), plain_trade, fl(Kind::Liquidate), fl(Kind::Deleverage)], [
-            Existing(wm_a),
-            Existing(trade_ok_a),
-            Existing(liq_ok_a),
-            Existing(delev_ok_a),
-        ]);
+        let ok_a = g.inner_product(
+            ctx,
+            [fl(Kind::Withdraw), plain_trade, fl(Kind::Liquidate), fl(Kind::Deleverage)],
+            [Existing(wm_a), Existing(trade_ok_a), Existing(liq_ok_a), Existing(delev_ok_a)],
+        );
         let ok_a = g.add(ctx, ok_a, free_a);
         self.chips.assert_one(ctx, ok_a);
 
         let free_b = g.add(ctx, free_a, fl(Kind::Withdraw));
         let trade_ok_b = g.or(ctx, wm_b, rr_b);
         let delev_ok_b = g.and(ctx, shrink_b, trade_ok_b);
-        let ok_b = g.inner_product(ctx, [plain_trade, fl(Kind::Liquidate), fl(Kind::Deleverage)], [
-            Existing(trade_ok_b),
-            Existing(wm_b),
-            Existing(delev_ok_b),
-        ]);
+        let ok_b = g.inner_product(
+            ctx,
+            [plain_trade, fl(Kind::Liquidate), fl(Kind::Deleverage)],
+            [Existing(trade_ok_b), Existing(wm_b), Existing(delev_ok_b)],
+        );
         let ok_b = g.add(ctx, ok_b, free_b);
         self.chips.assert_one(ctx, ok_b);
 
@@ -707,7 +730,7 @@ pub fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(
 /// Rows kept free at the bottom of the circuit for blinding.
 pub const MIN_ROWS: usize = 20;
 /// Advice columns the layout aims for: fewer columns mean a larger `k`.
-pub const TARGET_ADVICE: usize = 12;
+pub const TARGET_ADVICE: usize = 16;
 
 /// The circuit configuration of a shape: the smallest `k` (lookup bits
 /// `k - 1`) at which the batch fits in [`TARGET_ADVICE`] advice columns.
@@ -718,7 +741,9 @@ pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
     let measure = |k: usize| -> Result<BaseCircuitParams, WitnessShapeError> {
         let mut b = BaseCircuitBuilder::new(false).use_k(k).use_lookup_bits(k - 1).use_instance_columns(1);
         build(&mut b, &w)?;
-        Ok(b.calculate_params(Some(MIN_ROWS)))
+        let params = b.calculate_params(Some(MIN_ROWS));
+        b.clear();
+        Ok(params)
     };
     let probe = measure(16)?;
     let cells = probe.num_advice_per_phase[0] * ((1 << 16) - MIN_ROWS);
@@ -736,7 +761,11 @@ pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
 }
 
 /// A builder laid out for `w` with `params` (keygen/mock mode).
-pub fn builder_for(params: &BaseCircuitParams, w: &BatchWitness, witness_only: bool) -> Result<BaseCircuitBuilder<Fr>, WitnessShapeError> {
+pub fn builder_for(
+    params: &BaseCircuitParams,
+    w: &BatchWitness,
+    witness_only: bool,
+) -> Result<BaseCircuitBuilder<Fr>, WitnessShapeError> {
     let mut b = BaseCircuitBuilder::new(witness_only).use_params(params.clone());
     build(&mut b, w)?;
     Ok(b)
@@ -763,7 +792,8 @@ mod tests {
     }
 
     fn params(shape: &Shape) -> BaseCircuitParams {
-        static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, BaseCircuitParams>>> = OnceLock::new();
+        static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, BaseCircuitParams>>> =
+            OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let mut c = cache.lock().unwrap();
         c.entry(shape.id()).or_insert_with(|| layout(shape).unwrap()).clone()
@@ -799,7 +829,15 @@ mod tests {
     }
 
     fn trade(taker: u64, maker: u64, size: &str, price: &str) -> Transition {
-        Transition::Trade { market: 0, taker, maker, size: fx(size), price: fx(price), taker_fee: Fixed(0), maker_fee: Fixed(0) }
+        Transition::Trade {
+            market: 0,
+            taker,
+            maker,
+            size: fx(size),
+            price: fx(price),
+            taker_fee: Fixed(0),
+            maker_fee: Fixed(0),
+        }
     }
 
     #[test]
@@ -838,10 +876,17 @@ mod tests {
     #[test]
     fn liquidation_of_healthy_account_fails() {
         let st = state_after(2, &[trade(3, 2, "0.5", "64000")]);
-        let liq = Transition::Liquidate { market: 0, liquidated: 3, liquidator: 4, size: fx("-0.5"), price: fx("64000"), fee: Fixed(0) };
+        let liq = Transition::Liquidate {
+            market: 0,
+            liquidated: 3,
+            liquidator: 4,
+            size: fx("-0.5"),
+            price: fx("64000"),
+            fee: Fixed(0),
+        };
         let e = apply_transitions(&st, std::slice::from_ref(&liq), Mode::Enforce).unwrap_err();
         assert_eq!(e.rule, "not_liquidatable");
-        assert!(!satisfied(&witness(&st, &[liq.clone()], Mode::Unchecked)));
+        assert!(!satisfied(&witness(&st, std::slice::from_ref(&liq), Mode::Unchecked)));
         // the same liquidation once the account is underwater is provable
         assert!(satisfied(&witness(&carol_underwater(), &[liq], Mode::Enforce)));
     }
@@ -860,7 +905,10 @@ mod tests {
     fn undermargined_trade_that_adds_risk_fails_and_reducing_one_passes() {
         let st = carol_underwater();
         let more = trade(3, 2, "0.1", "60000");
-        assert_eq!(apply_transitions(&st, std::slice::from_ref(&more), Mode::Enforce).unwrap_err().rule, "initial_margin");
+        assert_eq!(
+            apply_transitions(&st, std::slice::from_ref(&more), Mode::Enforce).unwrap_err().rule,
+            "initial_margin"
+        );
         assert!(!satisfied(&witness(&st, &[more], Mode::Unchecked)));
         let less = trade(3, 2, "-0.2", "60000");
         assert!(satisfied(&witness(&st, &[less], Mode::Enforce)), "risk-reducing trade is allowed");
@@ -901,15 +949,18 @@ mod tests {
 
     #[test]
     fn wrong_greeks_risk_fails() {
-        let st = state_after(2, &[Transition::OptionTrade {
-            series: 0,
-            taker: 1,
-            maker: 2,
-            size: fx("1"),
-            premium: fx("1500"),
-            taker_fee: Fixed(0),
-            maker_fee: Fixed(0),
-        }]);
+        let st = state_after(
+            2,
+            &[Transition::OptionTrade {
+                series: 0,
+                taker: 1,
+                maker: 2,
+                size: fx("1"),
+                premium: fx("1500"),
+                taker_fee: Fixed(0),
+                maker_fee: Fixed(0),
+            }],
+        );
         let w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
         assert!(w.steps[0].hints.risk[0] > I256::ZERO, "a long call has scenario risk");
         for i in 0..4 {

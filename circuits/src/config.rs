@@ -191,7 +191,10 @@ impl ChainConfig {
         let mut seen = std::collections::BTreeSet::new();
         for a in &self.genesis.accounts {
             if a.id >= 1u64 << s.depth {
-                return Err(ConfigError::Bounds(format!("genesis account {} outside a tree of depth {}", a.id, s.depth)));
+                return Err(ConfigError::Bounds(format!(
+                    "genesis account {} outside a tree of depth {}",
+                    a.id, s.depth
+                )));
             }
             if !seen.insert(a.id) {
                 return Err(ConfigError::Bounds(format!("genesis account {} listed twice", a.id)));

@@ -5,11 +5,11 @@
 use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 
 use crate::{
+    config::Shape,
     error::BatchError,
     fixed::{self, Bound, Fixed, Fx6},
     margin::{self, Risk},
     poseidon,
-    config::Shape,
     state::{Account, ChainState, Market, MarketTable, Scenario, Series},
     transition::{Batch, Encoded, Kind, Transition, BATCH_VERSION},
     witness::{BatchWitness, Hints, PublicInputs, Step},
@@ -42,10 +42,16 @@ pub struct Applied {
 /// and leaves `state` untouched.
 pub fn apply_batch(state: &ChainState, chain_id: &str, batch: &Batch) -> Result<Applied, BatchError> {
     if batch.version != BATCH_VERSION {
-        return Err(BatchError::batch("version", format!("unsupported batch version {} (expected {BATCH_VERSION})", batch.version)));
+        return Err(BatchError::batch(
+            "version",
+            format!("unsupported batch version {} (expected {BATCH_VERSION})", batch.version),
+        ));
     }
     if batch.chain_id != chain_id {
-        return Err(BatchError::batch("chain_id", format!("batch is for chain {:?}, not {chain_id:?}", batch.chain_id)));
+        return Err(BatchError::batch(
+            "chain_id",
+            format!("batch is for chain {:?}, not {chain_id:?}", batch.chain_id),
+        ));
     }
     if batch.seq != state.next_seq {
         return Err(BatchError::batch("sequence", format!("expected seq {}, got {}", state.next_seq, batch.seq)));
@@ -105,13 +111,8 @@ fn build_witness(state: &ChainState, transitions: &[Transition], mode: Mode) -> 
         steps.push(apply_one(&mut st, &Encoded::noop(), mode).expect("a no-op always applies"));
     }
     st.next_seq += 1;
-    let public = PublicInputs {
-        old_root,
-        new_root: st.root(),
-        commitment,
-        transitions: transitions.len() as u64,
-        liquidations,
-    };
+    let public =
+        PublicInputs { old_root, new_root: st.root(), commitment, transitions: transitions.len() as u64, liquidations };
     Ok(Applied { witness: BatchWitness { shape, markets, accounts_root, steps, public }, state: st })
 }
 
@@ -164,7 +165,8 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     let shape = st.shape().clone();
     let k = e.kind;
     let enforce = mode == Mode::Enforce;
-    let perp_kind = matches!(k, Kind::Trade | Kind::Liquidate | Kind::Deleverage | Kind::OraclePrice | Kind::FundingTick);
+    let perp_kind =
+        matches!(k, Kind::Trade | Kind::Liquidate | Kind::Deleverage | Kind::OraclePrice | Kind::FundingTick);
     let series_kind = matches!(k, Kind::OptionTrade | Kind::OptionMarks);
     let two_accounts = matches!(k, Kind::Trade | Kind::OptionTrade | Kind::Liquidate | Kind::Deleverage);
     let trade_like = two_accounts;
@@ -207,7 +209,8 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     let mt_before = st.markets.clone();
     let a_leaf = st.account(ia);
     let a_path = st.path(ia);
-    let (a_set, funding_a) = if touches { settle(&a_leaf, &mt_before) } else { (a_leaf.clone(), vec![0; shape.markets]) };
+    let (a_set, funding_a) =
+        if touches { settle(&a_leaf, &mt_before) } else { (a_leaf.clone(), vec![0; shape.markets]) };
 
     let mut a_new = a_set.clone();
     let mut mt = mt_before.clone();
@@ -241,7 +244,8 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     // account b: read after a was written
     let b_leaf = st.account(ib);
     let b_path = st.path(ib);
-    let (b_set, funding_b) = if touches { settle(&b_leaf, &mt_before) } else { (b_leaf.clone(), vec![0; shape.markets]) };
+    let (b_set, funding_b) =
+        if touches { settle(&b_leaf, &mt_before) } else { (b_leaf.clone(), vec![0; shape.markets]) };
     let mut b_new = b_set.clone();
     if trade_like {
         b_new.collateral.0 += e.x * e.price - e.fee_b * Fx6::ONE;
@@ -255,7 +259,8 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     check_account(&b_new, "account b")?;
     bound(fixed::FUND, mt.insurance_fund.raw(), "insurance fund")?;
     for (m, market) in mt.markets.iter_mut().enumerate() {
-        let d = pos(a_new.perps[m].size) - pos(a_set.perps[m].size) + pos(b_new.perps[m].size) - pos(b_set.perps[m].size);
+        let d =
+            pos(a_new.perps[m].size) - pos(a_set.perps[m].size) + pos(b_new.perps[m].size) - pos(b_set.perps[m].size);
         market.open_interest.0 += d;
         bound(fixed::OPEN_INTEREST, market.open_interest.raw(), "open interest")?;
     }
@@ -292,7 +297,8 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
 type Side<'a> = (&'a Account, &'a Account, &'a (Risk, Risk));
 
 fn check_rules(k: Kind, a: Side<'_>, b: Side<'_>) -> Result<(), RuleError> {
-    let ok_or_reduces = |(before, after, (rb, ra)): Side<'_>| ra.well_margined() || margin::risk_reducing(before, after, rb, ra);
+    let ok_or_reduces =
+        |(before, after, (rb, ra)): Side<'_>| ra.well_margined() || margin::risk_reducing(before, after, rb, ra);
     let reduces = |(before, after, (rb, ra)): Side<'_>| margin::risk_reducing(before, after, rb, ra);
     match k {
         Kind::Withdraw if !a.2 .1.well_margined() => {

@@ -81,10 +81,7 @@ impl<const D: u32> FromStr for Fixed<D> {
         let int_v: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err("too large"))? };
         let mut frac_v: i128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err("too large"))? };
         frac_v *= 10i128.pow(D - frac.len() as u32);
-        let raw = int_v
-            .checked_mul(Self::ONE)
-            .and_then(|v| v.checked_add(frac_v))
-            .ok_or_else(|| err("too large"))?;
+        let raw = int_v.checked_mul(Self::ONE).and_then(|v| v.checked_add(frac_v)).ok_or_else(|| err("too large"))?;
         Ok(Fixed(if neg { -raw } else { raw }))
     }
 }

@@ -5,8 +5,8 @@
 
 use std::sync::OnceLock;
 
-use halo2_base::{halo2_proofs::halo2curves::bn256::Fr, poseidon::hasher::spec::OptimizedPoseidonSpec};
 use halo2_base::halo2_proofs::arithmetic::Field;
+use halo2_base::{halo2_proofs::halo2curves::bn256::Fr, poseidon::hasher::spec::OptimizedPoseidonSpec};
 
 /// Width of the permutation.
 pub const T: usize = 4;
@@ -86,7 +86,7 @@ pub fn hash(inputs: &[Fr]) -> Fr {
     for chunk in inputs.chunks(RATE) {
         permute(&mut state, chunk);
     }
-    if inputs.len() % RATE == 0 {
+    if inputs.len().is_multiple_of(RATE) {
         permute(&mut state, &[]);
     }
     state[1]

@@ -64,13 +64,16 @@ impl SparseMerkleTree {
 
 /// Root from a leaf, its index and its siblings (leaf level first).
 pub fn root_from_path(leaf: Fr, index: u64, siblings: &[Fr]) -> Fr {
-    siblings.iter().enumerate().fold(leaf, |h, (l, sib)| {
-        if (index >> l) & 1 == 0 {
-            hash2(h, *sib)
-        } else {
-            hash2(*sib, h)
-        }
-    })
+    siblings.iter().enumerate().fold(
+        leaf,
+        |h, (l, sib)| {
+            if (index >> l) & 1 == 0 {
+                hash2(h, *sib)
+            } else {
+                hash2(*sib, h)
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -84,7 +87,13 @@ mod tests {
         t.update(3, Fr::from(11));
         t.update(17, Fr::from(12));
         for i in [0u64, 3, 17, 31] {
-            let leaf = if i == 3 { Fr::from(11) } else if i == 17 { Fr::from(12) } else { Fr::from(7) };
+            let leaf = if i == 3 {
+                Fr::from(11)
+            } else if i == 17 {
+                Fr::from(12)
+            } else {
+                Fr::from(7)
+            };
             assert_eq!(root_from_path(leaf, i, &t.path(i)), t.root());
         }
         t.update(3, Fr::from(7));

@@ -131,10 +131,18 @@ impl MarketTable {
     pub fn to_fields(&self) -> Vec<Fr> {
         let mut v = Vec::new();
         for m in &self.markets {
-            v.extend([m.mark, m.funding_index, m.open_interest, m.initial_margin, m.maintenance_margin].map(|x| fe(x.raw())));
+            v.extend(
+                [m.mark, m.funding_index, m.open_interest, m.initial_margin, m.maintenance_margin].map(|x| fe(x.raw())),
+            );
         }
         for s in &self.series {
-            v.extend([fe(s.underlying as i128), fe(s.premium.raw()), fe(s.delta.raw()), fe(s.gamma.raw()), fe(s.vega.raw())]);
+            v.extend([
+                fe(s.underlying as i128),
+                fe(s.premium.raw()),
+                fe(s.delta.raw()),
+                fe(s.gamma.raw()),
+                fe(s.vega.raw()),
+            ]);
         }
         for s in &self.scenarios {
             v.extend([fe(s.price_shock.raw()), fe(s.vol_shock.raw())]);

@@ -211,7 +211,19 @@ pub const ENCODED_LEN: usize = 11;
 impl Encoded {
     /// The padding transition.
     pub fn noop() -> Self {
-        Encoded { kind: Kind::Noop, a: 0, b: 0, asset: 0, x: 0, price: 0, fee_a: 0, fee_b: 0, delta: 0, gamma: 0, vega: 0 }
+        Encoded {
+            kind: Kind::Noop,
+            a: 0,
+            b: 0,
+            asset: 0,
+            x: 0,
+            price: 0,
+            fee_a: 0,
+            fee_b: 0,
+            delta: 0,
+            gamma: 0,
+            vega: 0,
+        }
     }
 
     /// Field elements, in the order the circuit commits them.
@@ -270,11 +282,13 @@ impl Transition {
             }
             Transition::OraclePrice { market, price } => (e.asset, e.price) = (market, price.raw()),
             Transition::OptionMarks { series, premium, delta, gamma, vega } => {
-                (e.asset, e.price, e.delta, e.gamma, e.vega) = (series, premium.raw(), delta.raw(), gamma.raw(), vega.raw());
+                (e.asset, e.price, e.delta, e.gamma, e.vega) =
+                    (series, premium.raw(), delta.raw(), gamma.raw(), vega.raw());
             }
             Transition::FundingTick { market, rate } => (e.asset, e.x) = (market, rate.raw()),
             Transition::Liquidate { market, liquidated, liquidator, size, price, fee } => {
-                (e.a, e.b, e.asset, e.x, e.price, e.fee_a) = (liquidated, liquidator, market, size.raw(), price.raw(), fee.raw());
+                (e.a, e.b, e.asset, e.x, e.price, e.fee_a) =
+                    (liquidated, liquidator, market, size.raw(), price.raw(), fee.raw());
             }
             Transition::Deleverage { market, deleveraged, counterparty, size, price } => {
                 (e.a, e.b, e.asset, e.x, e.price) = (deleveraged, counterparty, market, size.raw(), price.raw());

@@ -167,7 +167,6 @@ pub mod fr_hex {
         let s = String::deserialize(d)?;
         from_hex(&s).ok_or_else(|| D::Error::custom("not a BN254 scalar in 0x-hex"))
     }
-
 }
 
 mod fr_vec {

@@ -13,8 +13,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use halo2_base::gates::{circuit::BaseCircuitParams, flex_gate::MultiPhaseThreadBreakPoints};
 use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
+use halo2_base::gates::{circuit::BaseCircuitParams, flex_gate::MultiPhaseThreadBreakPoints};
 use halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
     plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey},
@@ -113,11 +113,19 @@ impl KeyStore {
 
     /// The verifying key of `shape` and its hash: from disk when cached,
     /// otherwise generated (and cached).
-    pub fn verifying_key(&self, params: &ParamsKZG<Bn256>, shape: &Shape) -> Result<(VerifyingKey<G1Affine>, String), ProverError> {
+    pub fn verifying_key(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        shape: &Shape,
+    ) -> Result<(VerifyingKey<G1Affine>, String), ProverError> {
         let layout = self.layout(shape)?;
         let path = self.shape_dir(shape).join("vk.bin");
         if let Ok(bytes) = fs::read(&path) {
-            if let Ok(vk) = VerifyingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(&bytes, SerdeFormat::RawBytes, layout.clone()) {
+            if let Ok(vk) = VerifyingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(
+                &bytes,
+                SerdeFormat::RawBytes,
+                layout.clone(),
+            ) {
                 let h = vk_hash(&vk);
                 return Ok((vk, h));
             }

@@ -48,7 +48,8 @@ pub fn prove_batch(
     kind: TranscriptKind,
     rng: impl RngCore,
 ) -> Result<Vec<u8>, ProverError> {
-    let mut builder = halo2_base::gates::circuit::builder::BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
+    let mut builder =
+        halo2_base::gates::circuit::builder::BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
     circuit::build(&mut builder, w)?;
     let computed: Vec<Fr> = builder.assigned_instances[0].iter().map(|v| *v.value()).collect();
     let claimed = w.public.to_fields();

@@ -65,7 +65,8 @@ impl SrsSource {
 
 fn read_params(path: &Path) -> Result<ParamsKZG<Bn256>, ProverError> {
     let f = fs::File::open(path).map_err(ProverError::io(format!("opening params {}", path.display())))?;
-    ParamsKZG::<Bn256>::read(&mut BufReader::new(f)).map_err(ProverError::io(format!("reading params {}", path.display())))
+    ParamsKZG::<Bn256>::read(&mut BufReader::new(f))
+        .map_err(ProverError::io(format!("reading params {}", path.display())))
 }
 
 /// The cache file of the development SRS of size `k`.
@@ -74,7 +75,10 @@ pub fn dev_params_path(cache_dir: &Path, k: u32) -> PathBuf {
 }
 
 fn dev_params(cache_dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>, ProverError> {
-    tracing::warn!(k, "using the INSECURE development SRS (public seed): never use it in production, pass ceremony params instead");
+    tracing::warn!(
+        k,
+        "using the INSECURE development SRS (public seed): never use it in production, pass ceremony params instead"
+    );
     let path = dev_params_path(cache_dir, k);
     if path.exists() {
         if let Ok(p) = read_params(&path) {
