@@ -339,3 +339,221 @@ fn check_rules(k: Kind, a: Side<'_>, b: Side<'_>) -> Result<(), RuleError> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{examples, fixed::Fx6};
+
+    fn fx(s: &str) -> Fx6 {
+        s.parse().unwrap()
+    }
+
+    fn trade(market: u32, taker: u64, maker: u64, size: &str, price: &str) -> Transition {
+        Transition::Trade { market, taker, maker, size: fx(size), price: fx(price), taker_fee: Fixed(0), maker_fee: Fixed(0) }
+    }
+
+    fn genesis() -> ChainState {
+        examples::chain().genesis_state()
+    }
+
+    fn after(setup: &[Transition]) -> ChainState {
+        apply_transitions(&genesis(), setup, Mode::Enforce).expect("setup applies").state
+    }
+
+    /// (index, type, rule) of the rejection.
+    fn rejection(st: &ChainState, ts: &[Transition]) -> (Option<usize>, String, String) {
+        let Err(e) = apply_transitions(st, ts, Mode::Enforce) else { panic!("{ts:?} must be rejected") };
+        (e.index, e.kind, e.rule)
+    }
+
+    fn r(index: usize, kind: &str, rule: &str) -> (Option<usize>, String, String) {
+        (Some(index), kind.into(), rule.into())
+    }
+
+    #[test]
+    fn every_rule_names_the_transition() {
+        let g = genesis();
+        let ok = Transition::Deposit { account: 1, amount: fx("1") };
+        let cases: Vec<(Vec<Transition>, (Option<usize>, String, String))> = vec![
+            (vec![ok.clone(), trade(5, 1, 2, "1", "1")], r(1, "trade", "unknown_market")),
+            (
+                vec![Transition::OptionMarks { series: 9, premium: fx("1"), delta: fx("0"), gamma: Fixed(0), vega: fx("0") }],
+                r(0, "option_marks", "unknown_series"),
+            ),
+            (vec![Transition::Deposit { account: 1 << 20, amount: fx("1") }], r(0, "deposit", "unknown_account")),
+            (vec![trade(0, 2, 2, "1", "64000")], r(0, "trade", "distinct_accounts")),
+            (vec![Transition::Deposit { account: 1, amount: Fixed(1 << 64) }], r(0, "deposit", "bounds")),
+            (vec![Transition::OraclePrice { market: 0, price: Fixed(1 << 48) }], r(0, "oracle_price", "bounds")),
+            (vec![Transition::Deposit { account: 1, amount: fx("0") }], r(0, "deposit", "amount_positive")),
+            (vec![ok.clone(), ok.clone(), trade(0, 1, 2, "0", "64000")], r(2, "trade", "size_nonzero")),
+            (vec![Transition::OraclePrice { market: 1, price: fx("0") }], r(0, "oracle_price", "price_positive")),
+            (vec![trade(0, 1, 2, "2", "64000")], r(0, "trade", "initial_margin")),
+            (vec![trade(0, 2, 1, "2", "64000")], r(0, "trade", "initial_margin")),
+            (
+                vec![Transition::Liquidate { market: 0, liquidated: 1, liquidator: 4, size: fx("0.1"), price: fx("64000"), fee: Fixed(0) }],
+                r(0, "liquidate", "not_liquidatable"),
+            ),
+            (
+                vec![Transition::Deleverage { market: 0, deleveraged: 1, counterparty: 2, size: fx("0.1"), price: fx("64000") }],
+                r(0, "deleverage", "not_deleverageable"),
+            ),
+        ];
+        for (ts, expect) in cases {
+            assert_eq!(rejection(&g, &ts), expect, "{ts:?}");
+        }
+    }
+
+    /// Account 3 long 0.5 BTC at 64000 on 5000 collateral, BTC marked at 60000.
+    fn underwater() -> ChainState {
+        after(&[trade(0, 3, 2, "0.5", "64000"), Transition::OraclePrice { market: 0, price: fx("60000") }])
+    }
+
+    #[test]
+    fn liquidation_rules() {
+        let st = underwater();
+        let liq = |size: &str, liquidator: u64| Transition::Liquidate {
+            market: 0,
+            liquidated: 3,
+            liquidator,
+            size: fx(size),
+            price: fx("60000"),
+            fee: Fixed(0),
+        };
+        assert_eq!(rejection(&st, &[liq("-0.6", 4)]), r(0, "liquidate", "risk_reducing"), "flipping is not reducing");
+        assert_eq!(rejection(&st, &[liq("0.1", 4)]), r(0, "liquidate", "risk_reducing"), "growing is not reducing");
+        assert_eq!(rejection(&st, &[liq("-0.5", 6)]), r(0, "liquidate", "liquidator_margin"), "an empty liquidator");
+        let ok = apply_transitions(&st, &[liq("-0.5", 4)], Mode::Enforce).unwrap();
+        assert_eq!(ok.witness.public.liquidations, 1);
+        assert_eq!(ok.state.account(3).perps[0].size, Fixed(0));
+        assert_eq!(ok.state.account(4).perps[0].size, fx("0.5"));
+    }
+
+    #[test]
+    fn deleverage_rules() {
+        // account 5 long 2 ETH at 3200 on 1000; ETH to 2600: TV = -200
+        let st = after(&[trade(1, 5, 2, "2", "3200"), trade(1, 4, 1, "1", "3200"), Transition::OraclePrice { market: 1, price: fx("2600") }]);
+        let delev = |counterparty: u64, size: &str| Transition::Deleverage {
+            market: 1,
+            deleveraged: 5,
+            counterparty,
+            size: fx(size),
+            price: fx("2600"),
+        };
+        assert_eq!(rejection(&st, &[delev(4, "-1")]), r(0, "deleverage", "counterparty_reduces"), "4 is long too");
+        assert_eq!(rejection(&st, &[delev(2, "-3")]), r(0, "deleverage", "risk_reducing"));
+        apply_transitions(&st, &[delev(2, "-2")], Mode::Enforce).unwrap();
+        apply_transitions(&st, &[delev(1, "-1")], Mode::Enforce).unwrap();
+    }
+
+    #[test]
+    fn funding_is_settled_when_touched() {
+        let st = after(&[trade(0, 3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("4") }]);
+        // buying 0.5 at 64000 moved 32000 out of collateral; funding is lazy: nothing paid yet
+        assert_eq!(st.account(3).collateral, "-27000".parse().unwrap());
+        let out = apply_transitions(&st, &[Transition::Deposit { account: 3, amount: fx("1") }], Mode::Enforce).unwrap();
+        // paid 0.5 * 4 = 2, deposited 1
+        assert_eq!(out.state.account(3).collateral, "-27001".parse().unwrap());
+        assert_eq!(out.state.account(3).perps[0].funding_index, fx("4"));
+        // the short (account 2) receives when touched
+        let out = apply_transitions(&st, &[Transition::Deposit { account: 2, amount: fx("1") }], Mode::Enforce).unwrap();
+        assert_eq!(out.state.account(2).collateral, "1032003".parse().unwrap());
+    }
+
+    #[test]
+    fn batch_envelope_rules() {
+        let g = genesis();
+        let mut b = examples::batch_valid();
+        let id = "perps-devnet-1";
+        let rule = |b: &Batch| apply_batch(&g, id, b).unwrap_err().rule;
+        b.seq = 1;
+        assert_eq!(rule(&b), "sequence");
+        b.seq = 0;
+        b.version = 2;
+        assert_eq!(rule(&b), "version");
+        b.version = 1;
+        b.chain_id = "x".into();
+        assert_eq!(rule(&b), "chain_id");
+        b.chain_id = id.into();
+        b.transitions.extend(b.transitions.clone());
+        assert_eq!(rule(&b), "capacity");
+        b.transitions.clear();
+        assert_eq!(rule(&b), "empty");
+        let err = Batch::from_json(r#"{"version":1,"chain_id":"a","seq":0,"transitions":[{"type":"teleport"}]}"#).unwrap_err();
+        assert_eq!((err.index, err.rule.as_str()), (None, "malformed"));
+        assert!(err.message.contains("column"), "{}", err.message);
+    }
+
+    #[test]
+    fn bincode_batches_round_trip() {
+        let b = examples::batch_valid();
+        assert_eq!(Batch::from_bincode(&b.to_bincode()).unwrap(), b);
+        assert!(Batch::from_bincode(&[1, 2, 3]).is_err());
+    }
+
+    fn arb_transition() -> impl Strategy<Value = Transition> {
+        let acct = 1u64..7;
+        prop_oneof![
+            (acct.clone(), 1i128..5_000).prop_map(|(a, v)| Transition::Deposit { account: a, amount: Fixed(v * 1_000_000) }),
+            (acct.clone(), 1i128..5_000).prop_map(|(a, v)| Transition::Withdraw { account: a, amount: Fixed(v * 1_000_000) }),
+            (0u32..2, acct.clone(), acct.clone(), -200i128..200, 90i128..110).prop_map(|(m, a, b, s, p)| {
+                let mark = if m == 0 { 64_000 } else { 3_200 };
+                Transition::Trade {
+                    market: m,
+                    taker: a,
+                    maker: b,
+                    size: Fixed(s * 10_000),
+                    price: Fixed(mark * p * 10_000),
+                    taker_fee: Fixed(0),
+                    maker_fee: Fixed(100_000),
+                }
+            }),
+            (0u32..2, acct.clone(), acct.clone(), -20i128..20).prop_map(|(j, a, b, s)| Transition::OptionTrade {
+                series: j,
+                taker: a,
+                maker: b,
+                size: Fixed(s * 100_000),
+                premium: Fixed(if j == 0 { 1_500_000_000 } else { 100_000_000 }),
+                taker_fee: Fixed(0),
+                maker_fee: Fixed(0),
+            }),
+            (0u32..2, 85i128..115).prop_map(|(m, p)| Transition::OraclePrice {
+                market: m,
+                price: Fixed(if m == 0 { 64_000 } else { 3_200 } * p * 10_000),
+            }),
+            (0u32..2, -50i128..50).prop_map(|(m, r)| Transition::FundingTick { market: m, rate: Fixed(r * 100_000) }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Accepted transitions keep open interest equal to the sum of long
+        /// sizes, every withdrawer well margined, and the witness' roots equal
+        /// the state's; a rejected batch leaves nothing behind.
+        #[test]
+        fn accepted_transitions_keep_invariants(ts in proptest::collection::vec(arb_transition(), 1..12)) {
+            let mut st = genesis();
+            for t in ts {
+                match apply_transitions(&st, std::slice::from_ref(&t), Mode::Enforce) {
+                    Ok(out) => {
+                        prop_assert_eq!(out.witness.public.old_root, st.root());
+                        prop_assert_eq!(out.witness.public.new_root, out.state.root());
+                        if let Transition::Withdraw { account, .. } = t {
+                            let risk = margin::evaluate(&out.state.account(account), &out.state.markets);
+                            prop_assert!(risk.well_margined());
+                        }
+                        st = out.state;
+                        st.next_seq = 0;
+                        for (m, market) in st.markets.markets.iter().enumerate() {
+                            let longs: i128 = st.accounts().values().map(|a| a.perps[m].size.raw().max(0)).sum();
+                            prop_assert_eq!(market.open_interest.raw(), longs);
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(e.index, Some(0)),
+                }
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::BatchError,
-    fixed::{Fx12, Fx6},
+    fixed::{Fixed, Fx12, Fx6},
     state::fe,
 };
 
@@ -129,7 +129,7 @@ pub enum Transition {
 }
 
 /// Numeric codes of the transition types, as committed in the circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum Kind {
     /// Padding.
@@ -175,11 +175,12 @@ impl Kind {
     }
 }
 
-/// The uniform encoding of a transition: what the circuit sees.
+/// The uniform encoding of a transition: what the circuit sees, and the
+/// bincode wire form of a transition.
 ///
 /// `a`/`b` are the two touched accounts (equal for one-account transitions,
 /// unused for market transitions); `x` is the size, amount or funding rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Encoded {
     /// Type.
     pub kind: Kind,
@@ -204,6 +205,11 @@ pub struct Encoded {
     /// Vega (option_marks).
     pub vega: i128,
 }
+
+/// Why an [`Encoded`] transition is not a transition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid encoded transition: {0}")]
+pub struct DecodeError(&'static str);
 
 /// Number of field elements of an encoded transition.
 pub const ENCODED_LEN: usize = 11;
@@ -241,6 +247,61 @@ impl Encoded {
             fe(self.gamma),
             fe(self.vega),
         ]
+    }
+
+    /// The transition this encodes. Fields a type does not use must be zero
+    /// (and `b == a` for deposits and withdrawals), so decoding is the exact
+    /// inverse of [`Transition::encode`].
+    pub fn decode(&self) -> Result<Transition, DecodeError> {
+        let (x, price, fa, fb) = (Fixed(self.x), Fixed(self.price), Fixed(self.fee_a), Fixed(self.fee_b));
+        let t = match self.kind {
+            Kind::Noop => return Err(DecodeError("padding is not a transition")),
+            Kind::Deposit => Transition::Deposit { account: self.a, amount: x },
+            Kind::Withdraw => Transition::Withdraw { account: self.a, amount: x },
+            Kind::Trade => Transition::Trade {
+                market: self.asset,
+                taker: self.a,
+                maker: self.b,
+                size: x,
+                price,
+                taker_fee: fa,
+                maker_fee: fb,
+            },
+            Kind::OptionTrade => Transition::OptionTrade {
+                series: self.asset,
+                taker: self.a,
+                maker: self.b,
+                size: x,
+                premium: price,
+                taker_fee: fa,
+                maker_fee: fb,
+            },
+            Kind::OraclePrice => Transition::OraclePrice { market: self.asset, price },
+            Kind::OptionMarks => Transition::OptionMarks {
+                series: self.asset,
+                premium: price,
+                delta: Fixed(self.delta),
+                gamma: Fixed(self.gamma),
+                vega: Fixed(self.vega),
+            },
+            Kind::FundingTick => Transition::FundingTick { market: self.asset, rate: x },
+            Kind::Liquidate => Transition::Liquidate {
+                market: self.asset,
+                liquidated: self.a,
+                liquidator: self.b,
+                size: x,
+                price,
+                fee: fa,
+            },
+            Kind::Deleverage => {
+                Transition::Deleverage { market: self.asset, deleveraged: self.a, counterparty: self.b, size: x, price }
+            }
+        };
+        if t.encode() == *self {
+            Ok(t)
+        } else {
+            Err(DecodeError("a field this type does not use is set"))
+        }
     }
 
     /// Whether the transition touches accounts (and settles their funding).
@@ -308,7 +369,9 @@ pub struct Batch {
     pub chain_id: String,
     /// Sequence number: 0 for the first batch, then consecutive.
     pub seq: u64,
-    /// Transitions, applied in order.
+    /// Transitions, applied in order. In bincode each one is its uniform
+    /// [`Encoded`] form (bincode cannot carry JSON's `type` tag).
+    #[serde(with = "wire")]
     pub transitions: Vec<Transition>,
 }
 
@@ -327,5 +390,28 @@ impl Batch {
     /// Bincode encoding.
     pub fn to_bincode(&self) -> Vec<u8> {
         bincode::serialize(self).expect("batches always serialize")
+    }
+}
+
+/// Transitions as tagged JSON objects, or as [`Encoded`] in binary formats.
+mod wire {
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Encoded, Transition};
+
+    pub fn serialize<S: Serializer>(ts: &[Transition], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            ts.serialize(s)
+        } else {
+            s.collect_seq(ts.iter().map(Transition::encode))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Transition>, D::Error> {
+        if d.is_human_readable() {
+            Vec::<Transition>::deserialize(d)
+        } else {
+            Vec::<Encoded>::deserialize(d)?.iter().map(|e| e.decode().map_err(D::Error::custom)).collect()
+        }
     }
 }
