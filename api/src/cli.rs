@@ -148,6 +148,12 @@ impl Failure {
     }
 }
 
+impl From<statesync_circuits::circuit::WitnessShapeError> for Failure {
+    fn from(e: statesync_circuits::circuit::WitnessShapeError) -> Self {
+        Failure::input(e.to_string())
+    }
+}
+
 impl From<statesync_prover::ProverError> for Failure {
     fn from(e: statesync_prover::ProverError) -> Self {
         Failure::failed(e.to_string())

@@ -6,12 +6,13 @@ use clap::Args;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use statesync_circuits::{
+    circuit,
     config::ChainConfig,
     engine::{apply_batch, apply_transitions, Mode},
     examples,
     fixed::{Fixed, Fx6},
     state::ChainState,
-    transition::{Batch, Transition, BATCH_VERSION},
+    transition::{Batch, Kind, Transition, BATCH_VERSION},
     witness::fr_hex::to_hex,
 };
 use statesync_prover::proof::{prove_batch, verify_batch, TranscriptKind};
@@ -137,17 +138,42 @@ impl Generator {
         }
     }
 
-    /// The next transition the engine accepts.
-    fn next(&mut self) -> Transition {
-        loop {
-            let t = self.script.pop().unwrap_or_else(|| self.candidate());
+    /// The next transition the engine accepts, of one of `kinds` when given.
+    fn next(&mut self, kinds: &[Kind]) -> Option<Transition> {
+        for _ in 0..10_000 {
+            let t = match self.script.pop() {
+                Some(t) => t,
+                None => self.candidate(),
+            };
+            if !kinds.is_empty() && !kinds.contains(&t.kind()) {
+                continue;
+            }
             if let Ok(out) = apply_transitions(&self.state, std::slice::from_ref(&t), Mode::Enforce) {
                 let seq = self.state.next_seq;
                 self.state = out.state;
                 self.state.next_seq = seq;
-                return t;
+                return Some(t);
             }
         }
+        None
+    }
+
+    /// A batch of `capacity` accepted transitions: the script first, then one
+    /// of each kind every batch should show, then random ones.
+    fn batch(&mut self, capacity: usize) -> Vec<Transition> {
+        let mut out = vec![];
+        while out.len() < capacity && !self.script.is_empty() {
+            out.extend(self.next(&[]));
+        }
+        for kind in [Kind::Trade, Kind::OraclePrice, Kind::FundingTick, Kind::OptionMarks] {
+            if out.len() < capacity && !out.iter().any(|t| t.kind() == kind) {
+                out.extend(self.next(&[kind]));
+            }
+        }
+        while out.len() < capacity {
+            out.extend(self.next(&[]));
+        }
+        out
     }
 }
 
@@ -178,6 +204,22 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         layout.lookup_bits.unwrap_or(0),
         t.elapsed()
     );
+    let cells = circuit::cell_counts(&cfg.shape)?;
+    let mut one = cfg.shape.clone();
+    one.capacity = 1;
+    let base = circuit::cell_counts(&one)?;
+    let per_slot =
+        if cfg.shape.capacity > 1 { (cells.advice - base.advice) / (cfg.shape.capacity - 1) } else { base.advice };
+    let lookups_per_slot =
+        if cfg.shape.capacity > 1 { (cells.lookup - base.lookup) / (cfg.shape.capacity - 1) } else { base.lookup };
+    println!(
+        "cells: {} advice, {} lookup; per transition slot {} advice cells ({} rows over {advice} columns) and {} lookup cells",
+        cells.advice,
+        cells.lookup,
+        per_slot,
+        per_slot.div_ceil(advice),
+        lookups_per_slot
+    );
     if srs.is_insecure() {
         println!("WARNING: INSECURE development SRS (public seed) — for demos and tests only");
     }
@@ -194,7 +236,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let mut all_ok = true;
     let mut total = Duration::ZERO;
     for seq in 0..args.batches as u64 {
-        let transitions: Vec<Transition> = (0..cfg.shape.capacity).map(|_| gen.next()).collect();
+        let transitions = gen.batch(cfg.shape.capacity);
         let batch = Batch { version: BATCH_VERSION, chain_id: cfg.chain_id.clone(), seq, transitions };
         let applied = apply_batch(&state, &cfg.chain_id, &batch)
             .map_err(|e| Failure::failed(format!("generated batch rejected: {e}")))?;

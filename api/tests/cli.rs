@@ -29,14 +29,21 @@ fn apply_prove_verify_round_trip() {
     let valid = dir.join("valid.json");
     std::fs::write(&valid, examples::BATCH_VALID_JSON).unwrap();
     let malformed = dir.join("malformed.json");
-    std::fs::write(&malformed, r#"{"version": 1, "chain_id": "perps-devnet-1", "seq": 0, "transitions": [{"type": "deposit"}]}"#).unwrap();
+    std::fs::write(
+        &malformed,
+        r#"{"version": 1, "chain_id": "perps-devnet-1", "seq": 0, "transitions": [{"type": "deposit"}]}"#,
+    )
+    .unwrap();
     let (c, s, d) = (chain.to_str().unwrap(), dir.join("state"), dir.join("data"));
     let state = s.to_str().unwrap();
 
     let (code, out, _) = statesync(&d, &["apply", "--chain", c, "--state-dir", state, invalid.to_str().unwrap()]);
     assert_eq!(code, 2);
     let err: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!((err["index"].as_u64(), err["type"].as_str(), err["rule"].as_str()), (Some(1), Some("withdraw"), Some("initial_margin")));
+    assert_eq!(
+        (err["index"].as_u64(), err["type"].as_str(), err["rule"].as_str()),
+        (Some(1), Some("withdraw"), Some("initial_margin"))
+    );
 
     let (code, out, _) = statesync(&d, &["apply", "--chain", c, "--state-dir", state, malformed.to_str().unwrap()]);
     assert_eq!(code, 2);

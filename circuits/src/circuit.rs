@@ -760,6 +760,25 @@ pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
     }
 }
 
+/// Advice and lookup cells of a shape's circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellCounts {
+    /// Advice cells of the main gate.
+    pub advice: usize,
+    /// Cells copied into lookup columns (range checks).
+    pub lookup: usize,
+}
+
+/// Counts the cells of `shape`'s circuit (independent of the witness).
+pub fn cell_counts(shape: &Shape) -> Result<CellCounts, WitnessShapeError> {
+    shape.validate().map_err(|e| WitnessShapeError(e.to_string()))?;
+    let mut b = BaseCircuitBuilder::new(false).use_k(16).use_lookup_bits(15).use_instance_columns(1);
+    build(&mut b, &engine::padding_witness(shape))?;
+    let stats = b.statistics();
+    b.clear();
+    Ok(CellCounts { advice: stats.gate.total_advice_per_phase[0], lookup: stats.total_lookup_advice_per_phase[0] })
+}
+
 /// A builder laid out for `w` with `params` (keygen/mock mode).
 pub fn builder_for(
     params: &BaseCircuitParams,

@@ -352,7 +352,15 @@ mod tests {
     }
 
     fn trade(market: u32, taker: u64, maker: u64, size: &str, price: &str) -> Transition {
-        Transition::Trade { market, taker, maker, size: fx(size), price: fx(price), taker_fee: Fixed(0), maker_fee: Fixed(0) }
+        Transition::Trade {
+            market,
+            taker,
+            maker,
+            size: fx(size),
+            price: fx(price),
+            taker_fee: Fixed(0),
+            maker_fee: Fixed(0),
+        }
     }
 
     fn genesis() -> ChainState {
@@ -380,7 +388,13 @@ mod tests {
         let cases: Vec<(Vec<Transition>, (Option<usize>, String, String))> = vec![
             (vec![ok.clone(), trade(5, 1, 2, "1", "1")], r(1, "trade", "unknown_market")),
             (
-                vec![Transition::OptionMarks { series: 9, premium: fx("1"), delta: fx("0"), gamma: Fixed(0), vega: fx("0") }],
+                vec![Transition::OptionMarks {
+                    series: 9,
+                    premium: fx("1"),
+                    delta: fx("0"),
+                    gamma: Fixed(0),
+                    vega: fx("0"),
+                }],
                 r(0, "option_marks", "unknown_series"),
             ),
             (vec![Transition::Deposit { account: 1 << 20, amount: fx("1") }], r(0, "deposit", "unknown_account")),
@@ -393,11 +407,24 @@ mod tests {
             (vec![trade(0, 1, 2, "2", "64000")], r(0, "trade", "initial_margin")),
             (vec![trade(0, 2, 1, "2", "64000")], r(0, "trade", "initial_margin")),
             (
-                vec![Transition::Liquidate { market: 0, liquidated: 1, liquidator: 4, size: fx("0.1"), price: fx("64000"), fee: Fixed(0) }],
+                vec![Transition::Liquidate {
+                    market: 0,
+                    liquidated: 1,
+                    liquidator: 4,
+                    size: fx("0.1"),
+                    price: fx("64000"),
+                    fee: Fixed(0),
+                }],
                 r(0, "liquidate", "not_liquidatable"),
             ),
             (
-                vec![Transition::Deleverage { market: 0, deleveraged: 1, counterparty: 2, size: fx("0.1"), price: fx("64000") }],
+                vec![Transition::Deleverage {
+                    market: 0,
+                    deleveraged: 1,
+                    counterparty: 2,
+                    size: fx("0.1"),
+                    price: fx("64000"),
+                }],
                 r(0, "deleverage", "not_deleverageable"),
             ),
         ];
@@ -434,7 +461,11 @@ mod tests {
     #[test]
     fn deleverage_rules() {
         // account 5 long 2 ETH at 3200 on 1000; ETH to 2600: TV = -200
-        let st = after(&[trade(1, 5, 2, "2", "3200"), trade(1, 4, 1, "1", "3200"), Transition::OraclePrice { market: 1, price: fx("2600") }]);
+        let st = after(&[
+            trade(1, 5, 2, "2", "3200"),
+            trade(1, 4, 1, "1", "3200"),
+            Transition::OraclePrice { market: 1, price: fx("2600") },
+        ]);
         let delev = |counterparty: u64, size: &str| Transition::Deleverage {
             market: 1,
             deleveraged: 5,
@@ -453,12 +484,14 @@ mod tests {
         let st = after(&[trade(0, 3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("4") }]);
         // buying 0.5 at 64000 moved 32000 out of collateral; funding is lazy: nothing paid yet
         assert_eq!(st.account(3).collateral, "-27000".parse().unwrap());
-        let out = apply_transitions(&st, &[Transition::Deposit { account: 3, amount: fx("1") }], Mode::Enforce).unwrap();
+        let out =
+            apply_transitions(&st, &[Transition::Deposit { account: 3, amount: fx("1") }], Mode::Enforce).unwrap();
         // paid 0.5 * 4 = 2, deposited 1
         assert_eq!(out.state.account(3).collateral, "-27001".parse().unwrap());
         assert_eq!(out.state.account(3).perps[0].funding_index, fx("4"));
         // the short (account 2) receives when touched
-        let out = apply_transitions(&st, &[Transition::Deposit { account: 2, amount: fx("1") }], Mode::Enforce).unwrap();
+        let out =
+            apply_transitions(&st, &[Transition::Deposit { account: 2, amount: fx("1") }], Mode::Enforce).unwrap();
         assert_eq!(out.state.account(2).collateral, "1032003".parse().unwrap());
     }
 
@@ -481,7 +514,8 @@ mod tests {
         assert_eq!(rule(&b), "capacity");
         b.transitions.clear();
         assert_eq!(rule(&b), "empty");
-        let err = Batch::from_json(r#"{"version":1,"chain_id":"a","seq":0,"transitions":[{"type":"teleport"}]}"#).unwrap_err();
+        let err = Batch::from_json(r#"{"version":1,"chain_id":"a","seq":0,"transitions":[{"type":"teleport"}]}"#)
+            .unwrap_err();
         assert_eq!((err.index, err.rule.as_str()), (None, "malformed"));
         assert!(err.message.contains("column"), "{}", err.message);
     }
@@ -496,8 +530,10 @@ mod tests {
     fn arb_transition() -> impl Strategy<Value = Transition> {
         let acct = 1u64..7;
         prop_oneof![
-            (acct.clone(), 1i128..5_000).prop_map(|(a, v)| Transition::Deposit { account: a, amount: Fixed(v * 1_000_000) }),
-            (acct.clone(), 1i128..5_000).prop_map(|(a, v)| Transition::Withdraw { account: a, amount: Fixed(v * 1_000_000) }),
+            (acct.clone(), 1i128..5_000)
+                .prop_map(|(a, v)| Transition::Deposit { account: a, amount: Fixed(v * 1_000_000) }),
+            (acct.clone(), 1i128..5_000)
+                .prop_map(|(a, v)| Transition::Withdraw { account: a, amount: Fixed(v * 1_000_000) }),
             (0u32..2, acct.clone(), acct.clone(), -200i128..200, 90i128..110).prop_map(|(m, a, b, s, p)| {
                 let mark = if m == 0 { 64_000 } else { 3_200 };
                 Transition::Trade {
