@@ -371,13 +371,15 @@ mod tests {
         apply_transitions(&genesis(), setup, Mode::Enforce).expect("setup applies").state
     }
 
-    /// (index, type, rule) of the rejection.
-    fn rejection(st: &ChainState, ts: &[Transition]) -> (Option<usize>, String, String) {
+    /// (index, type, rule) of a rejection.
+    type Rejection = (Option<usize>, String, String);
+
+    fn rejection(st: &ChainState, ts: &[Transition]) -> Rejection {
         let Err(e) = apply_transitions(st, ts, Mode::Enforce) else { panic!("{ts:?} must be rejected") };
         (e.index, e.kind, e.rule)
     }
 
-    fn r(index: usize, kind: &str, rule: &str) -> (Option<usize>, String, String) {
+    fn r(index: usize, kind: &str, rule: &str) -> Rejection {
         (Some(index), kind.into(), rule.into())
     }
 
@@ -385,7 +387,7 @@ mod tests {
     fn every_rule_names_the_transition() {
         let g = genesis();
         let ok = Transition::Deposit { account: 1, amount: fx("1") };
-        let cases: Vec<(Vec<Transition>, (Option<usize>, String, String))> = vec![
+        let cases: Vec<(Vec<Transition>, Rejection)> = vec![
             (vec![ok.clone(), trade(5, 1, 2, "1", "1")], r(1, "trade", "unknown_market")),
             (
                 vec![Transition::OptionMarks {
