@@ -727,6 +727,10 @@ pub fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(
     Ok(())
 }
 
+/// Version of the batch circuit's constraints. Key caches are keyed by it:
+/// bump it whenever a change alters the constraint system or its layout.
+pub const CIRCUIT_VERSION: u32 = 1;
+
 /// Rows kept free at the bottom of the circuit for blinding.
 pub const MIN_ROWS: usize = 20;
 /// Advice columns the layout aims for: fewer columns mean a larger `k`.
@@ -931,6 +935,28 @@ mod tests {
         assert!(!satisfied(&witness(&st, &[more], Mode::Unchecked)));
         let less = trade(3, 2, "-0.2", "60000");
         assert!(satisfied(&witness(&st, &[less], Mode::Enforce)), "risk-reducing trade is allowed");
+    }
+
+    #[test]
+    fn other_shapes_prove_too() {
+        // one market, no option series, one scenario
+        let mut cfg = small_chain(2);
+        cfg.shape = Shape { capacity: 2, depth: 2, markets: 1, series: 0, scenarios: 1 };
+        cfg.markets.truncate(1);
+        cfg.series.clear();
+        cfg.scenarios.truncate(1);
+        cfg.genesis.accounts.retain(|a| a.id < 4);
+        cfg.validate().unwrap();
+        let st = cfg.genesis_state();
+        let w = witness(
+            &st,
+            &[Transition::Deposit { account: 3, amount: fx("5") }, trade(3, 2, "0.01", "64000")],
+            Mode::Enforce,
+        );
+        assert!(satisfied(&w));
+        let mut bad = w.clone();
+        bad.steps[1].x += 1;
+        assert!(!satisfied(&bad), "a witness with another trade size does not prove the claimed roots");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Proving and verifying keys per circuit shape.
 //!
 //! A shape has one layout (`k`, columns, lookup bits), one proving key and one
-//! verifying key. The layout, the verifying key and the break points are
-//! cached on disk under `keys/<shape-id>/`; the proving key is kept in memory
-//! for the life of the process (it is regenerated from the params in seconds
-//! to minutes, and is much larger than the rest).
+//! verifying key. All of them and the break points are cached on disk under
+//! `keys/v<circuit version>-<shape-id>/` (the version changes whenever the
+//! constraints do, so a cache never outlives its circuit), and the keys are
+//! kept in memory for the life of the process.
 
 use std::{
     collections::HashMap,
@@ -82,7 +82,7 @@ impl KeyStore {
     }
 
     fn shape_dir(&self, shape: &Shape) -> PathBuf {
-        self.dir.join(shape.id())
+        self.dir.join(format!("v{}-{}", circuit::CIRCUIT_VERSION, shape.id()))
     }
 
     /// The layout of `shape` (computed once, then read from disk).
@@ -96,19 +96,56 @@ impl KeyStore {
         Ok(layout)
     }
 
-    /// The keys of `shape`, generated on first use in this process.
+    /// The keys of `shape`: from memory, else from disk, else generated (and
+    /// cached on disk).
     pub fn keys(&self, params: &ParamsKZG<Bn256>, shape: &Shape) -> Result<Arc<ShapeKeys>, ProverError> {
         let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = map.get(&shape.id()) {
             return Ok(k.clone());
         }
         let layout = self.layout(shape)?;
-        let keys = Arc::new(keygen(params, shape, &layout)?);
         let dir = self.shape_dir(shape);
-        write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
-        write_atomic(&dir.join("break_points.json"), &serde_json::to_vec(&keys.break_points).expect("serializes"))?;
+        let keys = match self.read_keys(shape, &layout) {
+            Some(keys) => keys,
+            None => {
+                let keys = keygen(params, shape, &layout)?;
+                let mut pk_bytes = vec![];
+                keys.pk
+                    .write(&mut pk_bytes, SerdeFormat::RawBytes)
+                    .map_err(ProverError::io("serializing the proving key"))?;
+                write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
+                write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
+                write_atomic(
+                    &dir.join("break_points.json"),
+                    &serde_json::to_vec(&keys.break_points).expect("serializes"),
+                )?;
+                keys
+            }
+        };
+        let keys = Arc::new(keys);
         map.insert(shape.id(), keys.clone());
         Ok(keys)
+    }
+
+    /// Cached keys, if all files are present and readable.
+    fn read_keys(&self, shape: &Shape, layout: &BaseCircuitParams) -> Option<ShapeKeys> {
+        let dir = self.shape_dir(shape);
+        let break_points = serde_json::from_slice(&fs::read(dir.join("break_points.json")).ok()?).ok()?;
+        let file = fs::File::open(dir.join("pk.bin")).ok()?;
+        let pk = ProvingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+            &mut std::io::BufReader::new(file),
+            SerdeFormat::RawBytes,
+            layout.clone(),
+        )
+        .map_err(|e| tracing::warn!(dir = %dir.display(), "cached proving key unreadable, regenerating: {e}"))
+        .ok()?;
+        Some(ShapeKeys {
+            shape: shape.clone(),
+            layout: layout.clone(),
+            break_points,
+            vk_hash: vk_hash(pk.get_vk()),
+            pk,
+        })
     }
 
     /// The verifying key of `shape` and its hash: from disk when cached,

@@ -23,8 +23,12 @@ fn batch_proofs_verify_and_tampering_is_caught() {
     let (vk, vk_hash) = store.verifying_key(&params, &cfg.shape).unwrap();
     assert_eq!(vk_hash, keys.vk_hash, "the cached verifying key is the proving key's");
 
-    for kind in [TranscriptKind::Blake2b, TranscriptKind::Poseidon] {
-        let proof = prove_batch(&params, &keys, &out.witness, kind, ChaCha20Rng::seed_from_u64(7)).unwrap();
+    // a second store reads the proving key back from disk
+    let reloaded = KeyStore::new(dir.path().join("keys")).keys(&params, &cfg.shape).unwrap();
+    assert_eq!(reloaded.vk_hash, keys.vk_hash);
+
+    for (kind, keys) in [(TranscriptKind::Blake2b, &reloaded), (TranscriptKind::Poseidon, &keys)] {
+        let proof = prove_batch(&params, keys, &out.witness, kind, ChaCha20Rng::seed_from_u64(7)).unwrap();
         assert!(verify_batch(&params, &vk, &out.witness.public, &proof, kind), "{kind:?} proof verifies");
         let other = if kind == TranscriptKind::Blake2b { TranscriptKind::Poseidon } else { TranscriptKind::Blake2b };
         assert!(!verify_batch(&params, &vk, &out.witness.public, &proof, other), "wrong transcript rejected");
