@@ -97,6 +97,40 @@ pub enum Command {
         #[command(flatten)]
         prover: ProverOpts,
     },
+    /// Run the proving service (HTTP API, durable queue, in-process workers).
+    Serve(crate::config::ServeArgs),
+    /// Manage API keys in the service's database.
+    Keys {
+        /// Action.
+        #[command(subcommand)]
+        action: KeysAction,
+        /// Data directory.
+        #[arg(long, global = true, env = "STATESYNC_DATA_DIR", default_value = "./statesync-data")]
+        data_dir: PathBuf,
+        /// Database file [default: DATA_DIR/statesync.db].
+        #[arg(long, global = true, env = "STATESYNC_DATABASE")]
+        database: Option<PathBuf>,
+    },
+    /// Submit a batch to a running service (retries 5xx and 429 with backoff).
+    Submit {
+        /// Service URL.
+        #[arg(long, env = "STATESYNC_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Chain id.
+        #[arg(long)]
+        chain: String,
+        /// API key.
+        #[arg(long, env = "STATESYNC_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Idempotency key.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Follow the job's events until it is proven.
+        #[arg(long)]
+        wait: bool,
+        /// The batch (JSON, or bincode when it ends in .bin).
+        batch: PathBuf,
+    },
     /// Verify a proof file: exit 0 valid, 1 invalid.
     Verify {
         /// Chain config.
@@ -107,6 +141,24 @@ pub enum Command {
         /// Caches and parameters.
         #[command(flatten)]
         prover: ProverOpts,
+    },
+}
+
+/// `statesync keys` actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key; it is printed once and only its hash is stored.
+    Add {
+        /// A name for the key (e.g. the sequencer it belongs to).
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke {
+        /// Key id (the part after `ssk_`).
+        id: String,
     },
 }
 
@@ -193,6 +245,11 @@ pub fn run(cli: Cli) -> ExitCode {
             prove(&chain, &state_dir, seq, &out, transcript.into(), &prover)
         }
         Command::Verify { chain, proof, prover } => verify(&chain, &proof, &prover),
+        Command::Serve(args) => serve(&args),
+        Command::Keys { action, data_dir, database } => keys(action, &data_dir, database),
+        Command::Submit { url, chain, api_key, idempotency_key, wait, batch } => {
+            submit(&url, &chain, api_key, idempotency_key.as_deref(), wait, &batch)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -276,4 +333,78 @@ fn verify(chain: &Path, proof: &Path, opts: &ProverOpts) -> Result<(), Failure> 
         println!("{}", serde_json::json!({ "valid": false, "seq": file.seq }));
         Err(Failure::failed("invalid proof"))
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Failure::failed(format!("tokio: {e}")))
+}
+
+fn serve(args: &crate::config::ServeArgs) -> Result<(), Failure> {
+    let cfg = args.resolve().map_err(Failure::input)?;
+    runtime()?.block_on(crate::serve::serve(cfg)).map_err(Failure::failed)
+}
+
+fn keys(action: KeysAction, data_dir: &Path, database: Option<PathBuf>) -> Result<(), Failure> {
+    use crate::store::JobStore;
+    let db = database.unwrap_or_else(|| data_dir.join("statesync.db"));
+    runtime()?.block_on(async move {
+        fs::create_dir_all(data_dir).map_err(|e| Failure::failed(format!("creating {}: {e}", data_dir.display())))?;
+        let store = crate::store::sqlite::SqliteStore::open(&db).await.map_err(|e| Failure::failed(e.to_string()))?;
+        let fail = |e: crate::store::StoreError| Failure::failed(e.to_string());
+        match action {
+            KeysAction::Add { name } => {
+                let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+                store.add_key(&id, &name, &crate::http::hash_secret(&secret)).await.map_err(fail)?;
+                println!("{}", serde_json::json!({ "id": id, "name": name, "key": format!("ssk_{id}_{secret}") }));
+                eprintln!("store this key now: it is not shown again");
+            }
+            KeysAction::List => {
+                for k in store.keys().await.map_err(fail)? {
+                    println!("{}", serde_json::to_string(&k).expect("keys serialize"));
+                }
+            }
+            KeysAction::Revoke { id } => {
+                if !store.revoke_key(&id).await.map_err(fail)? {
+                    return Err(Failure::input(format!("no active key {id}")));
+                }
+                println!("{}", serde_json::json!({ "revoked": id }));
+            }
+        }
+        Ok(())
+    })
+}
+
+fn submit(
+    url: &str,
+    chain: &str,
+    key: Option<String>,
+    idem: Option<&str>,
+    wait: bool,
+    path: &Path,
+) -> Result<(), Failure> {
+    let batch = read_batch(path).map_err(|e| Failure::input(serde_json::to_string(&e).expect("errors serialize")))?;
+    let client = crate::client::Client::new(url, key);
+    runtime()?.block_on(async move {
+        let api_failure = |e: crate::client::ClientError| match e {
+            crate::client::ClientError::Api { status, body } => {
+                let code = if (400..500).contains(&status) { 2 } else { 1 };
+                Failure { code, message: body.to_string() }
+            }
+            other => Failure::failed(other.to_string()),
+        };
+        let accepted = client.submit(chain, &batch, idem).await.map_err(api_failure)?;
+        println!("{}", serde_json::to_string(&accepted).expect("serializes"));
+        if wait {
+            let job = client
+                .wait(&accepted.job_id, |j| eprintln!("job {}: {} ({:.0}%)", j.id, j.stage, j.progress * 100.0))
+                .await
+                .map_err(api_failure)?;
+            println!("{}", serde_json::to_string(&job).expect("serializes"));
+            if job.state != crate::store::JobState::Done {
+                return Err(Failure::failed(format!("job ended {}", job.state.as_str())));
+            }
+        }
+        Ok(())
+    })
 }

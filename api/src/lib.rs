@@ -1,5 +1,13 @@
-//! statesync-api: the `statesync` command line (and, later, the HTTP service).
+//! statesync-api: the HTTP service (`statesync serve`), its durable store and
+//! workers, a Rust client, and the `statesync` command line.
 
 pub mod cli;
+pub mod client;
+pub mod config;
 pub mod demo;
+pub mod http;
+pub mod openapi;
+pub mod serve;
+pub mod service;
 pub mod statedir;
+pub mod store;

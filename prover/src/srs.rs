@@ -14,12 +14,15 @@ use std::{
 
 use halo2_proofs::{
     halo2curves::bn256::Bn256,
-    poly::{commitment::Params, kzg::commitment::ParamsKZG},
+    poly::{commitment::Params as _, kzg::commitment::ParamsKZG},
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::ProverError;
+
+/// KZG parameters over BN254.
+pub type Params = ParamsKZG<Bn256>;
 
 /// Public seed of the development SRS. Its toxic waste is known to everyone.
 const DEV_SEED: u64 = 0x5747_4553_594e_4353;

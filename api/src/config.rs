@@ -1,0 +1,155 @@
+//! Configuration of `statesync serve`: flags, environment variables and an
+//! optional TOML file, in that order of precedence, over built-in defaults
+//! that work with no configuration at all.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags (each also an environment variable) of `statesync serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flags and env win over it).
+    #[arg(long, env = "STATESYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "STATESYNC_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Data directory: database, SRS and key caches [default: ./statesync-data].
+    #[arg(long, env = "STATESYNC_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// SQLite database file [default: DATA_DIR/statesync.db].
+    #[arg(long, env = "STATESYNC_DATABASE")]
+    pub database: Option<PathBuf>,
+    /// Ceremony KZG parameters; without them an INSECURE dev SRS is used.
+    #[arg(long, env = "STATESYNC_SRS")]
+    pub srs: Option<PathBuf>,
+    /// In-process proving workers [default: 1 (one per device; the CPU is one device)].
+    #[arg(long, env = "STATESYNC_WORKERS")]
+    pub workers: Option<usize>,
+    /// Serve without API keys. Only for local development.
+    #[arg(long, env = "STATESYNC_OPEN")]
+    pub open: bool,
+    /// Largest request body in bytes [default: 8 MiB].
+    #[arg(long, env = "STATESYNC_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Request timeout in seconds (not for event streams) [default: 30].
+    #[arg(long, env = "STATESYNC_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Sustained requests per second per API key [default: 50].
+    #[arg(long, env = "STATESYNC_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+    /// Burst of requests per API key [default: 400].
+    #[arg(long, env = "STATESYNC_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+    /// Attempts per job before it fails [default: 3].
+    #[arg(long, env = "STATESYNC_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+    /// Lease of a claimed job in seconds; heartbeats renew it [default: 30].
+    #[arg(long, env = "STATESYNC_LEASE_SECS")]
+    pub lease_secs: Option<u64>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    bind: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database: Option<PathBuf>,
+    srs: Option<PathBuf>,
+    workers: Option<usize>,
+    open: Option<bool>,
+    max_body_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    rate_limit: Option<u32>,
+    rate_burst: Option<u32>,
+    max_attempts: Option<u32>,
+    lease_secs: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database file.
+    pub database: PathBuf,
+    /// Ceremony params.
+    pub srs: Option<PathBuf>,
+    /// Workers.
+    pub workers: usize,
+    /// No API keys.
+    pub open: bool,
+    /// Body limit.
+    pub max_body_bytes: usize,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Requests per second per key.
+    pub rate_limit: u32,
+    /// Burst per key.
+    pub rate_burst: u32,
+    /// Attempts per job.
+    pub max_attempts: u32,
+    /// Lease duration.
+    pub lease: Duration,
+}
+
+impl ServeArgs {
+    /// Resolves flags over the file over the defaults.
+    pub fn resolve(&self) -> Result<ServeConfig, String> {
+        let file: FileConfig = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./statesync-data"));
+        let database = self.database.clone().or(file.database).unwrap_or_else(|| data_dir.join("statesync.db"));
+        let cfg = ServeConfig {
+            bind: self.bind.or(file.bind).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database,
+            srs: self.srs.clone().or(file.srs),
+            workers: self.workers.or(file.workers).unwrap_or(1),
+            open: self.open || file.open.unwrap_or(false),
+            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(8 << 20),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30)),
+            rate_limit: self.rate_limit.or(file.rate_limit).unwrap_or(50),
+            rate_burst: self.rate_burst.or(file.rate_burst).unwrap_or(400),
+            max_attempts: self.max_attempts.or(file.max_attempts).unwrap_or(3),
+            lease: Duration::from_secs(self.lease_secs.or(file.lease_secs).unwrap_or(30)),
+            data_dir,
+        };
+        if cfg.max_attempts == 0 || cfg.rate_limit == 0 || cfg.rate_burst == 0 || cfg.lease.is_zero() {
+            return Err("max_attempts, rate_limit, rate_burst and lease_secs must be positive".into());
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\nworkers = 3\nopen = true\n").unwrap();
+        let args = ServeArgs { config: Some(path.clone()), workers: Some(2), ..Default::default() };
+        let cfg = args.resolve().unwrap();
+        assert_eq!(cfg.bind.port(), 9000);
+        assert_eq!(cfg.workers, 2);
+        assert!(cfg.open);
+        assert_eq!(cfg.database, PathBuf::from("./statesync-data/statesync.db"));
+        let defaults = ServeArgs::default().resolve().unwrap();
+        assert_eq!(defaults.bind.to_string(), "127.0.0.1:8080");
+        assert!(!defaults.open);
+        std::fs::write(&path, "bnd = 1\n").unwrap();
+        assert!(ServeArgs { config: Some(path), ..Default::default() }.resolve().is_err(), "unknown keys are errors");
+    }
+}

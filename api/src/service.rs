@@ -1,0 +1,317 @@
+//! The service core: chain state cache, batch acceptance, and the in-process
+//! proving workers. HTTP lives in [`crate::http`].
+//!
+//! Acceptance is serialized per chain by an async mutex around the chain's
+//! cached state; the store's transaction (state advance + job insert) is the
+//! commit point, and the cache only moves after it succeeded.
+
+use std::{
+    collections::HashMap,
+    sync::{atomic::AtomicBool, Arc},
+    time::{Duration, Instant},
+};
+
+use sha2::{Digest, Sha256};
+use statesync_circuits::{
+    config::ChainConfig, engine::apply_batch, error::BatchError, state::ChainState, transition::Batch,
+};
+use statesync_prover::{
+    keys::KeyStore,
+    proof::{prove_batch, verify_batch, TranscriptKind},
+    srs::{Params, SrsSource},
+};
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::ServeConfig,
+    store::{ChainRecord, Job, JobStore, NewJob, StoreError, StoredProof, Timings},
+};
+
+/// Why a submission was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// No such chain.
+    #[error("unknown chain {0}")]
+    UnknownChain(String),
+    /// A rule was broken (HTTP 422).
+    #[error("{0}")]
+    Rejected(BatchError),
+    /// Sequence gap (HTTP 409).
+    #[error("expected seq {expected}, got {got}")]
+    Gap {
+        /// Next expected.
+        expected: u64,
+        /// Submitted.
+        got: u64,
+    },
+    /// Same seq or idempotency key with other content (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failure (HTTP 500, details logged only).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an accepted submission returns.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The job.
+    pub job: Job,
+    /// Whether this was a replay of an earlier submission.
+    pub replayed: bool,
+}
+
+struct ChainEntry {
+    config: ChainConfig,
+    state: ChainState,
+}
+
+/// Shared service state.
+pub struct Service {
+    /// The store.
+    pub store: Arc<dyn JobStore>,
+    /// Configuration.
+    pub config: ServeConfig,
+    chains: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<ChainEntry>>>>>,
+    /// Wakes idle workers.
+    pub work: Notify,
+    /// SRS source.
+    pub srs: SrsSource,
+    /// Keys per shape.
+    pub keys: KeyStore,
+    params: std::sync::Mutex<HashMap<u32, Arc<Params>>>,
+    /// Set once the store is open and workers run.
+    pub ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 (hex) of a batch's canonical bincode encoding.
+pub fn content_hash(batch: &Batch) -> String {
+    hex::encode(Sha256::digest(batch.to_bincode()))
+}
+
+impl Service {
+    /// A service over `store`.
+    pub fn new(store: Arc<dyn JobStore>, config: ServeConfig) -> Self {
+        let srs = match &config.srs {
+            Some(p) => SrsSource::Ceremony { path: p.clone() },
+            None => SrsSource::Dev { cache_dir: config.data_dir.join("srs") },
+        };
+        let keys = KeyStore::new(config.data_dir.join("keys"));
+        Service {
+            store,
+            config,
+            chains: Default::default(),
+            work: Notify::new(),
+            srs,
+            keys,
+            params: Default::default(),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Creates a chain at its genesis.
+    pub async fn create_chain(&self, config: &ChainConfig) -> Result<ChainRecord, StoreError> {
+        self.store.create_chain(config, &config.genesis_state()).await
+    }
+
+    fn entry(&self, chain: &str) -> Arc<Mutex<Option<ChainEntry>>> {
+        let mut map = self.chains.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(chain.to_string()).or_default().clone()
+    }
+
+    /// Validates, applies and enqueues a batch; replays return the same job.
+    pub async fn submit(&self, chain: &str, batch: Batch, idem_key: Option<String>) -> Result<Accepted, SubmitError> {
+        let hash = content_hash(&batch);
+        let entry = self.entry(chain);
+        let mut guard = entry.lock().await;
+        if guard.is_none() {
+            let Some((config, state)) = self.store.chain_state(chain).await? else {
+                return Err(SubmitError::UnknownChain(chain.to_string()));
+            };
+            *guard = Some(ChainEntry { config, state });
+        }
+        let cached = guard.as_ref().expect("loaded above");
+        if let Some(key) = &idem_key {
+            if let Some(job) = self.store.job_by_key(chain, key).await? {
+                return if job.content_hash == hash {
+                    Ok(Accepted { job, replayed: true })
+                } else {
+                    Err(SubmitError::Conflict("this Idempotency-Key was used for another batch".into()))
+                };
+            }
+        }
+        if let Some(job) = self.store.job_by_seq(chain, batch.seq).await? {
+            return if job.content_hash == hash {
+                Ok(Accepted { job, replayed: true })
+            } else {
+                Err(SubmitError::Conflict(format!("seq {} was already accepted with other content", batch.seq)))
+            };
+        }
+        let expected = cached.state.next_seq;
+        if batch.seq != expected {
+            return Err(SubmitError::Gap { expected, got: batch.seq });
+        }
+        let applied = apply_batch(&cached.state, &cached.config.chain_id, &batch).map_err(SubmitError::Rejected)?;
+        let mut touched: Vec<u64> = applied.witness.steps.iter().flat_map(|s| [s.a, s.b]).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let new_job = NewJob {
+            id: uuid::Uuid::new_v4().to_string(),
+            chain: chain.to_string(),
+            seq: batch.seq,
+            idem_key,
+            content_hash: hash,
+            witness: applied.witness,
+            max_attempts: self.config.max_attempts,
+        };
+        let job = match self.store.commit_batch(&applied.state, &touched, new_job).await {
+            Ok(job) => job,
+            Err(e) => {
+                // another writer may have advanced the chain: reload next time
+                *guard = None;
+                return Err(match e {
+                    StoreError::Conflict(m) => SubmitError::Conflict(m),
+                    other => SubmitError::Store(other),
+                });
+            }
+        };
+        guard.as_mut().expect("loaded above").state = applied.state;
+        drop(guard);
+        metrics::counter!("statesync_batches_accepted_total").increment(1);
+        self.work.notify_waiters();
+        Ok(Accepted { job, replayed: false })
+    }
+
+    /// Parameters of size `k` (loaded or generated once per process).
+    pub fn params(&self, k: u32) -> Result<Arc<Params>, statesync_prover::ProverError> {
+        if let Some(p) = self.params.lock().unwrap_or_else(|p| p.into_inner()).get(&k) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(self.srs.params(k)?);
+        self.params.lock().unwrap_or_else(|p| p.into_inner()).insert(k, p.clone());
+        Ok(p)
+    }
+}
+
+/// Runs one worker until `stop` is cancelled.
+pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken) {
+    tracing::info!(worker = %name, "worker started");
+    while !stop.is_cancelled() {
+        if let Err(e) = svc.store.requeue_expired().await {
+            tracing::error!(worker = %name, "requeue failed: {e}");
+        }
+        let claimed = match svc.store.claim(&name, svc.config.lease).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(worker = %name, "claim failed: {e}");
+                None
+            }
+        };
+        let Some(claimed) = claimed else {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = svc.work.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            continue;
+        };
+        process(&svc, &name, claimed, &stop).await;
+    }
+    tracing::info!(worker = %name, "worker stopped");
+}
+
+async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claimed, stop: &CancellationToken) {
+    let job_id = claimed.job.id.clone();
+    let attempt = claimed.job.attempts;
+    tracing::info!(job = %job_id, chain = %claimed.job.chain, seq = claimed.job.seq, attempt, "proving");
+    // heartbeats keep the lease while the blocking prover runs
+    let beat_stop = CancellationToken::new();
+    let beat = {
+        let (svc, job, worker, beat_stop) = (svc.clone(), job_id.clone(), worker.to_string(), beat_stop.clone());
+        tokio::spawn(async move {
+            let every = svc.config.lease / 3;
+            loop {
+                tokio::select! {
+                    _ = beat_stop.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                match svc.store.heartbeat(&job, &worker, svc.config.lease).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => tracing::warn!(job = %job, "heartbeat failed: {e}"),
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let svc2 = svc.clone();
+    let (job2, worker2) = (job_id.clone(), worker.to_string());
+    let handle = tokio::runtime::Handle::current();
+    let work = tokio::task::spawn_blocking(move || -> Result<(StoredProof, Timings), String> {
+        let w = claimed.witness;
+        let layout = svc2.keys.layout(&w.shape).map_err(|e| e.to_string())?;
+        let params = svc2.params(layout.k as u32).map_err(|e| e.to_string())?;
+        let keys = svc2.keys.keys(&params, &w.shape).map_err(|e| e.to_string())?;
+        let witness_ms = started.elapsed().as_millis() as u64;
+        handle
+            .block_on(svc2.store.set_stage(&job2, &worker2, crate::store::JobState::Proving, 0.3))
+            .map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        let proof =
+            prove_batch(&params, &keys, &w, TranscriptKind::Poseidon, rand::rngs::OsRng).map_err(|e| e.to_string())?;
+        let proving_ms = t.elapsed().as_millis() as u64;
+        if !verify_batch(&params, keys.pk.get_vk(), &w.public, &proof, TranscriptKind::Poseidon) {
+            return Err("the proof did not verify".into());
+        }
+        let stored =
+            StoredProof { proof, vk_hash: keys.vk_hash.clone(), transcript: "poseidon".into(), public: w.public };
+        Ok((stored, Timings { witness_ms: Some(witness_ms), proving_ms: Some(proving_ms) }))
+    });
+    let result = tokio::select! {
+        r = work => r.map_err(|e| format!("prover task: {e}")).and_then(|r| r),
+        _ = stop.cancelled() => {
+            // shutting down mid-proof: give the job back, it is proven after restart
+            beat_stop.cancel();
+            let _ = beat.await;
+            if let Err(e) = svc.store.release(&job_id, worker).await {
+                tracing::error!(job = %job_id, "release failed: {e}");
+            }
+            tracing::info!(job = %job_id, "released on shutdown");
+            return;
+        }
+    };
+    beat_stop.cancel();
+    let _ = beat.await;
+    match result {
+        Ok((proof, timings)) => match svc.store.complete(&job_id, worker, &proof, timings).await {
+            Ok(true) => {
+                metrics::counter!("statesync_proofs_total").increment(1);
+                if let Some(ms) = timings.witness_ms {
+                    metrics::histogram!("statesync_job_stage_seconds", "stage" => "witness").record(ms as f64 / 1000.0);
+                }
+                if let Some(ms) = timings.proving_ms {
+                    metrics::histogram!("statesync_job_stage_seconds", "stage" => "proving").record(ms as f64 / 1000.0);
+                }
+                tracing::info!(job = %job_id, proving_ms = timings.proving_ms, "proved");
+            }
+            Ok(false) => tracing::info!(job = %job_id, "proof discarded: job cancelled or lease lost"),
+            Err(e) => tracing::error!(job = %job_id, "storing the proof failed: {e}"),
+        },
+        Err(e) => {
+            metrics::counter!("statesync_job_failures_total").increment(1);
+            let backoff = Duration::from_secs(1u64 << attempt.min(6));
+            tracing::warn!(job = %job_id, attempt, "attempt failed: {e}");
+            if let Err(se) = svc.store.fail(&job_id, worker, &e, backoff).await {
+                tracing::error!(job = %job_id, "recording the failure failed: {se}");
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The durable job store: chains and their state, jobs with leases, proofs,
+//! API keys. One trait, so the service runs on SQLite (embedded default) now
+//! and PostgreSQL later; everything the service needs to survive a crash lives
+//! here.
+
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use statesync_circuits::{
+    config::ChainConfig,
+    state::ChainState,
+    witness::{BatchWitness, PublicInputs},
+};
+
+/// Job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is building the circuit witness.
+    Witness,
+    /// A worker is proving.
+    Proving,
+    /// Proven; the proof is stored.
+    Done,
+    /// Failed after its last attempt.
+    Failed,
+    /// Cancelled by a client.
+    Cancelled,
+}
+
+impl JobState {
+    /// All states.
+    pub const ALL: [JobState; 6] =
+        [JobState::Queued, JobState::Witness, JobState::Proving, JobState::Done, JobState::Failed, JobState::Cancelled];
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Witness => "witness",
+            JobState::Proving => "proving",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        JobState::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+
+    /// Whether the job will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+    }
+}
+
+/// Stage timings in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Timings {
+    /// Witness generation.
+    pub witness_ms: Option<u64>,
+    /// Proving.
+    pub proving_ms: Option<u64>,
+}
+
+/// A job as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Job {
+    /// Job id.
+    pub id: String,
+    /// Chain id.
+    pub chain: String,
+    /// Batch sequence number.
+    pub seq: u64,
+    /// State.
+    pub state: JobState,
+    /// Current stage (`queued`, `witness`, `proving`, `done`, ...).
+    pub stage: String,
+    /// Progress in [0, 1].
+    pub progress: f64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Last error.
+    pub error: Option<String>,
+    /// State root before the batch.
+    pub old_root: String,
+    /// State root after the batch.
+    pub new_root: String,
+    /// Real transitions in the batch.
+    pub transitions: u64,
+    /// Created (unix ms).
+    pub created_at: i64,
+    /// First claimed (unix ms).
+    pub started_at: Option<i64>,
+    /// Finished (unix ms).
+    pub finished_at: Option<i64>,
+    /// Stage timings.
+    pub timings: Timings,
+    /// Cursor position (for pagination).
+    #[serde(skip)]
+    pub cursor: i64,
+    /// Content hash of the batch (for idempotency).
+    #[serde(skip)]
+    pub content_hash: String,
+}
+
+/// A chain as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainRecord {
+    /// Chain id.
+    pub id: String,
+    /// Config and genesis.
+    pub config: ChainConfig,
+    /// Current state root (after every accepted batch).
+    pub state_root: String,
+    /// Sequence number the next batch must carry.
+    pub next_seq: u64,
+    /// Created (unix ms).
+    pub created_at: i64,
+}
+
+/// A job to insert with the state it produces.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Job id.
+    pub id: String,
+    /// Chain id.
+    pub chain: String,
+    /// Sequence number.
+    pub seq: u64,
+    /// Client's `Idempotency-Key`.
+    pub idem_key: Option<String>,
+    /// SHA-256 of the batch's canonical encoding.
+    pub content_hash: String,
+    /// Witness for the worker.
+    pub witness: BatchWitness,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+}
+
+/// A claimed job with its witness.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The job.
+    pub job: Job,
+    /// Its witness.
+    pub witness: BatchWitness,
+}
+
+/// A stored proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredProof {
+    /// Proof bytes.
+    pub proof: Vec<u8>,
+    /// Hex SHA-256 of the verifying key.
+    pub vk_hash: String,
+    /// Transcript name.
+    pub transcript: String,
+    /// Public inputs.
+    pub public: PublicInputs,
+}
+
+/// Filters of `GET /v1/jobs`.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this chain.
+    pub chain: Option<String>,
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only jobs after this cursor.
+    pub after: Option<i64>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// An API key row (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    /// Key id (public part).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Created (unix ms).
+    pub created_at: i64,
+    /// Revoked (unix ms).
+    pub revoked_at: Option<i64>,
+    /// SHA-256 of the secret.
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+}
+
+/// Store errors. Messages never reach HTTP clients (they may name internals).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique constraint or a concurrent writer: the caller should re-read.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The database.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The durable store.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Creates a chain at its genesis; `Conflict` if the id exists.
+    async fn create_chain(&self, config: &ChainConfig, state: &ChainState) -> Result<ChainRecord, StoreError>;
+    /// A chain.
+    async fn chain(&self, id: &str) -> Result<Option<ChainRecord>, StoreError>;
+    /// A chain's config and full current state.
+    async fn chain_state(&self, id: &str) -> Result<Option<(ChainConfig, ChainState)>, StoreError>;
+    /// The job of `chain` with `seq`, if any.
+    async fn job_by_seq(&self, chain: &str, seq: u64) -> Result<Option<Job>, StoreError>;
+    /// The job of `chain` with idempotency key `key`, if any.
+    async fn job_by_key(&self, chain: &str, key: &str) -> Result<Option<Job>, StoreError>;
+    /// Atomically: advances the chain to `state` (writing the `touched`
+    /// accounts) if it is still at `job.seq`, and inserts the job.
+    async fn commit_batch(&self, state: &ChainState, touched: &[u64], job: NewJob) -> Result<Job, StoreError>;
+    /// A job.
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// Jobs in creation order.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
+    /// Claims the oldest runnable job whose chain has no earlier unfinished
+    /// job, leasing it to `worker` for `lease`.
+    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError>;
+    /// Extends a lease; false if the worker no longer holds it.
+    async fn heartbeat(&self, job: &str, worker: &str, lease: Duration) -> Result<bool, StoreError>;
+    /// Moves a leased job to another stage.
+    async fn set_stage(&self, job: &str, worker: &str, state: JobState, progress: f64) -> Result<bool, StoreError>;
+    /// Stores the proof and marks the job done, once: false if the worker
+    /// lost the lease or the job was cancelled (nothing is written then).
+    async fn complete(
+        &self,
+        job: &str,
+        worker: &str,
+        proof: &StoredProof,
+        timings: Timings,
+    ) -> Result<bool, StoreError>;
+    /// Records a failed attempt: requeued after `retry_in`, or failed for good
+    /// when attempts are exhausted.
+    async fn fail(&self, job: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError>;
+    /// Gives a leased job back to the queue without counting the attempt
+    /// (graceful shutdown).
+    async fn release(&self, job: &str, worker: &str) -> Result<(), StoreError>;
+    /// Cancels a job that is not finished; returns it.
+    async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// The proof of a done job.
+    async fn proof(&self, job: &str) -> Result<Option<StoredProof>, StoreError>;
+    /// Requeues jobs whose lease expired; returns how many.
+    async fn requeue_expired(&self) -> Result<u64, StoreError>;
+    /// Number of jobs per state.
+    async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError>;
+    /// Adds an API key.
+    async fn add_key(&self, id: &str, name: &str, hash: &[u8]) -> Result<(), StoreError>;
+    /// All API keys.
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes a key; false if unknown.
+    async fn revoke_key(&self, id: &str) -> Result<bool, StoreError>;
+    /// One key.
+    async fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

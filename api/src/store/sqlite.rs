@@ -1,0 +1,459 @@
+//! [`JobStore`] on SQLite (WAL). Writes go through one connection, so
+//! transactions never race for SQLite's write lock; reads use a small pool.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
+    Row,
+};
+use statesync_circuits::{
+    config::ChainConfig,
+    state::{ChainState, StoredState},
+    witness::{fr_hex::to_hex, BatchWitness, PublicInputs},
+};
+
+use super::{
+    now_ms, ApiKey, ChainRecord, Claimed, Job, JobFilter, JobState, JobStore, NewJob, StoreError, StoredProof, Timings,
+};
+
+const SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
+
+const JOB_COLUMNS: &str = "n, id, chain, seq, content_hash, state, stage, progress, attempts, max_attempts, error, \
+    public, transitions, created_at, started_at, finished_at, witness_ms, proving_ms";
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating) the database at `path` and applies the schema.
+    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        sqlx::raw_sql(SCHEMA).execute(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+fn corrupt(what: &str) -> impl FnOnce(String) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn job_from_row(r: &SqliteRow) -> Result<Job, StoreError> {
+    let public: PublicInputs =
+        serde_json::from_str(r.try_get("public")?).map_err(|e| corrupt("job public inputs")(e.to_string()))?;
+    let state: String = r.try_get("state")?;
+    Ok(Job {
+        cursor: r.try_get("n")?,
+        id: r.try_get("id")?,
+        chain: r.try_get("chain")?,
+        seq: r.try_get::<i64, _>("seq")? as u64,
+        state: JobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
+        stage: r.try_get("stage")?,
+        progress: r.try_get("progress")?,
+        attempts: r.try_get::<i64, _>("attempts")? as u32,
+        max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
+        error: r.try_get("error")?,
+        old_root: to_hex(&public.old_root),
+        new_root: to_hex(&public.new_root),
+        transitions: r.try_get::<i64, _>("transitions")? as u64,
+        created_at: r.try_get("created_at")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        timings: Timings {
+            witness_ms: r.try_get::<Option<i64>, _>("witness_ms")?.map(|v| v as u64),
+            proving_ms: r.try_get::<Option<i64>, _>("proving_ms")?.map(|v| v as u64),
+        },
+        content_hash: r.try_get("content_hash")?,
+    })
+}
+
+fn chain_from_row(r: &SqliteRow) -> Result<ChainRecord, StoreError> {
+    let config: ChainConfig =
+        serde_json::from_str(r.try_get("config")?).map_err(|e| corrupt("chain config")(e.to_string()))?;
+    Ok(ChainRecord {
+        id: r.try_get("id")?,
+        config,
+        state_root: r.try_get("root")?,
+        next_seq: r.try_get::<i64, _>("next_seq")? as u64,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create_chain(&self, config: &ChainConfig, state: &ChainState) -> Result<ChainRecord, StoreError> {
+        let now = now_ms();
+        let root = to_hex(&state.root());
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO chains (id, config, markets, next_seq, root, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&config.chain_id)
+        .bind(serde_json::to_string(config).expect("configs serialize"))
+        .bind(bincode::serialize(&state.markets).expect("markets serialize"))
+        .bind(state.next_seq as i64)
+        .bind(&root)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(format!("chain {} exists", config.chain_id)))
+            }
+            r => r?,
+        };
+        for (id, acct) in state.accounts() {
+            sqlx::query("INSERT INTO accounts (chain, id, leaf) VALUES (?, ?, ?)")
+                .bind(&config.chain_id)
+                .bind(*id as i64)
+                .bind(bincode::serialize(acct).expect("accounts serialize"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ChainRecord {
+            id: config.chain_id.clone(),
+            config: config.clone(),
+            state_root: root,
+            next_seq: state.next_seq,
+            created_at: now,
+        })
+    }
+
+    async fn chain(&self, id: &str) -> Result<Option<ChainRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM chains WHERE id = ?").bind(id).fetch_optional(&self.reader).await?;
+        row.as_ref().map(chain_from_row).transpose()
+    }
+
+    async fn chain_state(&self, id: &str) -> Result<Option<(ChainConfig, ChainState)>, StoreError> {
+        let Some(row) = sqlx::query("SELECT * FROM chains WHERE id = ?").bind(id).fetch_optional(&self.writer).await?
+        else {
+            return Ok(None);
+        };
+        let rec = chain_from_row(&row)?;
+        let markets =
+            bincode::deserialize(row.try_get("markets")?).map_err(|e| corrupt("market table")(e.to_string()))?;
+        let mut accounts = std::collections::BTreeMap::new();
+        for r in sqlx::query("SELECT id, leaf FROM accounts WHERE chain = ?").bind(id).fetch_all(&self.writer).await? {
+            let leaf = bincode::deserialize(r.try_get("leaf")?).map_err(|e| corrupt("account")(e.to_string()))?;
+            accounts.insert(r.try_get::<i64, _>("id")? as u64, leaf);
+        }
+        let state = ChainState::from_stored(StoredState {
+            shape: rec.config.shape.clone(),
+            markets,
+            accounts,
+            next_seq: rec.next_seq,
+        });
+        if to_hex(&state.root()) != rec.state_root {
+            return Err(StoreError::Corrupt(format!("chain {id}: stored accounts do not hash to the stored root")));
+        }
+        Ok(Some((rec.config, state)))
+    }
+
+    async fn job_by_seq(&self, chain: &str, seq: u64) -> Result<Option<Job>, StoreError> {
+        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE chain = ? AND seq = ?");
+        let row = sqlx::query(&q).bind(chain).bind(seq as i64).fetch_optional(&self.writer).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn job_by_key(&self, chain: &str, key: &str) -> Result<Option<Job>, StoreError> {
+        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE chain = ? AND idem_key = ?");
+        let row = sqlx::query(&q).bind(chain).bind(key).fetch_optional(&self.writer).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn commit_batch(&self, state: &ChainState, touched: &[u64], job: NewJob) -> Result<Job, StoreError> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let advanced =
+            sqlx::query("UPDATE chains SET markets = ?, next_seq = ?, root = ? WHERE id = ? AND next_seq = ?")
+                .bind(bincode::serialize(&state.markets).expect("markets serialize"))
+                .bind(state.next_seq as i64)
+                .bind(to_hex(&state.root()))
+                .bind(&job.chain)
+                .bind(job.seq as i64)
+                .execute(&mut *tx)
+                .await?;
+        if advanced.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!("chain {} is no longer at seq {}", job.chain, job.seq)));
+        }
+        for id in touched {
+            let acct = state.account(*id);
+            sqlx::query("INSERT INTO accounts (chain, id, leaf) VALUES (?, ?, ?) ON CONFLICT (chain, id) DO UPDATE SET leaf = excluded.leaf")
+                .bind(&job.chain)
+                .bind(*id as i64)
+                .bind(bincode::serialize(&acct).expect("accounts serialize"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, chain, seq, idem_key, content_hash, state, stage, max_attempts, witness, public, transitions, created_at) \
+             VALUES (?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?)",
+        )
+        .bind(&job.id)
+        .bind(&job.chain)
+        .bind(job.seq as i64)
+        .bind(&job.idem_key)
+        .bind(&job.content_hash)
+        .bind(job.max_attempts as i64)
+        .bind(bincode::serialize(&job.witness).expect("witnesses serialize"))
+        .bind(serde_json::to_string(&job.witness.public).expect("public inputs serialize"))
+        .bind(job.witness.public.transitions as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("job exists".into())),
+            r => r?,
+        };
+        tx.commit().await?;
+        self.job(&job.id).await?.ok_or_else(|| StoreError::Corrupt("inserted job vanished".into()))
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let row = sqlx::query(&q).bind(id).fetch_optional(&self.writer).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>, StoreError> {
+        let q = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR chain = ?1) AND (?2 IS NULL OR state = ?2) AND n > ?3 ORDER BY n LIMIT ?4"
+        );
+        let rows = sqlx::query(&q)
+            .bind(&f.chain)
+            .bind(f.state.map(JobState::as_str))
+            .bind(f.after.unwrap_or(0))
+            .bind(f.limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        let now = now_ms();
+        let q = format!(
+            "UPDATE jobs SET state = 'witness', stage = 'witness', progress = 0.05, attempts = attempts + 1, \
+               lease_owner = ?1, lease_expires = ?2, started_at = COALESCE(started_at, ?3), error = NULL \
+             WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after <= ?3 \
+                 AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.chain = j.chain AND e.seq < j.seq \
+                                 AND e.state IN ('queued', 'witness', 'proving')) \
+                 ORDER BY j.n LIMIT 1) \
+             RETURNING {JOB_COLUMNS}, witness"
+        );
+        let row = sqlx::query(&q)
+            .bind(worker)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let job = job_from_row(&row)?;
+        let witness: BatchWitness =
+            bincode::deserialize(row.try_get("witness")?).map_err(|e| corrupt("job witness")(e.to_string()))?;
+        Ok(Some(Claimed { job, witness }))
+    }
+
+    async fn heartbeat(&self, job: &str, worker: &str, lease: Duration) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND state IN ('witness', 'proving')",
+        )
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(job)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn set_stage(&self, job: &str, worker: &str, state: JobState, progress: f64) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE jobs SET state = ?1, stage = ?1, progress = ?2 WHERE id = ?3 AND lease_owner = ?4 AND state IN ('witness', 'proving')",
+        )
+        .bind(state.as_str())
+        .bind(progress)
+        .bind(job)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn complete(
+        &self,
+        job: &str,
+        worker: &str,
+        proof: &StoredProof,
+        timings: Timings,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', stage = 'done', progress = 1, finished_at = ?, lease_owner = NULL, \
+               lease_expires = NULL, witness_ms = ?, proving_ms = ? \
+             WHERE id = ? AND lease_owner = ? AND state IN ('witness', 'proving')",
+        )
+        .bind(now)
+        .bind(timings.witness_ms.map(|v| v as i64))
+        .bind(timings.proving_ms.map(|v| v as i64))
+        .bind(job)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO proofs (job_id, proof, vk_hash, transcript, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(job)
+            .bind(&proof.proof)
+            .bind(&proof.vk_hash)
+            .bind(&proof.transcript)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn fail(&self, job: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+               stage = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
+               progress = 0, error = ?2, lease_owner = NULL, lease_expires = NULL, run_after = ?3 \
+             WHERE id = ?4 AND lease_owner = ?5 AND state IN ('witness', 'proving')",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(now + retry_in.as_millis() as i64)
+        .bind(job)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn release(&self, job: &str, worker: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', stage = 'queued', progress = 0, attempts = MAX(attempts - 1, 0), \
+               lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ? AND state IN ('witness', 'proving')",
+        )
+        .bind(job)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', stage = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires = NULL \
+             WHERE id = ? AND state IN ('queued', 'witness', 'proving')",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        self.job(id).await
+    }
+
+    async fn proof(&self, job: &str) -> Result<Option<StoredProof>, StoreError> {
+        let row = sqlx::query("SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id WHERE p.job_id = ?")
+            .bind(job)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(StoredProof {
+            proof: r.try_get("proof")?,
+            vk_hash: r.try_get("vk_hash")?,
+            transcript: r.try_get("transcript")?,
+            public: serde_json::from_str(r.try_get("public")?).map_err(|e| corrupt("public inputs")(e.to_string()))?,
+        }))
+    }
+
+    async fn requeue_expired(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+               stage = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
+               progress = 0, error = 'lease expired (worker lost)', lease_owner = NULL, lease_expires = NULL \
+             WHERE state IN ('witness', 'proving') AND lease_expires < ?1",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS c FROM jobs GROUP BY state").fetch_all(&self.reader).await?;
+        let mut out: Vec<(JobState, u64)> = JobState::ALL.iter().map(|s| (*s, 0)).collect();
+        for r in rows {
+            let s: String = r.try_get("state")?;
+            if let Some(st) = JobState::parse(&s) {
+                if let Some(slot) = out.iter_mut().find(|(x, _)| *x == st) {
+                    slot.1 = r.try_get::<i64, _>("c")? as u64;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add_key(&self, id: &str, name: &str, hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_keys (id, name, hash, created_at) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(name)
+            .bind(hash)
+            .bind(now_ms())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at").fetch_all(&self.reader).await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?").bind(id).fetch_optional(&self.reader).await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+}
+
+fn key_from_row(r: &SqliteRow) -> Result<ApiKey, StoreError> {
+    Ok(ApiKey {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+        hash: r.try_get("hash")?,
+    })
+}
