@@ -457,3 +457,163 @@ fn key_from_row(r: &SqliteRow) -> Result<ApiKey, StoreError> {
         hash: r.try_get("hash")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use statesync_circuits::{
+        config::ChainConfig,
+        engine::{apply_batch, Applied},
+        examples,
+        state::ChainState,
+        transition::{Batch, Transition},
+    };
+
+    use super::*;
+
+    fn deposit_batch(seq: u64) -> Batch {
+        Batch {
+            version: 1,
+            chain_id: "perps-devnet-1".into(),
+            seq,
+            transitions: vec![Transition::Deposit { account: 1, amount: "1".parse().unwrap() }],
+        }
+    }
+
+    async fn setup() -> (tempfile::TempDir, SqliteStore, ChainConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite")).await.unwrap();
+        let cfg = examples::chain_with(2, 4);
+        store.create_chain(&cfg, &cfg.genesis_state()).await.unwrap();
+        (dir, store, cfg)
+    }
+
+    async fn accept(store: &SqliteStore, state: &ChainState, seq: u64, id: &str) -> (Applied, Job) {
+        let applied = apply_batch(state, "perps-devnet-1", &deposit_batch(seq)).unwrap();
+        let job = store
+            .commit_batch(&applied.state, &[1], NewJob {
+                id: id.into(),
+                chain: "perps-devnet-1".into(),
+                seq,
+                idem_key: Some(format!("k{seq}")),
+                content_hash: format!("h{seq}"),
+                witness: applied.witness.clone(),
+                max_attempts: 2,
+            })
+            .await
+            .unwrap();
+        (applied, job)
+    }
+
+    fn proof(a: &Applied) -> StoredProof {
+        StoredProof { proof: vec![1, 2, 3], vk_hash: "vk".into(), transcript: "poseidon".into(), public: a.witness.public }
+    }
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn chains_persist_and_advance_atomically() {
+        let (_d, store, cfg) = setup().await;
+        assert!(matches!(store.create_chain(&cfg, &cfg.genesis_state()).await, Err(StoreError::Conflict(_))));
+        let (a0, job) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+        assert_eq!((job.state, job.seq, job.new_root.clone()), (JobState::Queued, 0, to_hex(&a0.state.root())));
+        let (_, st) = store.chain_state("perps-devnet-1").await.unwrap().unwrap();
+        assert_eq!(st.root(), a0.state.root());
+        assert_eq!(st.next_seq, 1);
+        // a writer still at seq 0 is refused and changes nothing
+        let stale = apply_batch(&cfg.genesis_state(), "perps-devnet-1", &deposit_batch(0)).unwrap();
+        let again = store
+            .commit_batch(&stale.state, &[1], NewJob {
+                id: "dup".into(),
+                chain: "perps-devnet-1".into(),
+                seq: 0,
+                idem_key: None,
+                content_hash: "x".into(),
+                witness: stale.witness,
+                max_attempts: 2,
+            })
+            .await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))));
+        assert!(store.job("dup").await.unwrap().is_none());
+        assert_eq!(store.job_by_key("perps-devnet-1", "k0").await.unwrap().unwrap().id, "j0");
+        assert_eq!(store.job_by_seq("perps-devnet-1", 0).await.unwrap().unwrap().id, "j0");
+    }
+
+    #[tokio::test]
+    async fn claims_follow_sequence_and_complete_once() {
+        let (_d, store, cfg) = setup().await;
+        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+        accept(&store, &a0.state, 1, "j1").await;
+        let c = store.claim("w1", LEASE).await.unwrap().unwrap();
+        assert_eq!((c.job.id.as_str(), c.job.attempts, c.job.state), ("j0", 1, JobState::Witness));
+        assert_eq!(c.witness, a0.witness);
+        assert!(store.claim("w2", LEASE).await.unwrap().is_none(), "seq 1 waits for seq 0");
+        assert!(!store.complete("j0", "w2", &proof(&a0), Timings::default()).await.unwrap(), "not the lease owner");
+        assert!(store.set_stage("j0", "w1", JobState::Proving, 0.5).await.unwrap());
+        assert!(store.complete("j0", "w1", &proof(&a0), Timings::default()).await.unwrap());
+        assert!(!store.complete("j0", "w1", &proof(&a0), Timings::default()).await.unwrap(), "only once");
+        assert_eq!(store.proof("j0").await.unwrap().unwrap().proof, vec![1, 2, 3]);
+        let c = store.claim("w2", LEASE).await.unwrap().unwrap();
+        assert_eq!(c.job.id, "j1");
+        assert!(store.proof("j1").await.unwrap().is_none());
+        let counts = store.counts().await.unwrap();
+        assert!(counts.contains(&(JobState::Done, 1)) && counts.contains(&(JobState::Witness, 1)));
+    }
+
+    #[tokio::test]
+    async fn expired_leases_requeue_and_attempts_are_bounded() {
+        let (_d, store, cfg) = setup().await;
+        accept(&store, &cfg.genesis_state(), 0, "j0").await;
+        store.claim("w1", Duration::from_millis(1)).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(!store.heartbeat("j0", "w2", LEASE).await.unwrap());
+        assert_eq!(store.requeue_expired().await.unwrap(), 1);
+        let j = store.job("j0").await.unwrap().unwrap();
+        assert_eq!((j.state, j.attempts), (JobState::Queued, 1));
+        assert!(j.error.unwrap().contains("lease expired"));
+        // the second (last) attempt fails for good
+        store.claim("w2", LEASE).await.unwrap().unwrap();
+        store.fail("j0", "w2", "boom", Duration::ZERO).await.unwrap();
+        let j = store.job("j0").await.unwrap().unwrap();
+        assert_eq!((j.state, j.attempts, j.error.as_deref()), (JobState::Failed, 2, Some("boom")));
+        assert!(j.finished_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_cancel_and_release() {
+        let (_d, store, cfg) = setup().await;
+        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+        store.claim("w1", LEASE).await.unwrap().unwrap();
+        store.fail("j0", "w1", "transient", Duration::from_secs(60)).await.unwrap();
+        assert_eq!(store.job("j0").await.unwrap().unwrap().state, JobState::Queued);
+        assert!(store.claim("w1", LEASE).await.unwrap().is_none(), "backing off");
+        accept(&store, &a0.state, 1, "j1").await;
+        assert!(store.claim("w1", LEASE).await.unwrap().is_none(), "seq 1 still waits behind seq 0");
+        let j = store.cancel("j0").await.unwrap().unwrap();
+        assert_eq!(j.state, JobState::Cancelled);
+        let c = store.claim("w1", LEASE).await.unwrap().unwrap();
+        assert_eq!(c.job.id, "j1", "a cancelled job no longer blocks its chain");
+        store.release("j1", "w1").await.unwrap();
+        let j = store.job("j1").await.unwrap().unwrap();
+        assert_eq!((j.state, j.attempts), (JobState::Queued, 0), "release does not count the attempt");
+        assert!(store.cancel("nope").await.unwrap().is_none());
+        let page = store.list_jobs(&JobFilter { chain: None, state: None, after: None, limit: 1 }).await.unwrap();
+        assert_eq!(page.len(), 1);
+        let next = store.list_jobs(&JobFilter { chain: None, state: None, after: Some(page[0].cursor), limit: 10 }).await.unwrap();
+        assert_eq!(next.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), vec!["j1"]);
+        let cancelled =
+            store.list_jobs(&JobFilter { state: Some(JobState::Cancelled), limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(cancelled.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn api_keys() {
+        let (_d, store, _) = setup().await;
+        store.add_key("abc", "seq", &[7; 32]).await.unwrap();
+        assert_eq!(store.key("abc").await.unwrap().unwrap().hash, vec![7; 32]);
+        assert!(store.revoke_key("abc").await.unwrap());
+        assert!(!store.revoke_key("abc").await.unwrap());
+        assert!(store.keys().await.unwrap()[0].revoked_at.is_some());
+    }
+}

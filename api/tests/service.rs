@@ -1,0 +1,361 @@
+//! The real `statesync serve` process on a loopback port: the whole path, every
+//! error case, a `kill -9` mid-proof, and concurrent sequencers.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use statesync_api::client::Client;
+use statesync_prover::{keys::KeyStore, proof::verify_batch, srs::SrsSource};
+
+const BIN: &str = env!("CARGO_BIN_EXE_statesync");
+
+/// A chain of the smallest useful shape, so that proofs take about a second.
+fn tiny_chain(id: &str, capacity: usize, depth: usize) -> Value {
+    json!({
+        "version": 1, "chain_id": id,
+        "shape": {"capacity": capacity, "depth": depth, "markets": 1, "series": 0, "scenarios": 1},
+        "markets": [{"name": "BTC-PERP", "initial_margin": "0.05", "maintenance_margin": "0.03", "mark_price": "64000"}],
+        "scenarios": [{"price_shock": "-0.1", "vol_shock": "0"}],
+        "genesis": {"accounts": [{"id": 1, "collateral": "10000"}, {"id": 2, "collateral": "100000"}]}
+    })
+}
+
+fn deposit(chain: &str, seq: u64, amount: u64) -> Value {
+    json!({"version": 1, "chain_id": chain, "seq": seq, "transitions": [{"type": "deposit", "account": 1, "amount": amount.to_string()}]})
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(data.join(format!("server-{}.log", Instant::now().elapsed().as_nanos()))).unwrap())
+            .spawn()
+            .expect("server starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("server printed its address").unwrap();
+            if let Some(url) = line.strip_prefix("statesync listening on ") {
+                break url.to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn add_key(data: &Path) -> String {
+    let out = Command::new(BIN).args(["keys", "add", "--name", "test", "--data-dir"]).arg(data).output().unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["key"].as_str().unwrap().to_string()
+}
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Api {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut r = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.key);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        if let Some(b) = body {
+            r = r.body(b);
+        }
+        let resp = r.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), headers)
+    }
+    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let (s, v, _) = self.send(reqwest::Method::POST, path, Some(body.to_string().into_bytes()), &[]).await;
+        (s, v)
+    }
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self.send(reqwest::Method::GET, path, None, &[]).await;
+        (s, v)
+    }
+}
+
+async fn wait_done(client: &Client, job: &str) -> statesync_api::store::Job {
+    tokio::time::timeout(Duration::from_secs(600), client.wait(job, |_| {})).await.expect("job finishes in time").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequencer_session_and_every_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let key = add_key(data);
+    let server = Server::start(data, &["--max-body-bytes", "65536"]);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+
+    // authentication
+    let anon = reqwest::Client::new();
+    assert_eq!(anon.get(format!("{}/v1/jobs", server.url)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let wrong = anon.get(format!("{}/v1/jobs", server.url)).bearer_auth(format!("{key}x")).send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["type"], "forbidden");
+
+    // chains
+    let chain = tiny_chain("tiny", 2, 3);
+    let (s, created) = api.post("/v1/chains", &chain).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(api.post("/v1/chains", &chain).await.0, StatusCode::CONFLICT);
+    let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains", Some(b"{\"version\": 1,".to_vec()), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("line 1"), "{v}");
+    let (s, v) = api.get("/v1/chains/tiny").await;
+    assert_eq!((s, v["state_root"].clone(), v["next_seq"].clone()), (StatusCode::OK, created["state_root"].clone(), json!(0)));
+    assert_eq!(api.get("/v1/chains/nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.post("/v1/chains/nope/batches", &deposit("nope", 0, 1)).await.0, StatusCode::NOT_FOUND);
+
+    // batches: malformed, too large, rule broken, gap
+    let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b"{\"version\":1,\"chain_id\":\"tiny\",\"seq\":0,\"transitions\":[{\"type\":\"warp\"}]}".to_vec()), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("column"), "{v}");
+    let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(vec![b' '; 100_000]), &[]).await;
+    assert_eq!((s, v["type"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    let withdraw = json!({"version": 1, "chain_id": "tiny", "seq": 0, "transitions": [
+        {"type": "deposit", "account": 1, "amount": "1"},
+        {"type": "withdraw", "account": 1, "amount": "1000000"}]});
+    let (s, v) = api.post("/v1/chains/tiny/batches", &withdraw).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!((v["index"].as_u64(), v["type"].as_str(), v["rule"].as_str()), (Some(1), Some("withdraw"), Some("initial_margin")));
+    assert_eq!(api.get("/v1/chains/tiny").await.1["state_root"], created["state_root"], "a rejected batch changes nothing");
+    let (s, v) = api.post("/v1/chains/tiny/batches", &deposit("tiny", 3, 1)).await;
+    assert_eq!((s, v["type"].as_str()), (StatusCode::CONFLICT, Some("sequence_gap")));
+
+    // accepted, then replayed (same Idempotency-Key, and same seq + content)
+    let b0 = deposit("tiny", 0, 5).to_string().into_bytes();
+    let idem = [("idempotency-key", "batch-0"), ("content-type", "application/json")];
+    let (s, first, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0.clone()), &idem).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let (s, again, h) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0.clone()), &idem).await;
+    assert_eq!((s, again["job_id"].clone()), (StatusCode::ACCEPTED, first["job_id"].clone()));
+    assert_eq!(h.get("idempotent-replayed").unwrap(), "true");
+    let (_, again, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0), &[]).await;
+    assert_eq!(again["job_id"], first["job_id"], "same chain + seq + content is the same job");
+    let other = deposit("tiny", 0, 6).to_string().into_bytes();
+    assert_eq!(api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(other.clone()), &idem).await.0, StatusCode::CONFLICT);
+    assert_eq!(api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(other), &[]).await.0, StatusCode::CONFLICT);
+
+    // bincode submission of seq 1
+    let b1: statesync_circuits::transition::Batch = serde_json::from_value(deposit("tiny", 1, 7)).unwrap();
+    let (s, second, _) = api
+        .send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b1.to_bincode()), &[("content-type", "application/octet-stream")])
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{second}");
+    assert_eq!(second["old_root"], first["new_root"]);
+
+    // follow the events to the end and check the proof with halo2-axiom's verifier
+    let client = Client::new(&server.url, Some(key.clone()));
+    let mut stages = vec![];
+    let job = tokio::time::timeout(Duration::from_secs(600), client.wait(first["job_id"].as_str().unwrap(), |j| stages.push(j.stage.clone())))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.state, statesync_api::store::JobState::Done, "{job:?}");
+    assert_eq!(stages.last().map(String::as_str), Some("done"));
+    let job1 = wait_done(&client, second["job_id"].as_str().unwrap()).await;
+    assert_eq!(job1.state, statesync_api::store::JobState::Done);
+    let file = client.proof(&job.id).await.unwrap();
+    assert_eq!(file.public_inputs.transitions, 1);
+    let cfg: statesync_circuits::config::ChainConfig = serde_json::from_value(chain.clone()).unwrap();
+    let store = KeyStore::new(data.join("keys"));
+    let layout = store.layout(&cfg.shape).unwrap();
+    let params = SrsSource::Dev { cache_dir: data.join("srs") }.params(layout.k as u32).unwrap();
+    let (vk, vk_hash) = store.verifying_key(&params, &cfg.shape).unwrap();
+    assert_eq!(vk_hash, file.vk_hash);
+    let bytes = file.proof_bytes().unwrap();
+    assert!(verify_batch(&params, &vk, &file.public_inputs, &bytes, file.transcript));
+    let mut bad = bytes.clone();
+    bad[64] ^= 1;
+    assert!(!verify_batch(&params, &vk, &file.public_inputs, &bad, file.transcript));
+    let bin = api
+        .http
+        .get(format!("{}/v1/jobs/{}/proof", server.url, job.id))
+        .bearer_auth(&key)
+        .header("accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bin.headers().get("content-type").unwrap(), "application/octet-stream");
+    let decoded: statesync_prover::proof::ProofFile = bincode::deserialize(&bin.bytes().await.unwrap()).unwrap();
+    assert_eq!(decoded, file);
+
+    // jobs: list, filter, pagination, cancel
+    let (s, page) = api.get("/v1/jobs?chain=tiny&limit=1").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, page2) = api.get(&format!("/v1/jobs?chain=tiny&limit=1&cursor={cursor}")).await;
+    assert_eq!(page2["jobs"][0]["seq"], 1);
+    assert_eq!(api.get("/v1/jobs?state=sleeping").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(api.get("/v1/jobs?cursor=abc").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(api.get("/v1/jobs/nope").await.0, StatusCode::NOT_FOUND);
+    let (s, _, _) = api.send(reqwest::Method::DELETE, &format!("/v1/jobs/{}", job.id), None, &[]).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a finished job cannot be cancelled");
+
+    // operations
+    assert_eq!(anon.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(anon.get(format!("{}/readyz", server.url)).send().await.unwrap().status(), StatusCode::OK);
+    let metrics = anon.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
+    for m in ["statesync_jobs{state=\"done\"} 2", "statesync_proofs_total 2", "statesync_job_stage_seconds", "statesync_http_requests_total"] {
+        assert!(metrics.contains(m), "{m} missing from /metrics");
+    }
+    let spec: Value = anon.get(format!("{}/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+    assert!(spec["paths"]["/v1/chains/{chain}/batches"]["post"].is_object());
+    assert_eq!(api.get("/v1/devices").await.1["backend"], "cpu");
+    assert_eq!(api.get("/no/such/route").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = add_key(tmp.path());
+    let server = Server::start(tmp.path(), &["--rate-limit", "1", "--rate-burst", "3"]);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key };
+    let mut statuses = vec![];
+    for _ in 0..6 {
+        statuses.push(api.send(reqwest::Method::GET, "/v1/jobs", None, &[]).await);
+    }
+    let limited = statuses.iter().find(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS).expect("the burst is exhausted");
+    assert_eq!(limited.1["type"], "rate_limited");
+    assert!(limited.2.get("retry-after").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_proof_then_restart_proves_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let key = add_key(data);
+    let lease = ["--lease-secs", "2"];
+    let mut server = Server::start(data, &lease);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    // a larger shape, so that proving lasts long enough to be interrupted
+    assert_eq!(api.post("/v1/chains", &tiny_chain("slow", 4, 8)).await.0, StatusCode::CREATED);
+    let (s, accepted) = api.post("/v1/chains/slow/batches", &deposit("slow", 0, 5)).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+        if job["state"] == "proving" {
+            break;
+        }
+        assert_ne!(job["state"], "done", "the proof finished before it could be interrupted");
+        assert!(Instant::now() < deadline, "never started proving");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+
+    let server = Server::start(data, &lease);
+    let client = Client::new(&server.url, Some(key.clone()));
+    let job = wait_done(&client, &id).await;
+    assert_eq!(job.state, statesync_api::store::JobState::Done, "{job:?}");
+    assert_eq!(job.attempts, 2, "the interrupted attempt counts, the job is proven by the second");
+    assert!(client.proof(&id).await.is_ok());
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key };
+    let (_, page) = api.get("/v1/jobs?chain=slow").await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1, "nothing duplicated");
+    // the chain state survived too: the next batch chains on
+    let (s, next) = api.post("/v1/chains/slow/batches", &deposit("slow", 1, 5)).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(next["old_root"], accepted["new_root"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sequencers_on_four_chains() {
+    const CHAINS: usize = 4;
+    const PER_CHAIN: u64 = 50;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let key = add_key(data);
+    let server = Server::start(data, &["--rate-burst", "10000", "--rate-limit", "10000"]);
+    let api = std::sync::Arc::new(Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() });
+    for c in 0..CHAINS {
+        assert_eq!(api.post("/v1/chains", &tiny_chain(&format!("c{c}"), 1, 1)).await.0, StatusCode::CREATED);
+    }
+    // each sequencer submits its batches in order, every one twice at once
+    let mut tasks = vec![];
+    for c in 0..CHAINS {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            let chain = format!("c{c}");
+            let mut ids = vec![];
+            for seq in 0..PER_CHAIN {
+                let batch = deposit(&chain, seq, seq + 1);
+                let path = format!("/v1/chains/{chain}/batches");
+                let (a, b) = tokio::join!(api.post(&path, &batch), api.post(&path, &batch));
+                assert_eq!((a.0, b.0), (StatusCode::ACCEPTED, StatusCode::ACCEPTED), "{} {}", a.1, b.1);
+                assert_eq!(a.1["job_id"], b.1["job_id"], "a duplicate is the same job");
+                ids.push(a.1["job_id"].as_str().unwrap().to_string());
+            }
+            ids
+        }));
+    }
+    let mut all = std::collections::HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(all.insert(id), "job ids are unique");
+        }
+    }
+    assert_eq!(all.len(), CHAINS * PER_CHAIN as usize);
+
+    // every job is proven, in sequence order per chain
+    let deadline = Instant::now() + Duration::from_secs(1500);
+    loop {
+        let (_, page) = api.get("/v1/jobs?state=done&limit=500").await;
+        if page["jobs"].as_array().unwrap().len() == all.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all jobs were proven in time");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for c in 0..CHAINS {
+        let (_, page) = api.get(&format!("/v1/jobs?chain=c{c}&limit=500")).await;
+        let jobs = page["jobs"].as_array().unwrap();
+        assert_eq!(jobs.len(), PER_CHAIN as usize);
+        let mut last_finish = 0;
+        for (seq, j) in jobs.iter().enumerate() {
+            assert_eq!((j["seq"].as_u64(), j["attempts"].as_u64()), (Some(seq as u64), Some(1)));
+            let started = j["started_at"].as_i64().unwrap();
+            assert!(started >= last_finish, "chain c{c}: seq {seq} started before seq {} finished", seq.saturating_sub(1));
+            last_finish = j["finished_at"].as_i64().unwrap();
+        }
+        let (_, chain) = api.get(&format!("/v1/chains/c{c}")).await;
+        assert_eq!(chain["next_seq"], PER_CHAIN);
+    }
+}
