@@ -341,7 +341,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn serve(args: &crate::config::ServeArgs) -> Result<(), Failure> {
     let cfg = args.resolve().map_err(Failure::input)?;
-    runtime()?.block_on(crate::serve::serve(cfg)).map_err(Failure::failed)
+    let rt = runtime()?;
+    let result = rt.block_on(crate::serve::serve(cfg));
+    // a proof still running on a blocking thread was released to the queue: do not wait for it
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    result.map_err(Failure::failed)
 }
 
 fn keys(action: KeysAction, data_dir: &Path, database: Option<PathBuf>) -> Result<(), Failure> {

@@ -31,7 +31,6 @@ use subtle::ConstantTimeEq;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -136,7 +135,7 @@ pub fn router(svc: Arc<Service>, metrics: PrometheusHandle) -> Router {
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .route("/v1/jobs/{id}/proof", get(get_proof))
         .route("/v1/devices", get(devices))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, cfg.request_timeout));
+        .layer(middleware::from_fn_with_state(cfg.request_timeout, timeout));
     let events = Router::new().route("/v1/jobs/{id}/events", get(job_events));
     let authed = api
         .merge(events)
@@ -161,6 +160,14 @@ pub fn router(svc: Arc<Service>, metrics: PrometheusHandle) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Answers 408 (JSON) when a request takes longer than the configured timeout.
+async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => AppError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request took too long").into_response(),
+    }
 }
 
 async fn count_requests(req: Request, next: Next) -> Response {

@@ -43,7 +43,10 @@ impl Server {
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(data.join(format!("server-{}.log", Instant::now().elapsed().as_nanos()))).unwrap())
+            .stderr(
+                std::fs::File::create(data.join(format!("server-{}.log", Instant::now().elapsed().as_nanos())))
+                    .unwrap(),
+            )
             .spawn()
             .expect("server starts");
         let stdout = child.stdout.take().unwrap();
@@ -85,7 +88,13 @@ struct Api {
 }
 
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
         let mut r = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.key);
         for (k, v) in headers {
             r = r.header(*k, *v);
@@ -109,7 +118,10 @@ impl Api {
 }
 
 async fn wait_done(client: &Client, job: &str) -> statesync_api::store::Job {
-    tokio::time::timeout(Duration::from_secs(600), client.wait(job, |_| {})).await.expect("job finishes in time").unwrap()
+    tokio::time::timeout(Duration::from_secs(600), client.wait(job, |_| {}))
+        .await
+        .expect("job finishes in time")
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,12 +149,22 @@ async fn sequencer_session_and_every_error() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["message"].as_str().unwrap().contains("line 1"), "{v}");
     let (s, v) = api.get("/v1/chains/tiny").await;
-    assert_eq!((s, v["state_root"].clone(), v["next_seq"].clone()), (StatusCode::OK, created["state_root"].clone(), json!(0)));
+    assert_eq!(
+        (s, v["state_root"].clone(), v["next_seq"].clone()),
+        (StatusCode::OK, created["state_root"].clone(), json!(0))
+    );
     assert_eq!(api.get("/v1/chains/nope").await.0, StatusCode::NOT_FOUND);
     assert_eq!(api.post("/v1/chains/nope/batches", &deposit("nope", 0, 1)).await.0, StatusCode::NOT_FOUND);
 
     // batches: malformed, too large, rule broken, gap
-    let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b"{\"version\":1,\"chain_id\":\"tiny\",\"seq\":0,\"transitions\":[{\"type\":\"warp\"}]}".to_vec()), &[]).await;
+    let (s, v, _) = api
+        .send(
+            reqwest::Method::POST,
+            "/v1/chains/tiny/batches",
+            Some(b"{\"version\":1,\"chain_id\":\"tiny\",\"seq\":0,\"transitions\":[{\"type\":\"warp\"}]}".to_vec()),
+            &[],
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["message"].as_str().unwrap().contains("column"), "{v}");
     let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(vec![b' '; 100_000]), &[]).await;
@@ -152,8 +174,15 @@ async fn sequencer_session_and_every_error() {
         {"type": "withdraw", "account": 1, "amount": "1000000"}]});
     let (s, v) = api.post("/v1/chains/tiny/batches", &withdraw).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!((v["index"].as_u64(), v["type"].as_str(), v["rule"].as_str()), (Some(1), Some("withdraw"), Some("initial_margin")));
-    assert_eq!(api.get("/v1/chains/tiny").await.1["state_root"], created["state_root"], "a rejected batch changes nothing");
+    assert_eq!(
+        (v["index"].as_u64(), v["type"].as_str(), v["rule"].as_str()),
+        (Some(1), Some("withdraw"), Some("initial_margin"))
+    );
+    assert_eq!(
+        api.get("/v1/chains/tiny").await.1["state_root"],
+        created["state_root"],
+        "a rejected batch changes nothing"
+    );
     let (s, v) = api.post("/v1/chains/tiny/batches", &deposit("tiny", 3, 1)).await;
     assert_eq!((s, v["type"].as_str()), (StatusCode::CONFLICT, Some("sequence_gap")));
 
@@ -168,13 +197,24 @@ async fn sequencer_session_and_every_error() {
     let (_, again, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0), &[]).await;
     assert_eq!(again["job_id"], first["job_id"], "same chain + seq + content is the same job");
     let other = deposit("tiny", 0, 6).to_string().into_bytes();
-    assert_eq!(api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(other.clone()), &idem).await.0, StatusCode::CONFLICT);
-    assert_eq!(api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(other), &[]).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(other.clone()), &idem).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(other), &[]).await.0,
+        StatusCode::CONFLICT
+    );
 
     // bincode submission of seq 1
     let b1: statesync_circuits::transition::Batch = serde_json::from_value(deposit("tiny", 1, 7)).unwrap();
     let (s, second, _) = api
-        .send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b1.to_bincode()), &[("content-type", "application/octet-stream")])
+        .send(
+            reqwest::Method::POST,
+            "/v1/chains/tiny/batches",
+            Some(b1.to_bincode()),
+            &[("content-type", "application/octet-stream")],
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{second}");
     assert_eq!(second["old_root"], first["new_root"]);
@@ -182,10 +222,13 @@ async fn sequencer_session_and_every_error() {
     // follow the events to the end and check the proof with halo2-axiom's verifier
     let client = Client::new(&server.url, Some(key.clone()));
     let mut stages = vec![];
-    let job = tokio::time::timeout(Duration::from_secs(600), client.wait(first["job_id"].as_str().unwrap(), |j| stages.push(j.stage.clone())))
-        .await
-        .unwrap()
-        .unwrap();
+    let job = tokio::time::timeout(
+        Duration::from_secs(600),
+        client.wait(first["job_id"].as_str().unwrap(), |j| stages.push(j.stage.clone())),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(job.state, statesync_api::store::JobState::Done, "{job:?}");
     assert_eq!(stages.last().map(String::as_str), Some("done"));
     let job1 = wait_done(&client, second["job_id"].as_str().unwrap()).await;
@@ -232,7 +275,12 @@ async fn sequencer_session_and_every_error() {
     assert_eq!(anon.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(anon.get(format!("{}/readyz", server.url)).send().await.unwrap().status(), StatusCode::OK);
     let metrics = anon.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
-    for m in ["statesync_jobs{state=\"done\"} 2", "statesync_proofs_total 2", "statesync_job_stage_seconds", "statesync_http_requests_total"] {
+    for m in [
+        "statesync_jobs{state=\"done\"} 2",
+        "statesync_proofs_total 2",
+        "statesync_job_stage_seconds",
+        "statesync_http_requests_total",
+    ] {
         assert!(metrics.contains(m), "{m} missing from /metrics");
     }
     let spec: Value = anon.get(format!("{}/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
@@ -251,7 +299,8 @@ async fn rate_limits_answer_429() {
     for _ in 0..6 {
         statuses.push(api.send(reqwest::Method::GET, "/v1/jobs", None, &[]).await);
     }
-    let limited = statuses.iter().find(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS).expect("the burst is exhausted");
+    let limited =
+        statuses.iter().find(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS).expect("the burst is exhausted");
     assert_eq!(limited.1["type"], "rate_limited");
     assert!(limited.2.get("retry-after").is_some());
 }
@@ -306,7 +355,7 @@ async fn concurrent_sequencers_on_four_chains() {
     let server = Server::start(data, &["--rate-burst", "10000", "--rate-limit", "10000"]);
     let api = std::sync::Arc::new(Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() });
     for c in 0..CHAINS {
-        assert_eq!(api.post("/v1/chains", &tiny_chain(&format!("c{c}"), 1, 1)).await.0, StatusCode::CREATED);
+        assert_eq!(api.post("/v1/chains", &tiny_chain(&format!("c{c}"), 1, 2)).await.0, StatusCode::CREATED);
     }
     // each sequencer submits its batches in order, every one twice at once
     let mut tasks = vec![];
@@ -352,10 +401,55 @@ async fn concurrent_sequencers_on_four_chains() {
         for (seq, j) in jobs.iter().enumerate() {
             assert_eq!((j["seq"].as_u64(), j["attempts"].as_u64()), (Some(seq as u64), Some(1)));
             let started = j["started_at"].as_i64().unwrap();
-            assert!(started >= last_finish, "chain c{c}: seq {seq} started before seq {} finished", seq.saturating_sub(1));
+            assert!(
+                started >= last_finish,
+                "chain c{c}: seq {seq} started before seq {} finished",
+                seq.saturating_sub(1)
+            );
             last_finish = j["finished_at"].as_i64().unwrap();
         }
         let (_, chain) = api.get(&format!("/v1/chains/c{c}")).await;
         assert_eq!(chain["next_seq"], PER_CHAIN);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_gives_the_running_job_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let key = add_key(data);
+    let server = Server::start(data, &[]);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    assert_eq!(api.post("/v1/chains", &tiny_chain("term", 4, 8)).await.0, StatusCode::CREATED);
+    let (_, accepted) = api.post("/v1/chains/term/batches", &deposit("term", 0, 5)).await;
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    loop {
+        let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+        if job["state"] == "proving" || job["state"] == "witness" {
+            break;
+        }
+        assert_ne!(job["state"], "done");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut server = server;
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let s = server.child.wait().unwrap();
+        (s, server)
+    })
+    .await
+    .unwrap();
+    assert!(exit.0.success(), "graceful shutdown exits 0: {:?}", exit.0);
+
+    let server = Server::start(data, &[]);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
+    assert!(job["state"] == "queued" || job["state"] == "witness" || job["state"] == "proving", "{job}");
+    let job = wait_done(&Client::new(&server.url, Some(key)), &id).await;
+    assert_eq!(
+        (job.state, job.attempts),
+        (statesync_api::store::JobState::Done, 1),
+        "the released attempt is not counted"
+    );
 }

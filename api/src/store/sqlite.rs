@@ -492,22 +492,31 @@ mod tests {
     async fn accept(store: &SqliteStore, state: &ChainState, seq: u64, id: &str) -> (Applied, Job) {
         let applied = apply_batch(state, "perps-devnet-1", &deposit_batch(seq)).unwrap();
         let job = store
-            .commit_batch(&applied.state, &[1], NewJob {
-                id: id.into(),
-                chain: "perps-devnet-1".into(),
-                seq,
-                idem_key: Some(format!("k{seq}")),
-                content_hash: format!("h{seq}"),
-                witness: applied.witness.clone(),
-                max_attempts: 2,
-            })
+            .commit_batch(
+                &applied.state,
+                &[1],
+                NewJob {
+                    id: id.into(),
+                    chain: "perps-devnet-1".into(),
+                    seq,
+                    idem_key: Some(format!("k{seq}")),
+                    content_hash: format!("h{seq}"),
+                    witness: applied.witness.clone(),
+                    max_attempts: 2,
+                },
+            )
             .await
             .unwrap();
         (applied, job)
     }
 
     fn proof(a: &Applied) -> StoredProof {
-        StoredProof { proof: vec![1, 2, 3], vk_hash: "vk".into(), transcript: "poseidon".into(), public: a.witness.public }
+        StoredProof {
+            proof: vec![1, 2, 3],
+            vk_hash: "vk".into(),
+            transcript: "poseidon".into(),
+            public: a.witness.public,
+        }
     }
 
     const LEASE: Duration = Duration::from_secs(60);
@@ -524,15 +533,19 @@ mod tests {
         // a writer still at seq 0 is refused and changes nothing
         let stale = apply_batch(&cfg.genesis_state(), "perps-devnet-1", &deposit_batch(0)).unwrap();
         let again = store
-            .commit_batch(&stale.state, &[1], NewJob {
-                id: "dup".into(),
-                chain: "perps-devnet-1".into(),
-                seq: 0,
-                idem_key: None,
-                content_hash: "x".into(),
-                witness: stale.witness,
-                max_attempts: 2,
-            })
+            .commit_batch(
+                &stale.state,
+                &[1],
+                NewJob {
+                    id: "dup".into(),
+                    chain: "perps-devnet-1".into(),
+                    seq: 0,
+                    idem_key: None,
+                    content_hash: "x".into(),
+                    witness: stale.witness,
+                    max_attempts: 2,
+                },
+            )
             .await;
         assert!(matches!(again, Err(StoreError::Conflict(_))));
         assert!(store.job("dup").await.unwrap().is_none());
@@ -600,10 +613,15 @@ mod tests {
         assert!(store.cancel("nope").await.unwrap().is_none());
         let page = store.list_jobs(&JobFilter { chain: None, state: None, after: None, limit: 1 }).await.unwrap();
         assert_eq!(page.len(), 1);
-        let next = store.list_jobs(&JobFilter { chain: None, state: None, after: Some(page[0].cursor), limit: 10 }).await.unwrap();
+        let next = store
+            .list_jobs(&JobFilter { chain: None, state: None, after: Some(page[0].cursor), limit: 10 })
+            .await
+            .unwrap();
         assert_eq!(next.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), vec!["j1"]);
-        let cancelled =
-            store.list_jobs(&JobFilter { state: Some(JobState::Cancelled), limit: 10, ..Default::default() }).await.unwrap();
+        let cancelled = store
+            .list_jobs(&JobFilter { state: Some(JobState::Cancelled), limit: 10, ..Default::default() })
+            .await
+            .unwrap();
         assert_eq!(cancelled.len(), 1);
     }
 
