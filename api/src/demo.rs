@@ -45,14 +45,17 @@ fn fx(raw: i128) -> Fx6 {
 
 /// Random transitions that the engine accepts on the evolving state, after a
 /// scripted liquidation (account 3 levered long, mark drops, account 4 liquidates).
-struct Generator {
+/// Works on the example chain (any capacity and depth >= 3).
+#[derive(Debug)]
+pub struct Generator {
     rng: ChaCha20Rng,
     state: ChainState,
     script: Vec<Transition>,
 }
 
 impl Generator {
-    fn new(cfg: &ChainConfig, seed: u64) -> Self {
+    /// A generator starting at `cfg`'s genesis.
+    pub fn new(cfg: &ChainConfig, seed: u64) -> Self {
         let mark = cfg.markets[0].mark_price.raw();
         let crash = mark / 16 * 15;
         let size = fx(500_000);
@@ -160,7 +163,7 @@ impl Generator {
 
     /// A batch of `capacity` accepted transitions: the script first, then one
     /// of each kind every batch should show, then random ones.
-    fn batch(&mut self, capacity: usize) -> Vec<Transition> {
+    pub fn batch(&mut self, capacity: usize) -> Vec<Transition> {
         let mut out = vec![];
         while out.len() < capacity && !self.script.is_empty() {
             out.extend(self.next(&[]));

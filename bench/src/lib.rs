@@ -1,2 +1,6 @@
-//! statesync-bench: the benchmark CLI (DESIGN.md §7). Nothing is implemented
-//! yet: the benchmark issue fills this crate.
+//! statesync-bench: benchmarks that compare each figure with its baseline in
+//! the same run and report ratios (DESIGN.md §7).
+
+pub mod envinfo;
+pub mod service;
+pub mod stats;

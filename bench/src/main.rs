@@ -1,0 +1,98 @@
+//! `statesync-bench`: benchmark CLI. Each figure is measured against its
+//! baseline in the same run.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use statesync_bench::{envinfo, service, stats::Summary};
+
+#[derive(Debug, Parser)]
+#[command(name = "statesync-bench", version, about)]
+struct Cli {
+    /// Print the report as JSON (stable schema).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print the report as a markdown table.
+    #[arg(long, global = true)]
+    markdown: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Drive a running or spawned server with concurrent sequencers.
+    Service(service::ServiceArgs),
+}
+
+fn row(name: &str, unit: &str, s: &Option<Summary>, md: bool) -> String {
+    match s {
+        None => format!("{name:<34} -"),
+        Some(s) if md => format!(
+            "| {name} ({unit}) | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            s.n, s.min, s.p50, s.p95, s.p99, s.max
+        ),
+        Some(s) => format!(
+            "{name:<34} n={:<4} min={:.3} p50={:.3} p95={:.3} p99={:.3} max={:.3} {unit}",
+            s.n, s.min, s.p50, s.p95, s.p99, s.max
+        ),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: tokio: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Cmd::Service(args) => {
+            let quiet = cli.json || cli.markdown;
+            let progress = move |m: &str| {
+                if !quiet {
+                    eprintln!("... {m}");
+                }
+            };
+            let report = match rt.block_on(service::run(&args, &progress)) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let env = envinfo::collect();
+            if cli.json {
+                println!("{}", serde_json::json!({ "benchmark": "service", "environment": env, "report": report }));
+            } else {
+                let md = cli.markdown;
+                if md {
+                    println!("| figure | n | min | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|---|");
+                }
+                println!("{}", row("accept latency", "ms", &report.accept_ms, md));
+                println!("{}", row("submit to proof", "s", &report.submit_to_proof_s, md));
+                println!("{}", row("A: direct proving", "s", &report.direct_prove_s, md));
+                println!("{}", row("B: service, submit to proven", "s", &report.service_prove_s, md));
+                println!("{}", row("overhead (B - A) / A", "ratio", &report.overhead_ratio, md));
+                println!(
+                    "\n{} submissions accepted ({:.1}/s) on {} chains of {} transitions per batch, depth {}; lost or duplicated: {}",
+                    report.accepted, report.accepted_per_sec, report.chains, report.batch_size, report.depth, report.lost_or_duplicated
+                );
+                println!(
+                    "environment: {} ({} threads), {} build, commit {}",
+                    env.cpu,
+                    env.threads,
+                    env.profile,
+                    env.git_commit.as_deref().unwrap_or("?")
+                );
+            }
+            if report.lost_or_duplicated > 0 {
+                eprintln!("error: {} jobs lost or duplicated", report.lost_or_duplicated);
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
