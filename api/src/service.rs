@@ -160,7 +160,8 @@ impl Service {
             return Err(SubmitError::Gap { expected, got: batch.seq });
         }
         let applied = apply_batch(&cached.state, &cached.config.chain_id, &batch).map_err(SubmitError::Rejected)?;
-        let mut touched: Vec<u64> = applied.witness.steps.iter().flat_map(|s| [s.a, s.b]).collect();
+        let mut touched: Vec<u64> =
+            applied.witness.steps.iter().flat_map(|s| [s.transition.a, s.transition.b]).collect();
         touched.sort_unstable();
         touched.dedup();
         let new_job = NewJob {

@@ -448,7 +448,8 @@ impl BatchCircuit<'_> {
     fn step(&self, ctx: &mut Context<Fr>, s: &Step, acc_root: V, t: &Table, commit: V) -> (V, Table, V, V, V) {
         let g = self.chips.gate();
         let shape = &self.w.shape;
-        let f: Vec<V> = (0..NUM_KINDS).map(|i| ctx.load_witness(Fr::from(u64::from(s.kind as usize == i)))).collect();
+        let e = &s.transition;
+        let f: Vec<V> = (0..NUM_KINDS).map(|i| ctx.load_witness(Fr::from(u64::from(e.kind as usize == i)))).collect();
         for fi in &f {
             g.assert_bit(ctx, *fi);
         }
@@ -457,8 +458,8 @@ impl BatchCircuit<'_> {
         let fl = |k: Kind| f[k as usize];
         let kind = g.inner_product(ctx, f.iter().copied(), (0..NUM_KINDS).map(|i| Constant(Fr::from(i as u64))));
         let mut l = |x: i128| ctx.load_witness(fe(x));
-        let (a, b, asset, x, price) = (l(s.a as i128), l(s.b as i128), l(s.asset as i128), l(s.x), l(s.price));
-        let (fee_a, fee_b, delta, gamma, vega) = (l(s.fee_a), l(s.fee_b), l(s.delta), l(s.gamma), l(s.vega));
+        let (a, b, asset, x, price) = (l(e.a as i128), l(e.b as i128), l(e.asset as i128), l(e.x), l(e.price));
+        let (fee_a, fee_b, delta, gamma, vega) = (l(e.fee_a), l(e.fee_b), l(e.delta), l(e.gamma), l(e.vega));
         self.chips.bound(ctx, x, X);
         self.chips.bound(ctx, price, fixed::PRICE);
         self.chips.bound(ctx, fee_a, fixed::AMOUNT);
@@ -807,6 +808,7 @@ mod tests {
         examples,
         fixed::Fixed,
         state::ChainState,
+        testutil::{fx, trade},
         transition::Transition,
     };
 
@@ -830,10 +832,6 @@ mod tests {
         prover.verify().is_ok()
     }
 
-    fn fx(s: &str) -> Fx6 {
-        s.parse().unwrap()
-    }
-
     /// Genesis of the small chain after a setup batch applied with the rules on.
     fn state_after(capacity: usize, setup: &[Transition]) -> ChainState {
         let st = small_chain(capacity).genesis_state();
@@ -849,18 +847,6 @@ mod tests {
 
     fn witness(st: &ChainState, ts: &[Transition], mode: Mode) -> BatchWitness {
         apply_transitions(st, ts, mode).expect("applies").witness
-    }
-
-    fn trade(taker: u64, maker: u64, size: &str, price: &str) -> Transition {
-        Transition::Trade {
-            market: 0,
-            taker,
-            maker,
-            size: fx(size),
-            price: fx(price),
-            taker_fee: Fixed(0),
-            maker_fee: Fixed(0),
-        }
     }
 
     #[test]
@@ -893,12 +879,12 @@ mod tests {
 
     /// Carol (3) long 0.5 BTC on 5000; BTC drops to 60000: liquidatable.
     fn carol_underwater() -> ChainState {
-        state_after(2, &[trade(3, 2, "0.5", "64000"), Transition::OraclePrice { market: 0, price: fx("60000") }])
+        state_after(2, &[trade(0, 3, 2, "0.5", "64000"), Transition::OraclePrice { market: 0, price: fx("60000") }])
     }
 
     #[test]
     fn liquidation_of_healthy_account_fails() {
-        let st = state_after(2, &[trade(3, 2, "0.5", "64000")]);
+        let st = state_after(2, &[trade(0, 3, 2, "0.5", "64000")]);
         let liq = Transition::Liquidate {
             market: 0,
             liquidated: 3,
@@ -916,7 +902,7 @@ mod tests {
 
     #[test]
     fn withdraw_past_initial_margin_fails() {
-        let st = state_after(2, &[trade(3, 2, "0.5", "64000")]);
+        let st = state_after(2, &[trade(0, 3, 2, "0.5", "64000")]);
         let w = Transition::Withdraw { account: 3, amount: fx("1000") };
         assert_eq!(apply_transitions(&st, std::slice::from_ref(&w), Mode::Enforce).unwrap_err().rule, "initial_margin");
         assert!(!satisfied(&witness(&st, &[w], Mode::Unchecked)));
@@ -927,13 +913,13 @@ mod tests {
     #[test]
     fn undermargined_trade_that_adds_risk_fails_and_reducing_one_passes() {
         let st = carol_underwater();
-        let more = trade(3, 2, "0.1", "60000");
+        let more = trade(0, 3, 2, "0.1", "60000");
         assert_eq!(
             apply_transitions(&st, std::slice::from_ref(&more), Mode::Enforce).unwrap_err().rule,
             "initial_margin"
         );
         assert!(!satisfied(&witness(&st, &[more], Mode::Unchecked)));
-        let less = trade(3, 2, "-0.2", "60000");
+        let less = trade(0, 3, 2, "-0.2", "60000");
         assert!(satisfied(&witness(&st, &[less], Mode::Enforce)), "risk-reducing trade is allowed");
     }
 
@@ -950,12 +936,12 @@ mod tests {
         let st = cfg.genesis_state();
         let w = witness(
             &st,
-            &[Transition::Deposit { account: 3, amount: fx("5") }, trade(3, 2, "0.01", "64000")],
+            &[Transition::Deposit { account: 3, amount: fx("5") }, trade(0, 3, 2, "0.01", "64000")],
             Mode::Enforce,
         );
         assert!(satisfied(&w));
         let mut bad = w.clone();
-        bad.steps[1].x += 1;
+        bad.steps[1].transition.x += 1;
         assert!(!satisfied(&bad), "a witness with another trade size does not prove the claimed roots");
     }
 
@@ -974,16 +960,17 @@ mod tests {
         // a "deposit" of p - 1e6: the field would wrap it to a withdrawal
         assert!(satisfied(&w));
         // p - 1e6: the field would turn the deposit into a withdrawal
-        w.steps[0].x = -1_000_000;
+        w.steps[0].transition.x = -1_000_000;
         assert!(!satisfied(&w));
         // far past the amount bound: would overflow collateral
-        w.steps[0].x = 1 << 100;
+        w.steps[0].transition.x = 1 << 100;
         assert!(!satisfied(&w));
     }
 
     #[test]
     fn wrong_funding_settlement_fails() {
-        let st = state_after(2, &[trade(3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("3") }]);
+        let st =
+            state_after(2, &[trade(0, 3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("3") }]);
         let w = witness(&st, &[Transition::Deposit { account: 3, amount: fx("1") }], Mode::Enforce);
         assert_eq!(w.steps[0].hints.funding_a[0], 3_000_000 * 500_000, "0.5 BTC pays 3 per BTC");
         assert!(satisfied(&w));

@@ -275,17 +275,7 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     st.set_account(ib, b_new);
     st.markets = mt;
     Ok(Step {
-        kind: k as u8,
-        a: ia,
-        b: ib,
-        asset: e.asset,
-        x: e.x,
-        price: e.price,
-        fee_a: e.fee_a,
-        fee_b: e.fee_b,
-        delta: e.delta,
-        gamma: e.gamma,
-        vega: e.vega,
+        transition: Encoded { a: ia, b: ib, ..*e },
         a_leaf,
         a_path,
         b_leaf,
@@ -345,23 +335,10 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{examples, fixed::Fx6};
-
-    fn fx(s: &str) -> Fx6 {
-        s.parse().unwrap()
-    }
-
-    fn trade(market: u32, taker: u64, maker: u64, size: &str, price: &str) -> Transition {
-        Transition::Trade {
-            market,
-            taker,
-            maker,
-            size: fx(size),
-            price: fx(price),
-            taker_fee: Fixed(0),
-            maker_fee: Fixed(0),
-        }
-    }
+    use crate::{
+        examples,
+        testutil::{fx, trade},
+    };
 
     fn genesis() -> ChainState {
         examples::chain().genesis_state()

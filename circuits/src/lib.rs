@@ -15,6 +15,8 @@ pub mod margin;
 pub mod poseidon;
 pub mod smt;
 pub mod state;
+#[cfg(test)]
+mod testutil;
 pub mod transition;
 pub mod witness;
 

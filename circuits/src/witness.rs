@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::Shape,
     state::{Account, MarketTable},
-    transition::{Encoded, Kind},
+    transition::Encoded,
 };
 
 /// Values the circuit takes as witnesses and constrains (rather than derives),
@@ -27,28 +27,8 @@ pub struct Hints {
 /// One slot of the batch circuit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    /// The transition.
-    pub kind: u8,
-    /// Encoded parameters (see [`Encoded`]).
-    pub a: u64,
-    /// Second account.
-    pub b: u64,
-    /// Asset id.
-    pub asset: u32,
-    /// Size / amount / rate.
-    pub x: i128,
-    /// Price / premium.
-    pub price: i128,
-    /// Fee of `a`.
-    pub fee_a: i128,
-    /// Fee of `b`.
-    pub fee_b: i128,
-    /// Delta.
-    pub delta: i128,
-    /// Gamma.
-    pub gamma: i128,
-    /// Vega.
-    pub vega: i128,
+    /// The transition (padding is [`Kind::Noop`](crate::transition::Kind::Noop)).
+    pub transition: Encoded,
     /// Leaf of `a` before the step.
     pub a_leaf: Account,
     /// Siblings of `a` in the tree before the step.
@@ -61,40 +41,6 @@ pub struct Step {
     pub b_path: Vec<Fr>,
     /// Constrained hints.
     pub hints: Hints,
-}
-
-impl Step {
-    /// The encoded transition.
-    pub fn encoded(&self) -> Encoded {
-        let kind = [
-            Kind::Noop,
-            Kind::Deposit,
-            Kind::Withdraw,
-            Kind::Trade,
-            Kind::OptionTrade,
-            Kind::OraclePrice,
-            Kind::OptionMarks,
-            Kind::FundingTick,
-            Kind::Liquidate,
-            Kind::Deleverage,
-        ]
-        .get(self.kind as usize)
-        .copied()
-        .unwrap_or(Kind::Noop);
-        Encoded {
-            kind,
-            a: self.a,
-            b: self.b,
-            asset: self.asset,
-            x: self.x,
-            price: self.price,
-            fee_a: self.fee_a,
-            fee_b: self.fee_b,
-            delta: self.delta,
-            gamma: self.gamma,
-            vega: self.vega,
-        }
-    }
 }
 
 /// Public inputs of a batch proof, in instance-column order.

@@ -1,5 +1,6 @@
 //! Batch proofs: proving, verifying, and the proof file format.
 
+use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
 use halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
     plonk::{create_proof, verify_proof, VerifyingKey},
@@ -11,7 +12,10 @@ use halo2_proofs::{
             strategy::SingleStrategy,
         },
     },
-    transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer},
+    transcript::{
+        Blake2bRead, Blake2bWrite, Challenge255, EncodedChallenge, TranscriptRead, TranscriptReadBuffer,
+        TranscriptWrite, TranscriptWriterBuffer,
+    },
 };
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -57,35 +61,53 @@ pub fn prove_batch(
         return Err(ProverError::Inconsistent(format!("{computed:?}, the witness claims {claimed:?}")));
     }
     let instances = [claimed.as_slice()];
-    let err = |e| ProverError::Halo2(format!("create_proof: {e:?}"));
     match kind {
         TranscriptKind::Blake2b => {
             let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
-                params,
-                &keys.pk,
-                &[builder],
-                &[&instances],
-                rng,
-                &mut t,
-            )
-            .map_err(err)?;
+            write_proof(params, keys, builder, &instances, rng, &mut t)?;
             Ok(t.finalize())
         }
         TranscriptKind::Poseidon => {
             let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
-            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
-                params,
-                &keys.pk,
-                &[builder],
-                &[&instances],
-                rng,
-                &mut t,
-            )
-            .map_err(err)?;
+            write_proof(params, keys, builder, &instances, rng, &mut t)?;
             Ok(t.finalize())
         }
     }
+}
+
+fn write_proof<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(
+    params: &ParamsKZG<Bn256>,
+    keys: &ShapeKeys,
+    builder: BaseCircuitBuilder<Fr>,
+    instances: &[&[Fr]],
+    rng: impl RngCore,
+    t: &mut T,
+) -> Result<(), ProverError> {
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+        params,
+        &keys.pk,
+        &[builder],
+        &[instances],
+        rng,
+        t,
+    )
+    .map_err(|e| ProverError::Halo2(format!("create_proof: {e:?}")))
+}
+
+fn check_proof<E: EncodedChallenge<G1Affine>, T: TranscriptRead<G1Affine, E>>(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    instances: &[&[Fr]],
+    t: &mut T,
+) -> bool {
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, SingleStrategy<'_, Bn256>>(
+        params.verifier_params(),
+        vk,
+        SingleStrategy::new(params),
+        &[instances],
+        t,
+    )
+    .is_ok()
 }
 
 /// Whether `proof` is a valid proof of `public` under `vk`.
@@ -98,30 +120,16 @@ pub fn verify_batch(
 ) -> bool {
     let inst = public.to_fields();
     let instances = [inst.as_slice()];
-    let vp = params.verifier_params();
     match kind {
         TranscriptKind::Blake2b => {
-            let mut t = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof);
-            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, SingleStrategy<'_, Bn256>>(
-                vp,
-                vk,
-                SingleStrategy::new(params),
-                &[&instances],
-                &mut t,
-            )
-            .is_ok()
+            check_proof(params, vk, &instances, &mut Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof))
         }
-        TranscriptKind::Poseidon => {
-            let mut t = PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone());
-            verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, SingleStrategy<'_, Bn256>>(
-                vp,
-                vk,
-                SingleStrategy::new(params),
-                &[&instances],
-                &mut t,
-            )
-            .is_ok()
-        }
+        TranscriptKind::Poseidon => check_proof(
+            params,
+            vk,
+            &instances,
+            &mut PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone()),
+        ),
     }
 }
 
