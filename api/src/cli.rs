@@ -131,6 +131,9 @@ pub enum Command {
         /// The batch (JSON, or bincode when it ends in .bin).
         batch: PathBuf,
     },
+    /// Print the GPUs (name, memory, utilization, temperature, power) or say
+    /// that none was found and the CPU backend is used.
+    Devices,
     /// Verify a proof file: exit 0 valid, 1 invalid.
     Verify {
         /// Chain config.
@@ -246,6 +249,17 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Verify { chain, proof, prover } => verify(&chain, &proof, &prover),
         Command::Serve(args) => serve(&args),
+        Command::Devices => {
+            let r = crate::devices::Devices::probe().report();
+            if r.gpus.is_empty() {
+                eprintln!(
+                    "no GPU found ({}); the CPU backend is used",
+                    r.nvml_error.as_deref().unwrap_or("NVML lists none")
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&r).expect("reports serialize"));
+            Ok(())
+        }
         Command::Keys { action, data_dir, database } => keys(action, &data_dir, database),
         Command::Submit { url, chain, api_key, idempotency_key, wait, batch } => {
             submit(&url, &chain, api_key, idempotency_key.as_deref(), wait, &batch)

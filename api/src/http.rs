@@ -485,13 +485,8 @@ pub(crate) async fn job_events(
 }
 
 #[utoipa::path(get, path = "/v1/devices", responses((status = 200, description = "proving devices")))]
-pub(crate) async fn devices() -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "backend": "cpu",
-        "gpus": [],
-        "cpu": { "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
-        "message": "no GPU backend in this build: proving runs on the CPU"
-    }))
+pub(crate) async fn devices(State(st): State<AppState>) -> Json<crate::devices::DeviceReport> {
+    Json(st.svc.devices.report())
 }
 
 async fn readyz(State(st): State<AppState>) -> Response {
@@ -509,6 +504,7 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
             metrics::gauge!("statesync_jobs", "state" => state.as_str()).set(n as f64);
         }
     }
+    st.svc.devices.record_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render()).into_response()
 }
 

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod devices;
 pub mod http;
 pub mod openapi;
 pub mod serve;

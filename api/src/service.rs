@@ -84,6 +84,8 @@ pub struct Service {
     params: std::sync::Mutex<HashMap<u32, Arc<Params>>>,
     /// Set once the store is open and workers run.
     pub ready: AtomicBool,
+    /// Proving devices and GPU telemetry.
+    pub devices: crate::devices::Devices,
 }
 
 impl std::fmt::Debug for Service {
@@ -114,6 +116,7 @@ impl Service {
             keys,
             params: Default::default(),
             ready: AtomicBool::new(false),
+            devices: crate::devices::Devices::probe(),
         }
     }
 
