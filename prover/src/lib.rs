@@ -5,6 +5,7 @@
 //! and a plain verifier check) and snark-verifier's Poseidon transcript for
 //! proofs that will be aggregated into epoch proofs.
 
+pub mod epoch;
 pub mod error;
 pub mod keys;
 pub mod proof;

@@ -3,7 +3,7 @@
 use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
 use halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
-    plonk::{create_proof, verify_proof, VerifyingKey},
+    plonk::{create_proof, verify_proof, Circuit, ProvingKey, VerifyingKey},
     poly::{
         commitment::ParamsProver,
         kzg::{
@@ -52,41 +52,28 @@ pub fn prove_batch(
     kind: TranscriptKind,
     rng: impl RngCore,
 ) -> Result<Vec<u8>, ProverError> {
-    let mut builder =
-        halo2_base::gates::circuit::builder::BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
+    let mut builder = BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
     circuit::build(&mut builder, w)?;
     let computed: Vec<Fr> = builder.assigned_instances[0].iter().map(|v| *v.value()).collect();
     let claimed = w.public.to_fields();
     if computed != claimed {
         return Err(ProverError::Inconsistent(format!("{computed:?}, the witness claims {claimed:?}")));
     }
-    let instances = [claimed.as_slice()];
-    match kind {
-        TranscriptKind::Blake2b => {
-            let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-            write_proof(params, keys, builder, &instances, rng, &mut t)?;
-            Ok(t.finalize())
-        }
-        TranscriptKind::Poseidon => {
-            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
-            write_proof(params, keys, builder, &instances, rng, &mut t)?;
-            Ok(t.finalize())
-        }
-    }
+    prove_circuit(params, &keys.pk, builder, &claimed, kind, rng)
 }
 
-fn write_proof<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(
+fn write_proof<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>, C: Circuit<Fr>>(
     params: &ParamsKZG<Bn256>,
-    keys: &ShapeKeys,
-    builder: BaseCircuitBuilder<Fr>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
     instances: &[&[Fr]],
     rng: impl RngCore,
     t: &mut T,
 ) -> Result<(), ProverError> {
     create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
         params,
-        &keys.pk,
-        &[builder],
+        pk,
+        &[circuit],
         &[instances],
         rng,
         t,
@@ -110,6 +97,30 @@ fn check_proof<E: EncodedChallenge<G1Affine>, T: TranscriptRead<G1Affine, E>>(
     .is_ok()
 }
 
+/// Proves any circuit (e.g. an epoch circuit) with `kind`'s transcript.
+pub fn prove_circuit<C: Circuit<Fr>>(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
+    instances: &[Fr],
+    kind: TranscriptKind,
+    rng: impl RngCore,
+) -> Result<Vec<u8>, ProverError> {
+    let instances = [instances];
+    match kind {
+        TranscriptKind::Blake2b => {
+            let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+            write_proof(params, pk, circuit, &instances, rng, &mut t)?;
+            Ok(t.finalize())
+        }
+        TranscriptKind::Poseidon => {
+            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
+            write_proof(params, pk, circuit, &instances, rng, &mut t)?;
+            Ok(t.finalize())
+        }
+    }
+}
+
 /// Whether `proof` is a valid proof of `public` under `vk`.
 pub fn verify_batch(
     params: &ParamsKZG<Bn256>,
@@ -118,8 +129,18 @@ pub fn verify_batch(
     proof: &[u8],
     kind: TranscriptKind,
 ) -> bool {
-    let inst = public.to_fields();
-    let instances = [inst.as_slice()];
+    verify_instances(params, vk, &public.to_fields(), proof, kind)
+}
+
+/// Whether `proof` is a valid proof for the public `instances` under `vk`.
+pub fn verify_instances(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    instances: &[Fr],
+    proof: &[u8],
+    kind: TranscriptKind,
+) -> bool {
+    let instances = [instances];
     match kind {
         TranscriptKind::Blake2b => {
             check_proof(params, vk, &instances, &mut Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof))
