@@ -72,9 +72,8 @@ fn epoch_of_two_batches_chains_roots() {
     eprintln!("keygen {:.1?}", t.elapsed());
 
     let t = Instant::now();
-    let pc =
-        epoch_circuit(CircuitBuilderStage::Prover, config.clone(), &agg_params, snarks[..2].to_vec(), Level::Batches)
-            .use_break_points(break_points.clone());
+    let pc = epoch_circuit(CircuitBuilderStage::Prover, config, &agg_params, snarks[..2].to_vec(), Level::Batches)
+        .use_break_points(break_points.clone());
     let instances = pc.instances()[0].clone();
     assert_eq!(instances[ACCUMULATOR_LEN..].to_vec(), epoch_public(&publics[..2]).to_fields(), "roots chain");
     let proof = prove_circuit(&agg_params, &pk, pc, &instances, TranscriptKind::Blake2b, ChaCha20Rng::seed_from_u64(2))
