@@ -137,6 +137,9 @@ impl Service {
         let mut guard = entry.lock().await;
         if guard.is_none() {
             let Some((config, state)) = self.store.chain_state(chain).await? else {
+                drop(guard);
+                // do not keep an entry per unknown name a client tries
+                self.chains.lock().unwrap_or_else(|p| p.into_inner()).remove(chain);
                 return Err(SubmitError::UnknownChain(chain.to_string()));
             };
             *guard = Some(ChainEntry { config, state });
