@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::OsRng;
 use statesync_circuits::{config::ChainConfig, transition::Batch};
 use statesync_prover::{
-    keys::KeyStore,
+    epoch::{chain_tag, epoch_vk, EpochSpec, EPOCH_K},
+    evm::verifier_solidity,
+    keys::{vk_hash, KeyStore},
     proof::{prove_batch, verify_batch, ProofFile, TranscriptKind, PROOF_VERSION},
     srs::SrsSource,
 };
@@ -131,6 +133,23 @@ pub enum Command {
         /// The batch (JSON, or bincode when it ends in .bin).
         batch: PathBuf,
     },
+    /// Write the Solidity verifier of a chain's epoch proofs (the contract the
+    /// base layer deploys; calldata is instances then proof, as
+    /// `GET /v1/chains/{chain}/epochs/{id}` returns it).
+    EvmVerifier {
+        /// Chain config.
+        #[arg(long)]
+        chain: PathBuf,
+        /// Batches per epoch (the service's --epoch-size).
+        #[arg(long, default_value_t = 4)]
+        epoch_size: usize,
+        /// Output Solidity file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Caches and parameters.
+        #[command(flatten)]
+        prover: ProverOpts,
+    },
     /// Print the GPUs (name, memory, utilization, temperature, power) or say
     /// that none was found and the CPU backend is used.
     Devices,
@@ -248,6 +267,7 @@ pub fn run(cli: Cli) -> ExitCode {
             prove(&chain, &state_dir, seq, &out, transcript.into(), &prover)
         }
         Command::Verify { chain, proof, prover } => verify(&chain, &proof, &prover),
+        Command::EvmVerifier { chain, epoch_size, out, prover } => evm_verifier(&chain, epoch_size, &out, &prover),
         Command::Serve(args) => serve(&args),
         Command::Devices => {
             let r = crate::devices::Devices::probe().report();
@@ -347,6 +367,30 @@ fn verify(chain: &Path, proof: &Path, opts: &ProverOpts) -> Result<(), Failure> 
         println!("{}", serde_json::json!({ "valid": false, "seq": file.seq }));
         Err(Failure::failed("invalid proof"))
     }
+}
+
+fn evm_verifier(chain: &Path, epoch_size: usize, out: &Path, prover: &ProverOpts) -> Result<(), Failure> {
+    let cfg = read_chain(chain)?;
+    let spec = EpochSpec { level: 1, n: epoch_size, k: EPOCH_K };
+    spec.validate().map_err(|e| Failure::input(format!("--epoch-size: {e}")))?;
+    let srs = prover.srs();
+    let store = prover.keys();
+    let layout = store.layout(&cfg.shape)?;
+    let params = srs.params(layout.k as u32)?;
+    let (batch_vk, _) = store.verifying_key(&params, &cfg.shape)?;
+    let agg_params = srs.params(EPOCH_K)?;
+    let vk = epoch_vk(&agg_params, &params, &batch_vk, &spec, chain_tag(&cfg))?;
+    let sol = verifier_solidity(&agg_params, &vk);
+    fs::write(out, &sol).map_err(|e| Failure::failed(format!("writing {}: {e}", out.display())))?;
+    println!(
+        "{}: verifier of chain {}'s epochs of {epoch_size} batches (shape {}, epoch vk sha256 {}), {} bytes of Solidity",
+        out.display(),
+        cfg.chain_id,
+        cfg.shape.id(),
+        vk_hash(&vk),
+        sol.len()
+    );
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

@@ -49,6 +49,13 @@ pub struct ServeArgs {
     /// Lease of a claimed job in seconds; heartbeats renew it [default: 30].
     #[arg(long, env = "STATESYNC_LEASE_SECS")]
     pub lease_secs: Option<u64>,
+    /// Batches per epoch proof (the epoch circuit's N, ≥ 2) [default: 4].
+    #[arg(long, env = "STATESYNC_EPOCH_SIZE")]
+    pub epoch_size: Option<usize>,
+    /// Form an epoch automatically every EPOCH_SIZE proven batches of a chain
+    /// (otherwise only on request).
+    #[arg(long, env = "STATESYNC_AUTO_EPOCHS")]
+    pub auto_epochs: bool,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -67,6 +74,8 @@ pub struct FileConfig {
     rate_burst: Option<u32>,
     max_attempts: Option<u32>,
     lease_secs: Option<u64>,
+    epoch_size: Option<usize>,
+    auto_epochs: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -96,6 +105,10 @@ pub struct ServeConfig {
     pub max_attempts: u32,
     /// Lease duration.
     pub lease: Duration,
+    /// Batches per epoch.
+    pub epoch_size: usize,
+    /// Automatic epochs.
+    pub auto_epochs: bool,
 }
 
 impl ServeArgs {
@@ -122,8 +135,13 @@ impl ServeArgs {
             rate_burst: self.rate_burst.or(file.rate_burst).unwrap_or(400),
             max_attempts: self.max_attempts.or(file.max_attempts).unwrap_or(3),
             lease: Duration::from_secs(self.lease_secs.or(file.lease_secs).unwrap_or(30)),
+            epoch_size: self.epoch_size.or(file.epoch_size).unwrap_or(4),
+            auto_epochs: self.auto_epochs || file.auto_epochs.unwrap_or(false),
             data_dir,
         };
+        if !(2..=16).contains(&cfg.epoch_size) {
+            return Err(format!("epoch_size must be between 2 and 16, got {}", cfg.epoch_size));
+        }
         if cfg.max_attempts == 0 || cfg.rate_limit == 0 || cfg.rate_burst == 0 || cfg.lease.is_zero() {
             return Err("max_attempts, rate_limit, rate_burst and lease_secs must be positive".into());
         }

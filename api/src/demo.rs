@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use statesync_circuits::witness::PublicInputs;
 use statesync_circuits::{
     circuit,
     config::ChainConfig,
@@ -15,7 +16,13 @@ use statesync_circuits::{
     transition::{Batch, Kind, Transition, BATCH_VERSION},
     witness::fr_hex::to_hex,
 };
-use statesync_prover::proof::{prove_batch, verify_batch, TranscriptKind};
+use statesync_prover::{
+    epoch::{chain_tag, epoch_public, inner_snark, prove_epoch, verify_epoch, EpochSpec, EPOCH_K},
+    evm::{calldata as evm_calldata, verifier_solidity},
+    keys::ShapeKeys,
+    proof::{prove_batch, verify_batch, TranscriptKind},
+    srs::Params,
+};
 
 use crate::cli::{Failure, ProverOpts};
 
@@ -31,6 +38,11 @@ pub struct DemoArgs {
     /// Accounts tree depth; default: the example chain's.
     #[arg(long)]
     pub depth: Option<usize>,
+    /// Then aggregate all the batches into one epoch proof (EVM transcript),
+    /// verify it, and write the chain's Solidity verifier and the epoch's
+    /// calldata into DATA_DIR/demo-epoch/. Needs --batches >= 2.
+    #[arg(long)]
+    pub epoch: bool,
     /// Seed of the batch generator and of the prover's randomness.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -193,6 +205,12 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     if args.batches == 0 {
         return Err(Failure::input("--batches must be at least 1"));
     }
+    if args.epoch && args.batches < 2 {
+        return Err(Failure::input("--epoch needs --batches >= 2"));
+    }
+    // batch proofs that will be aggregated use the Poseidon transcript
+    let transcript = if args.epoch { TranscriptKind::Poseidon } else { TranscriptKind::Blake2b };
+    let mut proven = vec![];
     let srs = args.prover.srs();
     let store = args.prover.keys();
     println!("statesync demo: chain {}, shape {}", cfg.chain_id, cfg.shape.id());
@@ -248,11 +266,11 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         kinds.dedup();
         let w = &applied.witness;
         let t = Instant::now();
-        let proof = prove_batch(&params, &keys, w, TranscriptKind::Blake2b, &mut prover_rng)?;
+        let proof = prove_batch(&params, &keys, w, transcript, &mut prover_rng)?;
         let prove_time = t.elapsed();
         total += prove_time;
         let t = Instant::now();
-        let ok = verify_batch(&params, keys.pk.get_vk(), &w.public, &proof, TranscriptKind::Blake2b);
+        let ok = verify_batch(&params, keys.pk.get_vk(), &w.public, &proof, transcript);
         all_ok &= ok;
         println!(
             "batch {seq}: {} transitions ({} liquidations; {}), root {} -> {}, proof {} bytes, proved in {:.1?}, verified in {:.1?}: {}",
@@ -266,6 +284,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
             t.elapsed(),
             if ok { "VALID" } else { "INVALID" }
         );
+        proven.push((w.public, proof));
         state = applied.state;
     }
     println!(
@@ -274,10 +293,73 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         total / args.batches as u32,
         total / (args.batches * cfg.shape.capacity) as u32
     );
-    if all_ok {
-        println!("all proofs verified");
-        Ok(())
-    } else {
-        Err(Failure::failed("a proof did not verify"))
+    if !all_ok {
+        return Err(Failure::failed("a proof did not verify"));
     }
+    println!("all proofs verified");
+    if args.epoch {
+        epoch(args, &cfg, &params, &keys, proven, &mut prover_rng)?;
+    }
+    Ok(())
+}
+
+/// Aggregates `proven` (all the demo's batches) into one epoch proof.
+fn epoch(
+    args: &DemoArgs,
+    cfg: &ChainConfig,
+    params: &Params,
+    keys: &ShapeKeys,
+    proven: Vec<(PublicInputs, Vec<u8>)>,
+    rng: &mut ChaCha20Rng,
+) -> Result<(), Failure> {
+    let spec = EpochSpec { level: 1, n: proven.len(), k: EPOCH_K };
+    let tag = chain_tag(cfg);
+    let t = Instant::now();
+    let agg_params = args.prover.srs().params(EPOCH_K)?;
+    println!("epoch: params k = {EPOCH_K} ready in {:.1?}", t.elapsed());
+    let t = Instant::now();
+    let ekeys = args.prover.keys().epoch_keys(&agg_params, params, keys.pk.get_vk(), &spec, tag)?;
+    println!(
+        "epoch: keys for {} batches in {:.1?} ({} advice + {} lookup columns); vk sha256 {}",
+        spec.n,
+        t.elapsed(),
+        ekeys.config.num_advice,
+        ekeys.config.num_lookup_advice,
+        ekeys.vk_hash
+    );
+    let publics: Vec<PublicInputs> = proven.iter().map(|(p, _)| *p).collect();
+    let snarks = proven
+        .into_iter()
+        .map(|(p, proof)| inner_snark(params, keys.pk.get_vk(), &spec, p.to_fields(), proof))
+        .collect();
+    let t = Instant::now();
+    let proof = prove_epoch(&agg_params, &ekeys, snarks, TranscriptKind::Evm, rng)?;
+    let prove_time = t.elapsed();
+    let t = Instant::now();
+    let ok = verify_epoch(&agg_params, ekeys.pk.get_vk(), &proof.instances, &proof.proof, TranscriptKind::Evm);
+    let public = proof.public();
+    println!(
+        "epoch: batches 0..={} root {} -> {}, {} transitions, {} liquidations, proof {} bytes, proved in {:.1?}, verified (with the accumulator's pairing) in {:.1?}: {}",
+        spec.n - 1,
+        to_hex(&public.public.old_root),
+        to_hex(&public.public.new_root),
+        public.public.transitions,
+        public.public.liquidations,
+        proof.proof.len(),
+        prove_time,
+        t.elapsed(),
+        if ok { "VALID" } else { "INVALID" }
+    );
+    if !ok || public != epoch_public(&publics, tag) {
+        return Err(Failure::failed("the epoch proof did not verify"));
+    }
+    let dir = args.prover.data_dir.join("demo-epoch");
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::failed(format!("creating {}: {e}", dir.display())))?;
+    let sol = dir.join("Verifier.sol");
+    let calldata = dir.join("calldata.hex");
+    std::fs::write(&sol, verifier_solidity(&agg_params, ekeys.pk.get_vk()))
+        .and_then(|_| std::fs::write(&calldata, hex::encode(evm_calldata(&proof.instances, &proof.proof))))
+        .map_err(|e| Failure::failed(format!("writing {}: {e}", dir.display())))?;
+    println!("epoch: Solidity verifier {} and calldata {} written", sol.display(), calldata.display());
+    Ok(())
 }

@@ -131,12 +131,16 @@ pub fn router(svc: Arc<Service>, metrics: PrometheusHandle) -> Router {
         .route("/v1/chains", post(create_chain))
         .route("/v1/chains/{chain}", get(get_chain))
         .route("/v1/chains/{chain}/batches", post(submit))
+        .route("/v1/chains/{chain}/epochs", post(request_epoch).get(list_epochs))
+        .route("/v1/chains/{chain}/epochs/{id}", get(get_epoch))
         .route("/v1/jobs", get(list_jobs))
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .route("/v1/jobs/{id}/proof", get(get_proof))
         .route("/v1/devices", get(devices))
         .layer(middleware::from_fn_with_state(cfg.request_timeout, timeout));
-    let events = Router::new().route("/v1/jobs/{id}/events", get(job_events));
+    let events = Router::new()
+        .route("/v1/jobs/{id}/events", get(job_events))
+        .route("/v1/chains/{chain}/epochs/{id}/events", get(epoch_events));
     let authed = api
         .merge(events)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -449,38 +453,228 @@ pub(crate) async fn job_events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let first = st.svc.store.job(&id).await?.ok_or_else(|| AppError::not_found("job"))?;
     let store = st.svc.store.clone();
-    // (last sent, done) — polls the durable store, so events survive restarts
-    // and reflect workers in other processes too.
-    let stream = futures::stream::unfold((None::<Job>, Some(first), false), move |(last, pending, finished)| {
-        let store = store.clone();
-        async move {
+    let stream = poll_events(
+        first,
+        move || {
+            let (store, id) = (store.clone(), id.clone());
+            async move { store.job(&id).await.ok().flatten() }
+        },
+        |j: &Job| format!("{}/{}/{}/{}", j.state.as_str(), j.stage, j.attempts, j.progress),
+        |j: &Job| (j.state.as_str(), j.state.is_terminal()),
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Server-sent events of a record that a worker updates: the first state at
+/// once, then every change (polled from the durable store every 250 ms, so
+/// events survive restarts and see workers in other processes) until a
+/// terminal state. `fingerprint` says what counts as a change; `event` names
+/// the event and says whether it is the last.
+fn poll_events<T, F, Fut>(
+    first: T,
+    fetch: F,
+    fingerprint: fn(&T) -> String,
+    event: fn(&T) -> (&'static str, bool),
+) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    T: Serialize + Send + 'static,
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<T>> + Send,
+{
+    futures::stream::unfold(
+        (None::<String>, Some(first), false, fetch),
+        move |(last, pending, finished, fetch)| async move {
             if finished {
                 return None;
             }
             let mut pending = pending;
             loop {
-                let job = match pending.take() {
-                    Some(j) => j,
+                let item = match pending.take() {
+                    Some(x) => x,
                     None => {
                         tokio::time::sleep(Duration::from_millis(250)).await;
-                        match store.job(&last.as_ref()?.id).await {
-                            Ok(Some(j)) => j,
-                            _ => return None,
-                        }
+                        fetch().await?
                     }
                 };
-                let changed = last.as_ref().is_none_or(|l| {
-                    (l.state, &l.stage, l.attempts, l.progress.to_bits())
-                        != (job.state, &job.stage, job.attempts, job.progress.to_bits())
-                });
-                if changed {
-                    let ev = Event::default().event(job.state.as_str()).json_data(&job).expect("jobs serialize");
-                    let done = job.state.is_terminal();
-                    return Some((Ok(ev), (Some(job), None, done)));
+                let print = fingerprint(&item);
+                if last.as_ref() != Some(&print) {
+                    let (name, done) = event(&item);
+                    let ev = Event::default().event(name).json_data(&item).expect("records serialize");
+                    return Some((Ok(ev), (Some(print), None, done, fetch)));
                 }
             }
+        },
+    )
+}
+
+/// Body of `POST /v1/chains/{chain}/epochs`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EpochRequest {
+    /// First batch (inclusive).
+    pub first_seq: u64,
+    /// Last batch (inclusive); the range spans exactly the server's epoch size.
+    pub last_seq: u64,
+}
+
+/// An epoch as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EpochView {
+    /// Epoch id.
+    pub id: String,
+    /// Chain id.
+    pub chain: String,
+    /// First batch (inclusive).
+    pub first_seq: u64,
+    /// Last batch (inclusive).
+    pub last_seq: u64,
+    /// State.
+    pub state: crate::store::EpochState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Last error.
+    pub error: Option<String>,
+    /// Created (unix ms).
+    pub created_at: i64,
+    /// Finished (unix ms).
+    pub finished_at: Option<i64>,
+    /// Aggregation time.
+    pub proving_ms: Option<u64>,
+    /// Hex SHA-256 of the chain's epoch verifying key (done only).
+    pub vk_hash: Option<String>,
+    /// Public inputs after the accumulator: first old root, last new root,
+    /// commitment hash, totals, chain tag (done only).
+    #[schema(value_type = Option<Object>)]
+    pub public_inputs: Option<statesync_prover::epoch::EpochPublic>,
+    /// All instances, accumulator first, 0x-hex (done only).
+    pub instances: Option<Vec<String>>,
+    /// The proof (EVM transcript), hex (done only).
+    pub proof: Option<String>,
+    /// Calldata for the chain's verifier contract (`statesync evm-verifier`):
+    /// instances then proof, hex (done only).
+    pub calldata: Option<String>,
+}
+
+impl EpochView {
+    fn from_record(e: crate::store::EpochRecord) -> Self {
+        let fields: Option<Vec<_>> = e
+            .instances
+            .as_ref()
+            .and_then(|v| v.iter().map(|h| statesync_circuits::witness::fr_hex::from_hex(h)).collect());
+        let public_inputs = fields
+            .as_ref()
+            .filter(|f| f.len() == statesync_prover::epoch::EPOCH_INSTANCES)
+            .map(|f| statesync_prover::epoch::EpochPublic::from_fields(&f[statesync_prover::epoch::ACCUMULATOR_LEN..]));
+        let calldata = match (&fields, &e.proof) {
+            (Some(f), Some(p)) => Some(hex::encode(statesync_prover::evm::calldata(f, p))),
+            _ => None,
+        };
+        EpochView {
+            id: e.id,
+            chain: e.chain,
+            first_seq: e.first_seq,
+            last_seq: e.last_seq,
+            state: e.state,
+            attempts: e.attempts,
+            max_attempts: e.max_attempts,
+            error: e.error,
+            created_at: e.created_at,
+            finished_at: e.finished_at,
+            proving_ms: e.proving_ms,
+            vk_hash: e.vk_hash,
+            public_inputs,
+            instances: e.instances,
+            proof: e.proof.map(hex::encode),
+            calldata,
         }
-    });
+    }
+}
+
+impl From<crate::service::EpochRequestError> for AppError {
+    fn from(e: crate::service::EpochRequestError) -> Self {
+        use crate::service::EpochRequestError as E;
+        match e {
+            E::UnknownChain(c) => AppError::not_found(&format!("chain {c}")),
+            E::Invalid(m) => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_epoch", m),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/chains/{chain}/epochs", params(("chain" = String, Path)), request_body = EpochRequest,
+    responses((status = 201, body = EpochView, description = "queued"), (status = 200, body = EpochView, description = "the existing epoch of this range"),
+        (status = 400), (status = 404, description = "unknown chain"), (status = 422, description = "a range the epoch circuit cannot take")))]
+pub(crate) async fn request_epoch(
+    State(st): State<AppState>,
+    Path(chain): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let b = body(b)?;
+    let req: EpochRequest = serde_json::from_slice(&b).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let (epoch, created) = st.svc.request_epoch(&chain, req.first_seq, req.last_seq).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(EpochView::from_record(epoch))).into_response())
+}
+
+/// Query of `GET /v1/chains/{chain}/epochs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EpochQuery {
+    /// Only epochs starting at or after this seq.
+    #[serde(default)]
+    pub from_seq: u64,
+    /// Page size (1..=100, default 20).
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/chains/{chain}/epochs", params(("chain" = String, Path), EpochQuery),
+    responses((status = 200, body = Vec<EpochView>), (status = 404)))]
+pub(crate) async fn list_epochs(
+    State(st): State<AppState>,
+    Path(chain): Path<String>,
+    q: Result<Query<EpochQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<EpochView>>, AppError> {
+    let Query(q) = q.map_err(|e| AppError::bad_request(e.body_text()))?;
+    st.svc.store.chain(&chain).await?.ok_or_else(|| AppError::not_found(&format!("chain {chain}")))?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::bad_request("limit must be 1..=100"));
+    }
+    let epochs = st.svc.store.list_epochs(&chain, q.from_seq, limit).await?;
+    Ok(Json(epochs.into_iter().map(EpochView::from_record).collect()))
+}
+
+async fn chain_epoch(st: &AppState, chain: &str, id: &str) -> Result<crate::store::EpochRecord, AppError> {
+    st.svc.store.epoch(id).await?.filter(|e| e.chain == chain).ok_or_else(|| AppError::not_found("epoch"))
+}
+
+#[utoipa::path(get, path = "/v1/chains/{chain}/epochs/{id}", params(("chain" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = EpochView), (status = 404)))]
+pub(crate) async fn get_epoch(
+    State(st): State<AppState>,
+    Path((chain, id)): Path<(String, String)>,
+) -> Result<Json<EpochView>, AppError> {
+    Ok(Json(EpochView::from_record(chain_epoch(&st, &chain, &id).await?)))
+}
+
+#[utoipa::path(get, path = "/v1/chains/{chain}/epochs/{id}/events", params(("chain" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "text/event-stream of epoch updates until it is done or failed")))]
+pub(crate) async fn epoch_events(
+    State(st): State<AppState>,
+    Path((chain, id)): Path<(String, String)>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let first = EpochView::from_record(chain_epoch(&st, &chain, &id).await?);
+    let store = st.svc.store.clone();
+    let stream = poll_events(
+        first,
+        move || {
+            let (store, id) = (store.clone(), id.clone());
+            async move { store.epoch(&id).await.ok().flatten().map(EpochView::from_record) }
+        },
+        |e: &EpochView| format!("{}/{}", e.state.as_str(), e.attempts),
+        |e: &EpochView| (e.state.as_str(), e.state.is_terminal()),
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

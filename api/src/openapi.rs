@@ -16,6 +16,10 @@ use crate::{http, store};
         http::cancel_job,
         http::get_proof,
         http::job_events,
+        http::request_epoch,
+        http::list_epochs,
+        http::get_epoch,
+        http::epoch_events,
         http::devices
     ),
     components(schemas(
@@ -24,7 +28,10 @@ use crate::{http, store};
         http::JobPage,
         store::Job,
         store::JobState,
-        store::Timings
+        store::Timings,
+        store::EpochState,
+        http::EpochRequest,
+        http::EpochView
     ))
 )]
 struct ApiDoc;

@@ -12,10 +12,12 @@ use std::{
 };
 
 use sha2::{Digest, Sha256};
+use statesync_circuits::witness::fr_hex;
 use statesync_circuits::{
     config::ChainConfig, engine::apply_batch, error::BatchError, state::ChainState, transition::Batch,
 };
 use statesync_prover::{
+    epoch::{chain_tag, inner_snark, prove_epoch, verify_epoch, EpochSpec, EPOCH_K},
     keys::KeyStore,
     proof::{prove_batch, verify_batch, TranscriptKind},
     srs::{Params, SrsSource},
@@ -25,8 +27,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::ServeConfig,
-    store::{ChainRecord, Job, JobStore, NewJob, StoreError, StoredProof, Timings},
+    store::{ChainRecord, EpochRecord, Job, JobStore, NewJob, StoreError, StoredProof, Timings},
 };
+
+/// Why an epoch request was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EpochRequestError {
+    /// No such chain (HTTP 404).
+    #[error("unknown chain {0}")]
+    UnknownChain(String),
+    /// A range the epoch circuit cannot take (HTTP 422).
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage failure (HTTP 500).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Why a submission was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +214,36 @@ impl Service {
         Ok(Accepted { job, replayed: false })
     }
 
+    /// Requests the epoch proof of `chain`'s batches `first..=last` (exactly
+    /// `epoch_size` accepted batches); the same range returns the same epoch.
+    pub async fn request_epoch(
+        &self,
+        chain: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<(EpochRecord, bool), EpochRequestError> {
+        let record = self.store.chain(chain).await?.ok_or_else(|| EpochRequestError::UnknownChain(chain.into()))?;
+        let n = self.config.epoch_size as u64;
+        if last < first || last - first + 1 != n {
+            return Err(EpochRequestError::Invalid(format!(
+                "an epoch spans exactly {n} consecutive batches (epoch_size), got seq {first}..={last}"
+            )));
+        }
+        if last >= record.next_seq {
+            return Err(EpochRequestError::Invalid(format!(
+                "batch {last} has not been accepted yet (next seq is {})",
+                record.next_seq
+            )));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let out = self.store.create_epoch(&id, chain, first, last, self.config.max_attempts).await?;
+        if out.1 {
+            tracing::info!(epoch = %out.0.id, chain, first, last, "epoch queued");
+            self.work.notify_waiters();
+        }
+        Ok(out)
+    }
+
     /// Parameters of size `k` (loaded or generated once per process).
     pub fn params(&self, k: u32) -> Result<Arc<Params>, statesync_prover::ProverError> {
         if let Some(p) = self.params.lock().unwrap_or_else(|p| p.into_inner()).get(&k) {
@@ -222,6 +269,16 @@ pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken
                 None
             }
         };
+        if claimed.is_none() {
+            match svc.store.claim_epoch(&name, svc.config.lease).await {
+                Ok(Some(epoch)) => {
+                    process_epoch(&svc, &name, epoch, &stop).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(worker = %name, "epoch claim failed: {e}"),
+            }
+        }
         let Some(claimed) = claimed else {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -235,29 +292,49 @@ pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken
     tracing::info!(worker = %name, "worker stopped");
 }
 
+/// What a worker holds a lease on.
+#[derive(Debug, Clone, Copy)]
+enum Leased {
+    Job,
+    Epoch,
+}
+
+fn spawn_heartbeat(
+    svc: &Arc<Service>,
+    id: &str,
+    worker: &str,
+    what: Leased,
+    beat_stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (svc, id, worker, beat_stop) = (svc.clone(), id.to_string(), worker.to_string(), beat_stop.clone());
+    tokio::spawn(async move {
+        let every = svc.config.lease / 3;
+        loop {
+            tokio::select! {
+                _ = beat_stop.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let held = match what {
+                Leased::Job => svc.store.heartbeat(&id, &worker, svc.config.lease).await,
+                Leased::Epoch => svc.store.heartbeat_epoch(&id, &worker, svc.config.lease).await,
+            };
+            match held {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => tracing::warn!(id = %id, "heartbeat failed: {e}"),
+            }
+        }
+    })
+}
+
 async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claimed, stop: &CancellationToken) {
     let job_id = claimed.job.id.clone();
+    let (chain, seq) = (claimed.job.chain.clone(), claimed.job.seq);
     let attempt = claimed.job.attempts;
     tracing::info!(job = %job_id, chain = %claimed.job.chain, seq = claimed.job.seq, attempt, "proving");
     // heartbeats keep the lease while the blocking prover runs
     let beat_stop = CancellationToken::new();
-    let beat = {
-        let (svc, job, worker, beat_stop) = (svc.clone(), job_id.clone(), worker.to_string(), beat_stop.clone());
-        tokio::spawn(async move {
-            let every = svc.config.lease / 3;
-            loop {
-                tokio::select! {
-                    _ = beat_stop.cancelled() => break,
-                    _ = tokio::time::sleep(every) => {}
-                }
-                match svc.store.heartbeat(&job, &worker, svc.config.lease).await {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => tracing::warn!(job = %job, "heartbeat failed: {e}"),
-                }
-            }
-        })
-    };
+    let beat = spawn_heartbeat(svc, &job_id, worker, Leased::Job, &beat_stop);
     let started = Instant::now();
     let svc2 = svc.clone();
     let (job2, worker2) = (job_id.clone(), worker.to_string());
@@ -308,6 +385,12 @@ async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claime
                     metrics::histogram!("statesync_job_stage_seconds", "stage" => "proving").record(ms as f64 / 1000.0);
                 }
                 tracing::info!(job = %job_id, proving_ms = timings.proving_ms, "proved");
+                let n = svc.config.epoch_size as u64;
+                if svc.config.auto_epochs && (seq + 1) % n == 0 {
+                    if let Err(e) = svc.request_epoch(&chain, seq + 1 - n, seq).await {
+                        tracing::error!(chain = %chain, seq, "automatic epoch not queued: {e}");
+                    }
+                }
             }
             Ok(false) => tracing::info!(job = %job_id, "proof discarded: job cancelled or lease lost"),
             Err(e) => tracing::error!(job = %job_id, "storing the proof failed: {e}"),
@@ -318,6 +401,89 @@ async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claime
             tracing::warn!(job = %job_id, attempt, "attempt failed: {e}");
             if let Err(se) = svc.store.fail(&job_id, worker, &e, backoff).await {
                 tracing::error!(job = %job_id, "recording the failure failed: {se}");
+            }
+        }
+    }
+}
+
+/// Proves an epoch: the stored batch proofs of its range, aggregated with the
+/// chain's epoch keys, EVM transcript (calldata for the base-layer contract).
+fn prove_epoch_blocking(svc: &Service, epoch: &EpochRecord) -> Result<(Vec<String>, Vec<u8>, String), String> {
+    let handle = tokio::runtime::Handle::current();
+    let record = handle
+        .block_on(svc.store.chain(&epoch.chain))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("chain {} is gone", epoch.chain))?;
+    let shape = &record.config.shape;
+    let proofs = handle
+        .block_on(svc.store.batch_proofs(&epoch.chain, epoch.first_seq, epoch.last_seq))
+        .map_err(|e| e.to_string())?;
+    let layout = svc.keys.layout(shape).map_err(|e| e.to_string())?;
+    let params = svc.params(layout.k as u32).map_err(|e| e.to_string())?;
+    let batch_keys = svc.keys.keys(&params, shape).map_err(|e| e.to_string())?;
+    let spec = EpochSpec { level: 1, n: (epoch.last_seq - epoch.first_seq + 1) as usize, k: EPOCH_K };
+    if proofs.len() != spec.n {
+        return Err(format!("{} of the epoch's {} batch proofs are stored", proofs.len(), spec.n));
+    }
+    let mut snarks = Vec::with_capacity(spec.n);
+    for p in proofs {
+        if p.transcript != "poseidon" || p.vk_hash != batch_keys.vk_hash {
+            return Err("a batch proof of the range was made with other keys or transcript".into());
+        }
+        snarks.push(inner_snark(&params, batch_keys.pk.get_vk(), &spec, p.public.to_fields(), p.proof));
+    }
+    let agg_params = svc.params(EPOCH_K).map_err(|e| e.to_string())?;
+    let tag = chain_tag(&record.config);
+    let keys =
+        svc.keys.epoch_keys(&agg_params, &params, batch_keys.pk.get_vk(), &spec, tag).map_err(|e| e.to_string())?;
+    let proof =
+        prove_epoch(&agg_params, &keys, snarks, TranscriptKind::Evm, rand::rngs::OsRng).map_err(|e| e.to_string())?;
+    if !verify_epoch(&agg_params, keys.pk.get_vk(), &proof.instances, &proof.proof, TranscriptKind::Evm) {
+        return Err("the epoch proof did not verify".into());
+    }
+    Ok((proof.instances.iter().map(fr_hex::to_hex).collect(), proof.proof, keys.vk_hash.clone()))
+}
+
+async fn process_epoch(svc: &Arc<Service>, worker: &str, epoch: EpochRecord, stop: &CancellationToken) {
+    let id = epoch.id.clone();
+    tracing::info!(epoch = %id, chain = %epoch.chain, first = epoch.first_seq, last = epoch.last_seq, "aggregating");
+    let beat_stop = CancellationToken::new();
+    let beat = spawn_heartbeat(svc, &id, worker, Leased::Epoch, &beat_stop);
+    let started = Instant::now();
+    let (svc2, epoch2) = (svc.clone(), epoch.clone());
+    let work = tokio::task::spawn_blocking(move || prove_epoch_blocking(&svc2, &epoch2));
+    let result = tokio::select! {
+        r = work => r.map_err(|e| format!("epoch task: {e}")).and_then(|r| r),
+        _ = stop.cancelled() => {
+            beat_stop.cancel();
+            let _ = beat.await;
+            if let Err(e) = svc.store.release_epoch(&id, worker).await {
+                tracing::error!(epoch = %id, "release failed: {e}");
+            }
+            return;
+        }
+    };
+    beat_stop.cancel();
+    let _ = beat.await;
+    match result {
+        Ok((instances, proof, vk_hash)) => {
+            let ms = started.elapsed().as_millis() as u64;
+            match svc.store.complete_epoch(&id, worker, &instances, &proof, &vk_hash, ms).await {
+                Ok(true) => {
+                    metrics::counter!("statesync_epoch_proofs_total").increment(1);
+                    metrics::histogram!("statesync_job_stage_seconds", "stage" => "epoch").record(ms as f64 / 1000.0);
+                    tracing::info!(epoch = %id, proving_ms = ms, "epoch proved");
+                }
+                Ok(false) => tracing::info!(epoch = %id, "epoch proof discarded: lease lost"),
+                Err(e) => tracing::error!(epoch = %id, "storing the epoch proof failed: {e}"),
+            }
+        }
+        Err(e) => {
+            metrics::counter!("statesync_epoch_failures_total").increment(1);
+            tracing::warn!(epoch = %id, attempt = epoch.attempts, "epoch attempt failed: {e}");
+            let backoff = Duration::from_secs(1u64 << epoch.attempts.min(6));
+            if let Err(se) = svc.store.fail_epoch(&id, worker, &e, backoff).await {
+                tracing::error!(epoch = %id, "recording the failure failed: {se}");
             }
         }
     }

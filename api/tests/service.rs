@@ -454,3 +454,112 @@ async fn sigterm_gives_the_running_job_back() {
         "the released attempt is not counted"
     );
 }
+
+/// Batches to an epoch proof through the API: automatic epochs every 2
+/// proven batches, SSE to done, public inputs that chain the batches' roots,
+/// and calldata that the chain's Solidity verifier (`statesync evm-verifier`,
+/// compiled with solcjs) accepts in revm — and rejects once tampered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epochs_from_submit_to_evm_calldata() {
+    use statesync_prover::evm::{compile_solidity, solcjs, Evm};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = add_key(dir.path());
+    let server = Server::start(dir.path(), &["--epoch-size", "2", "--auto-epochs"]);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    let client = Client::new(&server.url, Some(key.clone()));
+    let chain = tiny_chain("epoch-chain", 1, 3);
+    assert_eq!(api.post("/v1/chains", &chain).await.0, StatusCode::CREATED);
+
+    // the chain's verifier, generated while the service proves
+    let chain_file = dir.path().join("chain.json");
+    std::fs::write(&chain_file, chain.to_string()).unwrap();
+    let sol = dir.path().join("Verifier.sol");
+    let verifier_cli = {
+        let (chain_file, sol, data) = (chain_file.clone(), sol.clone(), dir.path().join("cli-data"));
+        std::thread::spawn(move || {
+            Command::new(BIN)
+                .args(["evm-verifier", "--epoch-size", "2", "--chain"])
+                .arg(&chain_file)
+                .arg("--out")
+                .arg(&sol)
+                .arg("--data-dir")
+                .arg(&data)
+                .output()
+                .unwrap()
+        })
+    };
+
+    let mut jobs = vec![];
+    for seq in 0..2 {
+        let (s, v) = api.post("/v1/chains/epoch-chain/batches", &deposit("epoch-chain", seq, 5 + seq)).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        jobs.push(v["job_id"].as_str().unwrap().to_string());
+    }
+    // refused ranges
+    let bad = |a: u64, b: u64| json!({"first_seq": a, "last_seq": b});
+    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &bad(0, 2)).await;
+    assert_eq!((s, v["type"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_epoch")), "{v}");
+    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &bad(2, 3)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "batches not accepted yet: {v}");
+    assert_eq!(api.post("/v1/chains/nope/epochs", &bad(0, 1)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.post("/v1/chains/epoch-chain/epochs", &json!({"first": 0})).await.0, StatusCode::BAD_REQUEST);
+
+    let first = wait_done(&client, &jobs[0]).await;
+    let second = wait_done(&client, &jobs[1]).await;
+    // the automatic epoch appears once batch 1 is proven
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let epoch = loop {
+        let (s, v) = api.get("/v1/chains/epoch-chain/epochs").await;
+        assert_eq!(s, StatusCode::OK);
+        if let Some(e) = v.as_array().unwrap().first() {
+            break e.clone();
+        }
+        assert!(Instant::now() < deadline, "no automatic epoch");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((epoch["first_seq"].as_u64(), epoch["last_seq"].as_u64()), (Some(0), Some(1)));
+    let id = epoch["id"].as_str().unwrap().to_string();
+    // requesting the same range returns the same epoch
+    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &bad(0, 1)).await;
+    assert_eq!((s, v["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
+
+    // follow its events to the end
+    let resp = api
+        .http
+        .get(format!("{}/v1/chains/epoch-chain/epochs/{id}/events", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text =
+        tokio::time::timeout(Duration::from_secs(900), resp.text()).await.expect("epoch proven in time").unwrap();
+    assert!(text.contains("event: done"), "{text}");
+
+    let (s, e) = api.get(&format!("/v1/chains/epoch-chain/epochs/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(e["state"], "done", "{e}");
+    assert_eq!(e["public_inputs"]["old_root"].as_str(), Some(first.old_root.as_str()));
+    assert_eq!(e["public_inputs"]["new_root"].as_str(), Some(second.new_root.as_str()));
+    assert_eq!(e["public_inputs"]["transitions"], 2);
+    assert_eq!(api.get(&format!("/v1/chains/other/epochs/{id}")).await.0, StatusCode::NOT_FOUND);
+    let calldata = hex::decode(e["calldata"].as_str().unwrap()).unwrap();
+    let proof = hex::decode(e["proof"].as_str().unwrap()).unwrap();
+    assert_eq!(calldata.len(), 18 * 32 + proof.len(), "18 instances then the proof");
+
+    let out = verifier_cli.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let code = compile_solidity(&solcjs().unwrap(), &std::fs::read_to_string(&sol).unwrap()).unwrap();
+    let mut evm = Evm::deploy(code).unwrap();
+    let ok = evm.call(calldata.clone()).unwrap();
+    assert!(ok.success, "the service's calldata verifies on the chain's verifier");
+    eprintln!("epoch verification on the EVM: {} gas", ok.gas_used);
+    let mut tampered = calldata.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(!evm.call(tampered).unwrap().success);
+    let mut root = calldata;
+    root[12 * 32 + 31] ^= 1; // the epoch's old root
+    assert!(!evm.call(root).unwrap().success);
+}

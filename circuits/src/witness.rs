@@ -3,7 +3,7 @@
 //! [`crate::circuit`]; stored with the job.
 
 use ethnum::I256;
-use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::PrimeField};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -65,6 +65,19 @@ impl PublicInputs {
     /// As field elements, in instance order.
     pub fn to_fields(&self) -> Vec<Fr> {
         vec![self.old_root, self.new_root, self.commitment, Fr::from(self.transitions), Fr::from(self.liquidations)]
+    }
+
+    /// From the five field elements of [`PublicInputs::to_fields`] (counts
+    /// keep their low 64 bits; they never exceed them).
+    pub fn from_fields(f: &[Fr]) -> Self {
+        let count = |x: &Fr| u64::from_le_bytes(x.to_repr()[..8].try_into().expect("8 bytes"));
+        PublicInputs {
+            old_root: f[0],
+            new_root: f[1],
+            commitment: f[2],
+            transitions: count(&f[3]),
+            liquidations: count(&f[4]),
+        }
     }
 }
 

@@ -1,30 +1,47 @@
 //! Epoch proofs: snark-verifier-sdk aggregation of consecutive proofs with
 //! root chaining (DESIGN.md §3, epoch circuit).
 //!
-//! The epoch circuit verifies N proofs (batch proofs, or epoch proofs for the
-//! next level) in-circuit, keeps the KZG accumulator as its first 12 public
-//! inputs, and constrains `new_root(i) == old_root(i+1)` for every pair, so a
-//! gap or a reordered pair cannot be proven. Its own public inputs after the
-//! accumulator: first old root, last new root, Poseidon hash of the
-//! aggregated proofs' commitments, total transitions, total liquidations —
-//! the same five a batch proof exposes, so epochs aggregate further.
+//! An epoch circuit of level 1 verifies N batch proofs in-circuit; one of
+//! level L ≥ 2 verifies N epoch proofs of level L − 1, so an epoch of
+//! N^L batches finalizes with one proof. Every level keeps the KZG
+//! accumulator as its first 12 public inputs and constrains
+//! `new_root(i) == old_root(i+1)` for every pair, so a gap or a reordered
+//! pair cannot be proven. Its public inputs after the accumulator: first old
+//! root, last new root, Poseidon hash of the aggregated proofs' commitments,
+//! total transitions, total liquidations, and the chain tag.
+//!
+//! The chain tag is a constant of the circuit (a hash of the chain's config),
+//! so each chain has its own epoch verifying key and its own EVM verifier:
+//! an epoch proof of one chain never verifies as another chain's. Level ≥ 2
+//! circuits also constrain the aggregated epochs' tags to their own.
+
+use std::fmt;
 
 use halo2_base::{
-    gates::{circuit::CircuitBuilderStage, GateInstructions, RangeInstructions},
+    gates::{
+        circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions, RangeInstructions,
+    },
     poseidon::hasher::PoseidonHasher,
 };
 use halo2_proofs::{
     halo2curves::{
         bn256::{Bn256, Fq, Fr, G1Affine, G2Prepared},
+        ff::PrimeField,
         group::Group,
         pairing::{MillerLoopResult, MultiMillerLoop},
         CurveAffine,
     },
-    plonk::VerifyingKey,
+    plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey},
     poly::kzg::commitment::ParamsKZG,
 };
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use snark_verifier_sdk::{
-    halo2::aggregation::{AggregationCircuit, AggregationConfigParams, VerifierUniversality},
+    halo2::{
+        aggregation::{AggregationCircuit, AggregationConfigParams, VerifierUniversality},
+        gen_dummy_snark_from_vk,
+    },
     snark_verifier::{
         system::halo2::{compile, Config},
         util::arithmetic::fe_from_limbs,
@@ -32,60 +49,115 @@ use snark_verifier_sdk::{
     CircuitExt, Snark, BITS, LIMBS, SHPLONK,
 };
 use statesync_circuits::{
+    config::ChainConfig,
     poseidon::{self, RATE, T},
     witness::PublicInputs,
 };
 
+use crate::{
+    keys::vk_hash,
+    proof::{prove_circuit, verify_instances, TranscriptKind},
+    ProverError,
+};
+
 /// Public inputs of the KZG accumulator (two G1 points, each coordinate in 3
 /// limbs) at the front of an epoch proof's instances.
-pub const ACCUMULATOR_LEN: usize = 12;
-/// Public inputs a batch proof exposes (and an epoch proof after its accumulator).
+pub const ACCUMULATOR_LEN: usize = 4 * LIMBS;
+/// Public inputs a batch proof exposes.
 pub const PUBLIC_LEN: usize = 5;
+/// Public inputs an epoch proof exposes after its accumulator: a batch's
+/// five and the chain tag.
+pub const EPOCH_PUBLIC_LEN: usize = PUBLIC_LEN + 1;
+/// All instances of an epoch proof.
+pub const EPOCH_INSTANCES: usize = ACCUMULATOR_LEN + EPOCH_PUBLIC_LEN;
+/// Default `log2` of an epoch circuit's rows: the in-circuit verification
+/// of two small proofs fills about 2^20 rows of 10 columns.
+pub const EPOCH_K: u32 = 20;
+/// Version of the epoch circuit's constraints (key caches are keyed by it).
+pub const EPOCH_VERSION: u32 = 1;
 
-/// What is being aggregated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Batch proofs (no accumulator in their instances).
-    Batches,
-    /// Epoch proofs (an accumulator first).
-    Epochs,
+/// What one epoch circuit aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EpochSpec {
+    /// 1: batch proofs; L ≥ 2: epoch proofs of level L − 1.
+    pub level: u32,
+    /// Proofs per epoch (≥ 2).
+    pub n: usize,
+    /// `log2` of the circuit's rows.
+    pub k: u32,
 }
 
-impl Level {
-    fn offset(self) -> usize {
-        match self {
-            Level::Batches => 0,
-            Level::Epochs => ACCUMULATOR_LEN,
+impl EpochSpec {
+    /// Checks the spec can be built.
+    pub fn validate(&self) -> Result<(), ProverError> {
+        if self.level == 0 || self.n < 2 || !(EPOCH_K - 2..=26).contains(&self.k) {
+            return Err(ProverError::Epoch(format!(
+                "an epoch needs level >= 1, n >= 2 and {} <= k <= 26 (got level {}, n {}, k {})",
+                EPOCH_K - 2,
+                self.level,
+                self.n,
+                self.k
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where the aggregated proofs' five public inputs start in their instances.
+    fn offset(&self) -> usize {
+        if self.level == 1 {
+            0
+        } else {
+            ACCUMULATOR_LEN
+        }
+    }
+
+    /// Instances of each aggregated proof.
+    fn inner_instances(&self) -> usize {
+        if self.level == 1 {
+            PUBLIC_LEN
+        } else {
+            EPOCH_INSTANCES
         }
     }
 }
 
-/// A batch proof (Poseidon transcript) as a snark to aggregate.
-pub fn batch_snark(
-    params: &ParamsKZG<Bn256>,
-    vk: &VerifyingKey<G1Affine>,
-    public: &PublicInputs,
-    proof: Vec<u8>,
-) -> Snark {
-    let protocol = compile(params, vk, Config::kzg().with_num_instance(vec![PUBLIC_LEN]));
-    Snark::new(protocol, vec![public.to_fields()], proof)
+impl fmt::Display for EpochSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "l{}-n{}-k{}", self.level, self.n, self.k)
+    }
 }
 
-/// An epoch proof as a snark to aggregate at the next level.
-pub fn epoch_snark(
+/// The chain tag: SHA-256 of the chain's canonical config JSON, truncated to
+/// 248 bits (so it is a field element as is).
+pub fn chain_tag(cfg: &ChainConfig) -> Fr {
+    let mut h = Sha256::new();
+    h.update(b"statesync/epoch-chain-tag/v1\0");
+    h.update(serde_json::to_vec(cfg).expect("chain configs serialize"));
+    let mut repr = [0u8; 32];
+    repr[..31].copy_from_slice(&h.finalize()[..31]);
+    Fr::from_repr(repr).expect("248 bits are below the modulus")
+}
+
+/// A proof to aggregate (a batch proof for level 1, an epoch proof of the
+/// level below otherwise), Poseidon transcript.
+pub fn inner_snark(
     params: &ParamsKZG<Bn256>,
-    vk: &VerifyingKey<G1Affine>,
+    inner_vk: &VerifyingKey<G1Affine>,
+    spec: &EpochSpec,
     instances: Vec<Fr>,
     proof: Vec<u8>,
 ) -> Snark {
-    let protocol = compile(
-        params,
-        vk,
-        Config::kzg()
-            .with_num_instance(vec![ACCUMULATOR_LEN + PUBLIC_LEN])
-            .with_accumulator_indices(AggregationCircuit::accumulator_indices()),
-    );
+    let protocol = compile(params, inner_vk, inner_config(spec));
     Snark::new(protocol, vec![instances], proof)
+}
+
+fn inner_config(spec: &EpochSpec) -> Config {
+    let config = Config::kzg().with_num_instance(vec![spec.inner_instances()]);
+    if spec.level == 1 {
+        config
+    } else {
+        config.with_accumulator_indices(AggregationCircuit::accumulator_indices())
+    }
 }
 
 /// The epoch circuit over `snarks` (consecutive, in order).
@@ -94,15 +166,22 @@ pub fn epoch_circuit(
     config: AggregationConfigParams,
     params: &ParamsKZG<Bn256>,
     snarks: Vec<Snark>,
-    level: Level,
+    spec: &EpochSpec,
+    tag: Fr,
 ) -> AggregationCircuit {
     let mut circuit = AggregationCircuit::new::<SHPLONK>(stage, config, params, snarks, VerifierUniversality::None);
-    let off = level.offset();
+    let off = spec.offset();
     let prev = circuit.previous_instances().clone();
     let range = circuit.builder.range_chip();
     let ctx = circuit.builder.main(0);
     for pair in prev.windows(2) {
         ctx.constrain_equal(&pair[0][off + 1], &pair[1][off]);
+    }
+    let tag = ctx.load_constant(tag);
+    if spec.level > 1 {
+        for p in &prev {
+            ctx.constrain_equal(&p[off + PUBLIC_LEN], &tag);
+        }
     }
     let mut hasher = PoseidonHasher::<Fr, T, RATE>::new(poseidon::spec().clone());
     hasher.initialize_consts(ctx, range.gate());
@@ -111,13 +190,174 @@ pub fn epoch_circuit(
     let transitions = range.gate().sum(ctx, prev.iter().map(|p| p[off + 3]));
     let liquidations = range.gate().sum(ctx, prev.iter().map(|p| p[off + 4]));
     let (first, last) = (prev[0][off], prev[prev.len() - 1][off + 1]);
-    circuit.builder.assigned_instances[0].extend([first, last, hash, transitions, liquidations]);
+    circuit.builder.assigned_instances[0].extend([first, last, hash, transitions, liquidations, tag]);
     circuit
+}
+
+/// The keys of one epoch circuit (one chain, one spec).
+#[derive(Debug)]
+pub struct EpochKeys {
+    /// What it aggregates.
+    pub spec: EpochSpec,
+    /// The chain tag it is bound to.
+    pub tag: Fr,
+    /// Its configuration (columns, lookup bits).
+    pub config: AggregationConfigParams,
+    /// Break points of the witness-generation builder.
+    pub break_points: MultiPhaseThreadBreakPoints,
+    /// Proving key.
+    pub pk: ProvingKey<G1Affine>,
+    /// Hex SHA-256 of the verifying key.
+    pub vk_hash: String,
+}
+
+/// The keygen circuit of `spec` for the chain `tag` over proofs of
+/// `inner_vk` (placeholder proofs of the right shape), configured.
+fn keygen_circuit(
+    params: &ParamsKZG<Bn256>,
+    inner_params: &ParamsKZG<Bn256>,
+    inner_vk: &VerifyingKey<G1Affine>,
+    spec: &EpochSpec,
+    tag: Fr,
+) -> Result<(AggregationCircuit, AggregationConfigParams), ProverError> {
+    spec.validate()?;
+    let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
+        inner_params,
+        inner_vk,
+        vec![spec.inner_instances()],
+        (spec.level > 1).then(AggregationCircuit::accumulator_indices).flatten(),
+    );
+    let config = AggregationConfigParams { degree: spec.k, lookup_bits: spec.k as usize - 1, ..Default::default() };
+    let mut circuit = epoch_circuit(CircuitBuilderStage::Keygen, config, params, vec![dummy; spec.n], spec, tag);
+    let config = circuit.calculate_params(Some(20));
+    Ok((circuit, config))
+}
+
+/// Generates the keys of the epoch circuit `spec` for the chain `tag` over
+/// proofs of `inner_vk` (whose params are `inner_params`).
+pub fn epoch_keygen(
+    params: &ParamsKZG<Bn256>,
+    inner_params: &ParamsKZG<Bn256>,
+    inner_vk: &VerifyingKey<G1Affine>,
+    spec: &EpochSpec,
+    tag: Fr,
+) -> Result<EpochKeys, ProverError> {
+    let (circuit, config) = keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
+    let vk = keygen_vk(params, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_vk: {e:?}")))?;
+    let pk = keygen_pk(params, vk, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_pk: {e:?}")))?;
+    Ok(EpochKeys { spec: *spec, tag, config, break_points: circuit.break_points(), vk_hash: vk_hash(pk.get_vk()), pk })
+}
+
+/// The verifying key alone (what an EVM verifier needs; no proving key).
+pub fn epoch_vk(
+    params: &ParamsKZG<Bn256>,
+    inner_params: &ParamsKZG<Bn256>,
+    inner_vk: &VerifyingKey<G1Affine>,
+    spec: &EpochSpec,
+    tag: Fr,
+) -> Result<VerifyingKey<G1Affine>, ProverError> {
+    let (circuit, _) = keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
+    keygen_vk(params, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_vk: {e:?}")))
+}
+
+/// An epoch proof with its instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochProof {
+    /// All instances: the accumulator, then [`EpochPublic`]'s six.
+    pub instances: Vec<Fr>,
+    /// The proof bytes.
+    pub proof: Vec<u8>,
+}
+
+impl EpochProof {
+    /// The public inputs after the accumulator.
+    pub fn public(&self) -> EpochPublic {
+        EpochPublic::from_fields(&self.instances[ACCUMULATOR_LEN..])
+    }
+}
+
+/// An epoch's public inputs (after the accumulator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpochPublic {
+    /// The batches' five, folded: first old root, last new root, hash of
+    /// the commitments, totals.
+    #[serde(flatten)]
+    pub public: PublicInputs,
+    /// The chain tag (hex field element).
+    #[serde(with = "statesync_circuits::witness::fr_hex")]
+    pub chain_tag: Fr,
+}
+
+impl EpochPublic {
+    /// The six field elements, in circuit order.
+    pub fn to_fields(&self) -> Vec<Fr> {
+        let mut v = self.public.to_fields();
+        v.push(self.chain_tag);
+        v
+    }
+
+    /// From the six field elements.
+    pub fn from_fields(f: &[Fr]) -> Self {
+        EpochPublic { public: PublicInputs::from_fields(&f[..PUBLIC_LEN]), chain_tag: f[PUBLIC_LEN] }
+    }
+}
+
+/// Proves an epoch over `snarks` (exactly `keys.spec.n`, consecutive). The
+/// chaining is checked natively first, so an out-of-order request is a clear
+/// error rather than a proof that does not verify.
+pub fn prove_epoch(
+    params: &ParamsKZG<Bn256>,
+    keys: &EpochKeys,
+    snarks: Vec<Snark>,
+    kind: TranscriptKind,
+    rng: impl RngCore,
+) -> Result<EpochProof, ProverError> {
+    let spec = &keys.spec;
+    if snarks.len() != spec.n {
+        return Err(ProverError::Epoch(format!("the epoch takes {} proofs, got {}", spec.n, snarks.len())));
+    }
+    let off = spec.offset();
+    for (i, s) in snarks.iter().enumerate() {
+        if s.instances.len() != 1 || s.instances[0].len() != spec.inner_instances() {
+            return Err(ProverError::Epoch(format!("proof {i} has the wrong number of public inputs")));
+        }
+        if spec.level > 1 && s.instances[0][off + PUBLIC_LEN] != keys.tag {
+            return Err(ProverError::Epoch(format!("proof {i} is another chain's epoch")));
+        }
+    }
+    for (i, pair) in snarks.windows(2).enumerate() {
+        if pair[0].instances[0][off + 1] != pair[1].instances[0][off] {
+            return Err(ProverError::Epoch(format!(
+                "proofs {i} and {} do not chain: new root {} != old root {}",
+                i + 1,
+                statesync_circuits::witness::fr_hex::to_hex(&pair[0].instances[0][off + 1]),
+                statesync_circuits::witness::fr_hex::to_hex(&pair[1].instances[0][off]),
+            )));
+        }
+    }
+    let circuit = epoch_circuit(CircuitBuilderStage::Prover, keys.config, params, snarks, spec, keys.tag)
+        .use_break_points(keys.break_points.clone());
+    let instances = circuit.instances()[0].clone();
+    let proof = prove_circuit(params, &keys.pk, circuit, &instances, kind, rng)?;
+    Ok(EpochProof { instances, proof })
+}
+
+/// Whether an epoch proof is valid: its own proof verifies under `vk` and
+/// the deferred pairing check of its accumulator holds.
+pub fn verify_epoch(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    instances: &[Fr],
+    proof: &[u8],
+    kind: TranscriptKind,
+) -> bool {
+    instances.len() == EPOCH_INSTANCES
+        && verify_instances(params, vk, instances, proof, kind)
+        && accumulator_holds(params, instances)
 }
 
 /// The deferred pairing check of an epoch proof: the accumulator in its
 /// first [`ACCUMULATOR_LEN`] instances must satisfy e(lhs, g2) = e(rhs, s·g2).
-/// An epoch proof is valid when its own proof verifies *and* this holds.
 pub fn accumulator_holds(params: &ParamsKZG<Bn256>, instances: &[Fr]) -> bool {
     if instances.len() < ACCUMULATOR_LEN {
         return false;
@@ -137,12 +377,15 @@ pub fn accumulator_holds(params: &ParamsKZG<Bn256>, instances: &[Fr]) -> bool {
 
 /// The epoch public inputs the circuit computes from the aggregated ones
 /// (native, for checking and for clients).
-pub fn epoch_public(previous: &[PublicInputs]) -> PublicInputs {
-    PublicInputs {
-        old_root: previous[0].old_root,
-        new_root: previous[previous.len() - 1].new_root,
-        commitment: poseidon::hash(&previous.iter().map(|p| p.commitment).collect::<Vec<_>>()),
-        transitions: previous.iter().map(|p| p.transitions).sum(),
-        liquidations: previous.iter().map(|p| p.liquidations).sum(),
+pub fn epoch_public(previous: &[PublicInputs], tag: Fr) -> EpochPublic {
+    EpochPublic {
+        public: PublicInputs {
+            old_root: previous[0].old_root,
+            new_root: previous[previous.len() - 1].new_root,
+            commitment: poseidon::hash(&previous.iter().map(|p| p.commitment).collect::<Vec<_>>()),
+            transitions: previous.iter().map(|p| p.transitions).sum(),
+            liquidations: previous.iter().map(|p| p.liquidations).sum(),
+        },
+        chain_tag: tag,
     }
 }

@@ -30,6 +30,13 @@ pub enum ProverError {
     /// halo2 refused (key generation or proving).
     #[error("halo2: {0}")]
     Halo2(String),
+    /// An epoch that cannot be built (wrong count, proofs that do not chain,
+    /// another chain's proofs).
+    #[error("epoch: {0}")]
+    Epoch(String),
+    /// Compiling or running the EVM verifier.
+    #[error("evm: {0}")]
+    Evm(String),
     /// A malformed proof file.
     #[error("malformed proof file: {0}")]
     ProofFile(String),

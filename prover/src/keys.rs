@@ -24,7 +24,12 @@ use halo2_proofs::{
 use sha2::{Digest, Sha256};
 use statesync_circuits::{circuit, config::Shape, engine::padding_witness};
 
-use crate::ProverError;
+use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
+
+use crate::{
+    epoch::{epoch_keygen, EpochKeys, EpochSpec, EPOCH_VERSION},
+    ProverError,
+};
 
 /// The keys of one shape.
 #[derive(Debug)]
@@ -68,17 +73,19 @@ pub fn keygen(params: &ParamsKZG<Bn256>, shape: &Shape, layout: &BaseCircuitPara
     })
 }
 
-/// Layouts and keys per shape, cached on disk under `dir` and in memory.
+/// Layouts and keys per shape (and per epoch circuit), cached on disk under
+/// `dir` and in memory.
 #[derive(Debug)]
 pub struct KeyStore {
     dir: PathBuf,
     keys: Mutex<HashMap<String, Arc<ShapeKeys>>>,
+    epochs: Mutex<HashMap<String, Arc<EpochKeys>>>,
 }
 
 impl KeyStore {
     /// A store rooted at `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        KeyStore { dir: dir.into(), keys: Mutex::new(HashMap::new()) }
+        KeyStore { dir: dir.into(), keys: Mutex::new(HashMap::new()), epochs: Mutex::new(HashMap::new()) }
     }
 
     fn shape_dir(&self, shape: &Shape) -> PathBuf {
@@ -173,6 +180,66 @@ impl KeyStore {
         let h = vk_hash(&vk);
         Ok((vk, h))
     }
+}
+
+impl KeyStore {
+    /// The keys of the epoch circuit `spec` for the chain `tag` over proofs
+    /// of `inner_vk` (whose params are `inner_params`): from memory, else
+    /// from disk, else generated and cached under
+    /// `epoch-v<version>-<inner vk hash>-<tag>-<spec>/`.
+    pub fn epoch_keys(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        inner_params: &ParamsKZG<Bn256>,
+        inner_vk: &VerifyingKey<G1Affine>,
+        spec: &EpochSpec,
+        tag: Fr,
+    ) -> Result<Arc<EpochKeys>, ProverError> {
+        let name = format!(
+            "epoch-v{EPOCH_VERSION}-{}-{}-{spec}",
+            &vk_hash(inner_vk)[..16],
+            &statesync_circuits::witness::fr_hex::to_hex(&tag)[2..18]
+        );
+        let mut map = self.epochs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = map.get(&name) {
+            return Ok(k.clone());
+        }
+        let dir = self.dir.join(&name);
+        let keys = match read_epoch_keys(&dir, spec, tag) {
+            Some(keys) => keys,
+            None => {
+                let keys = epoch_keygen(params, inner_params, inner_vk, spec, tag)?;
+                let mut pk_bytes = vec![];
+                keys.pk
+                    .write(&mut pk_bytes, SerdeFormat::RawBytes)
+                    .map_err(ProverError::io("serializing the epoch proving key"))?;
+                write_atomic(&dir.join("config.json"), &serde_json::to_vec(&keys.config).expect("serializes"))?;
+                write_atomic(
+                    &dir.join("break_points.json"),
+                    &serde_json::to_vec(&keys.break_points).expect("serializes"),
+                )?;
+                write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
+                keys
+            }
+        };
+        let keys = Arc::new(keys);
+        map.insert(name, keys.clone());
+        Ok(keys)
+    }
+}
+
+fn read_epoch_keys(dir: &Path, spec: &EpochSpec, tag: Fr) -> Option<EpochKeys> {
+    let config: AggregationConfigParams = serde_json::from_slice(&fs::read(dir.join("config.json")).ok()?).ok()?;
+    let break_points = serde_json::from_slice(&fs::read(dir.join("break_points.json")).ok()?).ok()?;
+    let file = fs::File::open(dir.join("pk.bin")).ok()?;
+    let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
+        &mut std::io::BufReader::new(file),
+        SerdeFormat::RawBytes,
+        config,
+    )
+    .map_err(|e| tracing::warn!(dir = %dir.display(), "cached epoch proving key unreadable, regenerating: {e}"))
+    .ok()?;
+    Some(EpochKeys { spec: *spec, tag, config, break_points, vk_hash: vk_hash(pk.get_vk()), pk })
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

@@ -3,10 +3,12 @@
 //!
 //! Two transcripts: Blake2b for standalone proofs (what `statesync verify`
 //! and a plain verifier check) and snark-verifier's Poseidon transcript for
-//! proofs that will be aggregated into epoch proofs.
+//! proofs that will be aggregated into epoch proofs; Keccak (the EVM
+//! transcript) for top-level epoch proofs that a contract verifies.
 
 pub mod epoch;
 pub mod error;
+pub mod evm;
 pub mod keys;
 pub mod proof;
 pub mod srs;

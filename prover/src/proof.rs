@@ -21,7 +21,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use snark_verifier_sdk::{
     halo2::{PoseidonTranscript, POSEIDON_SPEC},
-    snark_verifier::loader::native::NativeLoader,
+    snark_verifier::{loader::native::NativeLoader, system::halo2::transcript::evm::EvmTranscript},
 };
 use statesync_circuits::{
     circuit,
@@ -42,6 +42,8 @@ pub enum TranscriptKind {
     Blake2b,
     /// snark-verifier's Poseidon: proofs that will be aggregated.
     Poseidon,
+    /// Keccak, as the EVM verifier reads it: top-level epoch proofs.
+    Evm,
 }
 
 /// Proves the batch in `w` with `keys`; all prover randomness comes from `rng`.
@@ -118,6 +120,11 @@ pub fn prove_circuit<C: Circuit<Fr>>(
             write_proof(params, pk, circuit, &instances, rng, &mut t)?;
             Ok(t.finalize())
         }
+        TranscriptKind::Evm => {
+            let mut t = <EvmTranscript<G1Affine, NativeLoader, _, _> as TranscriptWriterBuffer<_, _, _>>::init(vec![]);
+            write_proof(params, pk, circuit, &instances, rng, &mut t)?;
+            Ok(t.finalize())
+        }
     }
 }
 
@@ -150,6 +157,12 @@ pub fn verify_instances(
             vk,
             &instances,
             &mut PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone()),
+        ),
+        TranscriptKind::Evm => check_proof(
+            params,
+            vk,
+            &instances,
+            &mut <EvmTranscript<G1Affine, NativeLoader, _, _> as TranscriptReadBuffer<_, _, _>>::init(proof),
         ),
     }
 }

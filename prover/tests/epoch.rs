@@ -1,30 +1,39 @@
-//! Epoch proofs: two consecutive batch proofs aggregate into one proof that
-//! halo2-axiom verifies and whose public inputs chain the roots; a gap cannot
-//! be proven.
+//! Epoch proofs end to end: batch proofs aggregate into level-1 epoch proofs
+//! (N = 2 and N = 4), those into a level-2 epoch proof; a gap or a reordered
+//! pair cannot be proven; the generated Solidity verifiers, compiled with
+//! solcjs and run in revm, accept valid calldata and reject a tampered proof,
+//! a tampered root and another chain's epoch.
 
-use std::time::Instant;
+use std::{path::PathBuf, sync::OnceLock, time::Instant};
 
 use halo2_base::gates::circuit::CircuitBuilderStage;
-use halo2_proofs::plonk::{keygen_pk, keygen_vk};
+use halo2_proofs::halo2curves::bn256::Fr;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use snark_verifier_sdk::{halo2::aggregation::AggregationConfigParams, CircuitExt};
+use snark_verifier_sdk::{CircuitExt, Snark};
 use statesync_circuits::{
     config::{ChainConfig, Shape},
     engine::{apply_transitions, Mode},
     examples,
+    fixed::Fixed,
     transition::Transition,
     witness::PublicInputs,
 };
 use statesync_prover::{
-    epoch::{accumulator_holds, batch_snark, epoch_circuit, epoch_public, Level, ACCUMULATOR_LEN},
-    keys::KeyStore,
+    epoch::{
+        accumulator_holds, chain_tag, epoch_circuit, epoch_public, epoch_vk, inner_snark, prove_epoch, verify_epoch,
+        EpochProof, EpochSpec, ACCUMULATOR_LEN, EPOCH_K,
+    },
+    evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
+    keys::{vk_hash, KeyStore, ShapeKeys},
     proof::{prove_batch, prove_circuit, TranscriptKind},
-    srs::SrsSource,
+    srs::{Params, SrsSource},
+    ProverError,
 };
 
-fn tiny() -> ChainConfig {
+fn tiny(id: &str) -> ChainConfig {
     let mut cfg = examples::chain();
+    cfg.chain_id = id.into();
     cfg.shape = Shape { capacity: 1, depth: 3, markets: 1, series: 0, scenarios: 1 };
     cfg.markets.truncate(1);
     cfg.series.clear();
@@ -32,83 +41,223 @@ fn tiny() -> ChainConfig {
     cfg
 }
 
-#[test]
-fn epoch_of_two_batches_chains_roots() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny();
-    let store = KeyStore::new(dir.path().join("keys"));
-    let srs = SrsSource::Dev { cache_dir: dir.path().join("srs") };
-    let layout = store.layout(&cfg.shape).unwrap();
-    let params = srs.params(layout.k as u32).unwrap();
-    let keys = store.keys(&params, &cfg.shape).unwrap();
-    let mut state = cfg.genesis_state();
-    let mut snarks = vec![];
-    let mut publics: Vec<PublicInputs> = vec![];
-    for amount in 1..=3i64 {
-        let t = Transition::Deposit { account: 1, amount: statesync_circuits::fixed::Fixed::from_int(amount) };
-        let out = apply_transitions(&state, &[t], Mode::Enforce).unwrap();
-        let proof =
-            prove_batch(&params, &keys, &out.witness, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(1)).unwrap();
-        snarks.push(batch_snark(&params, keys.pk.get_vk(), &out.witness.public, proof));
-        publics.push(out.witness.public);
-        state = out.state;
-    }
+/// Shared by the tests: params, batch keys, and consecutive batch proofs.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: KeyStore,
+    params: Params,
+    agg_params: Params,
+    keys: std::sync::Arc<ShapeKeys>,
+    /// Poseidon-transcript batch proofs of chain A: deposits of 1, 2, ... .
+    batches: Vec<(PublicInputs, Snark)>,
+}
 
-    let k = 20u32;
-    let agg_params = srs.params(k).unwrap();
+/// The tests run one at a time: two k = 20 provers at once on a small
+/// machine take longer together than one after the other, and twice the memory.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn srs() -> SrsSource {
+    // the development SRS is deterministic: cache it beside the build
+    SrsSource::Dev { cache_dir: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("srs") }
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = tiny("chain-a");
+        let store = KeyStore::new(dir.path().join("keys"));
+        let layout = store.layout(&cfg.shape).unwrap();
+        let params = srs().params(layout.k as u32).unwrap();
+        let agg_params = srs().params(EPOCH_K).unwrap();
+        let keys = store.keys(&params, &cfg.shape).unwrap();
+        let mut state = cfg.genesis_state();
+        let mut batches = vec![];
+        for amount in 1..=5i64 {
+            let t = Transition::Deposit { account: 1, amount: Fixed::from_int(amount) };
+            let out = apply_transitions(&state, &[t], Mode::Enforce).unwrap();
+            let proof =
+                prove_batch(&params, &keys, &out.witness, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(1))
+                    .unwrap();
+            let spec = EpochSpec { level: 1, n: 2, k: EPOCH_K };
+            let snark = inner_snark(&params, keys.pk.get_vk(), &spec, out.witness.public.to_fields(), proof);
+            batches.push((out.witness.public, snark));
+            state = out.state;
+        }
+        Fixture { _dir: dir, store, params, agg_params, keys, batches }
+    })
+}
+
+fn deploy_verifier(
+    params: &Params,
+    vk: &halo2_proofs::plonk::VerifyingKey<halo2_proofs::halo2curves::bn256::G1Affine>,
+) -> Evm {
     let t = Instant::now();
-    let mut kc = epoch_circuit(
-        CircuitBuilderStage::Keygen,
-        AggregationConfigParams { degree: k, lookup_bits: k as usize - 1, ..Default::default() },
-        &agg_params,
-        snarks[..2].to_vec(),
-        Level::Batches,
+    let code = compile_solidity(&solcjs().unwrap(), &verifier_solidity(params, vk)).unwrap();
+    let mut evm = Evm::deploy(code.clone()).unwrap();
+    eprintln!(
+        "verifier: {} bytes of deployment code, {} bytes deployed, compiled in {:.1?}",
+        code.len(),
+        evm.code_size(),
+        t.elapsed()
     );
-    let config = kc.calculate_params(Some(20));
-    eprintln!("epoch circuit N=2: {config:?}");
-    let vk = keygen_vk(&agg_params, &kc).unwrap();
-    let pk = keygen_pk(&agg_params, vk, &kc).unwrap();
-    let break_points = kc.break_points();
-    eprintln!("keygen {:.1?}", t.elapsed());
+    evm
+}
 
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
-    let pc = epoch_circuit(CircuitBuilderStage::Prover, config, &agg_params, snarks[..2].to_vec(), Level::Batches)
-        .use_break_points(break_points.clone());
-    let instances = pc.instances()[0].clone();
-    assert_eq!(instances[ACCUMULATOR_LEN..].to_vec(), epoch_public(&publics[..2]).to_fields(), "roots chain");
-    let proof = prove_circuit(&agg_params, &pk, pc, &instances, TranscriptKind::Blake2b, ChaCha20Rng::seed_from_u64(2))
-        .unwrap();
-    eprintln!("prove {:.1?}", t.elapsed());
-    assert!(statesync_prover::proof::verify_instances(
-        &agg_params,
-        pk.get_vk(),
-        &instances,
-        &proof,
-        TranscriptKind::Blake2b
-    ));
-    assert!(accumulator_holds(&agg_params, &instances), "the deferred pairing check holds");
-    let mut forged = instances.clone();
-    forged[0] += halo2_proofs::halo2curves::bn256::Fr::one();
-    assert!(!accumulator_holds(&agg_params, &forged));
+    let out = f();
+    eprintln!("{what}: {:.1?}", t.elapsed());
+    out
+}
 
-    // a gap (batches 0 and 2): the chaining constraint cannot be met
-    let gap = epoch_circuit(
-        CircuitBuilderStage::Prover,
-        config,
-        &agg_params,
-        vec![snarks[0].clone(), snarks[2].clone()],
-        Level::Batches,
-    )
-    .use_break_points(break_points);
-    let gap_instances = gap.instances()[0].clone();
-    let bad =
-        prove_circuit(&agg_params, &pk, gap, &gap_instances, TranscriptKind::Blake2b, ChaCha20Rng::seed_from_u64(3))
+fn snarks(range: std::ops::Range<usize>) -> Vec<Snark> {
+    fixture().batches[range].iter().map(|(_, s)| s.clone()).collect()
+}
+
+/// Proves `snarks` in the epoch circuit without the native chaining check,
+/// as a cheating prover would, and says whether the proof verifies.
+fn forced_proof_verifies(keys: &statesync_prover::epoch::EpochKeys, snarks: Vec<Snark>) -> bool {
+    let f = fixture();
+    let c = epoch_circuit(CircuitBuilderStage::Prover, keys.config, &f.agg_params, snarks, &keys.spec, keys.tag)
+        .use_break_points(keys.break_points.clone());
+    let instances = c.instances()[0].clone();
+    let proof =
+        prove_circuit(&f.agg_params, &keys.pk, c, &instances, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(9))
             .unwrap();
-    assert!(!statesync_prover::proof::verify_instances(
-        &agg_params,
-        pk.get_vk(),
-        &gap_instances,
-        &bad,
-        TranscriptKind::Blake2b
-    ));
+    verify_epoch(&f.agg_params, keys.pk.get_vk(), &instances, &proof, TranscriptKind::Poseidon)
+}
+
+#[test]
+fn two_levels_chain_roots_and_verify_on_the_evm() {
+    let _serial = serial();
+    let f = fixture();
+    let tag = chain_tag(&tiny("chain-a"));
+    let l1 = EpochSpec { level: 1, n: 2, k: EPOCH_K };
+    let keys1 = timed("level-1 N=2 keygen", || {
+        f.store.epoch_keys(&f.agg_params, &f.params, f.keys.pk.get_vk(), &l1, tag).unwrap()
+    });
+    eprintln!("level-1 N=2 config: {:?}", keys1.config);
+
+    let mut epochs: Vec<EpochProof> = vec![];
+    for range in [0..2, 2..4] {
+        let e = timed("level-1 N=2 prove", || {
+            prove_epoch(
+                &f.agg_params,
+                &keys1,
+                snarks(range.clone()),
+                TranscriptKind::Poseidon,
+                ChaCha20Rng::seed_from_u64(2),
+            )
+            .unwrap()
+        });
+        let publics: Vec<PublicInputs> = f.batches[range].iter().map(|(p, _)| *p).collect();
+        assert_eq!(e.public(), epoch_public(&publics, tag), "the epoch exposes the chained roots and totals");
+        assert!(verify_epoch(&f.agg_params, keys1.pk.get_vk(), &e.instances, &e.proof, TranscriptKind::Poseidon));
+        epochs.push(e);
+    }
+    let mut forged = epochs[0].instances.clone();
+    forged[0] += Fr::one();
+    assert!(!accumulator_holds(&f.agg_params, &forged), "a forged accumulator fails the deferred pairing check");
+    assert!(!verify_epoch(&f.agg_params, keys1.pk.get_vk(), &forged, &epochs[0].proof, TranscriptKind::Poseidon));
+
+    // a gap and a reordered pair: refused up front, and unprovable when forced
+    let gap = prove_epoch(
+        &f.agg_params,
+        &keys1,
+        vec![snarks(0..1)[0].clone(), snarks(2..3)[0].clone()],
+        TranscriptKind::Poseidon,
+        ChaCha20Rng::seed_from_u64(3),
+    );
+    assert!(matches!(gap, Err(ProverError::Epoch(m)) if m.contains("do not chain")));
+    let reordered = vec![snarks(1..2)[0].clone(), snarks(0..1)[0].clone()];
+    assert!(prove_epoch(
+        &f.agg_params,
+        &keys1,
+        reordered.clone(),
+        TranscriptKind::Poseidon,
+        ChaCha20Rng::seed_from_u64(3)
+    )
+    .is_err());
+    assert!(!timed("forced gap proof", || forced_proof_verifies(
+        &keys1,
+        vec![snarks(0..1)[0].clone(), snarks(2..3)[0].clone()]
+    )));
+    assert!(!timed("forced reordered proof", || forced_proof_verifies(&keys1, reordered)));
+
+    // level 2 over the two level-1 epochs, proven for the EVM
+    let l2 = EpochSpec { level: 2, n: 2, k: EPOCH_K };
+    let keys2 = timed("level-2 N=2 keygen", || {
+        f.store.epoch_keys(&f.agg_params, &f.agg_params, keys1.pk.get_vk(), &l2, tag).unwrap()
+    });
+    let inner: Vec<Snark> = epochs
+        .iter()
+        .map(|e| inner_snark(&f.agg_params, keys1.pk.get_vk(), &l2, e.instances.clone(), e.proof.clone()))
+        .collect();
+    let top = timed("level-2 N=2 prove (EVM transcript)", || {
+        prove_epoch(&f.agg_params, &keys2, inner.clone(), TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(4)).unwrap()
+    });
+    let publics: Vec<PublicInputs> = f.batches[0..4].iter().map(|(p, _)| *p).collect();
+    let folded = epoch_public(&[epoch_public(&publics[..2], tag).public, epoch_public(&publics[2..], tag).public], tag);
+    assert_eq!(top.public(), folded, "level 2 spans batches 0..4");
+    assert_eq!(top.public().public.transitions, 4);
+    assert!(verify_epoch(&f.agg_params, keys2.pk.get_vk(), &top.instances, &top.proof, TranscriptKind::Evm));
+    let swapped = vec![inner[1].clone(), inner[0].clone()];
+    assert!(prove_epoch(&f.agg_params, &keys2, swapped, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(5)).is_err());
+
+    // the EVM verifier of level 2
+    let mut evm = deploy_verifier(&f.agg_params, keys2.pk.get_vk());
+    let valid = evm.call(calldata(&top.instances, &top.proof)).unwrap();
+    assert!(valid.success, "valid calldata verifies");
+    eprintln!("level-2 epoch verification: {} gas", valid.gas_used);
+    let mut bad = top.proof.clone();
+    bad[100] ^= 1;
+    assert!(!evm.call(calldata(&top.instances, &bad)).unwrap().success, "a tampered proof byte reverts");
+    let mut root = top.instances.clone();
+    root[ACCUMULATOR_LEN + 1] += Fr::one();
+    assert!(!evm.call(calldata(&root, &top.proof)).unwrap().success, "a tampered new root reverts");
+    assert!(!evm.call(calldata(&top.instances[..top.instances.len() - 1], &top.proof)).unwrap().success);
+}
+
+#[test]
+fn four_batches_in_one_epoch_and_another_chains_verifier() {
+    let _serial = serial();
+    let f = fixture();
+    // chain B has the same shape, so its batch proofs use the same batch
+    // keys; its epoch circuit is bound to its own tag
+    let tag_b = chain_tag(&tiny("chain-b"));
+    let tag_a = chain_tag(&tiny("chain-a"));
+    assert_ne!(tag_a, tag_b);
+    let l1 = EpochSpec { level: 1, n: 4, k: EPOCH_K };
+    let keys_b = timed("level-1 N=4 keygen", || {
+        f.store.epoch_keys(&f.agg_params, &f.params, f.keys.pk.get_vk(), &l1, tag_b).unwrap()
+    });
+    eprintln!("level-1 N=4 config: {:?}", keys_b.config);
+    let e = timed("level-1 N=4 prove (EVM transcript)", || {
+        prove_epoch(&f.agg_params, &keys_b, snarks(1..5), TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(6)).unwrap()
+    });
+    let publics: Vec<PublicInputs> = f.batches[1..5].iter().map(|(p, _)| *p).collect();
+    assert_eq!(e.public(), epoch_public(&publics, tag_b));
+    assert_eq!(e.public().public.transitions, 4);
+    assert!(verify_epoch(&f.agg_params, keys_b.pk.get_vk(), &e.instances, &e.proof, TranscriptKind::Evm));
+
+    let mut evm_b = deploy_verifier(&f.agg_params, keys_b.pk.get_vk());
+    let ok = evm_b.call(calldata(&e.instances, &e.proof)).unwrap();
+    assert!(ok.success);
+    eprintln!("level-1 N=4 epoch verification: {} gas", ok.gas_used);
+
+    // chain A's verifier of the same spec rejects chain B's epoch, even with
+    // B's tag replaced by A's
+    let vk_a = timed("level-1 N=4 verifying key, chain A", || {
+        epoch_vk(&f.agg_params, &f.params, f.keys.pk.get_vk(), &l1, tag_a).unwrap()
+    });
+    assert_ne!(vk_hash(&vk_a), keys_b.vk_hash, "each chain has its own epoch verifying key");
+    let mut evm_a = deploy_verifier(&f.agg_params, &vk_a);
+    assert!(!evm_a.call(calldata(&e.instances, &e.proof)).unwrap().success, "another chain's epoch reverts");
+    let mut retagged = e.instances.clone();
+    *retagged.last_mut().unwrap() = tag_a;
+    assert!(!evm_a.call(calldata(&retagged, &e.proof)).unwrap().success);
 }

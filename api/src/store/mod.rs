@@ -198,6 +198,78 @@ pub struct ApiKey {
     pub hash: Vec<u8>,
 }
 
+/// Epoch states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EpochState {
+    /// Waiting for its batches to be proven and for a worker.
+    Queued,
+    /// A worker is aggregating.
+    Proving,
+    /// Proven; the proof and calldata are stored.
+    Done,
+    /// Failed (after its last attempt, or a batch of its range failed).
+    Failed,
+}
+
+impl EpochState {
+    /// All states.
+    pub const ALL: [EpochState; 4] = [EpochState::Queued, EpochState::Proving, EpochState::Done, EpochState::Failed];
+
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochState::Queued => "queued",
+            EpochState::Proving => "proving",
+            EpochState::Done => "done",
+            EpochState::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        EpochState::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+
+    /// Whether the epoch will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, EpochState::Done | EpochState::Failed)
+    }
+}
+
+/// An epoch as stored (the HTTP layer adds public inputs and calldata).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    /// Epoch id.
+    pub id: String,
+    /// Chain id.
+    pub chain: String,
+    /// First batch (inclusive).
+    pub first_seq: u64,
+    /// Last batch (inclusive).
+    pub last_seq: u64,
+    /// State.
+    pub state: EpochState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Last error.
+    pub error: Option<String>,
+    /// Created (unix ms).
+    pub created_at: i64,
+    /// Finished (unix ms).
+    pub finished_at: Option<i64>,
+    /// Proving time.
+    pub proving_ms: Option<u64>,
+    /// All instances of the proof (accumulator first), once done.
+    pub instances: Option<Vec<String>>,
+    /// The proof (EVM transcript), once done.
+    pub proof: Option<Vec<u8>>,
+    /// Hex SHA-256 of the epoch verifying key, once done.
+    pub vk_hash: Option<String>,
+}
+
 /// Store errors. Messages never reach HTTP clients (they may name internals).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -263,6 +335,42 @@ pub trait JobStore: Send + Sync + 'static {
     async fn requeue_expired(&self) -> Result<u64, StoreError>;
     /// Number of jobs per state.
     async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError>;
+    /// Creates the epoch of `chain` over batches `first..=last`, or returns
+    /// the existing one (`false`) for the same range.
+    async fn create_epoch(
+        &self,
+        id: &str,
+        chain: &str,
+        first: u64,
+        last: u64,
+        max_attempts: u32,
+    ) -> Result<(EpochRecord, bool), StoreError>;
+    /// An epoch.
+    async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError>;
+    /// A chain's epochs by first seq (at most `limit`, from `from_seq` on).
+    async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError>;
+    /// Fails queued epochs whose range holds a failed or cancelled batch,
+    /// then claims the oldest queued epoch whose batches are all proven.
+    async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError>;
+    /// Extends an epoch's lease; false if the worker no longer holds it.
+    async fn heartbeat_epoch(&self, id: &str, worker: &str, lease: Duration) -> Result<bool, StoreError>;
+    /// Stores the epoch proof, once; false if the lease was lost.
+    async fn complete_epoch(
+        &self,
+        id: &str,
+        worker: &str,
+        instances: &[String],
+        proof: &[u8],
+        vk_hash: &str,
+        proving_ms: u64,
+    ) -> Result<bool, StoreError>;
+    /// Records a failed epoch attempt (requeued after `retry_in` or failed).
+    async fn fail_epoch(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError>;
+    /// Gives a leased epoch back without counting the attempt.
+    async fn release_epoch(&self, id: &str, worker: &str) -> Result<(), StoreError>;
+    /// The proofs of `chain`'s batches `first..=last` in seq order (only
+    /// those that are done).
+    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<StoredProof>, StoreError>;
     /// Adds an API key.
     async fn add_key(&self, id: &str, name: &str, hash: &[u8]) -> Result<(), StoreError>;
     /// All API keys.

@@ -15,10 +15,15 @@ use statesync_circuits::{
 };
 
 use super::{
-    now_ms, ApiKey, ChainRecord, Claimed, Job, JobFilter, JobState, JobStore, NewJob, StoreError, StoredProof, Timings,
+    now_ms, ApiKey, ChainRecord, Claimed, EpochRecord, EpochState, Job, JobFilter, JobState, JobStore, NewJob,
+    StoreError, StoredProof, Timings,
 };
 
 const SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
+const EPOCH_SCHEMA: &str = include_str!("../../migrations/0002_epochs.sql");
+
+const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, state, attempts, max_attempts, error, created_at, \
+    finished_at, proving_ms, instances, proof, vk_hash";
 
 const JOB_COLUMNS: &str = "n, id, chain, seq, content_hash, state, stage, progress, attempts, max_attempts, error, \
     public, transitions, created_at, started_at, finished_at, witness_ms, proving_ms";
@@ -41,6 +46,7 @@ impl SqliteStore {
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::raw_sql(SCHEMA).execute(&writer).await?;
+        sqlx::raw_sql(EPOCH_SCHEMA).execute(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
         Ok(SqliteStore { writer, reader })
     }
@@ -76,6 +82,39 @@ fn job_from_row(r: &SqliteRow) -> Result<Job, StoreError> {
             proving_ms: r.try_get::<Option<i64>, _>("proving_ms")?.map(|v| v as u64),
         },
         content_hash: r.try_get("content_hash")?,
+    })
+}
+
+fn epoch_from_row(r: &SqliteRow) -> Result<EpochRecord, StoreError> {
+    let state: String = r.try_get("state")?;
+    let instances = r
+        .try_get::<Option<String>, _>("instances")?
+        .map(|t| serde_json::from_str(&t).map_err(|e| corrupt("epoch instances")(e.to_string())))
+        .transpose()?;
+    Ok(EpochRecord {
+        id: r.try_get("id")?,
+        chain: r.try_get("chain")?,
+        first_seq: r.try_get::<i64, _>("first_seq")? as u64,
+        last_seq: r.try_get::<i64, _>("last_seq")? as u64,
+        state: EpochState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("epoch state {state:?}")))?,
+        attempts: r.try_get::<i64, _>("attempts")? as u32,
+        max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
+        error: r.try_get("error")?,
+        created_at: r.try_get("created_at")?,
+        finished_at: r.try_get("finished_at")?,
+        proving_ms: r.try_get::<Option<i64>, _>("proving_ms")?.map(|v| v as u64),
+        instances,
+        proof: r.try_get("proof")?,
+        vk_hash: r.try_get("vk_hash")?,
+    })
+}
+
+fn proof_from_row(r: &SqliteRow) -> Result<StoredProof, StoreError> {
+    Ok(StoredProof {
+        proof: r.try_get("proof")?,
+        vk_hash: r.try_get("vk_hash")?,
+        transcript: r.try_get("transcript")?,
+        public: serde_json::from_str(r.try_get("public")?).map_err(|e| corrupt("public inputs")(e.to_string()))?,
     })
 }
 
@@ -379,13 +418,7 @@ impl JobStore for SqliteStore {
             .bind(job)
             .fetch_optional(&self.reader)
             .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(StoredProof {
-            proof: r.try_get("proof")?,
-            vk_hash: r.try_get("vk_hash")?,
-            transcript: r.try_get("transcript")?,
-            public: serde_json::from_str(r.try_get("public")?).map_err(|e| corrupt("public inputs")(e.to_string()))?,
-        }))
+        row.as_ref().map(proof_from_row).transpose()
     }
 
     async fn requeue_expired(&self) -> Result<u64, StoreError> {
@@ -400,7 +433,178 @@ impl JobStore for SqliteStore {
         .bind(now)
         .execute(&self.writer)
         .await?;
-        Ok(r.rows_affected())
+        let e = sqlx::query(
+            "UPDATE epochs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
+               error = 'lease expired (worker lost)', lease_owner = NULL, lease_expires = NULL \
+             WHERE state = 'proving' AND lease_expires < ?1",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() + e.rows_affected())
+    }
+
+    async fn create_epoch(
+        &self,
+        id: &str,
+        chain: &str,
+        first: u64,
+        last: u64,
+        max_attempts: u32,
+    ) -> Result<(EpochRecord, bool), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO epochs (id, chain, first_seq, last_seq, state, max_attempts, created_at) \
+             VALUES (?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (chain, first_seq, last_seq) DO NOTHING",
+        )
+        .bind(id)
+        .bind(chain)
+        .bind(first as i64)
+        .bind(last as i64)
+        .bind(max_attempts as i64)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(&format!(
+            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq = ? AND last_seq = ?"
+        ))
+        .bind(chain)
+        .bind(first as i64)
+        .bind(last as i64)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok((epoch_from_row(&row)?, inserted))
+    }
+
+    async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(epoch_from_row).transpose()
+    }
+
+    async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq >= ? ORDER BY first_seq, n LIMIT ?"
+        ))
+        .bind(chain)
+        .bind(from_seq as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(epoch_from_row).collect()
+    }
+
+    async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE epochs SET state = 'failed', finished_at = ?1, \
+               error = 'a batch of the range failed or was cancelled' \
+             WHERE state = 'queued' AND EXISTS (SELECT 1 FROM jobs j WHERE j.chain = epochs.chain \
+                 AND j.seq BETWEEN epochs.first_seq AND epochs.last_seq AND j.state IN ('failed', 'cancelled'))",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        let q = format!(
+            "UPDATE epochs SET state = 'proving', attempts = attempts + 1, lease_owner = ?1, lease_expires = ?2, \
+               started_at = COALESCE(started_at, ?3), error = NULL \
+             WHERE id = (SELECT e.id FROM epochs e WHERE e.state = 'queued' AND e.run_after <= ?3 \
+                 AND (SELECT COUNT(*) FROM jobs j WHERE j.chain = e.chain AND j.state = 'done' \
+                      AND j.seq BETWEEN e.first_seq AND e.last_seq) = e.last_seq - e.first_seq + 1 \
+                 ORDER BY e.n LIMIT 1) \
+             RETURNING {EPOCH_COLUMNS}"
+        );
+        let row = sqlx::query(&q)
+            .bind(worker)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(epoch_from_row).transpose()
+    }
+
+    async fn heartbeat_epoch(&self, id: &str, worker: &str, lease: Duration) -> Result<bool, StoreError> {
+        let r =
+            sqlx::query("UPDATE epochs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND state = 'proving'")
+                .bind(now_ms() + lease.as_millis() as i64)
+                .bind(id)
+                .bind(worker)
+                .execute(&self.writer)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn complete_epoch(
+        &self,
+        id: &str,
+        worker: &str,
+        instances: &[String],
+        proof: &[u8],
+        vk_hash: &str,
+        proving_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE epochs SET state = 'done', finished_at = ?, lease_owner = NULL, lease_expires = NULL, \
+               proving_ms = ?, instances = ?, proof = ?, vk_hash = ? \
+             WHERE id = ? AND lease_owner = ? AND state = 'proving'",
+        )
+        .bind(now_ms())
+        .bind(proving_ms as i64)
+        .bind(serde_json::to_string(instances).expect("strings serialize"))
+        .bind(proof)
+        .bind(vk_hash)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn fail_epoch(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE epochs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
+               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
+               error = ?2, lease_owner = NULL, lease_expires = NULL, run_after = ?3 \
+             WHERE id = ?4 AND lease_owner = ?5 AND state = 'proving'",
+        )
+        .bind(now)
+        .bind(error)
+        .bind(now + retry_in.as_millis() as i64)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_epoch(&self, id: &str, worker: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE epochs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL, \
+               lease_expires = NULL WHERE id = ? AND lease_owner = ? AND state = 'proving'",
+        )
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<StoredProof>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id \
+             WHERE j.chain = ? AND j.seq BETWEEN ? AND ? AND j.state = 'done' ORDER BY j.seq",
+        )
+        .bind(chain)
+        .bind(first as i64)
+        .bind(last as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(proof_from_row).collect()
     }
 
     async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
