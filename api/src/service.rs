@@ -258,6 +258,20 @@ impl Service {
 /// Runs one worker until `stop` is cancelled.
 pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken) {
     tracing::info!(worker = %name, "worker started");
+    if svc.config.auto_epochs {
+        // automatic epochs a crash missed between a proof and its epoch
+        let n = svc.config.epoch_size as u64;
+        match svc.store.missing_epochs(n).await {
+            Ok(missing) => {
+                for (chain, last) in missing {
+                    if let Err(e) = svc.request_epoch(&chain, last + 1 - n, last).await {
+                        tracing::error!(chain = %chain, last, "automatic epoch not queued: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(worker = %name, "looking for missed epochs failed: {e}"),
+        }
+    }
     while !stop.is_cancelled() {
         if let Err(e) = svc.store.requeue_expired().await {
             tracing::error!(worker = %name, "requeue failed: {e}");

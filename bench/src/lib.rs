@@ -1,6 +1,7 @@
 //! statesync-bench: benchmarks that compare each figure with its baseline in
 //! the same run and report ratios (DESIGN.md §7).
 
+pub mod aggregate;
 pub mod envinfo;
 pub mod service;
 pub mod stats;

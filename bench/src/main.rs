@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use statesync_bench::{envinfo, service, stats::Summary};
+use statesync_bench::{aggregate, envinfo, service, stats::Summary};
 
 #[derive(Debug, Parser)]
 #[command(name = "statesync-bench", version, about)]
@@ -23,6 +23,8 @@ struct Cli {
 enum Cmd {
     /// Drive a running or spawned server with concurrent sequencers.
     Service(service::ServiceArgs),
+    /// Epoch circuits: keygen, proving, verification, peak memory, EVM gas.
+    Aggregate(aggregate::AggregateArgs),
 }
 
 fn row(name: &str, unit: &str, s: &Option<Summary>, md: bool) -> String {
@@ -48,14 +50,60 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let quiet = cli.json || cli.markdown;
+    let progress = move |m: &str| {
+        if !quiet {
+            eprintln!("... {m}");
+        }
+    };
     match cli.command {
-        Cmd::Service(args) => {
-            let quiet = cli.json || cli.markdown;
-            let progress = move |m: &str| {
-                if !quiet {
-                    eprintln!("... {m}");
+        Cmd::Aggregate(args) => {
+            let report = match aggregate::run(&args, &progress) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
                 }
             };
+            let env = envinfo::collect();
+            if cli.json {
+                println!("{}", serde_json::json!({ "benchmark": "aggregate", "environment": env, "report": report }));
+                return ExitCode::SUCCESS;
+            }
+            println!(
+                "| level | N | batches | columns (advice+lookup) | keygen s | keygen peak MiB | prove s | prove peak MiB | verify ms | proof B | EVM gas | verifier B |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+            );
+            for e in &report.epochs {
+                let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+                println!(
+                    "| {} | {} | {} | {}+{} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} | {} |",
+                    e.level,
+                    e.n,
+                    e.batches,
+                    e.advice_columns,
+                    e.lookup_columns,
+                    e.keygen_s,
+                    e.keygen_peak_mib,
+                    e.prove_s,
+                    e.prove_peak_mib,
+                    e.verify_ms,
+                    e.proof_bytes,
+                    opt(e.evm_gas),
+                    opt(e.verifier_bytes.map(|b| b as u64))
+                );
+            }
+            println!(
+                "\nbatch proofs: shape {}, {:.1} s each (median); epoch circuits at k = {}; {} ({} threads), commit {}",
+                report.batch_shape,
+                report.batch_prove_s,
+                report.k,
+                env.cpu,
+                env.threads,
+                env.git_commit.as_deref().unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        Cmd::Service(args) => {
             let report = match rt.block_on(service::run(&args, &progress)) {
                 Ok(r) => r,
                 Err(e) => {

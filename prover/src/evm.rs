@@ -105,7 +105,11 @@ pub struct CallOutcome {
 }
 
 /// A local EVM (revm, mainnet rules, in-memory state) with one deployed
-/// contract. The contract size limit of EIP-170 is kept.
+/// contract. The contract size limits of EIP-170 (24,576 bytes deployed) and
+/// EIP-3860 (49,152 bytes of initcode) are lifted:
+/// snark-verifier's verifiers of aggregation circuits exceed it (see
+/// [`Evm::code_size`] and the README), so they deploy on chains without
+/// that limit, or behind a thinner wrapping circuit.
 #[cfg(feature = "evm-exec")]
 pub struct Evm {
     evm: revm::handler::MainnetEvm<revm::handler::MainnetContext<revm::database::InMemoryDB>>,
@@ -133,7 +137,13 @@ impl Evm {
             primitives::TxKind,
             Context, ExecuteCommitEvm, MainBuilder, MainContext,
         };
-        let mut evm = Context::mainnet().with_db(InMemoryDB::default()).build_mainnet();
+        let mut evm = Context::mainnet()
+            .with_db(InMemoryDB::default())
+            .modify_cfg_chained(|cfg| {
+                cfg.limit_contract_code_size = Some(usize::MAX);
+                cfg.limit_contract_initcode_size = Some(usize::MAX);
+            })
+            .build_mainnet();
         let tx = TxEnv { gas_limit: 30_000_000, kind: TxKind::Create, data: code.into(), ..Default::default() };
         let result = evm.transact_commit(tx).map_err(|e| ProverError::Evm(format!("deployment: {e:?}")))?;
         match result {
@@ -144,7 +154,7 @@ impl Evm {
         }
     }
 
-    /// Size of the deployed (runtime) code in bytes.
+    /// Size of the deployed (runtime) code in bytes (EIP-170 allows 24,576).
     pub fn code_size(&mut self) -> usize {
         use revm::database::Database;
         let contract = self.contract;

@@ -345,6 +345,9 @@ pub trait JobStore: Send + Sync + 'static {
         last: u64,
         max_attempts: u32,
     ) -> Result<(EpochRecord, bool), StoreError>;
+    /// `(chain, last seq)` of every proven batch `seq` with `(seq + 1) % n == 0`
+    /// that ends no epoch of `n` batches yet (automatic epochs a crash missed).
+    async fn missing_epochs(&self, n: u64) -> Result<Vec<(String, u64)>, StoreError>;
     /// An epoch.
     async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError>;
     /// A chain's epochs by first seq (at most `limit`, from `from_seq` on).

@@ -486,6 +486,18 @@ impl JobStore for SqliteStore {
         row.as_ref().map(epoch_from_row).transpose()
     }
 
+    async fn missing_epochs(&self, n: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT chain, seq FROM jobs j WHERE j.state = 'done' AND (j.seq + 1) % ?1 = 0 \
+             AND NOT EXISTS (SELECT 1 FROM epochs e WHERE e.chain = j.chain AND e.last_seq = j.seq \
+                             AND e.first_seq = j.seq + 1 - ?1) ORDER BY j.n",
+        )
+        .bind(n as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("chain")?, r.try_get::<i64, _>("seq")? as u64))).collect()
+    }
+
     async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq >= ? ORDER BY first_seq, n LIMIT ?"
@@ -755,6 +767,67 @@ mod tests {
         assert!(store.job("dup").await.unwrap().is_none());
         assert_eq!(store.job_by_key("perps-devnet-1", "k0").await.unwrap().unwrap().id, "j0");
         assert_eq!(store.job_by_seq("perps-devnet-1", 0).await.unwrap().unwrap().id, "j0");
+    }
+
+    #[tokio::test]
+    async fn epochs_wait_for_their_batches_and_complete_once() {
+        let (_d, store, cfg) = setup().await;
+        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+        let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
+        let (a2, _) = accept(&store, &a1.state, 2, "j2").await;
+        accept(&store, &a2.state, 3, "j3").await;
+        let (e, created) = store.create_epoch("e0", "perps-devnet-1", 0, 1, 2).await.unwrap();
+        assert!(created);
+        assert_eq!((e.state, e.first_seq, e.last_seq), (EpochState::Queued, 0, 1));
+        let (same, created) = store.create_epoch("other", "perps-devnet-1", 0, 1, 2).await.unwrap();
+        assert!(!created, "one epoch per range");
+        assert_eq!(same.id, "e0");
+        assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "its batches are not proven");
+        assert!(store.missing_epochs(2).await.unwrap().is_empty());
+        for (id, a) in [("j0", &a0), ("j1", &a1)] {
+            let c = store.claim("w", LEASE).await.unwrap().unwrap();
+            assert_eq!(c.job.id, id);
+            assert!(store.complete(id, "w", &proof(a), Timings::default()).await.unwrap());
+        }
+        let proofs = store.batch_proofs("perps-devnet-1", 0, 1).await.unwrap();
+        assert_eq!(proofs.iter().map(|p| p.public).collect::<Vec<_>>(), vec![a0.witness.public, a1.witness.public]);
+        let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
+        assert_eq!((claimed.id.as_str(), claimed.state, claimed.attempts), ("e0", EpochState::Proving, 1));
+        assert!(store.claim_epoch("w2", LEASE).await.unwrap().is_none(), "leased");
+        assert!(store.heartbeat_epoch("e0", "w", LEASE).await.unwrap());
+        store.release_epoch("e0", "w").await.unwrap();
+        let again = store.claim_epoch("w2", LEASE).await.unwrap().unwrap();
+        assert_eq!(again.attempts, 1, "a release does not count the attempt");
+        let inst = vec!["0x01".to_string()];
+        assert!(!store.complete_epoch("e0", "w", &inst, &[9], "vk", 5).await.unwrap(), "not the lease owner");
+        assert!(store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap());
+        assert!(!store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap(), "only once");
+        let done = store.epoch("e0").await.unwrap().unwrap();
+        assert_eq!((done.state, done.proof, done.instances), (EpochState::Done, Some(vec![9]), Some(inst)));
+        // an epoch over a failed batch fails instead of waiting forever
+        store.create_epoch("e1", "perps-devnet-1", 2, 3, 2).await.unwrap();
+        store.cancel("j3").await.unwrap();
+        assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none());
+        let failed = store.epoch("e1").await.unwrap().unwrap();
+        assert_eq!(failed.state, EpochState::Failed);
+        assert!(failed.error.unwrap().contains("failed or was cancelled"));
+        assert_eq!(store.list_epochs("perps-devnet-1", 0, 10).await.unwrap().len(), 2);
+        assert_eq!(store.list_epochs("perps-devnet-1", 1, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn missed_automatic_epochs_are_found() {
+        let (_d, store, cfg) = setup().await;
+        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+        let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
+        for (id, a) in [("j0", &a0), ("j1", &a1)] {
+            store.claim("w", LEASE).await.unwrap().unwrap();
+            assert!(store.complete(id, "w", &proof(a), Timings::default()).await.unwrap());
+        }
+        assert_eq!(store.missing_epochs(2).await.unwrap(), vec![("perps-devnet-1".to_string(), 1)]);
+        assert!(store.missing_epochs(4).await.unwrap().is_empty());
+        store.create_epoch("e", "perps-devnet-1", 0, 1, 2).await.unwrap();
+        assert!(store.missing_epochs(2).await.unwrap().is_empty());
     }
 
     #[tokio::test]

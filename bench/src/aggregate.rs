@@ -1,0 +1,278 @@
+//! `statesync-bench aggregate`: epoch circuits (DESIGN.md §3) — key
+//! generation, proving and verification time, peak memory, proof size and
+//! the gas of the Solidity verifier in revm, for level-1 epochs of each N
+//! and, with `--levels 2`, the level-2 epoch over N level-1 epochs.
+//!
+//! Peak memory is the process's resident-set high-water mark (`VmHWM`),
+//! reset before each phase through `/proc/self/clear_refs`, so each figure is
+//! that phase's own peak (including what earlier phases still hold).
+
+use std::time::Instant;
+
+use clap::Args;
+use halo2_proofs::{halo2curves::bn256::G1Affine, plonk::VerifyingKey};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+use statesync_api::demo::Generator;
+use statesync_circuits::{
+    config::ChainConfig,
+    engine::apply_batch,
+    examples,
+    transition::{Batch, BATCH_VERSION},
+    Fr,
+};
+use statesync_prover::{
+    epoch::{
+        chain_tag, epoch_keygen, inner_snark, prove_epoch, verify_epoch, EpochKeys, EpochProof, EpochSpec, EPOCH_K,
+    },
+    evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
+    keys::KeyStore,
+    proof::{prove_batch, TranscriptKind},
+    srs::{Params, SrsSource},
+};
+
+/// Options.
+#[derive(Debug, Clone, Args)]
+pub struct AggregateArgs {
+    /// Proofs per epoch, comma separated.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![2usize, 4])]
+    pub n: Vec<usize>,
+    /// 2 also measures the level-2 epoch over N level-1 epochs (for the
+    /// smallest N; its level-1 epochs are proven N times, figures of the first).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub levels: u32,
+    /// Transitions per batch of the aggregated batch proofs.
+    #[arg(long, default_value_t = 2)]
+    pub capacity: usize,
+    /// Accounts tree depth of the aggregated batch proofs.
+    #[arg(long, default_value_t = 8)]
+    pub depth: usize,
+    /// Also compile the Solidity verifiers (solcjs) and measure their gas in revm.
+    #[arg(long)]
+    pub evm: bool,
+    /// Cache directory for the SRS (the dev SRS is deterministic).
+    #[arg(long, default_value = "./statesync-data")]
+    pub data_dir: std::path::PathBuf,
+}
+
+/// One epoch circuit's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochFigures {
+    /// 1 or 2.
+    pub level: u32,
+    /// Proofs aggregated.
+    pub n: usize,
+    /// Batches covered.
+    pub batches: usize,
+    /// Advice columns.
+    pub advice_columns: usize,
+    /// Lookup columns.
+    pub lookup_columns: usize,
+    /// Key generation (vk and pk), seconds.
+    pub keygen_s: f64,
+    /// Peak resident memory during key generation, MiB.
+    pub keygen_peak_mib: f64,
+    /// Proving, seconds.
+    pub prove_s: f64,
+    /// Peak resident memory during proving, MiB.
+    pub prove_peak_mib: f64,
+    /// Native verification (proof and accumulator pairing), milliseconds.
+    pub verify_ms: f64,
+    /// Proof bytes.
+    pub proof_bytes: usize,
+    /// Gas of the verifying call in revm (with `--evm`).
+    pub evm_gas: Option<u64>,
+    /// Deployed verifier size in bytes (with `--evm`).
+    pub verifier_bytes: Option<usize>,
+}
+
+/// The report (`--json`; schema version 1).
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateReport {
+    /// Schema version.
+    pub schema: u32,
+    /// Shape id of the aggregated batch proofs.
+    pub batch_shape: String,
+    /// Batch proving time, seconds each (median).
+    pub batch_prove_s: f64,
+    /// `log2` rows of every epoch circuit.
+    pub k: u32,
+    /// Per epoch circuit.
+    pub epochs: Vec<EpochFigures>,
+}
+
+fn peak_reset() {
+    // "5" resets the peak RSS (VmHWM) on Linux; elsewhere peaks are cumulative
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+struct Ctx<'a> {
+    args: &'a AggregateArgs,
+    agg_params: Params,
+    tag: Fr,
+    rng: ChaCha20Rng,
+    progress: &'a dyn Fn(&str),
+}
+
+fn err(e: statesync_prover::ProverError) -> String {
+    e.to_string()
+}
+
+/// Keygen, prove, verify (and with `--evm`, deploy and call the verifier
+/// when `kind` is the EVM transcript) one epoch circuit.
+fn measure(
+    ctx: &mut Ctx<'_>,
+    spec: EpochSpec,
+    inner_params: &Params,
+    inner_vk: &VerifyingKey<G1Affine>,
+    inputs: Vec<(Vec<Fr>, Vec<u8>)>,
+    kind: TranscriptKind,
+    batches: usize,
+) -> Result<(EpochProof, EpochKeys, EpochFigures), String> {
+    let what = format!("level {} N={}", spec.level, spec.n);
+    (ctx.progress)(&format!("{what}: keygen"));
+    peak_reset();
+    let t = Instant::now();
+    let ek = epoch_keygen(&ctx.agg_params, inner_params, inner_vk, &spec, ctx.tag).map_err(err)?;
+    let keygen_s = t.elapsed().as_secs_f64();
+    let keygen_peak_mib = peak_mib();
+    let snarks =
+        inputs.into_iter().map(|(inst, proof)| inner_snark(inner_params, inner_vk, &spec, inst, proof)).collect();
+    (ctx.progress)(&format!("{what}: prove"));
+    peak_reset();
+    let t = Instant::now();
+    let proof = prove_epoch(&ctx.agg_params, &ek, snarks, kind, &mut ctx.rng).map_err(err)?;
+    let prove_s = t.elapsed().as_secs_f64();
+    let prove_peak_mib = peak_mib();
+    let t = Instant::now();
+    if !verify_epoch(&ctx.agg_params, ek.pk.get_vk(), &proof.instances, &proof.proof, kind) {
+        return Err(format!("the {what} epoch proof did not verify"));
+    }
+    let verify_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let (mut evm_gas, mut verifier_bytes) = (None, None);
+    if ctx.args.evm && kind == TranscriptKind::Evm {
+        (ctx.progress)(&format!("{what}: EVM verifier"));
+        let code = compile_solidity(&solcjs().map_err(err)?, &verifier_solidity(&ctx.agg_params, ek.pk.get_vk()))
+            .map_err(err)?;
+        let mut evm = Evm::deploy(code).map_err(err)?;
+        verifier_bytes = Some(evm.code_size());
+        let out = evm.call(calldata(&proof.instances, &proof.proof)).map_err(err)?;
+        if !out.success {
+            return Err(format!("the {what} verifier contract rejected a valid proof"));
+        }
+        evm_gas = Some(out.gas_used);
+    }
+    let figures = EpochFigures {
+        level: spec.level,
+        n: spec.n,
+        batches,
+        advice_columns: ek.config.num_advice,
+        lookup_columns: ek.config.num_lookup_advice,
+        keygen_s,
+        keygen_peak_mib,
+        prove_s,
+        prove_peak_mib,
+        verify_ms,
+        proof_bytes: proof.proof.len(),
+        evm_gas,
+        verifier_bytes,
+    };
+    Ok((proof, ek, figures))
+}
+
+/// Runs the measurements; `progress` gets a line per phase.
+pub fn run(args: &AggregateArgs, progress: &dyn Fn(&str)) -> Result<AggregateReport, String> {
+    let mut ns = args.n.clone();
+    ns.sort_unstable();
+    ns.dedup();
+    if ns.is_empty() || ns[0] < 2 || ns[ns.len() - 1] > 16 {
+        return Err("--n takes sizes between 2 and 16".into());
+    }
+    let mut cfg: ChainConfig = examples::chain();
+    cfg.shape.capacity = args.capacity;
+    cfg.shape.depth = args.depth;
+    cfg.validate().map_err(|e| format!("--capacity/--depth: {e}"))?;
+    let srs = SrsSource::Dev { cache_dir: args.data_dir.join("srs") };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let store = KeyStore::new(dir.path().join("keys"));
+    let layout = store.layout(&cfg.shape).map_err(err)?;
+    let params = srs.params(layout.k as u32).map_err(err)?;
+    progress("batch keys");
+    let keys = store.keys(&params, &cfg.shape).map_err(err)?;
+    let mut ctx = Ctx {
+        args,
+        agg_params: srs.params(EPOCH_K).map_err(err)?,
+        tag: chain_tag(&cfg),
+        rng: ChaCha20Rng::seed_from_u64(7),
+        progress,
+    };
+
+    let smallest = ns[0];
+    let needed = ns[ns.len() - 1].max(if args.levels == 2 { smallest * smallest } else { 0 });
+    let mut gen = Generator::new(&cfg, 7);
+    let mut state = cfg.genesis_state();
+    let mut batches = vec![];
+    let mut batch_times = vec![];
+    for seq in 0..needed as u64 {
+        progress(&format!("batch proof {}/{needed}", seq + 1));
+        let batch = Batch {
+            version: BATCH_VERSION,
+            chain_id: cfg.chain_id.clone(),
+            seq,
+            transitions: gen.batch(cfg.shape.capacity),
+        };
+        let applied = apply_batch(&state, &cfg.chain_id, &batch).map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        let proof =
+            prove_batch(&params, &keys, &applied.witness, TranscriptKind::Poseidon, &mut ctx.rng).map_err(err)?;
+        batch_times.push(t.elapsed().as_secs_f64());
+        batches.push((applied.witness.public.to_fields(), proof));
+        state = applied.state;
+    }
+    batch_times.sort_by(f64::total_cmp);
+
+    let vk = keys.pk.get_vk();
+    let mut epochs = vec![];
+    for &n in &ns {
+        let spec = EpochSpec { level: 1, n, k: EPOCH_K };
+        if args.levels == 2 && n == smallest {
+            // level-1 epochs for the level above: Poseidon transcript
+            let mut inner = vec![];
+            let mut keys1 = None;
+            for i in 0..n {
+                let chunk = batches[i * n..(i + 1) * n].to_vec();
+                let (proof, ek, figures) = measure(&mut ctx, spec, &params, vk, chunk, TranscriptKind::Poseidon, n)?;
+                if i == 0 {
+                    epochs.push(figures);
+                }
+                inner.push((proof.instances, proof.proof));
+                keys1 = Some(ek);
+            }
+            let keys1 = keys1.expect("n >= 2");
+            let spec2 = EpochSpec { level: 2, n, k: EPOCH_K };
+            let agg = ctx.agg_params.clone();
+            let (_, _, figures) = measure(&mut ctx, spec2, &agg, keys1.pk.get_vk(), inner, TranscriptKind::Evm, n * n)?;
+            epochs.push(figures);
+        } else {
+            let (_, _, figures) = measure(&mut ctx, spec, &params, vk, batches[..n].to_vec(), TranscriptKind::Evm, n)?;
+            epochs.push(figures);
+        }
+    }
+    Ok(AggregateReport {
+        schema: 1,
+        batch_shape: cfg.shape.id(),
+        batch_prove_s: batch_times[batch_times.len() / 2],
+        k: EPOCH_K,
+        epochs,
+    })
+}
