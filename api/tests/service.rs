@@ -471,25 +471,6 @@ async fn epochs_from_submit_to_evm_calldata() {
     let chain = tiny_chain("epoch-chain", 1, 3);
     assert_eq!(api.post("/v1/chains", &chain).await.0, StatusCode::CREATED);
 
-    // the chain's verifier, generated while the service proves
-    let chain_file = dir.path().join("chain.json");
-    std::fs::write(&chain_file, chain.to_string()).unwrap();
-    let sol = dir.path().join("Verifier.sol");
-    let verifier_cli = {
-        let (chain_file, sol, data) = (chain_file.clone(), sol.clone(), dir.path().join("cli-data"));
-        std::thread::spawn(move || {
-            Command::new(BIN)
-                .args(["evm-verifier", "--epoch-size", "2", "--chain"])
-                .arg(&chain_file)
-                .arg("--out")
-                .arg(&sol)
-                .arg("--data-dir")
-                .arg(&data)
-                .output()
-                .unwrap()
-        })
-    };
-
     let mut jobs = vec![];
     for seq in 0..2 {
         let (s, v) = api.post("/v1/chains/epoch-chain/batches", &deposit("epoch-chain", seq, 5 + seq)).await;
@@ -548,7 +529,19 @@ async fn epochs_from_submit_to_evm_calldata() {
     let proof = hex::decode(e["proof"].as_str().unwrap()).unwrap();
     assert_eq!(calldata.len(), 18 * 32 + proof.len(), "18 instances then the proof");
 
-    let out = verifier_cli.join().unwrap();
+    // the chain's verifier from the CLI, sharing the server's SRS and key caches
+    let chain_file = dir.path().join("chain.json");
+    std::fs::write(&chain_file, chain.to_string()).unwrap();
+    let sol = dir.path().join("Verifier.sol");
+    let out = Command::new(BIN)
+        .args(["evm-verifier", "--epoch-size", "2", "--chain"])
+        .arg(&chain_file)
+        .arg("--out")
+        .arg(&sol)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let code = compile_solidity(&solcjs().unwrap(), &std::fs::read_to_string(&sol).unwrap()).unwrap();
     let mut evm = Evm::deploy(code).unwrap();

@@ -242,12 +242,22 @@ fn read_epoch_keys(dir: &Path, spec: &EpochSpec, tag: Fr) -> Option<EpochKeys> {
     Some(EpochKeys { spec: *spec, tag, config, break_points, vk_hash: vk_hash(pk.get_vk()), pk })
 }
 
+/// A temporary sibling of `path`, unique to this process and call, so that
+/// processes sharing a data directory never write the same temporary file.
+pub(crate) fn tmp_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}-{n}", std::process::id()));
+    path.with_file_name(name)
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProverError> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(ProverError::io(format!("creating {}", parent.display())))?;
     }
-    let tmp = path.with_extension("tmp");
+    let tmp = tmp_path(path);
     fs::write(&tmp, bytes).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
     fs::rename(&tmp, path).map_err(ProverError::io(format!("renaming {}", tmp.display())))
 }

@@ -93,7 +93,7 @@ fn dev_params(cache_dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>, ProverError>
     }
     let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::seed_from_u64(DEV_SEED));
     fs::create_dir_all(cache_dir).map_err(ProverError::io(format!("creating {}", cache_dir.display())))?;
-    let tmp = path.with_extension("tmp");
+    let tmp = crate::keys::tmp_path(&path);
     {
         let f = fs::File::create(&tmp).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
         let mut w = BufWriter::new(f);
