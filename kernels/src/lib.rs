@@ -1,4 +1,34 @@
-//! statesync-kernels: the CUDA kernels (BN254 MSM and NTT), their builds
-//! (nvcc, NVRTC, CPU SIMT emulator) and the `Device` launch layer
-//! (DESIGN.md §5). Nothing is implemented yet: the kernels issue fills this
-//! crate, and no other crate depends on it until then.
+//! statesync-kernels: BN254 MSM, NTT and element-wise CUDA kernels, their
+//! three builds (nvcc PTX, NVRTC, CPU SIMT emulator) and the [`Device`]
+//! launch layer (DESIGN.md §5).
+//!
+//! Everything above the launch call — buffers, transfers, launch shapes and
+//! order, the host side of every algorithm ([`msm`], [`ntt`], [`poly`]) — is
+//! one generic code path over [`Device`], run on [`EmuDevice`] by every test
+//! run and on [`CudaDevice`] where a GPU exists.
+//!
+//! FFI ownership and stream rules: device memory belongs to the [`Buffer`]
+//! that allocated it and is freed when it drops; a kernel only reads and
+//! writes the buffers passed to its launch, within the lengths the typed
+//! wrappers of this crate compute. `CudaDevice` issues every copy and launch
+//! on one stream, so operations run in the order they are called; reads back
+//! to the host synchronize that stream. `EmuDevice` runs each launch to
+//! completion before returning.
+
+mod cuda;
+mod device;
+mod emu;
+mod error;
+pub mod msm;
+pub mod ntt;
+pub mod poly;
+pub mod registry;
+pub mod repr;
+
+pub use cuda::{nvrtc_available, nvrtc_compile, CudaDevice, NvrtcOutput};
+pub use device::{Arg, Buffer, Device, Launch};
+pub use emu::{EmuDevice, Order};
+pub use error::KernelError;
+
+/// Result of this crate's operations.
+pub type Result<T> = std::result::Result<T, KernelError>;

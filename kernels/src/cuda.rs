@@ -1,0 +1,262 @@
+//! `CudaDevice`: the kernels on a real GPU through cudarc (dynamic loading:
+//! one binary starts on hosts with or without CUDA). cudarc's loader panics
+//! when a library is missing (DESIGN.md §10), so the driver and NVRTC
+//! libraries are probed with libloading first and every cudarc entry is
+//! guarded: no GPU is an `Err`, never a panic.
+//!
+//! Modules come from the PTX nvcc embedded at build time (feature `cuda`)
+//! when the device can run it, else from NVRTC compiling the embedded
+//! source for the device's own architecture.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::Ptx;
+
+use crate::device::{Arg, Device, Launch};
+use crate::registry::{Kernel, Module};
+use crate::{KernelError, Result};
+
+const DRIVER_LIBS: &[&str] = &["libcuda.so", "libcuda.so.1"];
+const NVRTC_LIBS: &[&str] = &["libnvrtc.so", "libnvrtc.so.12"];
+
+fn probe(names: &[&str]) -> std::result::Result<(), String> {
+    for n in names {
+        // SAFETY: loading a system library runs its initializers; these are
+        // the CUDA libraries cudarc itself would load next.
+        if unsafe { libloading::Library::new(n) }.is_ok() {
+            return Ok(());
+        }
+    }
+    Err(format!("none of {names:?} could be loaded"))
+}
+
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| format!("{what} panicked in cudarc"))
+}
+
+/// Whether NVRTC can be loaded (libnvrtc.so.12 on the library path).
+pub fn nvrtc_available() -> bool {
+    probe(NVRTC_LIBS).is_ok()
+}
+
+/// What NVRTC made of a module.
+#[derive(Debug, Clone)]
+pub struct NvrtcOutput {
+    pub ptx: String,
+    /// Compiler messages (warnings); empty for a clean compile.
+    pub log: String,
+}
+
+/// Compiles `module`'s embedded source with NVRTC for `arch` (e.g.
+/// "compute_80"), keeping the log so callers can insist on no warnings.
+pub fn nvrtc_compile(module: &'static Module, arch: &str) -> Result<NvrtcOutput> {
+    use cudarc::nvrtc::result;
+    probe(NVRTC_LIBS).map_err(KernelError::NoNvrtc)?;
+    let src = CString::new(module.source).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
+    let name = CString::new(format!("{}.cu", module.name)).map_err(|e| KernelError::InvalidInput(e.to_string()))?;
+    let opts = vec![format!("--gpu-architecture={arch}"), "--std=c++17".to_string()];
+    let compiled = guarded("nvrtc", || -> std::result::Result<NvrtcOutput, String> {
+        let prog = result::create_program(&src, Some(&name)).map_err(|e| e.to_string())?;
+        // SAFETY: prog is a live program created above, destroyed once below.
+        unsafe {
+            let status = result::compile_program(prog, &opts);
+            let log_raw = result::get_program_log(prog).map_err(|e| e.to_string())?;
+            let log: String = log_raw
+                .iter()
+                .take_while(|c| **c != 0)
+                .map(|c| *c as u8 as char)
+                .collect::<String>()
+                .trim()
+                .to_string();
+            let out = match status {
+                Ok(()) => {
+                    let ptx = result::get_ptx(prog).map_err(|e| e.to_string())?;
+                    Ok(NvrtcOutput {
+                        ptx: ptx.iter().take_while(|c| **c != 0).map(|c| *c as u8 as char).collect(),
+                        log,
+                    })
+                }
+                Err(_) => Err(log),
+            };
+            let _ = result::destroy_program(prog);
+            out
+        }
+    })
+    .map_err(KernelError::NoNvrtc)?;
+    compiled.map_err(|log| KernelError::Compile { module: module.name, log })
+}
+
+/// One CUDA GPU as a [`Device`]; every operation goes to its default stream.
+pub struct CudaDevice {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    name: String,
+    compute: (i32, i32),
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<&'static str, CudaFunction>>,
+}
+
+impl fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CudaDevice").field("name", &self.name).field("compute", &self.compute).finish()
+    }
+}
+
+fn driver(e: impl fmt::Display) -> KernelError {
+    KernelError::Driver(e.to_string())
+}
+
+impl CudaDevice {
+    /// Number of CUDA devices; `NoGpu` when the driver is absent.
+    pub fn count() -> Result<usize> {
+        probe(DRIVER_LIBS).map_err(KernelError::NoGpu)?;
+        let n = guarded("device count", CudaContext::device_count)
+            .map_err(KernelError::NoGpu)?
+            .map_err(|e| KernelError::NoGpu(e.to_string()))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The GPU with this ordinal; `NoGpu` (never a panic) when there is none.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let count = Self::count()?;
+        if ordinal >= count {
+            return Err(KernelError::NoGpu(format!("device {ordinal} requested, {count} present")));
+        }
+        let ctx = guarded("context creation", || CudaContext::new(ordinal))
+            .map_err(KernelError::NoGpu)?
+            .map_err(|e| KernelError::NoGpu(e.to_string()))?;
+        let name = ctx.name().map_err(driver)?;
+        let compute = ctx.compute_capability().map_err(driver)?;
+        let stream = ctx.default_stream();
+        Ok(CudaDevice {
+            ctx,
+            stream,
+            name,
+            compute,
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Compute capability (major, minor).
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.compute
+    }
+
+    /// (free, total) device memory in bytes.
+    pub fn memory(&self) -> Result<(usize, usize)> {
+        self.ctx.mem_get_info().map_err(driver)
+    }
+
+    fn ptx_for(&self, module: &'static Module) -> Result<Ptx> {
+        let (major, minor) = self.compute;
+        let embedded = match major {
+            9.. => module.ptx("sm_90"),
+            8 => module.ptx("sm_80"),
+            _ => None,
+        };
+        if let Some(ptx) = embedded {
+            return Ok(Ptx::from_src(ptx));
+        }
+        let out = nvrtc_compile(module, &format!("compute_{major}{minor}"))?;
+        Ok(Ptx::from_src(out.ptx))
+    }
+
+    fn function(&self, kernel: Kernel) -> Result<CudaFunction> {
+        let mut functions = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = functions.get(kernel.name) {
+            return Ok(f.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+            match modules.get(kernel.module.name) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = self.ctx.load_module(self.ptx_for(kernel.module)?).map_err(driver)?;
+                    modules.insert(kernel.module.name, m.clone());
+                    m
+                }
+            }
+        };
+        let f = module.load_function(kernel.name).map_err(driver)?;
+        functions.insert(kernel.name, f.clone());
+        Ok(f)
+    }
+}
+
+impl Device for CudaDevice {
+    type Mem = CudaSlice<u8>;
+
+    fn name(&self) -> String {
+        format!("{} (sm_{}{})", self.name, self.compute.0, self.compute.1)
+    }
+
+    fn alloc_zeroed(&self, bytes: usize) -> Result<CudaSlice<u8>> {
+        // CUDA refuses empty allocations; an empty buffer still gets a pointer.
+        self.stream.alloc_zeros::<u8>(bytes.max(1)).map_err(driver)
+    }
+
+    fn write(&self, dst: &mut CudaSlice<u8>, src: &[u8]) -> Result<()> {
+        if src.len() > dst.len() {
+            return Err(KernelError::InvalidInput(format!("{} bytes into a {}-byte buffer", src.len(), dst.len())));
+        }
+        let mut view = dst.slice_mut(..src.len());
+        self.stream.memcpy_htod(src, &mut view).map_err(driver)
+    }
+
+    fn read(&self, src: &CudaSlice<u8>, dst: &mut [u8]) -> Result<()> {
+        if dst.len() > src.len() {
+            return Err(KernelError::InvalidInput(format!("{} bytes from a {}-byte buffer", dst.len(), src.len())));
+        }
+        let view = src.slice(..dst.len());
+        self.stream.memcpy_dtoh(&view, dst).map_err(driver)?;
+        self.stream.synchronize().map_err(driver)
+    }
+
+    fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, CudaSlice<u8>>]) -> Result<()> {
+        let f = self.function(kernel)?;
+        let u32s: Vec<u32> = args.iter().filter_map(|a| if let Arg::U32(v) = a { Some(*v) } else { None }).collect();
+        let u64s: Vec<u64> = args.iter().filter_map(|a| if let Arg::U64(v) = a { Some(*v) } else { None }).collect();
+        let fields: Vec<_> = args.iter().filter_map(|a| if let Arg::Field(v) = a { Some(*v) } else { None }).collect();
+        let (mut i32_, mut i64_, mut ifl) = (0, 0, 0);
+        let mut b = self.stream.launch_builder(&f);
+        for a in args {
+            match a {
+                Arg::Mem(m) => {
+                    b.arg(*m);
+                }
+                Arg::U32(_) => {
+                    b.arg(&u32s[i32_]);
+                    i32_ += 1;
+                }
+                Arg::U64(_) => {
+                    b.arg(&u64s[i64_]);
+                    i64_ += 1;
+                }
+                Arg::Field(_) => {
+                    b.arg(&fields[ifl]);
+                    ifl += 1;
+                }
+            }
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (shape.grid[0], shape.grid[1], shape.grid[2]),
+            block_dim: (shape.block[0], shape.block[1], shape.block[2]),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match the kernel's parameters (the typed wrappers
+        // of this crate are the only callers) and live until the launch is
+        // enqueued; buffers outlive it through the stream's ordering.
+        unsafe { b.launch(cfg) }.map_err(driver)?;
+        Ok(())
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().map_err(driver)
+    }
+}

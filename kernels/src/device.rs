@@ -1,0 +1,126 @@
+//! The launch layer: what a device offers to the host code of every kernel
+//! (allocation, transfers, launches), implemented by `EmuDevice` and
+//! `CudaDevice`. Host code is written once, generic over [`Device`].
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use bytemuck::Pod;
+
+use crate::registry::Kernel;
+use crate::repr::FieldRepr;
+use crate::Result;
+
+/// Grid and block shape of one launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launch {
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+}
+
+impl Launch {
+    /// Enough blocks of `block` threads for `threads` threads (at least one).
+    pub fn linear(threads: u64, block: u32) -> Result<Self> {
+        let blocks = threads.div_ceil(u64::from(block)).max(1);
+        let grid = u32::try_from(blocks)
+            .map_err(|_| crate::KernelError::InvalidInput(format!("{threads} threads exceed one launch")))?;
+        Ok(Launch { grid: [grid, 1, 1], block: [block, 1, 1] })
+    }
+    /// `blocks` blocks of `threads` threads.
+    pub fn blocks(blocks: u32, threads: u32) -> Self {
+        Launch { grid: [blocks, 1, 1], block: [threads, 1, 1] }
+    }
+}
+
+/// One kernel argument, passed by value as CUDA does (a buffer is passed as
+/// its device pointer).
+#[derive(Debug)]
+pub enum Arg<'a, M> {
+    Mem(&'a M),
+    U32(u32),
+    U64(u64),
+    Field(FieldRepr),
+}
+
+// Manual impls: `M` itself need not be Copy, the argument holds `&M`.
+impl<M> Clone for Arg<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M> Copy for Arg<'_, M> {}
+
+impl<'a, D: Device, T> From<&'a Buffer<D, T>> for Arg<'a, D::Mem> {
+    fn from(b: &'a Buffer<D, T>) -> Self {
+        Arg::Mem(&b.mem)
+    }
+}
+
+/// A device: memory, copies and kernel launches, in call order.
+pub trait Device: Send + Sync + fmt::Debug {
+    /// One allocation of device memory.
+    type Mem: Send + Sync + fmt::Debug;
+
+    /// Human-readable name (model, or emulator and its thread order).
+    fn name(&self) -> String;
+    /// `bytes` bytes of zeroed device memory.
+    fn alloc_zeroed(&self, bytes: usize) -> Result<Self::Mem>;
+    /// Copies `src` to the start of `dst` (`src` fits).
+    fn write(&self, dst: &mut Self::Mem, src: &[u8]) -> Result<()>;
+    /// Copies the start of `src` into `dst`, waiting for earlier work.
+    fn read(&self, src: &Self::Mem, dst: &mut [u8]) -> Result<()>;
+    /// Launches `kernel`; arguments in the kernel's parameter order.
+    fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, Self::Mem>]) -> Result<()>;
+    /// Waits for all issued work.
+    fn synchronize(&self) -> Result<()>;
+
+    /// A zeroed buffer of `len` elements.
+    fn zeros<T: Pod>(&self, len: usize) -> Result<Buffer<Self, T>>
+    where
+        Self: Sized,
+    {
+        let mem = self.alloc_zeroed(len * size_of::<T>())?;
+        Ok(Buffer { mem, len, _t: PhantomData })
+    }
+    /// A buffer holding a copy of `data`.
+    fn upload<T: Pod>(&self, data: &[T]) -> Result<Buffer<Self, T>>
+    where
+        Self: Sized,
+    {
+        let mut b = self.zeros::<T>(data.len())?;
+        self.write(&mut b.mem, bytemuck::cast_slice(data))?;
+        Ok(b)
+    }
+    /// The buffer's contents.
+    fn download<T: Pod>(&self, b: &Buffer<Self, T>) -> Result<Vec<T>>
+    where
+        Self: Sized,
+    {
+        let mut out = vec![T::zeroed(); b.len];
+        self.read(&b.mem, bytemuck::cast_slice_mut(&mut out))?;
+        Ok(out)
+    }
+}
+
+/// `len` elements of `T` in the memory of device `D`; freed on drop.
+#[derive(Debug)]
+pub struct Buffer<D: Device, T> {
+    mem: D::Mem,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<D: Device, T> Buffer<D, T> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// As a kernel argument.
+    pub fn arg(&self) -> Arg<'_, D::Mem> {
+        Arg::Mem(&self.mem)
+    }
+}

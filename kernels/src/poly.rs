@@ -1,0 +1,87 @@
+//! Host side of the element-wise kernels (cuda/poly.cu). Generic over
+//! [`Device`]; all vectors are Fr in device layout.
+
+use halo2curves::bn256::Fr;
+
+use crate::device::{Arg, Buffer, Device, Launch};
+use crate::registry::{Kernel, POLY};
+use crate::repr::FieldRepr;
+use crate::{KernelError, Result};
+
+const ADD: Kernel = Kernel::new(&POLY, "poly_add");
+const SUB: Kernel = Kernel::new(&POLY, "poly_sub");
+const MUL: Kernel = Kernel::new(&POLY, "poly_mul");
+const SCALE: Kernel = Kernel::new(&POLY, "poly_scale");
+const DISTRIBUTE: Kernel = Kernel::new(&POLY, "poly_distribute_powers");
+const BATCH_INVERT: Kernel = Kernel::new(&POLY, "poly_batch_invert");
+
+const BLOCK: u32 = 256;
+/// Elements per thread of the batch inversion (one Fermat inversion each).
+pub const INVERT_CHUNK: u32 = 64;
+
+/// An element-wise binary operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+fn same_len<D: Device>(a: &Buffer<D, FieldRepr>, b: &Buffer<D, FieldRepr>) -> Result<u64> {
+    if a.len() != b.len() {
+        return Err(KernelError::InvalidInput(format!("lengths {} and {}", a.len(), b.len())));
+    }
+    Ok(a.len() as u64)
+}
+
+/// out = a op b, element by element (out may be a or b).
+pub fn binary<D: Device>(
+    dev: &D,
+    op: BinaryOp,
+    out: &Buffer<D, FieldRepr>,
+    a: &Buffer<D, FieldRepr>,
+    b: &Buffer<D, FieldRepr>,
+) -> Result<()> {
+    let n = same_len(a, b)?;
+    same_len(out, a)?;
+    let k = match op {
+        BinaryOp::Add => ADD,
+        BinaryOp::Sub => SUB,
+        BinaryOp::Mul => MUL,
+    };
+    dev.launch(k, Launch::linear(n, BLOCK)?, &[out.arg(), a.arg(), b.arg(), Arg::U64(n)])
+}
+
+/// out = a * s (out may be a).
+pub fn scale<D: Device>(dev: &D, out: &Buffer<D, FieldRepr>, a: &Buffer<D, FieldRepr>, s: &Fr) -> Result<()> {
+    let n = same_len(out, a)?;
+    dev.launch(SCALE, Launch::linear(n, BLOCK)?, &[out.arg(), a.arg(), Arg::Field(s.into()), Arg::U64(n)])
+}
+
+/// a *= s.
+pub fn scale_in_place<D: Device>(dev: &D, a: &Buffer<D, FieldRepr>, s: &Fr) -> Result<()> {
+    scale(dev, a, a, s)
+}
+
+/// a[k] *= g^(k mod n) over `batch` polynomials of n coefficients.
+pub fn distribute_powers<D: Device>(dev: &D, a: &Buffer<D, FieldRepr>, g: &Fr, n: u64, batch: u32) -> Result<()> {
+    if a.len() as u64 != n * u64::from(batch) {
+        return Err(KernelError::InvalidInput(format!("{} elements for {batch} x {n}", a.len())));
+    }
+    dev.launch(
+        DISTRIBUTE,
+        Launch::linear(a.len() as u64, BLOCK)?,
+        &[a.arg(), Arg::Field(g.into()), Arg::U64(n), Arg::U32(batch)],
+    )
+}
+
+/// out = a^-1 element-wise (zeros stay zero); out and a must be distinct.
+pub fn batch_invert<D: Device>(dev: &D, out: &Buffer<D, FieldRepr>, a: &Buffer<D, FieldRepr>) -> Result<()> {
+    let n = same_len(out, a)?;
+    let threads = n.div_ceil(u64::from(INVERT_CHUNK));
+    dev.launch(
+        BATCH_INVERT,
+        Launch::linear(threads, BLOCK)?,
+        &[out.arg(), a.arg(), Arg::U64(n), Arg::U32(INVERT_CHUNK)],
+    )
+}

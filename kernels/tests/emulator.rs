@@ -1,0 +1,105 @@
+//! The emulator itself and the device layer: kernel tables, launch errors,
+//! the thread-order race detector, and the GPU paths on a host without one.
+
+use statesync_kernels::registry::{Kernel, MODULES, SELFTEST};
+use statesync_kernels::{Arg, CudaDevice, Device, EmuDevice, KernelError, Launch, Order};
+
+#[test]
+fn every_registered_kernel_is_in_the_emulator_table() {
+    for m in MODULES {
+        for k in m.kernels {
+            assert!(EmuDevice::kernel_params(k).is_some(), "{}::{k} missing from emu/emu.cpp's table", m.name);
+        }
+    }
+    assert_eq!(EmuDevice::kernel_params("no_such_kernel"), None);
+}
+
+fn shift(dev: &EmuDevice, name: &'static str, n: u32, salt: u32) -> Vec<u32> {
+    let out = dev.zeros::<u32>(n as usize).unwrap();
+    dev.launch(Kernel::new(&SELFTEST, name), Launch::blocks(1, n), &[out.arg(), Arg::U32(n), Arg::U32(salt)]).unwrap();
+    dev.download(&out).unwrap()
+}
+
+#[test]
+fn thread_order_exposes_a_missing_barrier() {
+    let n = 64;
+    let expected: Vec<u32> = (0..n).map(|t| (t + 1) % n + 1000).collect();
+    let orders = [Order::Forward, Order::Reverse, Order::Shuffle(1), Order::Shuffle(2)];
+    // With the barrier: the same (right) result in every order.
+    for (i, o) in orders.iter().enumerate() {
+        assert_eq!(shift(&EmuDevice::new(*o), "shift_synced", n, 1000), expected, "{o:?}");
+        let _ = i;
+    }
+    // Without it: the orders disagree, and at least one is wrong.
+    let results: Vec<Vec<u32>> =
+        orders.iter().enumerate().map(|(i, o)| shift(&EmuDevice::new(*o), "shift_racy", n, 2000 + i as u32)).collect();
+    let normalized: Vec<Vec<u32>> =
+        results.iter().enumerate().map(|(i, r)| r.iter().map(|v| v.wrapping_sub(1000 + i as u32)).collect()).collect();
+    assert!(normalized.iter().any(|r| *r != expected), "the race went unnoticed in every order");
+    assert_ne!(normalized[0], normalized[1], "forward and reverse order agree on a racy kernel");
+}
+
+#[test]
+fn bad_launches_are_errors() {
+    let dev = EmuDevice::default();
+    let out = dev.zeros::<u32>(4).unwrap();
+    // Wrong number of arguments.
+    let e = dev.launch(Kernel::new(&SELFTEST, "shift_synced"), Launch::blocks(1, 4), &[out.arg()]).unwrap_err();
+    assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("takes 3 parameters")), "{e}");
+    // Unknown kernel.
+    let e = dev.launch(Kernel::new(&SELFTEST, "nope"), Launch::blocks(1, 1), &[]).unwrap_err();
+    assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("no kernel named nope")), "{e}");
+    // More than 1024 threads per block.
+    let e = dev
+        .launch(Kernel::new(&SELFTEST, "shift_synced"), Launch::blocks(1, 2048), &[out.arg(), Arg::U32(4), Arg::U32(0)])
+        .unwrap_err();
+    assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("invalid launch shape")), "{e}");
+    // Reading more than a buffer holds.
+    let mut big = vec![0u8; 64];
+    assert!(dev.read(&dev.alloc_zeroed(16).unwrap(), &mut big).is_err());
+}
+
+#[test]
+fn no_gpu_is_a_clean_error_not_a_panic() {
+    match CudaDevice::new(0) {
+        Ok(dev) => assert!(!dev.name().is_empty()),
+        Err(KernelError::NoGpu(msg)) => assert!(!msg.is_empty()),
+        Err(e) => panic!("expected NoGpu, got {e}"),
+    }
+    assert!(matches!(CudaDevice::new(usize::MAX), Err(KernelError::NoGpu(_))));
+}
+
+/// NVRTC (libnvrtc.so.12, installed by scripts/cuda-tools and put on the
+/// library path by scripts/test) compiles every module for sm_80 and sm_90
+/// without a single warning, and the PTX has every registered entry point.
+#[test]
+fn nvrtc_compiles_every_module_without_warnings() {
+    assert!(
+        statesync_kernels::nvrtc_available(),
+        "libnvrtc.so.12 not found: run through scripts/test, or eval \"$(scripts/cuda-tools)\" first"
+    );
+    for m in MODULES {
+        for arch in ["compute_80", "compute_90"] {
+            let out = statesync_kernels::nvrtc_compile(m, arch).unwrap_or_else(|e| panic!("{}: {e}", m.name));
+            assert!(out.log.is_empty(), "{} for {arch}: NVRTC said:\n{}", m.name, out.log);
+            for k in m.kernels {
+                assert!(out.ptx.contains(&format!(".entry {k}(")), "{}::{k} not in the PTX for {arch}", m.name);
+            }
+        }
+    }
+}
+
+/// Under feature `cuda`, build.rs embedded nvcc's PTX for both architectures.
+#[cfg(feature = "cuda")]
+#[test]
+fn nvcc_ptx_is_embedded_for_every_module() {
+    for m in MODULES {
+        for arch in statesync_kernels::registry::PTX_ARCHS {
+            let ptx = m.ptx(arch).unwrap_or_else(|| panic!("{}: no {arch} PTX (was nvcc found?)", m.name));
+            assert!(ptx.contains(&format!(".target {arch}")), "{}: {arch}", m.name);
+            for k in m.kernels {
+                assert!(ptx.contains(&format!(".entry {k}(")), "{}::{k} not in the {arch} PTX", m.name);
+            }
+        }
+    }
+}
