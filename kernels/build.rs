@@ -76,19 +76,24 @@ fn main() {
         println!("cargo:warning=feature `cuda`: nvcc not found (NVCC or PATH); kernels will be compiled by NVRTC at run time");
         return;
     };
+    // All compiles at once: they are independent and each takes seconds.
+    let mut jobs = Vec::new();
     for m in MODULES {
         for arch in ARCHS {
-            let ptx = out.join(format!("{m}.{arch}.ptx"));
-            let status = Command::new(&nvcc)
+            let child = Command::new(&nvcc)
                 .args(["-ptx", "-std=c++17", "-Werror", "all-warnings"])
                 .arg(format!("-arch={arch}"))
                 .arg("-o")
-                .arg(&ptx)
+                .arg(out.join(format!("{m}.{arch}.ptx")))
                 .arg(out.join(format!("{m}.cu")))
-                .status()
+                .spawn()
                 .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
-            assert!(status.success(), "nvcc failed on {m}.cu for {arch}");
+            jobs.push((m, arch, child));
         }
+    }
+    for (m, arch, mut child) in jobs {
+        let status = child.wait().expect("waiting for nvcc");
+        assert!(status.success(), "nvcc failed on {m}.cu for {arch}");
     }
     println!("cargo:rustc-cfg=ss_ptx");
 }

@@ -3,5 +3,6 @@
 
 pub mod aggregate;
 pub mod envinfo;
+pub mod kernels;
 pub mod service;
 pub mod stats;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use statesync_bench::{aggregate, envinfo, service, stats::Summary};
+use statesync_bench::{aggregate, envinfo, kernels, service, stats::Summary};
 
 #[derive(Debug, Parser)]
 #[command(name = "statesync-bench", version, about)]
@@ -25,6 +25,14 @@ enum Cmd {
     Service(service::ServiceArgs),
     /// Epoch circuits: keygen, proving, verification, peak memory, EVM gas.
     Aggregate(aggregate::AggregateArgs),
+    /// Kernel resource report: registers, shared memory, spills (ptxas, sm_90)
+    /// and the multiply instructions of one Fr multiplication (SASS).
+    Kernels(kernels::KernelsArgs),
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(1)
 }
 
 fn row(name: &str, unit: &str, s: &Option<Summary>, md: bool) -> String {
@@ -43,13 +51,6 @@ fn row(name: &str, unit: &str, s: &Option<Summary>, md: bool) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: tokio: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let quiet = cli.json || cli.markdown;
     let progress = move |m: &str| {
         if !quiet {
@@ -57,13 +58,54 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Cmd::Kernels(args) => {
+            progress("compiling every kernel module for sm_90 (nvcc, ptxas -v, cuobjdump)");
+            let report = match kernels::run_report() {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            if cli.json {
+                let env = envinfo::collect();
+                println!("{}", serde_json::json!({ "benchmark": "kernels", "environment": env, "report": report }));
+            } else {
+                println!("| module | kernel | registers | shared B | stack B | spill stores B | spill loads B |");
+                println!("|---|---|---|---|---|---|---|");
+                for k in &report.kernels {
+                    println!(
+                        "| {} | {} | {} | {} | {} | {} | {} |",
+                        k.module,
+                        k.kernel,
+                        k.registers,
+                        k.shared_bytes,
+                        k.stack_bytes,
+                        k.spill_store_bytes,
+                        k.spill_load_bytes
+                    );
+                }
+                let ops: Vec<String> = report.fr_mul_opcodes.iter().map(|(op, n)| format!("{op} {n}")).collect();
+                println!(
+                    "\nfr_mul ({}, {}): {} IMAD/IMUL-family instructions (goal <= {}), {} without the MOV/SHL/IADD forms: {}",
+                    report.arch,
+                    report.nvcc,
+                    report.fr_mul_multiply_family,
+                    kernels::MUL_GOAL,
+                    report.fr_mul_multiplies,
+                    ops.join(", ")
+                );
+            }
+            if args.check && !report.goals_met() {
+                let spills: Vec<&str> = report.hot_spills().iter().map(|k| k.kernel.as_str()).collect();
+                return fail(format!(
+                    "goals not met: spilling MSM/NTT kernels {spills:?}, {} multiply instructions per Fr multiplication",
+                    report.fr_mul_multiply_family
+                ));
+            }
+            ExitCode::SUCCESS
+        }
         Cmd::Aggregate(args) => {
             let report = match aggregate::run(&args, &progress) {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(e) => return fail(e),
             };
             let env = envinfo::collect();
             if cli.json {
@@ -104,12 +146,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Service(args) => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return fail(format!("tokio: {e}")),
+            };
             let report = match rt.block_on(service::run(&args, &progress)) {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(e) => return fail(e),
             };
             let env = envinfo::collect();
             if cli.json {

@@ -78,15 +78,20 @@ fn nvrtc_compiles_every_module_without_warnings() {
         statesync_kernels::nvrtc_available(),
         "libnvrtc.so.12 not found: run through scripts/test, or eval \"$(scripts/cuda-tools)\" first"
     );
-    for m in MODULES {
+    // One thread per architecture: each compile takes seconds.
+    std::thread::scope(|s| {
         for arch in ["compute_80", "compute_90"] {
-            let out = statesync_kernels::nvrtc_compile(m, arch).unwrap_or_else(|e| panic!("{}: {e}", m.name));
-            assert!(out.log.is_empty(), "{} for {arch}: NVRTC said:\n{}", m.name, out.log);
-            for k in m.kernels {
-                assert!(out.ptx.contains(&format!(".entry {k}(")), "{}::{k} not in the PTX for {arch}", m.name);
-            }
+            s.spawn(move || {
+                for m in MODULES {
+                    let out = statesync_kernels::nvrtc_compile(m, arch).unwrap_or_else(|e| panic!("{}: {e}", m.name));
+                    assert!(out.log.is_empty(), "{} for {arch}: NVRTC said:\n{}", m.name, out.log);
+                    for k in m.kernels {
+                        assert!(out.ptx.contains(&format!(".entry {k}(")), "{}::{k} not in the PTX for {arch}", m.name);
+                    }
+                }
+            });
         }
-    }
+    });
 }
 
 /// Under feature `cuda`, build.rs embedded nvcc's PTX for both architectures.
