@@ -1,10 +1,10 @@
-//! Builds the kernels three ways (DESIGN.md §5):
-//! 1. always: each module of `cuda/` flattened into one self-contained source
-//!    (local `#include`s inlined) in OUT_DIR, embedded for NVRTC;
-//! 2. always: the CPU SIMT emulator, `emu/emu.cpp` with the same sources,
-//!    compiled by the host C++ compiler and linked in;
-//! 3. feature `cuda` and nvcc found (`NVCC`, else PATH): PTX for sm_80 and
-//!    sm_90 of every module, warnings as errors, embedded (cfg `ss_ptx`).
+//! Builds the kernels the three ways of DESIGN.md §5:
+//! 1. feature `cuda` and nvcc found (`NVCC`, else PATH): PTX for sm_80 and
+//!    sm_90 of every module, warnings as errors, embedded (cfg `ss_ptx`);
+//! 2. always: each module of `cuda/` flattened into one self-contained source
+//!    (local `#include`s inlined) in OUT_DIR, embedded for NVRTC at run time;
+//! 3. always: the CPU SIMT emulator, `emu/emu.cpp` with the same sources,
+//!    compiled by the host C++ compiler and linked in.
 use std::collections::HashSet;
 use std::env;
 use std::fs;

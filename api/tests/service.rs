@@ -515,7 +515,7 @@ async fn epochs_from_submit_to_evm_calldata() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let text =
-        tokio::time::timeout(Duration::from_secs(900), resp.text()).await.expect("epoch proven in time").unwrap();
+        tokio::time::timeout(Duration::from_secs(2400), resp.text()).await.expect("epoch proven in time").unwrap();
     assert!(text.contains("event: done"), "{text}");
 
     let (s, e) = api.get(&format!("/v1/chains/epoch-chain/epochs/{id}")).await;

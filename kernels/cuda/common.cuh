@@ -14,3 +14,13 @@ typedef unsigned int u32;
 typedef unsigned long long u64;
 
 #define SS_HD __host__ __device__ __forceinline__
+
+// A kernel entry point: an unmangled symbol for cuModuleGetFunction on the
+// GPU; in the emulator, where every module is one translation unit with the
+// launch table, a file-local function (no global C symbols such as
+// `poly_add` to clash with other libraries).
+#if defined(__CUDACC__)
+#define SS_KERNEL extern "C" __global__
+#else
+#define SS_KERNEL static
+#endif

@@ -17,7 +17,7 @@
 #define SS_REDUCE_THREADS 128
 #define SS_SCAN_THREADS 256
 
-extern "C" __global__ void msm_digits(const Fr* __restrict__ scalars, u32 n, u32 c, u32 windows,
+SS_KERNEL void msm_digits(const Fr* __restrict__ scalars, u32 n, u32 c, u32 windows,
                                       u32* __restrict__ digits, u32* __restrict__ counts) {
     u32 i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
@@ -38,7 +38,7 @@ extern "C" __global__ void msm_digits(const Fr* __restrict__ scalars, u32 n, u32
 // is the total) and a copy into cursor[0..len). One block of
 // SS_SCAN_THREADS threads: each sums a contiguous chunk, the chunk totals are
 // scanned in shared memory, then each thread writes its chunk.
-extern "C" __global__ void scan_u32(const u32* __restrict__ counts, u32 len, u32* __restrict__ offsets,
+SS_KERNEL void scan_u32(const u32* __restrict__ counts, u32 len, u32* __restrict__ offsets,
                                     u32* __restrict__ cursor) {
     __shared__ u32 partial[SS_SCAN_THREADS];
     u32 t = threadIdx.x;
@@ -65,7 +65,7 @@ extern "C" __global__ void scan_u32(const u32* __restrict__ counts, u32 len, u32
     if (t == SS_SCAN_THREADS - 1) offsets[len] = partial[t];
 }
 
-extern "C" __global__ void msm_scatter(const u32* __restrict__ digits, u32 n, u32 c, u32 windows,
+SS_KERNEL void msm_scatter(const u32* __restrict__ digits, u32 n, u32 c, u32 windows,
                                        u32* __restrict__ cursor, u32* __restrict__ sorted) {
     u64 k = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= (u64)windows * n) return;
@@ -76,7 +76,7 @@ extern "C" __global__ void msm_scatter(const u32* __restrict__ digits, u32 n, u3
     sorted[pos] = i;
 }
 
-extern "C" __global__ void msm_accumulate(const Affine* __restrict__ points, const u32* __restrict__ sorted,
+SS_KERNEL void msm_accumulate(const Affine* __restrict__ points, const u32* __restrict__ sorted,
                                           const u32* __restrict__ offsets, u32 c, u32 windows,
                                           Jacobian* __restrict__ buckets) {
     u32 b = blockIdx.x * blockDim.x + threadIdx.x;
@@ -90,7 +90,7 @@ extern "C" __global__ void msm_accumulate(const Affine* __restrict__ points, con
 // [lo, hi): running sums from the top give sum (b - lo + 1) * S_b and the
 // segment total T; its share is that plus (lo - 1) * T. Thread 0 adds the
 // shares in a fixed order.
-extern "C" __global__ void msm_reduce(const Jacobian* __restrict__ buckets, u32 c,
+SS_KERNEL void msm_reduce(const Jacobian* __restrict__ buckets, u32 c,
                                       Jacobian* __restrict__ window_sums) {
     __shared__ Jacobian share[SS_REDUCE_THREADS];
     u32 w = blockIdx.x, t = threadIdx.x;
@@ -115,7 +115,7 @@ extern "C" __global__ void msm_reduce(const Jacobian* __restrict__ buckets, u32 
     }
 }
 
-extern "C" __global__ void msm_combine(const Jacobian* __restrict__ window_sums, u32 c, u32 windows,
+SS_KERNEL void msm_combine(const Jacobian* __restrict__ window_sums, u32 c, u32 windows,
                                        Jacobian* __restrict__ result) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     Jacobian acc = window_sums[windows - 1];

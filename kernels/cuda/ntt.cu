@@ -14,7 +14,7 @@
 
 #define SS_NTT_BLOCK_LOG 9  // 512 elements (16 KiB) per block, 256 threads
 
-extern "C" __global__ void ntt_twiddles(Fr* __restrict__ tw, u32 half, Fr omega) {
+SS_KERNEL void ntt_twiddles(Fr* __restrict__ tw, u32 half, Fr omega) {
     u32 k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= half) return;
     tw[k] = omega.pow_u64(k);
@@ -29,7 +29,7 @@ SS_HD u32 bit_reverse(u32 x, u32 bits) {
     return r;
 }
 
-extern "C" __global__ void ntt_bit_reverse(Fr* __restrict__ data, u32 log_n, u32 batch) {
+SS_KERNEL void ntt_bit_reverse(Fr* __restrict__ data, u32 log_n, u32 batch) {
     u64 k = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     u64 n = 1ull << log_n;
     if (k >= n * batch) return;
@@ -45,7 +45,7 @@ extern "C" __global__ void ntt_bit_reverse(Fr* __restrict__ data, u32 log_n, u32
 
 // Stages 1 ..= s_max of the transform (s_max = min(log_n, SS_NTT_BLOCK_LOG))
 // on chunks of 2^s_max consecutive elements; blockDim.x = 2^(s_max-1).
-extern "C" __global__ void ntt_block(Fr* __restrict__ data, u32 log_n, const Fr* __restrict__ tw) {
+SS_KERNEL void ntt_block(Fr* __restrict__ data, u32 log_n, const Fr* __restrict__ tw) {
     __shared__ Fr chunk[1u << SS_NTT_BLOCK_LOG];
     u32 s_max = log_n < SS_NTT_BLOCK_LOG ? log_n : SS_NTT_BLOCK_LOG;
     u32 size = 1u << s_max;
@@ -70,7 +70,7 @@ extern "C" __global__ void ntt_block(Fr* __restrict__ data, u32 log_n, const Fr*
 }
 
 // Stage s (> SS_NTT_BLOCK_LOG): one thread per butterfly, n/2 per polynomial.
-extern "C" __global__ void ntt_stage(Fr* __restrict__ data, u32 log_n, u32 s, const Fr* __restrict__ tw,
+SS_KERNEL void ntt_stage(Fr* __restrict__ data, u32 log_n, u32 s, const Fr* __restrict__ tw,
                                      u32 batch) {
     u64 k = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     u64 half_n = 1ull << (log_n - 1);

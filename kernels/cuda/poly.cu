@@ -4,7 +4,7 @@
 #include "field.cuh"
 
 #define SS_ELEMENTWISE(name, expr)                                                                \
-    extern "C" __global__ void name(Fr* out, const Fr* a, const Fr* b, u64 n) {                 \
+    SS_KERNEL void name(Fr* out, const Fr* a, const Fr* b, u64 n) {                 \
         u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;                                     \
         if (i < n) out[i] = expr;                                                               \
     }
@@ -14,7 +14,7 @@ SS_ELEMENTWISE(poly_sub, a[i] - b[i])
 SS_ELEMENTWISE(poly_mul, a[i] * b[i])
 
 // out[i] = a[i] * s
-extern "C" __global__ void poly_scale(Fr* out, const Fr* a, Fr s, u64 n) {
+SS_KERNEL void poly_scale(Fr* out, const Fr* a, Fr s, u64 n) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = a[i] * s;
 }
@@ -22,7 +22,7 @@ extern "C" __global__ void poly_scale(Fr* out, const Fr* a, Fr s, u64 n) {
 // a[i] *= g^(i mod n) for `batch` polynomials of n coefficients each: moves
 // a polynomial onto the coset g*H before a forward NTT (and back with g^-1
 // after an inverse one).
-extern "C" __global__ void poly_distribute_powers(Fr* __restrict__ a, Fr g, u64 n, u32 batch) {
+SS_KERNEL void poly_distribute_powers(Fr* __restrict__ a, Fr g, u64 n, u32 batch) {
     u64 k = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= n * batch) return;
     a[k] = a[k] * g.pow_u64(k % n);
@@ -32,7 +32,7 @@ extern "C" __global__ void poly_distribute_powers(Fr* __restrict__ a, Fr g, u64 
 // one thread per chunk: prefix products into `out`, one Fermat inversion,
 // then back to front. Zeros map to zero (as ff's BatchInvert leaves them).
 // `out` and `a` must not overlap.
-extern "C" __global__ void poly_batch_invert(Fr* __restrict__ out, const Fr* __restrict__ a, u64 n, u32 chunk) {
+SS_KERNEL void poly_batch_invert(Fr* __restrict__ out, const Fr* __restrict__ a, u64 n, u32 chunk) {
     u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     u64 lo = t * chunk;
     if (lo >= n) return;

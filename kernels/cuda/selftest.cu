@@ -3,14 +3,14 @@
 // per thread in fr_mul, whose SASS is counted).
 #include "curve.cuh"
 
-extern "C" __global__ void fr_mul(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __restrict__ out, u64 n) {
+SS_KERNEL void fr_mul(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __restrict__ out, u64 n) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = a[i] * b[i];
 }
 
 // Per element: a+b, a-b, a*b, -a, a^2, a^-1, from_mont(a) (canonical limbs),
-// to_mont(from_mont(a)) (round trip) into out[8*i .. 8*i+6].
-extern "C" __global__ void fr_ops(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __restrict__ out, u64 n) {
+// to_mont(from_mont(a)) (round trip) into out[8*i .. 8*i+7].
+SS_KERNEL void fr_ops(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __restrict__ out, u64 n) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     Fr x = a[i], y = b[i];
@@ -26,7 +26,7 @@ extern "C" __global__ void fr_ops(const Fr* __restrict__ a, const Fr* __restrict
 }
 
 // The same for Fq.
-extern "C" __global__ void fq_ops(const Fq* __restrict__ a, const Fq* __restrict__ b, Fq* __restrict__ out, u64 n) {
+SS_KERNEL void fq_ops(const Fq* __restrict__ a, const Fq* __restrict__ b, Fq* __restrict__ out, u64 n) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     Fq x = a[i], y = b[i];
@@ -43,7 +43,7 @@ extern "C" __global__ void fq_ops(const Fq* __restrict__ a, const Fq* __restrict
 
 // Per pair of affine points: p+q (Jacobian+Jacobian), p+q (mixed),
 // 2p, and k*p for k = low 32 bits of the canonical scalar k[i].
-extern "C" __global__ void g1_ops(const Affine* __restrict__ p, const Affine* __restrict__ q, const Fr* __restrict__ k,
+SS_KERNEL void g1_ops(const Affine* __restrict__ p, const Affine* __restrict__ q, const Fr* __restrict__ k,
                                   Jacobian* __restrict__ out, u64 n) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
@@ -61,14 +61,14 @@ extern "C" __global__ void g1_ops(const Affine* __restrict__ p, const Affine* __
 // result depends on the order threads run in. shift_synced is the same with
 // the barrier, and must not depend on it. One block of n <= 256 threads;
 // `salt` differs per launch so stale shared memory cannot pass for fresh.
-extern "C" __global__ void shift_racy(u32* __restrict__ out, u32 n, u32 salt) {
+SS_KERNEL void shift_racy(u32* __restrict__ out, u32 n, u32 salt) {
     __shared__ u32 slots[256];
     u32 t = threadIdx.x;
     slots[t] = t + salt;
     out[t] = slots[(t + 1) % n];
 }
 
-extern "C" __global__ void shift_synced(u32* __restrict__ out, u32 n, u32 salt) {
+SS_KERNEL void shift_synced(u32* __restrict__ out, u32 n, u32 salt) {
     __shared__ u32 slots[256];
     u32 t = threadIdx.x;
     slots[t] = t + salt;

@@ -218,9 +218,10 @@ extern "C" int ss_emu_kernel_params(const char* name) {
 
 // Launches `name` over grid x block with the given parameters (pointers to
 // each argument's value, as cuLaunchKernel takes them). order: 0 forward,
-// 1 reverse, 2 shuffled by `seed`, applied to the blocks of the grid and to
-// the threads of every phase of a block. Returns 0, or -1 with a message in
-// err.
+// 1 reverse, 2 shuffled by `seed`, applied to the order in which blocks are
+// picked up by the workers (with several workers, blocks also run at the same
+// time) and to the order of the threads in every phase of a block. Returns 0,
+// or -1 with a message in err.
 extern "C" int ss_emu_launch(const char* name, const unsigned grid_in[3], const unsigned block_in[3], void** params,
                              unsigned nparams, unsigned order, unsigned long long seed, unsigned workers, char* err,
                              size_t errlen) {
@@ -237,7 +238,8 @@ extern "C" int ss_emu_launch(const char* name, const unsigned grid_in[3], const 
     dim3 grid{grid_in[0], grid_in[1], grid_in[2]}, block{block_in[0], block_in[1], block_in[2]};
     uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
     uint64_t threads = uint64_t(block.x) * block.y * block.z;
-    if (blocks == 0 || threads == 0 || threads > 1024 || blocks > 0xffffffffull) {
+    // CUDA's limits: 1024 threads per block, 2^31 - 1 blocks in x, 65535 in y and z.
+    if (blocks == 0 || threads == 0 || threads > 1024 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535) {
         set_error(err, errlen, std::string(name) + ": invalid launch shape");
         return -1;
     }

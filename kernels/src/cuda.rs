@@ -153,7 +153,10 @@ impl CudaDevice {
         self.ctx.mem_get_info().map_err(driver)
     }
 
-    fn ptx_for(&self, module: &'static Module) -> Result<Ptx> {
+    /// Loads a module: nvcc's PTX when embedded and the device runs it
+    /// (PTX from a newer toolkit than the driver fails to load), else NVRTC's
+    /// compile of the embedded source for this device.
+    fn load(&self, module: &'static Module) -> Result<Arc<CudaModule>> {
         let (major, minor) = self.compute;
         let embedded = match major {
             9.. => module.ptx("sm_90"),
@@ -161,10 +164,12 @@ impl CudaDevice {
             _ => None,
         };
         if let Some(ptx) = embedded {
-            return Ok(Ptx::from_src(ptx));
+            if let Ok(m) = self.ctx.load_module(Ptx::from_src(ptx)) {
+                return Ok(m);
+            }
         }
         let out = nvrtc_compile(module, &format!("compute_{major}{minor}"))?;
-        Ok(Ptx::from_src(out.ptx))
+        self.ctx.load_module(Ptx::from_src(out.ptx)).map_err(driver)
     }
 
     fn function(&self, kernel: Kernel) -> Result<CudaFunction> {
@@ -177,7 +182,7 @@ impl CudaDevice {
             match modules.get(kernel.module.name) {
                 Some(m) => m.clone(),
                 None => {
-                    let m = self.ctx.load_module(self.ptx_for(kernel.module)?).map_err(driver)?;
+                    let m = self.load(kernel.module)?;
                     modules.insert(kernel.module.name, m.clone());
                     m
                 }
@@ -218,7 +223,7 @@ impl Device for CudaDevice {
         self.stream.synchronize().map_err(driver)
     }
 
-    fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, CudaSlice<u8>>]) -> Result<()> {
+    unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, CudaSlice<u8>>]) -> Result<()> {
         let f = self.function(kernel)?;
         let u32s: Vec<u32> = args.iter().filter_map(|a| if let Arg::U32(v) = a { Some(*v) } else { None }).collect();
         let u64s: Vec<u64> = args.iter().filter_map(|a| if let Arg::U64(v) = a { Some(*v) } else { None }).collect();
@@ -249,9 +254,9 @@ impl Device for CudaDevice {
             block_dim: (shape.block[0], shape.block[1], shape.block[2]),
             shared_mem_bytes: 0,
         };
-        // SAFETY: arguments match the kernel's parameters (the typed wrappers
-        // of this crate are the only callers) and live until the launch is
-        // enqueued; buffers outlive it through the stream's ordering.
+        // SAFETY: that the arguments match the kernel's parameters is this
+        // function's own contract; the scalar copies live until the launch is
+        // enqueued, and cudarc keeps buffers alive until the stream is done.
         unsafe { b.launch(cfg) }.map_err(driver)?;
         Ok(())
     }

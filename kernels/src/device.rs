@@ -9,7 +9,11 @@ use bytemuck::Pod;
 
 use crate::registry::Kernel;
 use crate::repr::FieldRepr;
-use crate::Result;
+use crate::{KernelError, Result};
+
+/// CUDA's limits: threads per block, blocks in a grid's x dimension.
+pub const MAX_BLOCK: u32 = 1024;
+pub const MAX_GRID: u64 = (1 << 31) - 1;
 
 /// Grid and block shape of one launch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +23,17 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// Enough blocks of `block` threads for `threads` threads (at least one).
+    /// Enough blocks of `block` threads (1..=1024) for `threads` threads (at
+    /// least one block, at most CUDA's 2^31 - 1).
     pub fn linear(threads: u64, block: u32) -> Result<Self> {
+        if !(1..=MAX_BLOCK).contains(&block) {
+            return Err(KernelError::InvalidInput(format!("{block} threads per block (1..={MAX_BLOCK})")));
+        }
         let blocks = threads.div_ceil(u64::from(block)).max(1);
-        let grid = u32::try_from(blocks)
-            .map_err(|_| crate::KernelError::InvalidInput(format!("{threads} threads exceed one launch")))?;
-        Ok(Launch { grid: [grid, 1, 1], block: [block, 1, 1] })
+        if blocks > MAX_GRID {
+            return Err(KernelError::InvalidInput(format!("{threads} threads exceed one launch")));
+        }
+        Ok(Launch { grid: [blocks as u32, 1, 1], block: [block, 1, 1] })
     }
     /// `blocks` blocks of `threads` threads.
     pub fn blocks(blocks: u32, threads: u32) -> Self {
@@ -70,7 +79,16 @@ pub trait Device: Send + Sync + fmt::Debug {
     /// Copies the start of `src` into `dst`, waiting for earlier work.
     fn read(&self, src: &Self::Mem, dst: &mut [u8]) -> Result<()>;
     /// Launches `kernel`; arguments in the kernel's parameter order.
-    fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, Self::Mem>]) -> Result<()>;
+    ///
+    /// # Safety
+    ///
+    /// The arguments must match the kernel's parameters in number and type
+    /// (a buffer for a pointer, `U32` for `u32`, ...), and every buffer must
+    /// be large enough for what the kernel reads and writes given the other
+    /// arguments and `shape`; the kernel runs unchecked, on the device or (for
+    /// the emulator) in this process. The typed wrappers of this crate
+    /// (`msm`, `ntt`, `poly`) uphold this and are the safe API.
+    unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, Self::Mem>]) -> Result<()>;
     /// Waits for all issued work.
     fn synchronize(&self) -> Result<()>;
 
@@ -79,7 +97,10 @@ pub trait Device: Send + Sync + fmt::Debug {
     where
         Self: Sized,
     {
-        let mem = self.alloc_zeroed(len * size_of::<T>())?;
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| KernelError::InvalidInput(format!("a buffer of {len} elements")))?;
+        let mem = self.alloc_zeroed(bytes)?;
         Ok(Buffer { mem, len, _t: PhantomData })
     }
     /// A buffer holding a copy of `data`.

@@ -4,6 +4,7 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_ulonglong, c_void, CStr, CString};
 use std::fmt;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::device::{Arg, Device, Launch};
 use crate::registry::Kernel;
@@ -80,10 +81,18 @@ pub struct EmuMem {
     words: usize,
 }
 
-// SAFETY: EmuMem owns its allocation; access goes through &mut self or
-// through kernel launches, which the Device API serializes.
+// SAFETY: EmuMem owns its allocation. Kernels write it through `&EmuMem`
+// (as CUDA kernels write device memory passed by pointer), so every access —
+// launches, reads, writes, on any EmuDevice — holds the process-wide
+// EMULATOR lock: one emulated stream, as one CUDA stream orders its work.
 unsafe impl Send for EmuMem {}
 unsafe impl Sync for EmuMem {}
+
+static EMULATOR: Mutex<()> = Mutex::new(());
+
+fn serialize() -> MutexGuard<'static, ()> {
+    EMULATOR.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl fmt::Debug for EmuMem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,6 +132,7 @@ impl Device for EmuDevice {
     }
 
     fn write(&self, dst: &mut EmuMem, src: &[u8]) -> Result<()> {
+        let _serial = serialize();
         let d = dst.bytes_mut();
         if src.len() > d.len() {
             return Err(KernelError::InvalidInput(format!("{} bytes into a {}-byte buffer", src.len(), d.len())));
@@ -132,6 +142,7 @@ impl Device for EmuDevice {
     }
 
     fn read(&self, src: &EmuMem, dst: &mut [u8]) -> Result<()> {
+        let _serial = serialize();
         let s = src.bytes();
         if dst.len() > s.len() {
             return Err(KernelError::InvalidInput(format!("{} bytes from a {}-byte buffer", dst.len(), s.len())));
@@ -140,7 +151,8 @@ impl Device for EmuDevice {
         Ok(())
     }
 
-    fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, EmuMem>]) -> Result<()> {
+    unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, EmuMem>]) -> Result<()> {
+        let _serial = serialize();
         // CUDA's convention: params[i] points to the value of argument i.
         let mut ptrs: Vec<*mut u64> = Vec::with_capacity(args.len());
         let mut u32s: Vec<u32> = Vec::with_capacity(args.len());
@@ -180,8 +192,8 @@ impl Device for EmuDevice {
         // SAFETY: every pointer is valid for the call: name and err are owned
         // buffers, grid/block are 3-element arrays, params point to values
         // that outlive the call, and buffer pointers point to live EmuMem
-        // allocations borrowed by `args`. The kernel stays within the lengths
-        // the typed wrappers of this crate allocate.
+        // allocations borrowed by `args`. That the arguments fit the kernel
+        // is this function's own safety contract.
         let rc = unsafe {
             ss_emu_launch(
                 name.as_ptr(),

@@ -8,12 +8,13 @@
 //! run and on [`CudaDevice`] where a GPU exists.
 //!
 //! FFI ownership and stream rules: device memory belongs to the [`Buffer`]
-//! that allocated it and is freed when it drops; a kernel only reads and
-//! writes the buffers passed to its launch, within the lengths the typed
-//! wrappers of this crate compute. `CudaDevice` issues every copy and launch
-//! on one stream, so operations run in the order they are called; reads back
-//! to the host synchronize that stream. `EmuDevice` runs each launch to
-//! completion before returning.
+//! that allocated it and is freed when it drops. [`Device::launch`] is
+//! `unsafe` (a kernel trusts its arguments); the typed wrappers of [`msm`],
+//! [`ntt`] and [`poly`] check lengths and are the safe API. `CudaDevice`
+//! issues every copy and launch on one stream, so operations run in the order
+//! they are called; reads back to the host synchronize that stream.
+//! `EmuDevice` runs each launch to completion before returning, and all
+//! emulator launches, reads and writes of the process are serialized.
 
 mod cuda;
 mod device;

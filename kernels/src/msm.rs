@@ -70,6 +70,12 @@ pub fn msm_buffers<D: Device>(
     let windows = SCALAR_BITS.div_ceil(c);
     let buckets = (windows as usize) << c;
     let slots = windows as usize * n as usize;
+    // Bucket offsets and sorted positions are u32 on the device.
+    if slots > u32::MAX as usize || buckets >= u32::MAX as usize {
+        return Err(KernelError::InvalidInput(format!(
+            "{n} points with {c}-bit windows exceed one MSM launch; split the MSM"
+        )));
+    }
 
     let digits = dev.zeros::<u32>(slots)?;
     let counts = dev.zeros::<u32>(buckets)?;
@@ -81,19 +87,33 @@ pub fn msm_buffers<D: Device>(
     let result = dev.zeros::<JacobianRepr>(1)?;
     let (nn, cc, ww) = (Arg::U32(n), Arg::U32(c), Arg::U32(windows));
 
-    dev.launch(DIGITS, Launch::linear(u64::from(n), BLOCK)?, &[scalars.arg(), nn, cc, ww, digits.arg(), counts.arg()])?;
-    dev.launch(
-        SCAN,
-        Launch::blocks(1, SCAN_THREADS),
-        &[counts.arg(), Arg::U32(buckets as u32), offsets.arg(), cursor.arg()],
-    )?;
-    dev.launch(SCATTER, Launch::linear(slots as u64, BLOCK)?, &[digits.arg(), nn, cc, ww, cursor.arg(), sorted.arg()])?;
-    dev.launch(
-        ACCUMULATE,
-        Launch::linear(buckets as u64, BLOCK)?,
-        &[bases.arg(), sorted.arg(), offsets.arg(), cc, ww, sums.arg()],
-    )?;
-    dev.launch(REDUCE, Launch::blocks(windows, REDUCE_THREADS), &[sums.arg(), cc, window_sums.arg()])?;
-    dev.launch(COMBINE, Launch::blocks(1, 1), &[window_sums.arg(), cc, ww, result.arg()])?;
+    // SAFETY: arguments in each kernel's parameter order and types (msm.cu);
+    // buffer sizes: digits/sorted windows*n, counts/cursor/sums windows<<c,
+    // offsets one more, window_sums windows, result 1, as allocated above;
+    // positions fit u32 (checked above).
+    unsafe {
+        dev.launch(
+            DIGITS,
+            Launch::linear(u64::from(n), BLOCK)?,
+            &[scalars.arg(), nn, cc, ww, digits.arg(), counts.arg()],
+        )?;
+        dev.launch(
+            SCAN,
+            Launch::blocks(1, SCAN_THREADS),
+            &[counts.arg(), Arg::U32(buckets as u32), offsets.arg(), cursor.arg()],
+        )?;
+        dev.launch(
+            SCATTER,
+            Launch::linear(slots as u64, BLOCK)?,
+            &[digits.arg(), nn, cc, ww, cursor.arg(), sorted.arg()],
+        )?;
+        dev.launch(
+            ACCUMULATE,
+            Launch::linear(buckets as u64, BLOCK)?,
+            &[bases.arg(), sorted.arg(), offsets.arg(), cc, ww, sums.arg()],
+        )?;
+        dev.launch(REDUCE, Launch::blocks(windows, REDUCE_THREADS), &[sums.arg(), cc, window_sums.arg()])?;
+        dev.launch(COMBINE, Launch::blocks(1, 1), &[window_sums.arg(), cc, ww, result.arg()])?;
+    }
     Ok(dev.download(&result)?[0])
 }

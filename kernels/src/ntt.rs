@@ -65,11 +65,14 @@ impl<D: Device> NttPlan<D> {
         let half = 1usize << (log_n - 1);
         let make = |root: Fr| -> Result<Buffer<D, FieldRepr>> {
             let tw = dev.zeros::<FieldRepr>(half)?;
-            dev.launch(
-                TWIDDLES,
-                Launch::linear(half as u64, BLOCK)?,
-                &[tw.arg(), Arg::U32(half as u32), Arg::Field((&root).into())],
-            )?;
+            // SAFETY: (tw, half, omega) as ntt_twiddles takes them; tw holds half elements.
+            unsafe {
+                dev.launch(
+                    TWIDDLES,
+                    Launch::linear(half as u64, BLOCK)?,
+                    &[tw.arg(), Arg::U32(half as u32), Arg::Field((&root).into())],
+                )?;
+            }
             Ok(tw)
         };
         Ok(NttPlan { log_n, n_inv, forward: make(w)?, inverse: make(w_inv)? })
@@ -97,17 +100,26 @@ impl<D: Device> NttPlan<D> {
         self.check(data, batch)?;
         let log_n = self.log_n;
         let total = (batch as u64) << log_n;
-        dev.launch(BIT_REVERSE, Launch::linear(total, BLOCK)?, &[data.arg(), Arg::U32(log_n), Arg::U32(batch)])?;
-        let s_max = log_n.min(BLOCK_LOG);
-        let chunks = u32::try_from(total >> s_max)
-            .map_err(|_| KernelError::InvalidInput("NTT batch too large for one launch".into()))?;
-        dev.launch(BLOCK_STAGES, Launch::blocks(chunks, 1 << (s_max - 1)), &[data.arg(), Arg::U32(log_n), tw.arg()])?;
-        for s in s_max + 1..=log_n {
+        // SAFETY: arguments in ntt.cu's parameter order and types; data holds
+        // batch << log_n elements (checked), tw the n/2 twiddles of this plan;
+        // ntt_block's blocks of 2^(s_max-1) threads each cover 2^s_max elements.
+        unsafe {
+            dev.launch(BIT_REVERSE, Launch::linear(total, BLOCK)?, &[data.arg(), Arg::U32(log_n), Arg::U32(batch)])?;
+            let s_max = log_n.min(BLOCK_LOG);
+            let chunks = u32::try_from(total >> s_max)
+                .map_err(|_| KernelError::InvalidInput("NTT batch too large for one launch".into()))?;
             dev.launch(
-                STAGE,
-                Launch::linear(total / 2, BLOCK)?,
-                &[data.arg(), Arg::U32(log_n), Arg::U32(s), tw.arg(), Arg::U32(batch)],
+                BLOCK_STAGES,
+                Launch::blocks(chunks, 1 << (s_max - 1)),
+                &[data.arg(), Arg::U32(log_n), tw.arg()],
             )?;
+            for s in s_max + 1..=log_n {
+                dev.launch(
+                    STAGE,
+                    Launch::linear(total / 2, BLOCK)?,
+                    &[data.arg(), Arg::U32(log_n), Arg::U32(s), tw.arg(), Arg::U32(batch)],
+                )?;
+            }
         }
         Ok(())
     }

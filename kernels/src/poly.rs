@@ -49,13 +49,16 @@ pub fn binary<D: Device>(
         BinaryOp::Sub => SUB,
         BinaryOp::Mul => MUL,
     };
-    dev.launch(k, Launch::linear(n, BLOCK)?, &[out.arg(), a.arg(), b.arg(), Arg::U64(n)])
+    // SAFETY: (out, a, b, n) as poly.cu's element-wise kernels take them; all
+    // three buffers hold n elements (checked above).
+    unsafe { dev.launch(k, Launch::linear(n, BLOCK)?, &[out.arg(), a.arg(), b.arg(), Arg::U64(n)]) }
 }
 
 /// out = a * s (out may be a).
 pub fn scale<D: Device>(dev: &D, out: &Buffer<D, FieldRepr>, a: &Buffer<D, FieldRepr>, s: &Fr) -> Result<()> {
     let n = same_len(out, a)?;
-    dev.launch(SCALE, Launch::linear(n, BLOCK)?, &[out.arg(), a.arg(), Arg::Field(s.into()), Arg::U64(n)])
+    // SAFETY: (out, a, s, n) as poly_scale takes them; both hold n elements.
+    unsafe { dev.launch(SCALE, Launch::linear(n, BLOCK)?, &[out.arg(), a.arg(), Arg::Field(s.into()), Arg::U64(n)]) }
 }
 
 /// a *= s.
@@ -65,23 +68,34 @@ pub fn scale_in_place<D: Device>(dev: &D, a: &Buffer<D, FieldRepr>, s: &Fr) -> R
 
 /// a[k] *= g^(k mod n) over `batch` polynomials of n coefficients.
 pub fn distribute_powers<D: Device>(dev: &D, a: &Buffer<D, FieldRepr>, g: &Fr, n: u64, batch: u32) -> Result<()> {
-    if a.len() as u64 != n * u64::from(batch) {
+    if n.checked_mul(u64::from(batch)) != Some(a.len() as u64) {
         return Err(KernelError::InvalidInput(format!("{} elements for {batch} x {n}", a.len())));
     }
-    dev.launch(
-        DISTRIBUTE,
-        Launch::linear(a.len() as u64, BLOCK)?,
-        &[a.arg(), Arg::Field(g.into()), Arg::U64(n), Arg::U32(batch)],
-    )
+    // SAFETY: (a, g, n, batch) as poly_distribute_powers takes them; a holds
+    // n * batch elements (checked above).
+    unsafe {
+        dev.launch(
+            DISTRIBUTE,
+            Launch::linear(a.len() as u64, BLOCK)?,
+            &[a.arg(), Arg::Field(g.into()), Arg::U64(n), Arg::U32(batch)],
+        )
+    }
 }
 
 /// out = a^-1 element-wise (zeros stay zero); out and a must be distinct.
 pub fn batch_invert<D: Device>(dev: &D, out: &Buffer<D, FieldRepr>, a: &Buffer<D, FieldRepr>) -> Result<()> {
+    if std::ptr::eq(out, a) {
+        return Err(KernelError::InvalidInput("batch inversion needs distinct input and output buffers".into()));
+    }
     let n = same_len(out, a)?;
     let threads = n.div_ceil(u64::from(INVERT_CHUNK));
-    dev.launch(
-        BATCH_INVERT,
-        Launch::linear(threads, BLOCK)?,
-        &[out.arg(), a.arg(), Arg::U64(n), Arg::U32(INVERT_CHUNK)],
-    )
+    // SAFETY: (out, a, n, chunk) as poly_batch_invert takes them; both hold n
+    // elements and are distinct allocations (two Buffers never overlap).
+    unsafe {
+        dev.launch(
+            BATCH_INVERT,
+            Launch::linear(threads, BLOCK)?,
+            &[out.arg(), a.arg(), Arg::U64(n), Arg::U32(INVERT_CHUNK)],
+        )
+    }
 }

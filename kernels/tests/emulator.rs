@@ -16,7 +16,11 @@ fn every_registered_kernel_is_in_the_emulator_table() {
 
 fn shift(dev: &EmuDevice, name: &'static str, n: u32, salt: u32) -> Vec<u32> {
     let out = dev.zeros::<u32>(n as usize).unwrap();
-    dev.launch(Kernel::new(&SELFTEST, name), Launch::blocks(1, n), &[out.arg(), Arg::U32(n), Arg::U32(salt)]).unwrap();
+    // SAFETY: (out, n, salt) as shift_racy/shift_synced take them; one block of n threads, out holds n.
+    unsafe {
+        dev.launch(Kernel::new(&SELFTEST, name), Launch::blocks(1, n), &[out.arg(), Arg::U32(n), Arg::U32(salt)])
+    }
+    .unwrap();
     dev.download(&out).unwrap()
 }
 
@@ -26,9 +30,8 @@ fn thread_order_exposes_a_missing_barrier() {
     let expected: Vec<u32> = (0..n).map(|t| (t + 1) % n + 1000).collect();
     let orders = [Order::Forward, Order::Reverse, Order::Shuffle(1), Order::Shuffle(2)];
     // With the barrier: the same (right) result in every order.
-    for (i, o) in orders.iter().enumerate() {
-        assert_eq!(shift(&EmuDevice::new(*o), "shift_synced", n, 1000), expected, "{o:?}");
-        let _ = i;
+    for o in orders {
+        assert_eq!(shift(&EmuDevice::new(o), "shift_synced", n, 1000), expected, "{o:?}");
     }
     // Without it: the orders disagree, and at least one is wrong.
     let results: Vec<Vec<u32>> =
@@ -43,17 +46,45 @@ fn thread_order_exposes_a_missing_barrier() {
 fn bad_launches_are_errors() {
     let dev = EmuDevice::default();
     let out = dev.zeros::<u32>(4).unwrap();
+    // The emulator checks what it can even though launch's contract is the
+    // caller's (these launches break it on purpose and must be refused
+    // before any kernel code runs).
+    // SAFETY: refused by the emulator before the kernel runs (wrong arity,
+    // unknown name, bad shape), as asserted.
     // Wrong number of arguments.
-    let e = dev.launch(Kernel::new(&SELFTEST, "shift_synced"), Launch::blocks(1, 4), &[out.arg()]).unwrap_err();
+    let e =
+        unsafe { dev.launch(Kernel::new(&SELFTEST, "shift_synced"), Launch::blocks(1, 4), &[out.arg()]) }.unwrap_err();
     assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("takes 3 parameters")), "{e}");
     // Unknown kernel.
-    let e = dev.launch(Kernel::new(&SELFTEST, "nope"), Launch::blocks(1, 1), &[]).unwrap_err();
+    // SAFETY: as above.
+    let e = unsafe { dev.launch(Kernel::new(&SELFTEST, "nope"), Launch::blocks(1, 1), &[]) }.unwrap_err();
     assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("no kernel named nope")), "{e}");
     // More than 1024 threads per block.
-    let e = dev
-        .launch(Kernel::new(&SELFTEST, "shift_synced"), Launch::blocks(1, 2048), &[out.arg(), Arg::U32(4), Arg::U32(0)])
-        .unwrap_err();
+    // SAFETY: as above.
+    let e = unsafe {
+        dev.launch(
+            Kernel::new(&SELFTEST, "shift_synced"),
+            Launch::blocks(1, 2048),
+            &[out.arg(), Arg::U32(4), Arg::U32(0)],
+        )
+    }
+    .unwrap_err();
     assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("invalid launch shape")), "{e}");
+    // A grid beyond CUDA's 2^31 - 1 blocks.
+    // SAFETY: as above.
+    let e = unsafe {
+        dev.launch(
+            Kernel::new(&SELFTEST, "shift_synced"),
+            Launch::blocks(u32::MAX, 4),
+            &[out.arg(), Arg::U32(4), Arg::U32(0)],
+        )
+    }
+    .unwrap_err();
+    assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("invalid launch shape")), "{e}");
+    // Launch shapes CUDA cannot run.
+    assert!(Launch::linear(10, 0).is_err());
+    assert!(Launch::linear(10, 2048).is_err());
+    assert!(Launch::linear(u64::MAX, 1024).is_err());
     // Reading more than a buffer holds.
     let mut big = vec![0u8; 64];
     assert!(dev.read(&dev.alloc_zeroed(16).unwrap(), &mut big).is_err());

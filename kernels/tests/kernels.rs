@@ -73,8 +73,11 @@ fn field_ops_match_halo2curves<D: Device>(dev: &D) {
     let n = a.len();
     let (da, db) = (dev.upload(&repr::frs(&a)).unwrap(), dev.upload(&repr::frs(&b)).unwrap());
     let out = dev.zeros::<FieldRepr>(8 * n).unwrap();
-    dev.launch(FR_OPS, Launch::linear(n as u64, 64).unwrap(), &[da.arg(), db.arg(), out.arg(), Arg::U64(n as u64)])
-        .unwrap();
+    // SAFETY: (a, b, out, n) as fr_ops takes them; out holds 8n elements.
+    unsafe {
+        dev.launch(FR_OPS, Launch::linear(n as u64, 64).unwrap(), &[da.arg(), db.arg(), out.arg(), Arg::U64(n as u64)])
+    }
+    .unwrap();
     let out = dev.download(&out).unwrap();
     for i in 0..n {
         let (x, y) = (a[i], b[i]);
@@ -95,8 +98,11 @@ fn field_ops_match_halo2curves<D: Device>(dev: &D) {
     let to = |v: &[Fq]| v.iter().map(FieldRepr::from).collect::<Vec<_>>();
     let (da, db) = (dev.upload(&to(&qa)).unwrap(), dev.upload(&to(&qb)).unwrap());
     let out = dev.zeros::<FieldRepr>(8 * n).unwrap();
-    dev.launch(FQ_OPS, Launch::linear(n as u64, 64).unwrap(), &[da.arg(), db.arg(), out.arg(), Arg::U64(n as u64)])
-        .unwrap();
+    // SAFETY: (a, b, out, n) as fq_ops takes them; out holds 8n elements.
+    unsafe {
+        dev.launch(FQ_OPS, Launch::linear(n as u64, 64).unwrap(), &[da.arg(), db.arg(), out.arg(), Arg::U64(n as u64)])
+    }
+    .unwrap();
     let out = dev.download(&out).unwrap();
     for i in 0..n {
         let (x, y) = (qa[i], qb[i]);
@@ -139,11 +145,14 @@ fn point_ops_match_halo2curves<D: Device>(dev: &D) {
     let dq = dev.upload(&repr::affines(&q)).unwrap();
     let dk = dev.upload(&repr::frs(&k)).unwrap();
     let out = dev.zeros::<JacobianRepr>(4 * n).unwrap();
-    dev.launch(
-        G1_OPS,
-        Launch::linear(n as u64, 32).unwrap(),
-        &[dp.arg(), dq.arg(), dk.arg(), out.arg(), Arg::U64(n as u64)],
-    )
+    // SAFETY: (p, q, k, out, n) as g1_ops takes them; out holds 4n points.
+    unsafe {
+        dev.launch(
+            G1_OPS,
+            Launch::linear(n as u64, 32).unwrap(),
+            &[dp.arg(), dq.arg(), dk.arg(), out.arg(), Arg::U64(n as u64)],
+        )
+    }
     .unwrap();
     let out = dev.download(&out).unwrap();
     for i in 0..n {
@@ -190,6 +199,17 @@ fn msm_matches_halo2curves<D: Device>(dev: &D) {
         msm::msm(dev, &minus_one, &bases[..50], None).unwrap().to_affine(),
         best_multiexp(&minus_one, &bases[..50]).to_affine()
     );
+    // Skewed scalars (one bucket per window holds every point), as halo2's
+    // selector and fixed columns give: all ones, and all 2^16 - 1.
+    for s in [Fr::ONE, Fr::from(0xffff)] {
+        let same = vec![s; 1000];
+        let bases = random_points(1000, &mut r);
+        assert_eq!(
+            msm::msm(dev, &same, &bases, None).unwrap().to_affine(),
+            best_multiexp(&same, &bases).to_affine(),
+            "all scalars {s:?}"
+        );
+    }
     // Bad input is an error, not a panic.
     assert!(msm::msm(dev, &scalars[..3], &bases[..2], None).is_err());
     assert!(msm::msm(dev, &scalars[..3], &bases[..3], Some(17)).is_err());
@@ -299,6 +319,11 @@ fn elementwise_kernels_match_halo2curves<D: Device>(dev: &D) {
     }
     let (x, y) = (dev.zeros::<FieldRepr>(3).unwrap(), dev.zeros::<FieldRepr>(4).unwrap());
     assert!(poly::binary(dev, BinaryOp::Mul, &x, &x, &y).is_err());
+    // Batch inversion in place would read what it already wrote: refused.
+    assert!(poly::batch_invert(dev, &x, &x).is_err());
+    assert!(poly::distribute_powers(dev, &x, &Fr::ONE, u64::MAX, 2).is_err());
+    // Sizes beyond what a device can address are errors, not panics.
+    assert!(dev.zeros::<FieldRepr>(usize::MAX / 8).is_err());
 }
 
 /// Runs each named body on the emulator in every thread order, and on a GPU
@@ -358,7 +383,8 @@ proptest! {
         let n = a.len();
         let (da, db) = (dev.upload(&repr::frs(&a)).unwrap(), dev.upload(&repr::frs(&b)).unwrap());
         let out = dev.zeros::<FieldRepr>(n).unwrap();
-        dev.launch(FR_MUL, Launch::linear(n as u64, 32).unwrap(), &[da.arg(), db.arg(), out.arg(), Arg::U64(n as u64)]).unwrap();
+        // SAFETY: (a, b, out, n) as fr_mul takes them; all hold n elements.
+        unsafe { dev.launch(FR_MUL, Launch::linear(n as u64, 32).unwrap(), &[da.arg(), db.arg(), out.arg(), Arg::U64(n as u64)]) }.unwrap();
         let got = repr::to_frs(&dev.download(&out).unwrap());
         for i in 0..n {
             prop_assert_eq!(got[i], a[i] * b[i]);
