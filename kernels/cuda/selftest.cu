@@ -10,11 +10,13 @@ SS_KERNEL void fr_mul(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __
 
 // Per element: a+b, a-b, a*b, -a, a^2, a^-1, from_mont(a) (canonical limbs),
 // to_mont(from_mont(a)) (round trip) into out[8*i .. 8*i+7].
-SS_KERNEL void fr_ops(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __restrict__ out, u64 n) {
+template <class F>
+__device__ __forceinline__ void field_ops(const F* __restrict__ a, const F* __restrict__ b, F* __restrict__ out,
+                                          u64 n) {
     u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    Fr x = a[i], y = b[i];
-    Fr* o = out + 8 * i;
+    F x = a[i], y = b[i];
+    F* o = out + 8 * i;
     o[0] = x + y;
     o[1] = x - y;
     o[2] = x * y;
@@ -25,20 +27,12 @@ SS_KERNEL void fr_ops(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __
     o[7] = x.from_mont().to_mont();
 }
 
-// The same for Fq.
+SS_KERNEL void fr_ops(const Fr* __restrict__ a, const Fr* __restrict__ b, Fr* __restrict__ out, u64 n) {
+    field_ops(a, b, out, n);
+}
+
 SS_KERNEL void fq_ops(const Fq* __restrict__ a, const Fq* __restrict__ b, Fq* __restrict__ out, u64 n) {
-    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    Fq x = a[i], y = b[i];
-    Fq* o = out + 8 * i;
-    o[0] = x + y;
-    o[1] = x - y;
-    o[2] = x * y;
-    o[3] = -x;
-    o[4] = x.sqr();
-    o[5] = x.inverse();
-    o[6] = x.from_mont();
-    o[7] = x.from_mont().to_mont();
+    field_ops(a, b, out, n);
 }
 
 // Per pair of affine points: p+q (Jacobian+Jacobian), p+q (mixed),
