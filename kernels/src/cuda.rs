@@ -197,6 +197,10 @@ impl CudaDevice {
 impl Device for CudaDevice {
     type Mem = CudaSlice<u8>;
 
+    fn free_memory(&self) -> Option<usize> {
+        self.memory().ok().map(|(free, _)| free)
+    }
+
     fn name(&self) -> String {
         format!("{} (sm_{}{})", self.name, self.compute.0, self.compute.1)
     }

@@ -91,6 +91,11 @@ pub trait Device: Send + Sync + fmt::Debug {
     unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, Self::Mem>]) -> Result<()>;
     /// Waits for all issued work.
     fn synchronize(&self) -> Result<()>;
+    /// Free device memory in bytes, when the device can tell (the emulator's
+    /// memory is the host's: None).
+    fn free_memory(&self) -> Option<usize> {
+        None
+    }
 
     /// A zeroed buffer of `len` elements.
     fn zeros<T: Pod>(&self, len: usize) -> Result<Buffer<Self, T>>

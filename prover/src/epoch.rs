@@ -56,6 +56,7 @@ use statesync_circuits::{
 
 use crate::{
     keys::vk_hash,
+    hal::Hal,
     proof::{prove_circuit, verify_instances, TranscriptKind},
     ProverError,
 };
@@ -306,6 +307,7 @@ impl EpochPublic {
 /// chaining is checked natively first, so an out-of-order request is a clear
 /// error rather than a proof that does not verify.
 pub fn prove_epoch(
+    hal: &dyn Hal,
     params: &ParamsKZG<Bn256>,
     keys: &EpochKeys,
     snarks: Vec<Snark>,
@@ -338,7 +340,7 @@ pub fn prove_epoch(
     let circuit = epoch_circuit(CircuitBuilderStage::Prover, keys.config, params, snarks, spec, keys.tag)
         .use_break_points(keys.break_points.clone());
     let instances = circuit.instances()[0].clone();
-    let proof = prove_circuit(params, &keys.pk, circuit, &instances, kind, rng)?;
+    let proof = prove_circuit(hal, params, &keys.pk, circuit, &instances, kind, rng)?;
     Ok(EpochProof { instances, proof })
 }
 

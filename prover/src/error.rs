@@ -37,12 +37,23 @@ pub enum ProverError {
     /// Compiling or running the EVM verifier.
     #[error("evm: {0}")]
     Evm(String),
+    /// A Hal back end failed (device error, wrong sizes).
+    #[error("prover backend: {0}")]
+    Hal(String),
+    /// The witness does not satisfy the circuit (found while proving).
+    #[error("unsatisfied circuit: {0}")]
+    Unsatisfied(String),
     /// A malformed proof file.
     #[error("malformed proof file: {0}")]
     ProofFile(String),
 }
 
 impl ProverError {
+    /// A device (kernel) error as a backend error.
+    pub fn device(e: statesync_kernels::KernelError) -> Self {
+        ProverError::Hal(e.to_string())
+    }
+
     /// An I/O error with context.
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();

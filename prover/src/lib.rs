@@ -9,7 +9,9 @@
 pub mod epoch;
 pub mod error;
 pub mod evm;
+pub mod hal;
 pub mod keys;
+pub mod plonk;
 pub mod proof;
 pub mod srs;
 

@@ -29,7 +29,7 @@ use statesync_circuits::{
     witness::{BatchWitness, PublicInputs},
 };
 
-use crate::{keys::ShapeKeys, ProverError};
+use crate::{hal::Hal, keys::ShapeKeys, plonk, ProverError};
 
 /// Version of the proof file format.
 pub const PROOF_VERSION: u32 = 1;
@@ -46,14 +46,23 @@ pub enum TranscriptKind {
     Evm,
 }
 
-/// Proves the batch in `w` with `keys`; all prover randomness comes from `rng`.
+/// Proves the batch in `w` with `keys` on `hal`; all prover randomness comes
+/// from `rng`.
 pub fn prove_batch(
+    hal: &dyn Hal,
     params: &ParamsKZG<Bn256>,
     keys: &ShapeKeys,
     w: &BatchWitness,
     kind: TranscriptKind,
     rng: impl RngCore,
 ) -> Result<Vec<u8>, ProverError> {
+    let (builder, claimed) = batch_circuit(keys, w)?;
+    prove_circuit(hal, params, &keys.pk, builder, &claimed, kind, rng)
+}
+
+/// The batch circuit of `w` (witness generation done) and its public inputs,
+/// refused when the witness claims other public inputs than it computes.
+pub fn batch_circuit(keys: &ShapeKeys, w: &BatchWitness) -> Result<(BaseCircuitBuilder<Fr>, Vec<Fr>), ProverError> {
     let mut builder = BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
     circuit::build(&mut builder, w)?;
     let computed: Vec<Fr> = builder.assigned_instances[0].iter().map(|v| *v.value()).collect();
@@ -61,26 +70,71 @@ pub fn prove_batch(
     if computed != claimed {
         return Err(ProverError::Inconsistent(format!("{computed:?}, the witness claims {claimed:?}")));
     }
-    prove_circuit(params, &keys.pk, builder, &claimed, kind, rng)
+    Ok((builder, claimed))
 }
 
-fn write_proof<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>, C: Circuit<Fr>>(
-    params: &ParamsKZG<Bn256>,
-    pk: &ProvingKey<G1Affine>,
+/// Writes one proof into a transcript of any kind.
+trait WriteProof {
+    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(self, t: &mut T) -> Result<(), ProverError>;
+}
+
+/// statesync's prover on a Hal.
+struct OnHal<'a, C, R> {
+    hal: &'a dyn Hal,
+    params: &'a ParamsKZG<Bn256>,
+    pk: &'a ProvingKey<G1Affine>,
     circuit: C,
-    instances: &[&[Fr]],
-    rng: impl RngCore,
-    t: &mut T,
-) -> Result<(), ProverError> {
-    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
-        params,
-        pk,
-        &[circuit],
-        &[instances],
-        rng,
-        t,
-    )
-    .map_err(|e| ProverError::Halo2(format!("create_proof: {e:?}")))
+    instances: &'a [Fr],
+    rng: R,
+}
+
+impl<C: Circuit<Fr>, R: RngCore> WriteProof for OnHal<'_, C, R> {
+    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(self, t: &mut T) -> Result<(), ProverError> {
+        plonk::create_proof(self.hal, self.params, self.pk, &self.circuit, &[self.instances], self.rng, t)
+    }
+}
+
+/// halo2-axiom's `create_proof`: the baseline of tests and benchmarks.
+struct Baseline<'a, C, R> {
+    params: &'a ParamsKZG<Bn256>,
+    pk: &'a ProvingKey<G1Affine>,
+    circuit: C,
+    instances: &'a [Fr],
+    rng: R,
+}
+
+impl<C: Circuit<Fr>, R: RngCore> WriteProof for Baseline<'_, C, R> {
+    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(self, t: &mut T) -> Result<(), ProverError> {
+        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+            self.params,
+            self.pk,
+            &[self.circuit],
+            &[&[self.instances]],
+            self.rng,
+            t,
+        )
+        .map_err(|e| ProverError::Halo2(format!("create_proof: {e:?}")))
+    }
+}
+
+fn write_proof(kind: TranscriptKind, proof: impl WriteProof) -> Result<Vec<u8>, ProverError> {
+    match kind {
+        TranscriptKind::Blake2b => {
+            let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+            proof.write(&mut t)?;
+            Ok(t.finalize())
+        }
+        TranscriptKind::Poseidon => {
+            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
+            proof.write(&mut t)?;
+            Ok(t.finalize())
+        }
+        TranscriptKind::Evm => {
+            let mut t = <EvmTranscript<G1Affine, NativeLoader, _, _> as TranscriptWriterBuffer<_, _, _>>::init(vec![]);
+            proof.write(&mut t)?;
+            Ok(t.finalize())
+        }
+    }
 }
 
 fn check_proof<E: EncodedChallenge<G1Affine>, T: TranscriptRead<G1Affine, E>>(
@@ -99,8 +153,10 @@ fn check_proof<E: EncodedChallenge<G1Affine>, T: TranscriptRead<G1Affine, E>>(
     .is_ok()
 }
 
-/// Proves any circuit (e.g. an epoch circuit) with `kind`'s transcript.
+/// Proves any circuit (a batch or an epoch circuit) on `hal` with `kind`'s
+/// transcript.
 pub fn prove_circuit<C: Circuit<Fr>>(
+    hal: &dyn Hal,
     params: &ParamsKZG<Bn256>,
     pk: &ProvingKey<G1Affine>,
     circuit: C,
@@ -108,24 +164,20 @@ pub fn prove_circuit<C: Circuit<Fr>>(
     kind: TranscriptKind,
     rng: impl RngCore,
 ) -> Result<Vec<u8>, ProverError> {
-    let instances = [instances];
-    match kind {
-        TranscriptKind::Blake2b => {
-            let mut t = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
-            write_proof(params, pk, circuit, &instances, rng, &mut t)?;
-            Ok(t.finalize())
-        }
-        TranscriptKind::Poseidon => {
-            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
-            write_proof(params, pk, circuit, &instances, rng, &mut t)?;
-            Ok(t.finalize())
-        }
-        TranscriptKind::Evm => {
-            let mut t = <EvmTranscript<G1Affine, NativeLoader, _, _> as TranscriptWriterBuffer<_, _, _>>::init(vec![]);
-            write_proof(params, pk, circuit, &instances, rng, &mut t)?;
-            Ok(t.finalize())
-        }
-    }
+    write_proof(kind, OnHal { hal, params, pk, circuit, instances, rng })
+}
+
+/// The same proof by halo2-axiom's own `create_proof` — the reference the
+/// tests and `statesync-bench prove` compare against; not used to serve.
+pub fn prove_circuit_halo2<C: Circuit<Fr>>(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
+    instances: &[Fr],
+    kind: TranscriptKind,
+    rng: impl RngCore,
+) -> Result<Vec<u8>, ProverError> {
+    write_proof(kind, Baseline { params, pk, circuit, instances, rng })
 }
 
 /// Whether `proof` is a valid proof of `public` under `vk`.

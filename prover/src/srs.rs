@@ -7,14 +7,20 @@
 //! `INSECURE` in their file name and every use logs a warning.
 
 use std::{
+    collections::HashMap,
     fs,
     io::{BufReader, BufWriter},
     path::{Path, PathBuf},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use halo2_proofs::{
-    halo2curves::bn256::Bn256,
-    poly::{commitment::Params as _, kzg::commitment::ParamsKZG},
+    halo2curves::{bn256::Bn256, bn256::G1Affine, serde::SerdeObject},
+    poly::{
+        commitment::{Params as _, ParamsProver},
+        kzg::commitment::ParamsKZG,
+    },
+    SerdeFormat,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -72,6 +78,35 @@ fn read_params(path: &Path) -> Result<ParamsKZG<Bn256>, ProverError> {
         .map_err(ProverError::io(format!("reading params {}", path.display())))
 }
 
+/// Identifies a parameter set: k and the raw bytes of `[s]G`.
+type SrsId = (u32, Vec<u8>);
+
+/// The Lagrange-basis SRS points of `params` (`[L_i(s)]G` of the 2^k
+/// domain). halo2-axiom keeps them private: they are read once from the
+/// parameters' raw serialization and cached per parameter set.
+pub fn lagrange_bases(params: &ParamsKZG<Bn256>) -> Result<Arc<Vec<G1Affine>>, ProverError> {
+    static CACHE: OnceLock<Mutex<HashMap<SrsId, Arc<Vec<G1Affine>>>>> = OnceLock::new();
+    let g = params.get_g();
+    let id: SrsId = (params.k(), g.get(1).map(|p| p.to_raw_bytes()).unwrap_or_default());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(bases) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return Ok(bases.clone());
+    }
+    let mut raw = Vec::new();
+    params.write_custom(&mut raw, SerdeFormat::RawBytesUnchecked).map_err(ProverError::io("serializing params"))?;
+    // Layout: k (4 bytes), n points of g, n points of g_lagrange, g2, s_g2.
+    let point = g.first().map(|p| p.to_raw_bytes().len()).unwrap_or(64);
+    let n = g.len();
+    let start = 4 + n * point;
+    let bytes = raw
+        .get(start..start + n * point)
+        .ok_or_else(|| ProverError::Hal("params serialization is shorter than expected".into()))?;
+    let bases: Vec<G1Affine> = bytes.chunks_exact(point).map(G1Affine::from_raw_bytes_unchecked).collect();
+    let bases = Arc::new(bases);
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(id, bases.clone());
+    Ok(bases)
+}
+
 /// The cache file of the development SRS of size `k`.
 pub fn dev_params_path(cache_dir: &Path, k: u32) -> PathBuf {
     cache_dir.join(format!("INSECURE-dev-srs-bn254-k{k}.params"))
@@ -106,7 +141,7 @@ fn dev_params(cache_dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>, ProverError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use halo2_proofs::poly::commitment::ParamsProver;
+    use halo2_proofs::{arithmetic::g_to_lagrange, halo2curves::group::prime::PrimeCurveAffine};
 
     #[test]
     fn dev_params_are_cached_and_ceremony_files_downsize() {
@@ -120,5 +155,14 @@ mod tests {
         assert_eq!(ceremony.params(4).unwrap().k(), 4);
         assert!(matches!(ceremony.params(6), Err(ProverError::SrsTooSmall { have: 5, need: 6 })));
         assert!(!ceremony.is_insecure() && src.is_insecure());
+    }
+
+    #[test]
+    fn lagrange_bases_are_the_lagrange_transform_of_g() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = SrsSource::Dev { cache_dir: dir.path().into() }.params(4).unwrap();
+        let expected = g_to_lagrange(params.get_g().iter().map(|p| p.to_curve()).collect(), 4);
+        assert_eq!(*lagrange_bases(&params).unwrap(), expected);
+        assert!(Arc::ptr_eq(&lagrange_bases(&params).unwrap(), &lagrange_bases(&params).unwrap()), "cached");
     }
 }

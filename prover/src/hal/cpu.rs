@@ -1,0 +1,133 @@
+//! The CPU back end: rayon over polynomials, halo2curves' MSM and
+//! halo2-axiom's FFT inside each.
+
+use halo2_proofs::{
+    arithmetic::best_multiexp,
+    halo2curves::{
+        bn256::{Bn256, Fr, G1Affine, G1},
+        ff::BatchInvert,
+        group::Curve,
+    },
+    poly::{
+        commitment::{Params, ParamsProver},
+        kzg::commitment::ParamsKZG,
+        EvaluationDomain,
+    },
+};
+use rayon::prelude::*;
+use std::{ops::Deref, sync::Arc};
+
+use super::{Bases, Hal};
+use crate::ProverError;
+
+/// Elements per rayon task of [`CpuHal::batch_invert`].
+const INVERT_CHUNK: usize = 1 << 12;
+
+/// The CPU Hal (always available).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuHal;
+
+/// The SRS points a commitment uses: borrowed from the params (monomial) or
+/// the shared Lagrange cache.
+pub(crate) enum SrsBases<'a> {
+    Borrowed(&'a [G1Affine]),
+    Shared(Arc<Vec<G1Affine>>),
+}
+
+impl Deref for SrsBases<'_> {
+    type Target = [G1Affine];
+
+    fn deref(&self) -> &[G1Affine] {
+        match self {
+            SrsBases::Borrowed(g) => g,
+            SrsBases::Shared(g) => g,
+        }
+    }
+}
+
+/// The SRS bases of `params` a commitment of `bases` uses.
+pub(crate) fn srs_bases(params: &ParamsKZG<Bn256>, bases: Bases) -> Result<SrsBases<'_>, ProverError> {
+    Ok(match bases {
+        Bases::Monomial => SrsBases::Borrowed(params.get_g()),
+        Bases::Lagrange => SrsBases::Shared(crate::srs::lagrange_bases(params)?),
+    })
+}
+
+/// Checks that a polynomial of `len` fits the 2^k bases of `params`.
+pub(crate) fn check_len(params: &ParamsKZG<Bn256>, len: usize) -> Result<(), ProverError> {
+    if len > params.n() as usize {
+        return Err(ProverError::Hal(format!("a commitment to {len} values with 2^{} SRS bases", params.k())));
+    }
+    Ok(())
+}
+
+fn check_domain(domain: &EvaluationDomain<Fr>, len: usize) -> Result<(), ProverError> {
+    let n = 1usize << domain.k();
+    if len != n {
+        return Err(ProverError::Hal(format!("{len} values for a domain of 2^{}", domain.k())));
+    }
+    Ok(())
+}
+
+impl Hal for CpuHal {
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {
+        let g = srs_bases(params, bases)?;
+        for p in polys {
+            check_len(params, p.len())?;
+        }
+        let projective: Vec<G1> = polys.par_iter().map(|p| best_multiexp(p, &g[..p.len()])).collect();
+        let mut affine = vec![G1Affine::default(); projective.len()];
+        G1::batch_normalize(&projective, &mut affine);
+        Ok(affine)
+    }
+
+    fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
+        for p in polys.iter() {
+            check_domain(domain, p.len())?;
+        }
+        polys.par_iter_mut().for_each(|p| {
+            let values = std::mem::take(p);
+            *p = domain.lagrange_to_coeff(domain.lagrange_from_vec(values)).into_values();
+        });
+        Ok(())
+    }
+
+    fn coeff_to_extended_part(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factor: Fr,
+    ) -> Result<Vec<Vec<Fr>>, ProverError> {
+        for p in polys {
+            check_domain(domain, p.len())?;
+        }
+        Ok(polys
+            .par_iter()
+            .map(|p| domain.coeff_to_extended_part(domain.coeff_from_vec(p.to_vec()), factor).into_values())
+            .collect())
+    }
+
+    fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
+        let expected = domain.extended_len() >> domain.k();
+        if parts.len() != expected {
+            return Err(ProverError::Hal(format!("{} quotient parts, the domain has {expected}", parts.len())));
+        }
+        for p in &parts {
+            check_domain(domain, p.len())?;
+        }
+        let parts = parts.into_iter().map(|p| domain.lagrange_from_vec(p)).collect();
+        let extended = domain.divide_by_vanishing_poly(domain.extended_from_lagrange_vec(parts));
+        Ok(domain.extended_to_coeff(extended))
+    }
+
+    fn batch_invert(&self, values: &mut [Fr]) -> Result<(), ProverError> {
+        values.par_chunks_mut(INVERT_CHUNK).for_each(|c| {
+            c.batch_invert();
+        });
+        Ok(())
+    }
+}

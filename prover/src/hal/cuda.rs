@@ -1,0 +1,271 @@
+//! The CUDA back end: the Hal's operations as `statesync_kernels` launches on
+//! a [`Device`] — a GPU ([`statesync_kernels::CudaDevice`]) or the CPU SIMT
+//! emulator ([`statesync_kernels::EmuDevice`]).
+//!
+//! SRS bases are uploaded once per parameter set and basis and stay resident;
+//! NTT twiddles once per size. MSMs are split into chunks that fit the
+//! device's free memory (and the kernels' u32 positions); inputs shorter than
+//! [`CudaHalConfig::cpu_below`] run on the CPU, where a launch would cost more
+//! than it saves.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use halo2_proofs::{
+    halo2curves::{
+        bn256::{Bn256, Fr, G1Affine, G1},
+        ff::WithSmallOrderMulGroup,
+        group::Curve,
+        serde::SerdeObject,
+    },
+    poly::{
+        commitment::{Params, ParamsProver},
+        kzg::commitment::ParamsKZG,
+        EvaluationDomain,
+    },
+};
+use statesync_kernels::{
+    msm::{self, default_window_bits},
+    ntt::{Direction, NttPlan},
+    poly,
+    repr::{self, AffineRepr, FieldRepr},
+    Buffer, Device,
+};
+
+use super::cpu::{check_len, srs_bases};
+use super::{Bases, CpuHal, Hal};
+use crate::ProverError;
+
+/// Bytes of device memory one MSM point needs beyond its resident base:
+/// scalar (32), digits and sorted positions for up to 16 windows (128), and
+/// headroom for the bucket arrays.
+const MSM_BYTES_PER_POINT: usize = 256;
+/// Largest batch of polynomials uploaded for one transform launch, in bytes.
+const NTT_BATCH_BYTES: usize = 256 << 20;
+
+/// Tuning of a [`CudaHal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CudaHalConfig {
+    /// Inputs with fewer elements than this run on the CPU (0: everything on
+    /// the device).
+    pub cpu_below: usize,
+    /// Most points per MSM launch; the device's free memory may lower it.
+    pub msm_chunk: usize,
+}
+
+impl Default for CudaHalConfig {
+    fn default() -> Self {
+        CudaHalConfig { cpu_below: 1 << 12, msm_chunk: 1 << 24 }
+    }
+}
+
+/// Resident SRS chunks of one parameter set and basis.
+type ResidentBases<D> = Arc<Vec<Buffer<D, AffineRepr>>>;
+/// Identifies resident bases: k, basis, raw `[s]G`, chunk length.
+type BasesKey = (u32, Bases, Vec<u8>, usize);
+
+/// The Hal on a kernels [`Device`].
+#[derive(Debug)]
+pub struct CudaHal<D: Device> {
+    dev: D,
+    config: CudaHalConfig,
+    bases: Mutex<HashMap<BasesKey, ResidentBases<D>>>,
+    plans: Mutex<HashMap<u32, Arc<NttPlan<D>>>>,
+}
+
+impl<D: Device> CudaHal<D> {
+    /// A Hal on `dev`.
+    pub fn new(dev: D, config: CudaHalConfig) -> Self {
+        CudaHal { dev, config, bases: Mutex::default(), plans: Mutex::default() }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
+    fn on_cpu(&self, len: usize) -> bool {
+        len < self.config.cpu_below
+    }
+
+    /// Points per MSM launch: the configured chunk, lowered to what half the
+    /// free device memory holds, a power of two, at least 2^10.
+    fn msm_chunk(&self) -> usize {
+        let mut chunk = self.config.msm_chunk.max(1 << 10);
+        if let Some(free) = self.dev.free_memory() {
+            chunk = chunk.min(free / 2 / MSM_BYTES_PER_POINT);
+        }
+        let chunk = chunk.max(1 << 10);
+        1 << (usize::BITS - 1 - chunk.leading_zeros())
+    }
+
+    fn resident_bases(&self, params: &ParamsKZG<Bn256>, bases: Bases, chunk: usize) -> Result<ResidentBases<D>, ProverError> {
+        let id = params.get_g().get(1).map(|p| p.to_raw_bytes()).unwrap_or_default();
+        let key = (params.k(), bases, id, chunk);
+        let mut cache = self.bases.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = cache.get(&key) {
+            return Ok(b.clone());
+        }
+        let points = srs_bases(params, bases)?;
+        let chunks = points
+            .chunks(chunk)
+            .map(|c| self.dev.upload(&repr::affines(c)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ProverError::device)?;
+        let chunks = Arc::new(chunks);
+        cache.insert(key, chunks.clone());
+        Ok(chunks)
+    }
+
+    fn plan(&self, log_n: u32) -> Result<Arc<NttPlan<D>>, ProverError> {
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = plans.get(&log_n) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(NttPlan::new(&self.dev, log_n).map_err(ProverError::device)?);
+        plans.insert(log_n, plan.clone());
+        Ok(plan)
+    }
+
+    fn msm(&self, resident: &[Buffer<D, AffineRepr>], chunk: usize, scalars: &[Fr]) -> Result<G1, ProverError> {
+        let mut acc = G1::default();
+        for (i, bases) in resident.iter().enumerate() {
+            let start = i * chunk;
+            if start >= scalars.len() {
+                break;
+            }
+            let end = (start + bases.len()).min(scalars.len());
+            let mut s = repr::frs(&scalars[start..end]);
+            // Zero scalars for the chunk's bases past the polynomial's end.
+            s.resize(bases.len(), FieldRepr::default());
+            let s = self.dev.upload(&s).map_err(ProverError::device)?;
+            let c = default_window_bits(bases.len());
+            let r = msm::msm_buffers(&self.dev, &s, bases, c).map_err(ProverError::device)?;
+            acc += r.to_curve().map_err(ProverError::device)?;
+        }
+        Ok(acc)
+    }
+
+    /// Runs `f` on groups of `polys` (each 2^log_n long) uploaded as one
+    /// batch, returning the transformed values.
+    fn transform_batches(
+        &self,
+        log_n: u32,
+        polys: &[&[Fr]],
+        f: impl Fn(&NttPlan<D>, &Buffer<D, FieldRepr>, u32) -> statesync_kernels::Result<()>,
+    ) -> Result<Vec<Vec<Fr>>, ProverError> {
+        let plan = self.plan(log_n)?;
+        let n = 1usize << log_n;
+        let per_batch = (NTT_BATCH_BYTES / (n * size_of::<FieldRepr>())).max(1);
+        let mut out = Vec::with_capacity(polys.len());
+        for group in polys.chunks(per_batch) {
+            let mut flat = Vec::with_capacity(group.len() * n);
+            for p in group {
+                flat.extend(p.iter().map(FieldRepr::from));
+            }
+            let buf = self.dev.upload(&flat).map_err(ProverError::device)?;
+            f(&plan, &buf, group.len() as u32).map_err(ProverError::device)?;
+            let values = self.dev.download(&buf).map_err(ProverError::device)?;
+            out.extend(values.chunks_exact(n).map(repr::to_frs));
+        }
+        Ok(out)
+    }
+}
+
+fn check_domain(domain: &EvaluationDomain<Fr>, polys: &[&[Fr]]) -> Result<(), ProverError> {
+    let n = 1usize << domain.k();
+    match polys.iter().find(|p| p.len() != n) {
+        Some(p) => Err(ProverError::Hal(format!("{} values for a domain of 2^{}", p.len(), domain.k()))),
+        None => Ok(()),
+    }
+}
+
+impl<D: Device> Hal for CudaHal<D> {
+    fn name(&self) -> String {
+        format!("cuda on {}", self.dev.name())
+    }
+
+    fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {
+        let chunk = self.msm_chunk();
+        let mut projective = Vec::with_capacity(polys.len());
+        for p in polys {
+            check_len(params, p.len())?;
+            if self.on_cpu(p.len()) {
+                projective.push(CpuHal.commit(params, bases, &[p])?[0].into());
+            } else {
+                let resident = self.resident_bases(params, bases, chunk)?;
+                projective.push(self.msm(&resident, chunk, p)?);
+            }
+        }
+        let mut affine = vec![G1Affine::default(); projective.len()];
+        G1::batch_normalize(&projective, &mut affine);
+        Ok(affine)
+    }
+
+    fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
+        let views: Vec<&[Fr]> = polys.iter().map(Vec::as_slice).collect();
+        check_domain(domain, &views)?;
+        if self.on_cpu(1 << domain.k()) {
+            return CpuHal.lagrange_to_coeff(domain, polys);
+        }
+        let out = self.transform_batches(domain.k(), &views, |plan, buf, batch| {
+            plan.run(&self.dev, buf, batch, Direction::Inverse)
+        })?;
+        for (p, o) in polys.iter_mut().zip(out) {
+            *p = o;
+        }
+        Ok(())
+    }
+
+    fn coeff_to_extended_part(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factor: Fr,
+    ) -> Result<Vec<Vec<Fr>>, ProverError> {
+        check_domain(domain, polys)?;
+        if self.on_cpu(1 << domain.k()) {
+            return CpuHal.coeff_to_extended_part(domain, polys, factor);
+        }
+        let g = Fr::ZETA * factor;
+        self.transform_batches(domain.k(), polys, |plan, buf, batch| {
+            plan.run_coset(&self.dev, buf, batch, Direction::Forward, &g)
+        })
+    }
+
+    fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
+        let m = domain.extended_len() >> domain.k();
+        let views: Vec<&[Fr]> = parts.iter().map(Vec::as_slice).collect();
+        check_domain(domain, &views)?;
+        if parts.len() != m {
+            return Err(ProverError::Hal(format!("{} quotient parts, the domain has {m}", parts.len())));
+        }
+        if self.on_cpu(domain.extended_len()) {
+            return CpuHal.quotient_to_coeff(domain, parts);
+        }
+        // Interleave the parts (point t of the extended coset is point t / m
+        // of part t % m) and divide by X^n - 1 on the host: both O(n).
+        let parts = parts.into_iter().map(|p| domain.lagrange_from_vec(p)).collect();
+        let extended = domain.divide_by_vanishing_poly(domain.extended_from_lagrange_vec(parts));
+        let mut out = self.transform_batches(domain.extended_k(), &[extended.values()], |plan, buf, batch| {
+            plan.run_coset(&self.dev, buf, batch, Direction::Inverse, &Fr::ZETA)
+        })?;
+        let mut coeffs = out.pop().unwrap_or_default();
+        coeffs.truncate((1usize << domain.k()) * domain.get_quotient_poly_degree());
+        Ok(coeffs)
+    }
+
+    fn batch_invert(&self, values: &mut [Fr]) -> Result<(), ProverError> {
+        if self.on_cpu(values.len()) {
+            return CpuHal.batch_invert(values);
+        }
+        let a = self.dev.upload(&repr::frs(values)).map_err(ProverError::device)?;
+        let out = self.dev.zeros::<FieldRepr>(values.len()).map_err(ProverError::device)?;
+        poly::batch_invert(&self.dev, &out, &a).map_err(ProverError::device)?;
+        let inv = self.dev.download(&out).map_err(ProverError::device)?;
+        for (v, i) in values.iter_mut().zip(&inv) {
+            *v = i.to_fr();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! The differential tester: every operation on two Hals, results compared.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr, G1Affine},
+    poly::{kzg::commitment::ParamsKZG, EvaluationDomain},
+};
+
+use super::{Bases, Hal};
+use crate::ProverError;
+
+/// Runs each operation on `A` and on `B` and returns `A`'s result when they
+/// agree; the first operation where they differ is an error naming it, the
+/// element and both values.
+#[derive(Debug)]
+pub struct DualHal<A, B> {
+    a: A,
+    b: B,
+    compared: AtomicUsize,
+}
+
+impl<A: Hal, B: Hal> DualHal<A, B> {
+    /// Compares `a` against `b`.
+    pub fn new(a: A, b: B) -> Self {
+        DualHal { a, b, compared: AtomicUsize::new(0) }
+    }
+
+    /// Operations compared so far.
+    pub fn compared(&self) -> usize {
+        self.compared.load(Ordering::Relaxed)
+    }
+
+    fn check<T: PartialEq + fmt::Debug>(&self, op: &str, a: &[T], b: &[T]) -> Result<(), ProverError> {
+        let n = self.compared.fetch_add(1, Ordering::Relaxed);
+        if a.len() != b.len() {
+            return Err(ProverError::Hal(format!(
+                "DualHal: operation #{n} ({op}): {} gives {} results, {} gives {}",
+                self.a.name(),
+                a.len(),
+                self.b.name(),
+                b.len()
+            )));
+        }
+        match a.iter().zip(b).position(|(x, y)| x != y) {
+            None => Ok(()),
+            Some(i) => Err(ProverError::Hal(format!(
+                "DualHal: operation #{n} ({op}) differs at element {i}: {} gives {:?}, {} gives {:?}",
+                self.a.name(),
+                a[i],
+                self.b.name(),
+                b[i]
+            ))),
+        }
+    }
+}
+
+impl<A: Hal, B: Hal> Hal for DualHal<A, B> {
+    fn name(&self) -> String {
+        format!("dual({}, {})", self.a.name(), self.b.name())
+    }
+
+    fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {
+        let a = self.a.commit(params, bases, polys)?;
+        let b = self.b.commit(params, bases, polys)?;
+        self.check(&format!("commit {bases:?}"), &a, &b)?;
+        Ok(a)
+    }
+
+    fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
+        let mut other = polys.to_vec();
+        self.a.lagrange_to_coeff(domain, polys)?;
+        self.b.lagrange_to_coeff(domain, &mut other)?;
+        self.check("lagrange_to_coeff", polys, &other)
+    }
+
+    fn coeff_to_extended_part(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factor: Fr,
+    ) -> Result<Vec<Vec<Fr>>, ProverError> {
+        let a = self.a.coeff_to_extended_part(domain, polys, factor)?;
+        let b = self.b.coeff_to_extended_part(domain, polys, factor)?;
+        self.check("coeff_to_extended_part", &a, &b)?;
+        Ok(a)
+    }
+
+    fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
+        let a = self.a.quotient_to_coeff(domain, parts.clone())?;
+        let b = self.b.quotient_to_coeff(domain, parts)?;
+        self.check("quotient_to_coeff", &a, &b)?;
+        Ok(a)
+    }
+
+    fn batch_invert(&self, values: &mut [Fr]) -> Result<(), ProverError> {
+        let mut other = values.to_vec();
+        self.a.batch_invert(values)?;
+        self.b.batch_invert(&mut other)?;
+        self.check("batch_invert", values, &other)
+    }
+}

@@ -1,0 +1,137 @@
+//! The hardware abstraction layer the prover is written against (DESIGN §4).
+//!
+//! A [`Hal`] offers the few coarse, data-parallel operations where a proof
+//! spends its time: multi-scalar multiplications over the SRS (commitments),
+//! the transforms between Lagrange, coefficient and extended-coset bases, and
+//! batch inversion (the denominators of grand products and of assigned
+//! fractions). Everything else — synthesis, expression evaluation, grand
+//! products, the transcript — is host code shared by every Hal, so two Hals
+//! give the same proof exactly when their operations agree, which
+//! [`DualHal`] checks operation by operation.
+//!
+//! - [`CpuHal`]: rayon, halo2curves' MSM and halo2-axiom's FFT.
+//! - [`CudaHal`]: the same calls on a `statesync_kernels::Device` (a GPU, or
+//!   the CPU SIMT emulator), SRS bases resident per k, small inputs on the CPU.
+//! - [`DualHal`]: runs two Hals and reports the first operation whose results
+//!   differ.
+
+mod cpu;
+mod cuda;
+mod dual;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr, G1Affine},
+    poly::{kzg::commitment::ParamsKZG, EvaluationDomain},
+};
+use serde::{Deserialize, Serialize};
+use statesync_kernels::{CudaDevice, Device, EmuDevice};
+
+pub use cpu::CpuHal;
+pub use cuda::{CudaHal, CudaHalConfig};
+pub use dual::DualHal;
+
+use crate::ProverError;
+
+/// Which SRS bases a commitment uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bases {
+    /// `[s^i]G`: commitments to polynomials in coefficient form.
+    Monomial,
+    /// The Lagrange basis of the 2^k domain: commitments to evaluations.
+    Lagrange,
+}
+
+/// The coarse operations of a prover back end. Every method is
+/// deterministic: equal inputs give equal outputs on every Hal.
+pub trait Hal: Send + Sync + fmt::Debug {
+    /// Human-readable name (back end and device).
+    fn name(&self) -> String;
+
+    /// Commitments (MSMs) of each of `polys` against the first `len` SRS
+    /// `bases` of `params` (each poly at most 2^k long), in affine form.
+    fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError>;
+
+    /// In place, each 2^k evaluation vector to coefficients (inverse NTT),
+    /// as `EvaluationDomain::lagrange_to_coeff`.
+    fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError>;
+
+    /// Each coefficient vector (2^k long) evaluated on the coset
+    /// `zeta * factor * H` (size 2^k): one part of the extended domain, as
+    /// `EvaluationDomain::coeff_to_extended_part`.
+    fn coeff_to_extended_part(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factor: Fr,
+    ) -> Result<Vec<Vec<Fr>>, ProverError>;
+
+    /// The quotient: the numerator's parts (in the order of their factors
+    /// `extended_omega^i`) divided by `X^n - 1` and brought to coefficient
+    /// form, truncated to the quotient's degree, as halo2-axiom's
+    /// `extended_from_lagrange_vec`, `divide_by_vanishing_poly` and
+    /// `extended_to_coeff`.
+    fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError>;
+
+    /// Inverts every non-zero element in place (zeros stay zero).
+    fn batch_invert(&self, values: &mut [Fr]) -> Result<(), ProverError>;
+}
+
+/// The back ends `--backend` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// [`CpuHal`].
+    Cpu,
+    /// [`CudaHal`] on the first CUDA GPU.
+    Cuda,
+    /// [`CudaHal`] on the CPU SIMT emulator (slow; for testing the kernels).
+    Emu,
+}
+
+impl FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Backend::Cpu),
+            "cuda" => Ok(Backend::Cuda),
+            "emu" => Ok(Backend::Emu),
+            other => Err(format!("unknown backend {other:?} (cpu, cuda or emu)")),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Cpu => "cpu",
+            Backend::Cuda => "cuda",
+            Backend::Emu => "emu",
+        })
+    }
+}
+
+/// The Hal for `backend`; `None` picks CUDA on GPU 0 when one is usable and
+/// the CPU otherwise (the reason is logged).
+pub fn select(backend: Option<Backend>) -> Result<Arc<dyn Hal>, ProverError> {
+    let config = CudaHalConfig::default();
+    match backend {
+        Some(Backend::Cpu) => Ok(Arc::new(CpuHal)),
+        Some(Backend::Emu) => Ok(Arc::new(CudaHal::new(EmuDevice::default(), config))),
+        Some(Backend::Cuda) => Ok(Arc::new(CudaHal::new(CudaDevice::new(0).map_err(ProverError::device)?, config))),
+        None => match CudaDevice::new(0) {
+            Ok(dev) => {
+                tracing::info!(device = %dev.name(), "proving on the GPU");
+                Ok(Arc::new(CudaHal::new(dev, config)))
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, "no usable GPU: proving on the CPU");
+                Ok(Arc::new(CpuHal))
+            }
+        },
+    }
+}
