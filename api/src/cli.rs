@@ -5,6 +5,7 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
     time::Instant,
 };
 
@@ -14,6 +15,7 @@ use statesync_circuits::{config::ChainConfig, transition::Batch};
 use statesync_prover::{
     epoch::{chain_tag, epoch_vk, EpochSpec, EPOCH_K},
     evm::verifier_solidity,
+    hal::{self, Backend, Hal},
     keys::{vk_hash, KeyStore},
     proof::{prove_batch, verify_batch, ProofFile, TranscriptKind, PROOF_VERSION},
     srs::SrsSource,
@@ -43,6 +45,10 @@ pub struct ProverOpts {
     /// development SRS is generated and cached in the data directory.
     #[arg(long, env = "STATESYNC_SRS")]
     pub srs: Option<PathBuf>,
+    /// Prover backend: cpu, cuda (GPU 0) or emu (the kernels on the CPU SIMT
+    /// emulator; slow, for testing) [default: cuda when a GPU is usable, else cpu].
+    #[arg(long, env = "STATESYNC_BACKEND")]
+    pub backend: Option<Backend>,
 }
 
 impl ProverOpts {
@@ -56,6 +62,12 @@ impl ProverOpts {
     /// The key store in the data directory.
     pub fn keys(&self) -> KeyStore {
         KeyStore::new(self.data_dir.join("keys"))
+    }
+    /// The prover backend these options name.
+    pub fn hal(&self) -> Result<Arc<dyn Hal>, Failure> {
+        let hal = hal::select(self.backend)?;
+        eprintln!("proving on {}", hal.name());
+        Ok(hal)
     }
 }
 
@@ -269,17 +281,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify { chain, proof, prover } => verify(&chain, &proof, &prover),
         Command::EvmVerifier { chain, epoch_size, out, prover } => evm_verifier(&chain, epoch_size, &out, &prover),
         Command::Serve(args) => serve(&args),
-        Command::Devices => {
-            let r = crate::devices::Devices::probe().report();
-            if r.gpus.is_empty() {
-                eprintln!(
-                    "no GPU found ({}); the CPU backend is used",
-                    r.nvml_error.as_deref().unwrap_or("NVML lists none")
-                );
-            }
-            println!("{}", serde_json::to_string_pretty(&r).expect("reports serialize"));
-            Ok(())
-        }
+        Command::Devices => devices(),
         Command::Keys { action, data_dir, database } => keys(action, &data_dir, database),
         Command::Submit { url, chain, api_key, idempotency_key, wait, batch } => {
             submit(&url, &chain, api_key, idempotency_key.as_deref(), wait, &batch)
@@ -296,6 +298,16 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+fn devices() -> Result<(), Failure> {
+    let hal = hal::select(None)?;
+    let r = crate::devices::Devices::probe().report(&hal.name());
+    if r.gpus.is_empty() {
+        eprintln!("no GPU found ({}); the CPU backend is used", r.nvml_error.as_deref().unwrap_or("NVML lists none"));
+    }
+    println!("{}", serde_json::to_string_pretty(&r).expect("reports serialize"));
+    Ok(())
 }
 
 fn apply(chain: &Path, dir: &Path, batch: &Path) -> Result<(), Failure> {
@@ -326,7 +338,7 @@ fn prove(
     let keys = store.keys(&params, &cfg.shape)?;
     eprintln!("keys for shape {} (k = {}) ready in {:.1?}", cfg.shape.id(), keys.k(), t0.elapsed());
     let t1 = Instant::now();
-    let proof = prove_batch(&params, &keys, &w, kind, OsRng)?;
+    let proof = prove_batch(opts.hal()?.as_ref(), &params, &keys, &w, kind, OsRng)?;
     eprintln!("proved batch {seq} in {:.1?}", t1.elapsed());
     let file = ProofFile {
         version: PROOF_VERSION,

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 use serde::Deserialize;
+use statesync_prover::hal::Backend;
 
 /// Flags (each also an environment variable) of `statesync serve`.
 #[derive(Debug, Clone, Default, Args)]
@@ -25,6 +26,10 @@ pub struct ServeArgs {
     /// Ceremony KZG parameters; without them an INSECURE dev SRS is used.
     #[arg(long, env = "STATESYNC_SRS")]
     pub srs: Option<PathBuf>,
+    /// Prover backend: cpu, cuda (GPU 0) or emu (the kernels on the CPU SIMT
+    /// emulator; slow, for testing) [default: cuda when a GPU is usable, else cpu].
+    #[arg(long, env = "STATESYNC_BACKEND")]
+    pub backend: Option<Backend>,
     /// In-process proving workers [default: 1 (one per device; the CPU is one device)].
     #[arg(long, env = "STATESYNC_WORKERS")]
     pub workers: Option<usize>,
@@ -66,6 +71,7 @@ pub struct FileConfig {
     data_dir: Option<PathBuf>,
     database: Option<PathBuf>,
     srs: Option<PathBuf>,
+    backend: Option<Backend>,
     workers: Option<usize>,
     open: Option<bool>,
     max_body_bytes: Option<usize>,
@@ -89,6 +95,8 @@ pub struct ServeConfig {
     pub database: PathBuf,
     /// Ceremony params.
     pub srs: Option<PathBuf>,
+    /// Prover backend (None: a GPU if usable, else the CPU).
+    pub backend: Option<Backend>,
     /// Workers.
     pub workers: usize,
     /// No API keys.
@@ -127,6 +135,7 @@ impl ServeArgs {
             bind: self.bind.or(file.bind).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             database,
             srs: self.srs.clone().or(file.srs),
+            backend: self.backend.or(file.backend),
             workers: self.workers.or(file.workers).unwrap_or(1),
             open: self.open || file.open.unwrap_or(false),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(8 << 20),

@@ -19,6 +19,7 @@ use statesync_circuits::{
 use statesync_prover::{
     epoch::{chain_tag, epoch_public, inner_snark, prove_epoch, verify_epoch, EpochSpec, EPOCH_K},
     evm::{calldata as evm_calldata, verifier_solidity},
+    hal::Hal,
     keys::ShapeKeys,
     proof::{prove_batch, verify_batch, TranscriptKind},
     srs::Params,
@@ -213,6 +214,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let mut proven = vec![];
     let srs = args.prover.srs();
     let store = args.prover.keys();
+    let hal = args.prover.hal()?;
     println!("statesync demo: chain {}, shape {}", cfg.chain_id, cfg.shape.id());
     let t = Instant::now();
     let layout = store.layout(&cfg.shape)?;
@@ -266,7 +268,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         kinds.dedup();
         let w = &applied.witness;
         let t = Instant::now();
-        let proof = prove_batch(&params, &keys, w, transcript, &mut prover_rng)?;
+        let proof = prove_batch(hal.as_ref(), &params, &keys, w, transcript, &mut prover_rng)?;
         let prove_time = t.elapsed();
         total += prove_time;
         let t = Instant::now();
@@ -298,7 +300,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     }
     println!("all proofs verified");
     if args.epoch {
-        epoch(args, &cfg, &params, &keys, proven, &mut prover_rng)?;
+        epoch(args, hal.as_ref(), &cfg, &params, &keys, proven, &mut prover_rng)?;
     }
     Ok(())
 }
@@ -306,6 +308,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
 /// Aggregates `proven` (all the demo's batches) into one epoch proof.
 fn epoch(
     args: &DemoArgs,
+    hal: &dyn Hal,
     cfg: &ChainConfig,
     params: &Params,
     keys: &ShapeKeys,
@@ -333,7 +336,7 @@ fn epoch(
         .map(|(p, proof)| inner_snark(params, keys.pk.get_vk(), &spec, p.to_fields(), proof))
         .collect();
     let t = Instant::now();
-    let proof = prove_epoch(&agg_params, &ekeys, snarks, TranscriptKind::Evm, rng)?;
+    let proof = prove_epoch(hal, &agg_params, &ekeys, snarks, TranscriptKind::Evm, rng)?;
     let prove_time = t.elapsed();
     let t = Instant::now();
     let ok = verify_epoch(&agg_params, ekeys.pk.get_vk(), &proof.instances, &proof.proof, TranscriptKind::Evm);

@@ -26,8 +26,8 @@ pub struct Gpu {
 /// What the service proves on.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceReport {
-    /// The proving backend in use.
-    pub backend: &'static str,
+    /// The proving backend in use (the Hal's name).
+    pub backend: String,
     /// GPUs found by NVML.
     pub gpus: Vec<Gpu>,
     /// Why NVML is unavailable, if it is.
@@ -74,11 +74,11 @@ impl Devices {
             .collect()
     }
 
-    /// The report of `GET /v1/devices` and `statesync devices`.
-    pub fn report(&self) -> DeviceReport {
+    /// The report of `GET /v1/devices` and `statesync devices`; `backend`
+    /// names the Hal proofs run on.
+    pub fn report(&self, backend: &str) -> DeviceReport {
         DeviceReport {
-            // the CUDA backend arrives with the prover issue; until then every proof runs on the CPU
-            backend: "cpu",
+            backend: backend.to_string(),
             gpus: self.gpus(),
             nvml_error: self.nvml.as_ref().err().cloned(),
             cpu_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -114,12 +114,14 @@ mod tests {
 
     #[test]
     fn no_gpu_is_reported_not_fatal() {
-        let d = Devices::probe();
-        let r = d.report();
-        assert_eq!(r.backend, "cpu");
         if std::path::Path::new("/dev/nvidia0").exists() {
             return; // a GPU host: NVML may well work
         }
+        let d = Devices::probe();
+        let hal = statesync_prover::hal::select(None).unwrap();
+        assert!(hal.name().starts_with("cpu"), "no GPU: the CPU backend is picked, got {}", hal.name());
+        let r = d.report(&hal.name());
+        assert_eq!(r.backend, hal.name());
         assert!(r.gpus.is_empty());
         assert!(r.nvml_error.is_some(), "without a driver NVML reports why");
         d.record_metrics();

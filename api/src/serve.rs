@@ -24,7 +24,9 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
         .map_err(|e| format!("metrics: {e}"))?;
     let listener = tokio::net::TcpListener::bind(cfg.bind).await.map_err(|e| format!("binding {}: {e}", cfg.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let svc = Arc::new(service::Service::new(Arc::new(store), cfg.clone()));
+    let hal = statesync_prover::hal::select(cfg.backend).map_err(|e| format!("prover backend: {e}"))?;
+    println!("proving on {}", hal.name());
+    let svc = Arc::new(service::Service::new(Arc::new(store), cfg.clone(), hal));
     let stop = CancellationToken::new();
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let workers: Vec<_> = (0..cfg.workers)

@@ -18,6 +18,7 @@ use statesync_circuits::{
 };
 use statesync_prover::{
     epoch::{chain_tag, inner_snark, prove_epoch, verify_epoch, EpochSpec, EPOCH_K},
+    hal::Hal,
     keys::KeyStore,
     proof::{prove_batch, verify_batch, TranscriptKind},
     srs::{Params, SrsSource},
@@ -103,6 +104,8 @@ pub struct Service {
     pub ready: AtomicBool,
     /// Proving devices and GPU telemetry.
     pub devices: crate::devices::Devices,
+    /// The prover backend every proof runs on.
+    pub hal: Arc<dyn Hal>,
 }
 
 impl std::fmt::Debug for Service {
@@ -118,7 +121,7 @@ pub fn content_hash(batch: &Batch) -> String {
 
 impl Service {
     /// A service over `store`.
-    pub fn new(store: Arc<dyn JobStore>, config: ServeConfig) -> Self {
+    pub fn new(store: Arc<dyn JobStore>, config: ServeConfig, hal: Arc<dyn Hal>) -> Self {
         let srs = match &config.srs {
             Some(p) => SrsSource::Ceremony { path: p.clone() },
             None => SrsSource::Dev { cache_dir: config.data_dir.join("srs") },
@@ -134,6 +137,7 @@ impl Service {
             params: Default::default(),
             ready: AtomicBool::new(false),
             devices: crate::devices::Devices::probe(),
+            hal,
         }
     }
 
@@ -363,8 +367,8 @@ async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claime
             .block_on(svc2.store.set_stage(&job2, &worker2, crate::store::JobState::Proving, 0.3))
             .map_err(|e| e.to_string())?;
         let t = Instant::now();
-        let proof =
-            prove_batch(&params, &keys, &w, TranscriptKind::Poseidon, rand::rngs::OsRng).map_err(|e| e.to_string())?;
+        let proof = prove_batch(svc2.hal.as_ref(), &params, &keys, &w, TranscriptKind::Poseidon, rand::rngs::OsRng)
+            .map_err(|e| e.to_string())?;
         let proving_ms = t.elapsed().as_millis() as u64;
         if !verify_batch(&params, keys.pk.get_vk(), &w.public, &proof, TranscriptKind::Poseidon) {
             return Err("the proof did not verify".into());
@@ -450,8 +454,8 @@ fn prove_epoch_blocking(svc: &Service, epoch: &EpochRecord) -> Result<(Vec<Strin
     let tag = chain_tag(&record.config);
     let keys =
         svc.keys.epoch_keys(&agg_params, &params, batch_keys.pk.get_vk(), &spec, tag).map_err(|e| e.to_string())?;
-    let proof =
-        prove_epoch(&agg_params, &keys, snarks, TranscriptKind::Evm, rand::rngs::OsRng).map_err(|e| e.to_string())?;
+    let proof = prove_epoch(svc.hal.as_ref(), &agg_params, &keys, snarks, TranscriptKind::Evm, rand::rngs::OsRng)
+        .map_err(|e| e.to_string())?;
     if !verify_epoch(&agg_params, keys.pk.get_vk(), &proof.instances, &proof.proof, TranscriptKind::Evm) {
         return Err("the epoch proof did not verify".into());
     }

@@ -7,7 +7,7 @@
 //! reset before each phase through `/proc/self/clear_refs`, so each figure is
 //! that phase's own peak (including what earlier phases still hold).
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use clap::Args;
 use halo2_proofs::{halo2curves::bn256::G1Affine, plonk::VerifyingKey};
@@ -27,6 +27,7 @@ use statesync_prover::{
         chain_tag, epoch_keygen, inner_snark, prove_epoch, verify_epoch, EpochKeys, EpochProof, EpochSpec, EPOCH_K,
     },
     evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
+    hal::{self, Hal},
     keys::KeyStore,
     proof::{prove_batch, TranscriptKind},
     srs::{Params, SrsSource},
@@ -121,6 +122,7 @@ struct Ctx<'a> {
     agg_params: Params,
     tag: Fr,
     rng: ChaCha20Rng,
+    hal: Arc<dyn Hal>,
     progress: &'a dyn Fn(&str),
 }
 
@@ -151,7 +153,7 @@ fn measure(
     (ctx.progress)(&format!("{what}: prove"));
     peak_reset();
     let t = Instant::now();
-    let proof = prove_epoch(&ctx.agg_params, &ek, snarks, kind, &mut ctx.rng).map_err(err)?;
+    let proof = prove_epoch(ctx.hal.as_ref(), &ctx.agg_params, &ek, snarks, kind, &mut ctx.rng).map_err(err)?;
     let prove_s = t.elapsed().as_secs_f64();
     let prove_peak_mib = peak_mib();
     let t = Instant::now();
@@ -214,6 +216,7 @@ pub fn run(args: &AggregateArgs, progress: &dyn Fn(&str)) -> Result<AggregateRep
         agg_params: srs.params(EPOCH_K).map_err(err)?,
         tag: chain_tag(&cfg),
         rng: ChaCha20Rng::seed_from_u64(7),
+        hal: hal::select(None).map_err(err)?,
         progress,
     };
 
@@ -234,7 +237,8 @@ pub fn run(args: &AggregateArgs, progress: &dyn Fn(&str)) -> Result<AggregateRep
         let applied = apply_batch(&state, &cfg.chain_id, &batch).map_err(|e| e.to_string())?;
         let t = Instant::now();
         let proof =
-            prove_batch(&params, &keys, &applied.witness, TranscriptKind::Poseidon, &mut ctx.rng).map_err(err)?;
+            prove_batch(ctx.hal.as_ref(), &params, &keys, &applied.witness, TranscriptKind::Poseidon, &mut ctx.rng)
+                .map_err(err)?;
         batch_times.push(t.elapsed().as_secs_f64());
         batches.push((applied.witness.public.to_fields(), proof));
         state = applied.state;

@@ -24,6 +24,7 @@ use statesync_circuits::{
     transition::{Batch, BATCH_VERSION},
 };
 use statesync_prover::{
+    hal,
     keys::KeyStore,
     proof::{prove_batch, TranscriptKind},
     srs::SrsSource,
@@ -232,8 +233,10 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
                 let layout = store_ref.layout(&shape).map_err(|e| e.to_string())?;
                 let params = srs.params(layout.k as u32).map_err(|e| e.to_string())?;
                 let keys = store_ref.keys(&params, &shape).map_err(|e| e.to_string())?;
+                // The backend the service picks with its defaults.
+                let hal = hal::select(None).map_err(|e| e.to_string())?;
                 let t = Instant::now();
-                prove_batch(&params, &keys, &w, TranscriptKind::Poseidon, rand::rngs::OsRng)
+                prove_batch(hal.as_ref(), &params, &keys, &w, TranscriptKind::Poseidon, rand::rngs::OsRng)
                     .map_err(|e| e.to_string())?;
                 Ok(t.elapsed().as_secs_f64())
             })?;

@@ -55,8 +55,8 @@ use statesync_circuits::{
 };
 
 use crate::{
-    keys::vk_hash,
     hal::Hal,
+    keys::vk_hash,
     proof::{prove_circuit, verify_instances, TranscriptKind},
     ProverError,
 };

@@ -75,7 +75,10 @@ pub fn batch_circuit(keys: &ShapeKeys, w: &BatchWitness) -> Result<(BaseCircuitB
 
 /// Writes one proof into a transcript of any kind.
 trait WriteProof {
-    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(self, t: &mut T) -> Result<(), ProverError>;
+    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(
+        self,
+        t: &mut T,
+    ) -> Result<(), ProverError>;
 }
 
 /// statesync's prover on a Hal.
@@ -89,7 +92,10 @@ struct OnHal<'a, C, R> {
 }
 
 impl<C: Circuit<Fr>, R: RngCore> WriteProof for OnHal<'_, C, R> {
-    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(self, t: &mut T) -> Result<(), ProverError> {
+    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(
+        self,
+        t: &mut T,
+    ) -> Result<(), ProverError> {
         plonk::create_proof(self.hal, self.params, self.pk, &self.circuit, &[self.instances], self.rng, t)
     }
 }
@@ -104,7 +110,10 @@ struct Baseline<'a, C, R> {
 }
 
 impl<C: Circuit<Fr>, R: RngCore> WriteProof for Baseline<'_, C, R> {
-    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(self, t: &mut T) -> Result<(), ProverError> {
+    fn write<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>>(
+        self,
+        t: &mut T,
+    ) -> Result<(), ProverError> {
         create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
             self.params,
             self.pk,

@@ -25,6 +25,7 @@ use statesync_prover::{
         EpochProof, EpochSpec, ACCUMULATOR_LEN, EPOCH_K,
     },
     evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
+    hal::CpuHal,
     keys::{vk_hash, KeyStore, ShapeKeys},
     proof::{prove_batch, prove_circuit, TranscriptKind},
     srs::{Params, SrsSource},
@@ -79,9 +80,15 @@ fn fixture() -> &'static Fixture {
         for amount in 1..=5i64 {
             let t = Transition::Deposit { account: 1, amount: Fixed::from_int(amount) };
             let out = apply_transitions(&state, &[t], Mode::Enforce).unwrap();
-            let proof =
-                prove_batch(&params, &keys, &out.witness, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(1))
-                    .unwrap();
+            let proof = prove_batch(
+                &CpuHal,
+                &params,
+                &keys,
+                &out.witness,
+                TranscriptKind::Poseidon,
+                ChaCha20Rng::seed_from_u64(1),
+            )
+            .unwrap();
             let spec = EpochSpec { level: 1, n: 2, k: EPOCH_K };
             let snark = inner_snark(&params, keys.pk.get_vk(), &spec, out.witness.public.to_fields(), proof);
             batches.push((out.witness.public, snark));
@@ -125,9 +132,16 @@ fn forced_proof_verifies(keys: &statesync_prover::epoch::EpochKeys, snarks: Vec<
     let c = epoch_circuit(CircuitBuilderStage::Prover, keys.config, &f.agg_params, snarks, &keys.spec, keys.tag)
         .use_break_points(keys.break_points.clone());
     let instances = c.instances()[0].clone();
-    let proof =
-        prove_circuit(&f.agg_params, &keys.pk, c, &instances, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(9))
-            .unwrap();
+    let proof = prove_circuit(
+        &CpuHal,
+        &f.agg_params,
+        &keys.pk,
+        c,
+        &instances,
+        TranscriptKind::Poseidon,
+        ChaCha20Rng::seed_from_u64(9),
+    )
+    .unwrap();
     verify_epoch(&f.agg_params, keys.pk.get_vk(), &instances, &proof, TranscriptKind::Poseidon)
 }
 
@@ -146,6 +160,7 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
     for range in [0..2, 2..4] {
         let e = timed("level-1 N=2 prove", || {
             prove_epoch(
+                &CpuHal,
                 &f.agg_params,
                 &keys1,
                 snarks(range.clone()),
@@ -166,6 +181,7 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
 
     // a gap and a reordered pair: refused up front, and unprovable when forced
     let gap = prove_epoch(
+        &CpuHal,
         &f.agg_params,
         &keys1,
         vec![snarks(0..1)[0].clone(), snarks(2..3)[0].clone()],
@@ -175,6 +191,7 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
     assert!(matches!(gap, Err(ProverError::Epoch(m)) if m.contains("do not chain")));
     let reordered = vec![snarks(1..2)[0].clone(), snarks(0..1)[0].clone()];
     assert!(prove_epoch(
+        &CpuHal,
         &f.agg_params,
         &keys1,
         reordered.clone(),
@@ -198,7 +215,8 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
         .map(|e| inner_snark(&f.agg_params, keys1.pk.get_vk(), &l2, e.instances.clone(), e.proof.clone()))
         .collect();
     let top = timed("level-2 N=2 prove (EVM transcript)", || {
-        prove_epoch(&f.agg_params, &keys2, inner.clone(), TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(4)).unwrap()
+        prove_epoch(&CpuHal, &f.agg_params, &keys2, inner.clone(), TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(4))
+            .unwrap()
     });
     let publics: Vec<PublicInputs> = f.batches[0..4].iter().map(|(p, _)| *p).collect();
     let folded = epoch_public(&[epoch_public(&publics[..2], tag).public, epoch_public(&publics[2..], tag).public], tag);
@@ -206,7 +224,8 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
     assert_eq!(top.public().public.transitions, 4);
     assert!(verify_epoch(&f.agg_params, keys2.pk.get_vk(), &top.instances, &top.proof, TranscriptKind::Evm));
     let swapped = vec![inner[1].clone(), inner[0].clone()];
-    assert!(prove_epoch(&f.agg_params, &keys2, swapped, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(5)).is_err());
+    assert!(prove_epoch(&CpuHal, &f.agg_params, &keys2, swapped, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(5))
+        .is_err());
 
     // the EVM verifier of level 2
     let mut evm = deploy_verifier(&f.agg_params, keys2.pk.get_vk());
@@ -237,7 +256,8 @@ fn four_batches_in_one_epoch_and_another_chains_verifier() {
     });
     eprintln!("level-1 N=4 config: {:?}", keys_b.config);
     let e = timed("level-1 N=4 prove (EVM transcript)", || {
-        prove_epoch(&f.agg_params, &keys_b, snarks(1..5), TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(6)).unwrap()
+        prove_epoch(&CpuHal, &f.agg_params, &keys_b, snarks(1..5), TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(6))
+            .unwrap()
     });
     let publics: Vec<PublicInputs> = f.batches[1..5].iter().map(|(p, _)| *p).collect();
     assert_eq!(e.public(), epoch_public(&publics, tag_b));

@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use statesync_circuits::{engine::apply_batch, examples};
 use statesync_prover::{
+    hal::CpuHal,
     keys::KeyStore,
     proof::{prove_batch, verify_batch, TranscriptKind},
     srs::SrsSource,
@@ -28,7 +29,7 @@ fn batch_proofs_verify_and_tampering_is_caught() {
     assert_eq!(reloaded.vk_hash, keys.vk_hash);
 
     for (kind, keys) in [(TranscriptKind::Blake2b, &reloaded), (TranscriptKind::Poseidon, &keys)] {
-        let proof = prove_batch(&params, keys, &out.witness, kind, ChaCha20Rng::seed_from_u64(7)).unwrap();
+        let proof = prove_batch(&CpuHal, &params, keys, &out.witness, kind, ChaCha20Rng::seed_from_u64(7)).unwrap();
         assert!(verify_batch(&params, &vk, &out.witness.public, &proof, kind), "{kind:?} proof verifies");
         let other = if kind == TranscriptKind::Blake2b { TranscriptKind::Poseidon } else { TranscriptKind::Blake2b };
         assert!(!verify_batch(&params, &vk, &out.witness.public, &proof, other), "wrong transcript rejected");
@@ -43,5 +44,7 @@ fn batch_proofs_verify_and_tampering_is_caught() {
     // a witness claiming other public inputs than it computes is refused
     let mut lying = out.witness.clone();
     lying.public.transitions += 1;
-    assert!(prove_batch(&params, &keys, &lying, TranscriptKind::Blake2b, ChaCha20Rng::seed_from_u64(7)).is_err());
+    assert!(
+        prove_batch(&CpuHal, &params, &keys, &lying, TranscriptKind::Blake2b, ChaCha20Rng::seed_from_u64(7)).is_err()
+    );
 }

@@ -99,7 +99,12 @@ impl<D: Device> CudaHal<D> {
         1 << (usize::BITS - 1 - chunk.leading_zeros())
     }
 
-    fn resident_bases(&self, params: &ParamsKZG<Bn256>, bases: Bases, chunk: usize) -> Result<ResidentBases<D>, ProverError> {
+    fn resident_bases(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        bases: Bases,
+        chunk: usize,
+    ) -> Result<ResidentBases<D>, ProverError> {
         let id = params.get_g().get(1).map(|p| p.to_raw_bytes()).unwrap_or_default();
         let key = (params.k(), bases, id, chunk);
         let mut cache = self.bases.lock().unwrap_or_else(|e| e.into_inner());

@@ -31,7 +31,9 @@ pub(crate) fn rotate(row: usize, rot: i32, n: usize) -> usize {
 }
 
 fn column<'a>(cols: &[&'a [Fr]], index: usize, kind: &str) -> Result<&'a [Fr], ProverError> {
-    cols.get(index).copied().ok_or_else(|| ProverError::Halo2(format!("the circuit queries missing {kind} column {index}")))
+    cols.get(index)
+        .copied()
+        .ok_or_else(|| ProverError::Halo2(format!("the circuit queries missing {kind} column {index}")))
 }
 
 impl Columns<'_> {
@@ -49,9 +51,7 @@ impl Columns<'_> {
             }
             Expression::Fixed(q) => query(column(self.fixed, q.column_index(), "fixed")?, q.rotation(), out),
             Expression::Advice(q) => query(column(self.advice, q.column_index(), "advice")?, q.rotation(), out),
-            Expression::Instance(q) => {
-                query(column(self.instance, q.column_index(), "instance")?, q.rotation(), out)
-            }
+            Expression::Instance(q) => query(column(self.instance, q.column_index(), "instance")?, q.rotation(), out),
             Expression::Challenge(c) => out.fill(
                 *self
                     .challenges
@@ -84,7 +84,9 @@ impl Columns<'_> {
     /// on every row.
     pub fn compress(&self, exprs: &[Expression<Fr>], theta: Fr) -> Result<Vec<Fr>, ProverError> {
         let mut out = vec![Fr::ZERO; self.n];
-        out.par_chunks_mut(CHUNK).enumerate().try_for_each(|(c, out)| self.compress_into(exprs, theta, c * CHUNK, out))?;
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .try_for_each(|(c, out)| self.compress_into(exprs, theta, c * CHUNK, out))?;
         Ok(out)
     }
 

@@ -131,11 +131,7 @@ where
         )));
     }
     if let Some(long) = instances.iter().find(|i| i.len() > ctx.usable_rows) {
-        return Err(ProverError::Halo2(format!(
-            "{} instances exceed the {} usable rows",
-            long.len(),
-            ctx.usable_rows
-        )));
+        return Err(ProverError::Halo2(format!("{} instances exceed the {} usable rows", long.len(), ctx.usable_rows)));
     }
 
     vk.hash_into(transcript).map_err(ProverError::io("hashing the verifying key"))?;
@@ -244,9 +240,10 @@ where
     )?;
     let fixed_polys: Vec<&[Fr]> = pk.fixed_polys().iter().map(|p| p.values()).collect();
     write_scalars(transcript, cs.fixed_queries().iter().map(|(c, r)| eval_polynomial(fixed_polys[c.index()], at(*r))))?;
-    let h_poly = pieces.iter().rev().fold(vec![Fr::ZERO; n], |acc, piece| {
-        acc.iter().zip(piece.iter()).map(|(a, p)| *a * xn + p).collect()
-    });
+    let h_poly = pieces
+        .iter()
+        .rev()
+        .fold(vec![Fr::ZERO; n], |acc, piece| acc.iter().zip(piece.iter()).map(|(a, p)| *a * xn + p).collect());
     write_scalars(transcript, [eval_polynomial(&random_poly, x)])?;
     let sigma: Vec<&[Fr]> = pk.permutation().polys().iter().map(|p| p.values()).collect();
     write_scalars(transcript, sigma.iter().map(|p| eval_polynomial(p, x)))?;

@@ -13,8 +13,7 @@ use halo2_proofs::{
         ff::Field,
     },
     plonk::{
-        Advice, Any, Assigned, Assignment, Challenge, Circuit, Column, Error, Fixed, FloorPlanner, Instance,
-        Selector,
+        Advice, Any, Assigned, Assignment, Challenge, Circuit, Column, Error, Fixed, FloorPlanner, Instance, Selector,
     },
     transcript::{EncodedChallenge, TranscriptWrite},
 };
@@ -59,7 +58,8 @@ impl<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>, R: RngCore>
                 self.transcript.common_scalar(*v).map_err(ProverError::io("absorbing an instance"))?;
             }
         }
-        let columns: Vec<usize> = ctx.column_phase.iter().enumerate().filter(|(_, p)| **p == phase).map(|(i, _)| i).collect();
+        let columns: Vec<usize> =
+            ctx.column_phase.iter().enumerate().filter(|(_, p)| **p == phase).map(|(i, _)| i).collect();
         // Assigned fractions: invert every non-trivial denominator at once.
         let mut denominators: Vec<Fr> =
             columns.iter().flat_map(|&c| self.advice[c].iter().filter_map(Assigned::denominator)).collect();
@@ -133,10 +133,19 @@ impl<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>, R: RngCore>
         if row >= self.ctx.usable_rows {
             return Err(Error::NotEnoughRowsAvailable { current_k: self.ctx.params_k });
         }
-        self.instances.get(column.index()).and_then(|c| c.get(row)).map(|v| Value::known(*v)).ok_or(Error::BoundsFailure)
+        self.instances
+            .get(column.index())
+            .and_then(|c| c.get(row))
+            .map(|v| Value::known(*v))
+            .ok_or(Error::BoundsFailure)
     }
 
-    fn assign_advice<'v>(&mut self, column: Column<Advice>, row: usize, to: Value<Assigned<Fr>>) -> Value<&'v Assigned<Fr>> {
+    fn assign_advice<'v>(
+        &mut self,
+        column: Column<Advice>,
+        row: usize,
+        to: Value<Assigned<Fr>>,
+    ) -> Value<&'v Assigned<Fr>> {
         if row >= self.ctx.usable_rows {
             self.fail(ProverError::Halo2(format!(
                 "advice assigned at row {row}, past the {} usable rows of k = {}",
@@ -237,7 +246,9 @@ where
         }
     }
     let challenges = (0..ctx.cs.num_challenges())
-        .map(|i| w.challenges.get(&i).copied().ok_or_else(|| ProverError::Halo2(format!("challenge {i} never squeezed"))))
+        .map(|i| {
+            w.challenges.get(&i).copied().ok_or_else(|| ProverError::Halo2(format!("challenge {i} never squeezed")))
+        })
         .collect::<Result<_, _>>()?;
     Ok(Synthesized { values: w.values, challenges })
 }
