@@ -2,6 +2,7 @@
 //! the same run and report ratios (DESIGN.md §7).
 
 pub mod aggregate;
+pub mod compare;
 pub mod envinfo;
 pub mod kernels;
 pub mod service;

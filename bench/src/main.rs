@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use statesync_bench::{aggregate, envinfo, kernels, service, stats::Summary};
+use statesync_bench::{aggregate, compare, envinfo, kernels, service, stats::Summary};
 
 #[derive(Debug, Parser)]
 #[command(name = "statesync-bench", version, about)]
@@ -28,6 +28,41 @@ enum Cmd {
     /// Kernel resource report: registers, shared memory, spills (ptxas, sm_90)
     /// and the multiply instructions of one Fr multiplication (SASS).
     Kernels(kernels::KernelsArgs),
+    /// A batch proof: our prover on its Hal against halo2-axiom's create_proof.
+    Prove(compare::ProveArgs),
+    /// MSM on the SRS: the Hal's commitment against halo2curves' best_multiexp.
+    Msm(compare::SizeArgs),
+    /// Inverse NTT: the Hal's against halo2-axiom's EvaluationDomain.
+    Ntt(compare::SizeArgs),
+}
+
+fn print_compare(name: &str, report: Result<compare::CompareReport, String>, json: bool, md: bool) -> ExitCode {
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let env = envinfo::collect();
+    if json {
+        println!("{}", serde_json::json!({ "benchmark": name, "environment": env, "report": report }));
+        return ExitCode::SUCCESS;
+    }
+    if md {
+        println!("| figure | n | min | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|---|");
+    }
+    for r in &report.rows {
+        println!("{}", row(&format!("{}: baseline", r.name), "s", &r.baseline_s, md));
+        println!("{}", row(&format!("{}: ours", r.name), "s", &r.ours_s, md));
+        println!("{}", row(&format!("{}: ratio", r.name), "x", &r.ratio, md));
+    }
+    println!(
+        "\nours: {}; ratio = baseline time / ours (> 1: ours faster); {} ({} threads), {} build, commit {}",
+        report.backend,
+        env.cpu,
+        env.threads,
+        env.profile,
+        env.git_commit.as_deref().unwrap_or("?")
+    );
+    ExitCode::SUCCESS
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
@@ -58,6 +93,9 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Cmd::Prove(args) => print_compare("prove", compare::prove(&args, &progress), cli.json, cli.markdown),
+        Cmd::Msm(args) => print_compare("msm", compare::msm(&args, &progress), cli.json, cli.markdown),
+        Cmd::Ntt(args) => print_compare("ntt", compare::ntt(&args, &progress), cli.json, cli.markdown),
         Cmd::Kernels(args) => {
             progress("compiling every kernel module for sm_90 (nvcc, ptxas -v, cuobjdump)");
             let report = match kernels::run_report() {

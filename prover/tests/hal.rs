@@ -168,3 +168,45 @@ fn an_unsatisfied_lookup_is_an_error_not_a_panic() {
     let err = s.prove(&CpuHal, &v, TranscriptKind::Blake2b, 1).unwrap_err();
     assert!(matches!(err, ProverError::Unsatisfied(_)), "{err}");
 }
+
+#[test]
+fn the_batch_circuit_on_every_hal() {
+    use statesync_circuits::{engine::apply_batch, examples};
+    use statesync_prover::{keys::KeyStore, proof::batch_circuit};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = examples::chain_with(11, 3);
+    let out = apply_batch(&cfg.genesis_state(), &cfg.chain_id, &examples::batch_valid()).unwrap();
+    let store = KeyStore::new(dir.path().join("keys"));
+    let layout = store.layout(&cfg.shape).unwrap();
+    let params = SrsSource::Dev { cache_dir: dir.path().join("srs") }.params(layout.k as u32).unwrap();
+    let keys = store.keys(&params, &cfg.shape).unwrap();
+    let kind = TranscriptKind::Blake2b;
+    let prove = |hal: &dyn Hal| {
+        let (c, public) = batch_circuit(&keys, &out.witness).unwrap();
+        prove_circuit(hal, &params, &keys.pk, c, &public, kind, ChaCha20Rng::seed_from_u64(11)).unwrap()
+    };
+    let cpu = prove(&CpuHal);
+    let public = out.witness.public.to_fields();
+    assert!(verify_instances(&params, keys.pk.get_vk(), &public, &cpu, kind), "halo2-axiom verifies it");
+
+    let (c, _) = batch_circuit(&keys, &out.witness).unwrap();
+    let theirs = prove_circuit_halo2(&params, &keys.pk, c, &public, kind, ChaCha20Rng::seed_from_u64(11)).unwrap();
+    assert_eq!(cpu.len(), theirs.len(), "same proof size as halo2-axiom");
+    // The batch circuit has lookups: halo2-axiom is reproducible up to its
+    // advice commitments (see above).
+    let prefix = 32 * keys.pk.get_vk().cs().num_advice_columns();
+    assert_eq!(cpu[..prefix], theirs[..prefix], "advice commitments equal halo2-axiom's");
+
+    // Every operation of the proof on the CPU and on the CUDA kernels
+    // (emulated), compared as it happens.
+    let t = std::time::Instant::now();
+    let dual = DualHal::new(
+        CpuHal,
+        CudaHal::new(EmuDevice::new(Order::Forward), CudaHalConfig { cpu_below: 0, msm_chunk: 1 << 24 }),
+    );
+    let d = prove(&dual);
+    eprintln!("dual {:?}", t.elapsed());
+    assert_eq!(d, cpu, "DualHal(CpuHal, CudaHal<EmuDevice>) writes the same bytes");
+    assert!(dual.compared() > 20);
+}

@@ -4,6 +4,8 @@
 //! then divided by X^n - 1 — in halo2-axiom's constraint order (gates,
 //! permutation, lookups), since that order fixes each constraint's power of y.
 
+use std::sync::{Arc, Mutex, OnceLock};
+
 use halo2_proofs::halo2curves::{
     bn256::Fr,
     ff::{Field, PrimeField, WithSmallOrderMulGroup},
@@ -55,32 +57,95 @@ pub(crate) fn quotient(ctx: &Ctx<'_>, inputs: &Inputs<'_>, ch: Challenges) -> Re
         .map(|l| Lookup { name: l.name(), input: l.input_expressions(), table: l.table_expressions() })
         .collect();
 
-    // Every polynomial the constraints read, in one batch per part.
+    // The proving key's polynomials on every part: cached per key, since
+    // they are the same for every proof (halo2-axiom recomputes them).
+    let mut key_polys: Vec<&[Fr]> = Vec::new();
+    key_polys.extend(pk.fixed_polys().iter().map(|p| p.values()));
+    key_polys.extend([pk.l0().values(), pk.l_last().values(), pk.l_active_row().values()]);
+    key_polys.extend(pk.permutation().polys().iter().map(|p| p.values()));
+    let cached = key_parts(ctx, &key_polys)?;
+
+    // The proof's own polynomials, in one batch per part.
     let mut polys: Vec<&[Fr]> = Vec::new();
-    polys.extend(pk.fixed_polys().iter().map(|p| p.values()));
-    polys.extend([pk.l0().values(), pk.l_last().values(), pk.l_active_row().values()]);
     polys.extend(inputs.advice.iter().map(Vec::as_slice));
     polys.extend(inputs.instance.iter().map(Vec::as_slice));
     polys.extend(inputs.permutation_products.iter().map(Vec::as_slice));
-    polys.extend(pk.permutation().polys().iter().map(|p| p.values()));
     for l in inputs.lookups {
         polys.extend([l.product.as_slice(), &l.permuted_input, &l.permuted_table]);
     }
 
     let mut factor = Fr::ONE;
     let mut values = Vec::with_capacity(parts);
-    for _ in 0..parts {
+    for p in 0..parts {
+        let computed;
+        let key_ext: &[Vec<Fr>] = match &cached {
+            Some(c) => &c[p],
+            None => {
+                computed = ctx.hal.coeff_to_extended_part(domain, &key_polys, factor)?;
+                &computed
+            }
+        };
         let ext = ctx.hal.coeff_to_extended_part(domain, &polys, factor)?;
-        values.push(part(ctx, &ext, inputs, &lookups, ch, factor)?);
+        values.push(part(ctx, key_ext, &ext, inputs, &lookups, ch, factor)?);
         factor *= extended_omega;
     }
     ctx.hal.quotient_to_coeff(domain, values)
 }
 
-/// The combined constraints on one coset part; `ext` holds the part's values
-/// of the polynomials in the order [`quotient`] listed them.
+/// Bytes of extended proving-key parts kept across proofs
+/// (`STATESYNC_KEY_CACHE_MIB`, default 2048; 0 disables the cache).
+fn key_cache_budget() -> usize {
+    std::env::var("STATESYNC_KEY_CACHE_MIB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2048) << 20
+}
+
+/// A key's polynomials on every part: `[part][polynomial][row]`.
+type KeyParts = Arc<Vec<Vec<Vec<Fr>>>>;
+/// Cached key parts, oldest first, by key identity.
+type KeyCache = Mutex<Vec<(Vec<u8>, KeyParts)>>;
+
+/// The extended parts of `key_polys` for this proving key: from the cache, or
+/// computed and cached when they fit the budget (older keys are evicted);
+/// `None` when they do not fit (the caller computes each part as it goes).
+fn key_parts(ctx: &Ctx<'_>, key_polys: &[&[Fr]]) -> Result<Option<KeyParts>, ProverError> {
+    static CACHE: OnceLock<KeyCache> = OnceLock::new();
+    let domain = ctx.domain;
+    let parts = domain.extended_len() >> domain.k();
+    let bytes = parts * key_polys.len() * ctx.n * size_of::<Fr>();
+    let budget = key_cache_budget();
+    if bytes > budget {
+        return Ok(None);
+    }
+    // Per key and per Hal: under DualHal both back ends compute (and are
+    // compared on) the key's parts too.
+    let mut id = ctx.pk.get_vk().transcript_repr().to_repr().as_ref().to_vec();
+    id.extend(domain.k().to_le_bytes());
+    id.extend(ctx.hal.name().as_bytes());
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some((_, c)) = cache.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| *k == id) {
+        return Ok(Some(c.clone()));
+    }
+    let mut factor = Fr::ONE;
+    let mut all = Vec::with_capacity(parts);
+    for _ in 0..parts {
+        all.push(ctx.hal.coeff_to_extended_part(domain, key_polys, factor)?);
+        factor *= domain.get_extended_omega();
+    }
+    let entry: KeyParts = Arc::new(all);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let size = |c: &KeyParts| c.iter().flatten().map(|p| p.len() * size_of::<Fr>()).sum::<usize>();
+    while !cache.is_empty() && cache.iter().map(|(_, c)| size(c)).sum::<usize>() + bytes > budget {
+        cache.remove(0);
+    }
+    cache.push((id, entry.clone()));
+    Ok(Some(entry))
+}
+
+/// The combined constraints on one coset part; `key_ext` and `ext` hold the
+/// part's values of the key's and the proof's polynomials in the order
+/// [`quotient`] listed them.
 fn part(
     ctx: &Ctx<'_>,
+    key_ext: &[Vec<Fr>],
     ext: &[Vec<Fr>],
     inputs: &Inputs<'_>,
     lookups: &[Lookup<'_>],
@@ -89,16 +154,18 @@ fn part(
 ) -> Result<Vec<Fr>, ProverError> {
     let pk = ctx.pk;
     let n = ctx.n;
-    let mut rest = ext.iter().map(Vec::as_slice);
-    let mut take = |count: usize| -> Vec<&[Fr]> { rest.by_ref().take(count).collect() };
-    let fixed = take(pk.fixed_polys().len());
-    let [l0, l_last, l_active] = take(3)[..] else {
+    let mut key_rest = key_ext.iter().map(Vec::as_slice);
+    let mut take_key = |count: usize| -> Vec<&[Fr]> { key_rest.by_ref().take(count).collect() };
+    let fixed = take_key(pk.fixed_polys().len());
+    let [l0, l_last, l_active] = take_key(3)[..] else {
         return Err(ProverError::Hal("missing Lagrange selector parts".into()));
     };
+    let perm_polys = take_key(pk.permutation().polys().len());
+    let mut rest = ext.iter().map(Vec::as_slice);
+    let mut take = |count: usize| -> Vec<&[Fr]> { rest.by_ref().take(count).collect() };
     let advice = take(inputs.advice.len());
     let instance = take(inputs.instance.len());
     let products = take(inputs.permutation_products.len());
-    let perm_polys = take(pk.permutation().polys().len());
     let lookup_parts: Vec<Vec<&[Fr]>> = inputs.lookups.iter().map(|_| take(3)).collect();
     let cols = Columns { fixed: &fixed, advice: &advice, instance: &instance, challenges: inputs.challenges, n };
 
