@@ -236,11 +236,12 @@ where
     // As halo2-axiom: circuits that do not drive phases themselves are
     // synthesized once per phase.
     while w.phase < num_phases {
-        C::FloorPlanner::synthesize(&mut w, circuit, config.clone(), ctx.cs.constants().clone())
-            .map_err(|e| ProverError::Halo2(format!("synthesize: {e:?}")))?;
+        let result = C::FloorPlanner::synthesize(&mut w, circuit, config.clone(), ctx.cs.constants().clone());
+        // An error recorded by the assignment explains a synthesis failure best.
         if let Some(e) = w.error.take() {
             return Err(e);
         }
+        result.map_err(|e| ProverError::Halo2(format!("synthesize: {e:?}")))?;
         if w.phase < num_phases {
             w.commit_phase()?;
         }
