@@ -302,7 +302,7 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn devices() -> Result<(), Failure> {
     let hal = hal::select(None)?;
-    let r = crate::devices::Devices::probe().report(&hal.name());
+    let r = crate::devices::Devices::probe().report(hal.as_ref());
     if r.gpus.is_empty() {
         eprintln!("no GPU found ({}); the CPU backend is used", r.nvml_error.as_deref().unwrap_or("NVML lists none"));
     }

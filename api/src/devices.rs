@@ -3,6 +3,7 @@
 //! reported; nothing here ever fails the service.
 
 use serde::Serialize;
+use statesync_prover::hal::{Backend, Hal};
 
 /// One GPU as NVML sees it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -26,8 +27,10 @@ pub struct Gpu {
 /// What the service proves on.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceReport {
-    /// The proving backend in use (the Hal's name).
-    pub backend: String,
+    /// The proving backend in use: `cpu`, `cuda` or `emu`.
+    pub backend: Backend,
+    /// The prover's Hal, by name (back end and device).
+    pub prover: String,
     /// GPUs found by NVML.
     pub gpus: Vec<Gpu>,
     /// Why NVML is unavailable, if it is.
@@ -74,11 +77,12 @@ impl Devices {
             .collect()
     }
 
-    /// The report of `GET /v1/devices` and `statesync devices`; `backend`
-    /// names the Hal proofs run on.
-    pub fn report(&self, backend: &str) -> DeviceReport {
+    /// The report of `GET /v1/devices` and `statesync devices`; `hal` is
+    /// what proofs run on.
+    pub fn report(&self, hal: &dyn Hal) -> DeviceReport {
         DeviceReport {
-            backend: backend.to_string(),
+            backend: hal.backend(),
+            prover: hal.name(),
             gpus: self.gpus(),
             nvml_error: self.nvml.as_ref().err().cloned(),
             cpu_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -119,9 +123,9 @@ mod tests {
         }
         let d = Devices::probe();
         let hal = statesync_prover::hal::select(None).unwrap();
-        assert!(hal.name().starts_with("cpu"), "no GPU: the CPU backend is picked, got {}", hal.name());
-        let r = d.report(&hal.name());
-        assert_eq!(r.backend, hal.name());
+        let r = d.report(hal.as_ref());
+        assert_eq!(r.backend, Backend::Cpu, "no GPU: the CPU backend is picked ({})", r.prover);
+        assert!(r.prover.starts_with("cpu"));
         assert!(r.gpus.is_empty());
         assert!(r.nvml_error.is_some(), "without a driver NVML reports why");
         d.record_metrics();

@@ -680,7 +680,7 @@ pub(crate) async fn epoch_events(
 
 #[utoipa::path(get, path = "/v1/devices", responses((status = 200, description = "proving devices")))]
 pub(crate) async fn devices(State(st): State<AppState>) -> Json<crate::devices::DeviceReport> {
-    Json(st.svc.devices.report(&st.svc.hal.name()))
+    Json(st.svc.devices.report(st.svc.hal.as_ref()))
 }
 
 async fn readyz(State(st): State<AppState>) -> Response {

@@ -91,6 +91,10 @@ pub trait Device: Send + Sync + fmt::Debug {
     unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, Self::Mem>]) -> Result<()>;
     /// Waits for all issued work.
     fn synchronize(&self) -> Result<()>;
+    /// Whether this is the CPU SIMT emulator rather than a GPU.
+    fn is_emulator(&self) -> bool {
+        false
+    }
     /// Free device memory in bytes, when the device can tell (the emulator's
     /// memory is the host's: None).
     fn free_memory(&self) -> Option<usize> {

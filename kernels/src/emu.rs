@@ -119,6 +119,10 @@ impl Drop for EmuMem {
 }
 
 impl Device for EmuDevice {
+    fn is_emulator(&self) -> bool {
+        true
+    }
+
     type Mem = EmuMem;
 
     fn name(&self) -> String {

@@ -17,7 +17,7 @@ use halo2_proofs::{
 use rayon::prelude::*;
 use std::{ops::Deref, sync::Arc};
 
-use super::{Bases, Hal};
+use super::{Backend, Bases, Hal};
 use crate::ProverError;
 
 /// Elements per rayon task of [`CpuHal::batch_invert`].
@@ -72,6 +72,10 @@ fn check_domain(domain: &EvaluationDomain<Fr>, len: usize) -> Result<(), ProverE
 impl Hal for CpuHal {
     fn name(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Cpu
     }
 
     fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {

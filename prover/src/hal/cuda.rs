@@ -33,7 +33,7 @@ use statesync_kernels::{
 };
 
 use super::cpu::{check_len, srs_bases};
-use super::{Bases, CpuHal, Hal};
+use super::{Backend, Bases, CpuHal, Hal};
 use crate::ProverError;
 
 /// Bytes of device memory one MSM point needs beyond its resident base:
@@ -188,6 +188,14 @@ fn check_domain(domain: &EvaluationDomain<Fr>, polys: &[&[Fr]]) -> Result<(), Pr
 impl<D: Device> Hal for CudaHal<D> {
     fn name(&self) -> String {
         format!("cuda on {}", self.dev.name())
+    }
+
+    fn backend(&self) -> Backend {
+        if self.dev.is_emulator() {
+            Backend::Emu
+        } else {
+            Backend::Cuda
+        }
     }
 
     fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {

@@ -8,7 +8,7 @@ use halo2_proofs::{
     poly::{kzg::commitment::ParamsKZG, EvaluationDomain},
 };
 
-use super::{Bases, Hal};
+use super::{Backend, Bases, Hal};
 use crate::ProverError;
 
 /// Runs each operation on `A` and on `B` and returns `A`'s result when they
@@ -59,6 +59,11 @@ impl<A: Hal, B: Hal> DualHal<A, B> {
 impl<A: Hal, B: Hal> Hal for DualHal<A, B> {
     fn name(&self) -> String {
         format!("dual({}, {})", self.a.name(), self.b.name())
+    }
+
+    /// The back end whose results it returns.
+    fn backend(&self) -> Backend {
+        self.a.backend()
     }
 
     fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {

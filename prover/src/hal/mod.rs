@@ -51,6 +51,9 @@ pub trait Hal: Send + Sync + fmt::Debug {
     /// Human-readable name (back end and device).
     fn name(&self) -> String;
 
+    /// Which back end this is.
+    fn backend(&self) -> Backend;
+
     /// Commitments (MSMs) of each of `polys` against the first `len` SRS
     /// `bases` of `params` (each poly at most 2^k long), in affine form.
     fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError>;
