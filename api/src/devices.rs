@@ -56,6 +56,11 @@ impl Devices {
         Devices { nvml: nvml_wrapper::Nvml::init().map_err(|e| e.to_string()) }
     }
 
+    /// Why NVML is unavailable, if it is.
+    pub fn nvml_error(&self) -> Option<String> {
+        self.nvml.as_ref().err().cloned()
+    }
+
     /// Current GPU readings (empty without NVML).
     pub fn gpus(&self) -> Vec<Gpu> {
         let Ok(nvml) = &self.nvml else { return vec![] };
@@ -84,7 +89,7 @@ impl Devices {
             backend: hal.backend(),
             prover: hal.name(),
             gpus: self.gpus(),
-            nvml_error: self.nvml.as_ref().err().cloned(),
+            nvml_error: self.nvml_error(),
             cpu_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         }
     }

@@ -9,6 +9,10 @@
 
 use std::{sync::Arc, time::Instant};
 
+use crate::{
+    plot::{Plot, Point, Series},
+    progress::Progress,
+};
 use clap::Args;
 use halo2_proofs::{halo2curves::bn256::G1Affine, plonk::VerifyingKey};
 use rand::SeedableRng;
@@ -27,7 +31,7 @@ use statesync_prover::{
         chain_tag, epoch_keygen, inner_snark, prove_epoch, verify_epoch, EpochKeys, EpochProof, EpochSpec, EPOCH_K,
     },
     evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
-    hal::{self, Hal},
+    hal::{self, Backend, Hal},
     keys::KeyStore,
     proof::{prove_batch, TranscriptKind},
     srs::{Params, SrsSource},
@@ -55,6 +59,9 @@ pub struct AggregateArgs {
     /// Cache directory for the SRS (the dev SRS is deterministic).
     #[arg(long, default_value = "./statesync-data")]
     pub data_dir: std::path::PathBuf,
+    /// Backend of every proof [default: cuda when a GPU is usable, else cpu].
+    #[arg(long)]
+    pub backend: Option<Backend>,
 }
 
 /// One epoch circuit's figures.
@@ -103,6 +110,29 @@ pub struct AggregateReport {
     pub epochs: Vec<EpochFigures>,
 }
 
+impl AggregateReport {
+    /// Keygen and proving time against N, one line per level and phase.
+    pub fn plot(&self) -> Plot {
+        let mut series: Vec<Series> = vec![];
+        for e in &self.epochs {
+            for (phase, t) in [("keygen", e.keygen_s), ("prove", e.prove_s)] {
+                let label = format!("level {} {phase}", e.level);
+                let point = Point { x: e.n as f64, y: t, lo: t, hi: t };
+                match series.iter_mut().find(|s| s.label == label) {
+                    Some(s) => s.points.push(point),
+                    None => series.push(Series { label, points: vec![point] }),
+                }
+            }
+        }
+        Plot {
+            title: format!("epoch circuits (k = {}, batches of shape {})", self.k, self.batch_shape),
+            x_label: "proofs per epoch (N)".into(),
+            y_label: "seconds".into(),
+            series,
+        }
+    }
+}
+
 fn peak_reset() {
     // "5" resets the peak RSS (VmHWM) on Linux; elsewhere peaks are cumulative
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -123,7 +153,7 @@ struct Ctx<'a> {
     tag: Fr,
     rng: ChaCha20Rng,
     hal: Arc<dyn Hal>,
-    progress: &'a dyn Fn(&str),
+    progress: &'a Progress,
 }
 
 fn err(e: statesync_prover::ProverError) -> String {
@@ -142,7 +172,8 @@ fn measure(
     batches: usize,
 ) -> Result<(EpochProof, EpochKeys, EpochFigures), String> {
     let what = format!("level {} N={}", spec.level, spec.n);
-    (ctx.progress)(&format!("{what}: keygen"));
+    let task = ctx.progress.task(what.clone(), None);
+    task.step("keygen");
     peak_reset();
     let t = Instant::now();
     let ek = epoch_keygen(&ctx.agg_params, inner_params, inner_vk, &spec, ctx.tag).map_err(err)?;
@@ -150,7 +181,7 @@ fn measure(
     let keygen_peak_mib = peak_mib();
     let snarks =
         inputs.into_iter().map(|(inst, proof)| inner_snark(inner_params, inner_vk, &spec, inst, proof)).collect();
-    (ctx.progress)(&format!("{what}: prove"));
+    task.step("prove");
     peak_reset();
     let t = Instant::now();
     let proof = prove_epoch(ctx.hal.as_ref(), &ctx.agg_params, &ek, snarks, kind, &mut ctx.rng).map_err(err)?;
@@ -163,7 +194,7 @@ fn measure(
     let verify_ms = t.elapsed().as_secs_f64() * 1000.0;
     let (mut evm_gas, mut verifier_bytes) = (None, None);
     if ctx.args.evm && kind == TranscriptKind::Evm {
-        (ctx.progress)(&format!("{what}: EVM verifier"));
+        task.step("EVM verifier");
         let code = compile_solidity(&solcjs().map_err(err)?, &verifier_solidity(&ctx.agg_params, ek.pk.get_vk()))
             .map_err(err)?;
         let mut evm = Evm::deploy(code).map_err(err)?;
@@ -192,8 +223,8 @@ fn measure(
     Ok((proof, ek, figures))
 }
 
-/// Runs the measurements; `progress` gets a line per phase.
-pub fn run(args: &AggregateArgs, progress: &dyn Fn(&str)) -> Result<AggregateReport, String> {
+/// Runs the measurements.
+pub fn run(args: &AggregateArgs, progress: &Progress) -> Result<AggregateReport, String> {
     let mut ns = args.n.clone();
     ns.sort_unstable();
     ns.dedup();
@@ -208,17 +239,18 @@ pub fn run(args: &AggregateArgs, progress: &dyn Fn(&str)) -> Result<AggregateRep
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = KeyStore::new(dir.path().join("keys"));
     let layout = store.layout(&cfg.shape).map_err(err)?;
+    let keys_task = progress.task("SRS and batch keys", None);
     let params = srs.params(layout.k as u32).map_err(err)?;
-    progress("batch keys");
     let keys = store.keys(&params, &cfg.shape).map_err(err)?;
     let mut ctx = Ctx {
         args,
         agg_params: srs.params(EPOCH_K).map_err(err)?,
         tag: chain_tag(&cfg),
         rng: ChaCha20Rng::seed_from_u64(7),
-        hal: hal::select(None).map_err(err)?,
+        hal: hal::select(args.backend).map_err(err)?,
         progress,
     };
+    drop(keys_task);
 
     let smallest = ns[0];
     let needed = ns[ns.len() - 1].max(if args.levels == 2 { smallest * smallest } else { 0 });
@@ -226,8 +258,8 @@ pub fn run(args: &AggregateArgs, progress: &dyn Fn(&str)) -> Result<AggregateRep
     let mut state = cfg.genesis_state();
     let mut batches = vec![];
     let mut batch_times = vec![];
+    let task = progress.task(format!("batch proofs, shape {}", cfg.shape.id()), Some(needed as u64));
     for seq in 0..needed as u64 {
-        progress(&format!("batch proof {}/{needed}", seq + 1));
         let batch = Batch {
             version: BATCH_VERSION,
             chain_id: cfg.chain_id.clone(),
@@ -242,7 +274,9 @@ pub fn run(args: &AggregateArgs, progress: &dyn Fn(&str)) -> Result<AggregateRep
         batch_times.push(t.elapsed().as_secs_f64());
         batches.push((applied.witness.public.to_fields(), proof));
         state = applied.state;
+        task.inc();
     }
+    drop(task);
     batch_times.sort_by(f64::total_cmp);
 
     let vk = keys.pk.get_vk();

@@ -5,5 +5,7 @@ pub mod aggregate;
 pub mod compare;
 pub mod envinfo;
 pub mod kernels;
+pub mod plot;
+pub mod progress;
 pub mod service;
 pub mod stats;

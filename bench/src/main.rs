@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use statesync_bench::{aggregate, compare, envinfo, kernels, service, stats::Summary};
+use statesync_bench::{
+    aggregate, compare, envinfo, kernels, plot::significant as sig, progress::Progress, service, stats::Summary,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "statesync-bench", version, about)]
@@ -13,8 +15,12 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Print the report as a markdown table.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "json")]
     markdown: bool,
+    /// Also draw time against size as an SVG chart (`msm`, `ntt`, `prove`,
+    /// `aggregate`): medians with min-max bars, log-scale time.
+    #[arg(long, global = true, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -32,31 +38,50 @@ enum Cmd {
     Prove(compare::ProveArgs),
     /// MSM on the SRS: the Hal's commitment against halo2curves' best_multiexp.
     Msm(compare::SizeArgs),
-    /// Inverse NTT: the Hal's against halo2-axiom's EvaluationDomain.
+    /// Forward, inverse and coset NTTs: the Hal's against halo2-axiom's.
     Ntt(compare::SizeArgs),
 }
 
-fn print_compare(name: &str, report: Result<compare::CompareReport, String>, json: bool, md: bool) -> ExitCode {
+fn print_compare(name: &str, report: Result<compare::CompareReport, String>, cli: &Cli) -> ExitCode {
     let report = match report {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    if let Some(path) = &cli.plot {
+        if let Err(e) = report.plot(&format!("statesync-bench {name}: time against size")).write_svg(path) {
+            return fail(format!("--plot: {e}"));
+        }
+    }
     let env = envinfo::collect();
-    if json {
+    if cli.json {
         println!("{}", serde_json::json!({ "benchmark": name, "environment": env, "report": report }));
         return ExitCode::SUCCESS;
     }
+    let md = cli.markdown;
     if md {
         println!("| figure | n | min | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|---|");
     }
     for r in &report.rows {
-        println!("{}", row(&format!("{}: baseline", r.name), "s", &r.baseline_s, md));
-        println!("{}", row(&format!("{}: ours", r.name), "s", &r.ours_s, md));
-        println!("{}", row(&format!("{}: ratio", r.name), "x", &r.ratio, md));
+        let name = format!("{} [{}]", r.name, r.backend);
+        println!("{}", row(&format!("{name}: baseline"), "s", &r.baseline_s, md));
+        println!("{}", row(&format!("{name}: ours"), "s", &r.ours_s, md));
+        println!("{}", row(&format!("{name}: ratio"), "x", &r.ratio, md));
+    }
+    for s in &report.shapes {
+        println!(
+            "{}",
+            row(&format!("witness generation {} ({} transitions)", s.shape, s.transitions), "s", &s.witness_s, md)
+        );
+    }
+    if !report.shapes.is_empty() {
+        println!();
+    }
+    for s in &report.shapes {
+        println!("proof size, shape {}: ours {} B, halo2-axiom {} B", s.shape, s.proof_bytes, s.baseline_proof_bytes);
     }
     println!(
         "\nours: {}; ratio = baseline time / ours (> 1: ours faster); {} ({} threads), {} build, commit {}",
-        report.backend,
+        report.hals.join(", "),
         env.cpu,
         env.threads,
         env.profile,
@@ -71,34 +96,32 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn row(name: &str, unit: &str, s: &Option<Summary>, md: bool) -> String {
-    match s {
-        None => format!("{name:<34} -"),
-        Some(s) if md => format!(
-            "| {name} ({unit}) | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            s.n, s.min, s.p50, s.p95, s.p99, s.max
-        ),
-        Some(s) => format!(
-            "{name:<34} n={:<4} min={:.3} p50={:.3} p95={:.3} p99={:.3} max={:.3} {unit}",
-            s.n, s.min, s.p50, s.p95, s.p99, s.max
-        ),
+    let Some(s) = s else { return format!("{name:<52} -") };
+    let [min, p50, p95, p99, max] = [s.min, s.p50, s.p95, s.p99, s.max].map(|v| sig(v, 4));
+    if md {
+        format!("| {name} ({unit}) | {} | {min} | {p50} | {p95} | {p99} | {max} |", s.n)
+    } else {
+        format!("{name:<52} n={:<4} min={min} p50={p50} p95={p95} p99={p99} max={max} {unit}", s.n)
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = cli.json || cli.markdown;
-    let progress = move |m: &str| {
-        if !quiet {
-            eprintln!("... {m}");
-        }
-    };
-    match cli.command {
-        Cmd::Prove(args) => print_compare("prove", compare::prove(&args, &progress), cli.json, cli.markdown),
-        Cmd::Msm(args) => print_compare("msm", compare::msm(&args, &progress), cli.json, cli.markdown),
-        Cmd::Ntt(args) => print_compare("ntt", compare::ntt(&args, &progress), cli.json, cli.markdown),
+    let progress = Progress::new(cli.json || cli.markdown);
+    if cli.plot.is_some() && matches!(cli.command, Cmd::Kernels(_) | Cmd::Service(_)) {
+        return fail(
+            "--plot draws time against size: msm, ntt, prove and aggregate have it, kernels and service do not",
+        );
+    }
+    match &cli.command {
+        Cmd::Prove(args) => print_compare("prove", compare::prove(args, &progress), &cli),
+        Cmd::Msm(args) => print_compare("msm", compare::msm(args, &progress), &cli),
+        Cmd::Ntt(args) => print_compare("ntt", compare::ntt(args, &progress), &cli),
         Cmd::Kernels(args) => {
-            progress("compiling every kernel module for sm_90 (nvcc, ptxas -v, cuobjdump)");
-            let report = match kernels::run_report() {
+            let task = progress.task("compiling every kernel module for sm_90 (nvcc, ptxas -v, cuobjdump)", None);
+            let report = kernels::run_report();
+            drop(task);
+            let report = match report {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
@@ -141,10 +164,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Aggregate(args) => {
-            let report = match aggregate::run(&args, &progress) {
+            let report = match aggregate::run(args, &progress) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
+            if let Some(path) = &cli.plot {
+                if let Err(e) = report.plot().write_svg(path) {
+                    return fail(format!("--plot: {e}"));
+                }
+            }
             let env = envinfo::collect();
             if cli.json {
                 println!("{}", serde_json::json!({ "benchmark": "aggregate", "environment": env, "report": report }));
@@ -188,7 +216,7 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(e) => return fail(format!("tokio: {e}")),
             };
-            let report = match rt.block_on(service::run(&args, &progress)) {
+            let report = match rt.block_on(service::run(args, &progress)) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };

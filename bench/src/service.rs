@@ -30,7 +30,10 @@ use statesync_prover::{
     srs::SrsSource,
 };
 
-use crate::stats::{summarize, Summary};
+use crate::{
+    progress::Progress,
+    stats::{summarize, Summary},
+};
 
 /// Options.
 #[derive(Debug, Clone, Args)]
@@ -62,6 +65,10 @@ pub struct ServiceArgs {
     /// Submissions per second per sequencer (default: as fast as accepted).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Stop submitting after this many seconds (each sequencer stops at its
+    /// first batch past the deadline; `--batches` stays the upper bound).
+    #[arg(long)]
+    pub duration: Option<f64>,
     /// A/B pairs of the overhead comparison (0 skips it).
     #[arg(long, default_value_t = 2)]
     pub overhead_reps: usize,
@@ -186,9 +193,13 @@ async fn create_chain(http: &reqwest::Client, url: &str, key: &str, cfg: &ChainC
 }
 
 /// Runs the benchmark.
-pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceReport, String> {
+pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceReport, String> {
     if args.chains == 0 || args.batches == 0 {
         return Err("--chains and --batches must be positive".into());
+    }
+    let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v > 0.0);
+    if !positive(args.rate) || !positive(args.duration) {
+        return Err("--rate and --duration must be positive".into());
     }
     let (_spawned, url, key, data_dir) = if args.spawn {
         let (s, u, k, d) = spawn(args)?;
@@ -213,10 +224,11 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
         let srs_dir = data_dir.clone().unwrap_or_else(std::env::temp_dir).join("srs");
         let store = KeyStore::new(keys_dir);
         let mut state = cfg.genesis_state();
+        let task = progress.task("overhead: direct vs service", Some(all.len() as u64));
         for (i, b) in all.iter().enumerate() {
             let applied = apply_batch(&state, &cfg.chain_id, b).map_err(|e| e.to_string())?;
             // B
-            progress(&format!("overhead pair {i}: service"));
+            task.step(&format!("pair {i}: service"));
             let t = Instant::now();
             let acc = client.submit(&cfg.chain_id, b, None).await.map_err(|e| e.to_string())?;
             let job = client.wait(&acc.job_id, |_| {}).await.map_err(|e| e.to_string())?;
@@ -225,7 +237,7 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
                 return Err(format!("overhead job ended {:?}", job.state));
             }
             // A
-            progress(&format!("overhead pair {i}: direct"));
+            task.step(&format!("pair {i}: direct"));
             let w = applied.witness.clone();
             let shape = cfg.shape.clone();
             let (store_ref, srs) = (&store, SrsSource::Dev { cache_dir: srs_dir.clone() });
@@ -241,6 +253,7 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
                 Ok(t.elapsed().as_secs_f64())
             })?;
             state = applied.state;
+            task.inc();
             if i == 0 {
                 continue; // warm-up pair: keys and params are loaded
             }
@@ -252,19 +265,23 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
 
     // (2) accept path
     let mut chains = vec![];
+    let task = progress.task(format!("generating {} batches per chain", args.batches), Some(args.chains as u64));
     for c in 0..args.chains {
         let cfg = chain_config(&format!("bench-{nonce}-{c}"), args);
         create_chain(&http, &url, &key, &cfg).await?;
-        progress(&format!("generating {} batches for {}", args.batches, cfg.chain_id));
         let bs = batches(&cfg, args.batches, c as u64);
         chains.push((cfg, bs));
+        task.inc();
     }
-    progress("submitting");
+    drop(task);
+    let task = std::sync::Arc::new(progress.task("submitting", Some((args.chains * args.batches) as u64)));
     let started = Instant::now();
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
     let mut tasks = vec![];
     for (cfg, bs) in chains.clone() {
         let client = client.clone();
         let rate = args.rate;
+        let task = task.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = vec![];
             let mut ids = vec![];
@@ -273,10 +290,14 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
                 if let Some(r) = rate {
                     tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / r)).await;
                 }
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    break;
+                }
                 let t = Instant::now();
                 let acc = client.submit(&cfg.chain_id, b, None).await.map_err(|e| e.to_string())?;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 ids.push(acc.job_id);
+                task.inc();
             }
             Ok::<_, String>((cfg.chain_id.clone(), lat, ids))
         }));
@@ -289,6 +310,7 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
         ids.push((chain, i));
     }
     let elapsed = started.elapsed().as_secs_f64();
+    drop(task);
     let accepted = lat.len();
 
     // every job exactly once
@@ -314,10 +336,12 @@ pub async fn run(args: &ServiceArgs, progress: &dyn Fn(&str)) -> Result<ServiceR
 
     let mut submit_to_proof = vec![];
     if args.wait {
+        let task = progress.task("waiting for the proofs", Some(accepted as u64));
         for (_, jobs) in &ids {
             for id in jobs {
-                progress(&format!("waiting for {id}"));
+                task.step(id);
                 let job = client.wait(id, |_| {}).await.map_err(|e| e.to_string())?;
+                task.inc();
                 if let Some(f) = job.finished_at {
                     submit_to_proof.push((f - job.created_at) as f64 / 1000.0);
                 }

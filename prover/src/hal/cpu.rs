@@ -61,12 +61,23 @@ pub(crate) fn check_len(params: &ParamsKZG<Bn256>, len: usize) -> Result<(), Pro
     Ok(())
 }
 
-fn check_domain(domain: &EvaluationDomain<Fr>, len: usize) -> Result<(), ProverError> {
+/// Checks that every polynomial has the domain's 2^k values.
+pub(crate) fn check_domain<P: AsRef<[Fr]>>(domain: &EvaluationDomain<Fr>, polys: &[P]) -> Result<(), ProverError> {
     let n = 1usize << domain.k();
-    if len != n {
-        return Err(ProverError::Hal(format!("{len} values for a domain of 2^{}", domain.k())));
+    match polys.iter().map(|p| p.as_ref().len()).find(|&len| len != n) {
+        Some(len) => Err(ProverError::Hal(format!("{len} values for a domain of 2^{}", domain.k()))),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Checks the quotient's parts: one per part of the extended domain, each
+/// of 2^k values.
+pub(crate) fn check_parts(domain: &EvaluationDomain<Fr>, parts: &[Vec<Fr>]) -> Result<(), ProverError> {
+    let expected = domain.extended_len() >> domain.k();
+    if parts.len() != expected {
+        return Err(ProverError::Hal(format!("{} quotient parts, the domain has {expected}", parts.len())));
+    }
+    check_domain(domain, parts)
 }
 
 impl Hal for CpuHal {
@@ -90,9 +101,7 @@ impl Hal for CpuHal {
     }
 
     fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
-        for p in polys.iter() {
-            check_domain(domain, p.len())?;
-        }
+        check_domain(domain, polys)?;
         polys.par_iter_mut().for_each(|p| {
             let values = std::mem::take(p);
             *p = domain.lagrange_to_coeff(domain.lagrange_from_vec(values)).into_values();
@@ -106,9 +115,7 @@ impl Hal for CpuHal {
         polys: &[&[Fr]],
         factor: Fr,
     ) -> Result<Vec<Vec<Fr>>, ProverError> {
-        for p in polys {
-            check_domain(domain, p.len())?;
-        }
+        check_domain(domain, polys)?;
         Ok(polys
             .par_iter()
             .map(|p| domain.coeff_to_extended_part(domain.coeff_from_vec(p.to_vec()), factor).into_values())
@@ -116,13 +123,7 @@ impl Hal for CpuHal {
     }
 
     fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
-        let expected = domain.extended_len() >> domain.k();
-        if parts.len() != expected {
-            return Err(ProverError::Hal(format!("{} quotient parts, the domain has {expected}", parts.len())));
-        }
-        for p in &parts {
-            check_domain(domain, p.len())?;
-        }
+        check_parts(domain, &parts)?;
         let parts = parts.into_iter().map(|p| domain.lagrange_from_vec(p)).collect();
         let extended = domain.divide_by_vanishing_poly(domain.extended_from_lagrange_vec(parts));
         Ok(domain.extended_to_coeff(extended))

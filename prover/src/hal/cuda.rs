@@ -32,7 +32,7 @@ use statesync_kernels::{
     Buffer, Device,
 };
 
-use super::cpu::{check_len, srs_bases};
+use super::cpu::{check_domain, check_len, check_parts, srs_bases};
 use super::{Backend, Bases, CpuHal, Hal};
 use crate::ProverError;
 
@@ -56,6 +56,26 @@ pub struct CudaHalConfig {
 impl Default for CudaHalConfig {
     fn default() -> Self {
         CudaHalConfig { cpu_below: 1 << 12, msm_chunk: 1 << 24 }
+    }
+}
+
+/// The environment variable that sets [`CudaHalConfig::cpu_below`].
+pub const CPU_BELOW_VAR: &str = "STATESYNC_CUDA_CPU_BELOW";
+
+impl CudaHalConfig {
+    /// The defaults, with the CPU threshold from `STATESYNC_CUDA_CPU_BELOW`
+    /// (elements) when it is set.
+    pub fn from_env() -> Result<Self, ProverError> {
+        Self::default().with_cpu_below(std::env::var(CPU_BELOW_VAR).ok().as_deref())
+    }
+
+    fn with_cpu_below(mut self, value: Option<&str>) -> Result<Self, ProverError> {
+        if let Some(v) = value {
+            self.cpu_below = v.trim().parse().map_err(|_| {
+                ProverError::Hal(format!("{CPU_BELOW_VAR}={v:?}: not a number of elements (0: everything on the GPU)"))
+            })?;
+        }
+        Ok(self)
     }
 }
 
@@ -177,14 +197,6 @@ impl<D: Device> CudaHal<D> {
     }
 }
 
-fn check_domain(domain: &EvaluationDomain<Fr>, polys: &[&[Fr]]) -> Result<(), ProverError> {
-    let n = 1usize << domain.k();
-    match polys.iter().find(|p| p.len() != n) {
-        Some(p) => Err(ProverError::Hal(format!("{} values for a domain of 2^{}", p.len(), domain.k()))),
-        None => Ok(()),
-    }
-}
-
 impl<D: Device> Hal for CudaHal<D> {
     fn name(&self) -> String {
         format!("cuda on {}", self.dev.name())
@@ -216,11 +228,11 @@ impl<D: Device> Hal for CudaHal<D> {
     }
 
     fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
-        let views: Vec<&[Fr]> = polys.iter().map(Vec::as_slice).collect();
-        check_domain(domain, &views)?;
+        check_domain(domain, polys)?;
         if self.on_cpu(1 << domain.k()) {
             return CpuHal.lagrange_to_coeff(domain, polys);
         }
+        let views: Vec<&[Fr]> = polys.iter().map(Vec::as_slice).collect();
         let out = self.transform_batches(domain.k(), &views, |plan, buf, batch| {
             plan.run(&self.dev, buf, batch, Direction::Inverse)
         })?;
@@ -247,12 +259,7 @@ impl<D: Device> Hal for CudaHal<D> {
     }
 
     fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
-        let m = domain.extended_len() >> domain.k();
-        let views: Vec<&[Fr]> = parts.iter().map(Vec::as_slice).collect();
-        check_domain(domain, &views)?;
-        if parts.len() != m {
-            return Err(ProverError::Hal(format!("{} quotient parts, the domain has {m}", parts.len())));
-        }
+        check_parts(domain, &parts)?;
         if self.on_cpu(domain.extended_len()) {
             return CpuHal.quotient_to_coeff(domain, parts);
         }
@@ -280,5 +287,21 @@ impl<D: Device> Hal for CudaHal<D> {
             *v = i.to_fr();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_threshold_from_the_environment_value() {
+        let d = CudaHalConfig::default();
+        assert_eq!(d.with_cpu_below(None).unwrap(), d);
+        assert_eq!(d.with_cpu_below(Some("0")).unwrap().cpu_below, 0);
+        assert_eq!(d.with_cpu_below(Some(" 65536 ")).unwrap(), CudaHalConfig { cpu_below: 65536, ..d });
+        let e = d.with_cpu_below(Some("4k")).unwrap_err().to_string();
+        assert!(e.contains(CPU_BELOW_VAR) && e.contains("\"4k\""), "{e}");
+        assert!(d.with_cpu_below(Some("-1")).is_err());
     }
 }

@@ -121,7 +121,7 @@ impl fmt::Display for Backend {
 /// The Hal for `backend`; `None` picks CUDA on GPU 0 when one is usable and
 /// the CPU otherwise (the reason is logged).
 pub fn select(backend: Option<Backend>) -> Result<Arc<dyn Hal>, ProverError> {
-    let config = CudaHalConfig::default();
+    let config = CudaHalConfig::from_env()?;
     match backend {
         Some(Backend::Cpu) => Ok(Arc::new(CpuHal)),
         Some(Backend::Emu) => Ok(Arc::new(CudaHal::new(EmuDevice::default(), config))),
