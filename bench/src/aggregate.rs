@@ -110,6 +110,22 @@ pub struct AggregateReport {
     pub epochs: Vec<EpochFigures>,
 }
 
+impl AggregateArgs {
+    /// Checks the options: the sizes N (sorted, distinct) and the batch
+    /// proofs' chain.
+    pub fn validate(&self) -> Result<(Vec<usize>, ChainConfig), String> {
+        let mut ns = self.n.clone();
+        ns.sort_unstable();
+        ns.dedup();
+        if ns.is_empty() || ns[0] < 2 || ns[ns.len() - 1] > 16 {
+            return Err("--n takes sizes between 2 and 16".into());
+        }
+        let cfg = examples::chain_with(self.capacity, self.depth);
+        cfg.validate().map_err(|e| format!("--capacity/--depth: {e}"))?;
+        Ok((ns, cfg))
+    }
+}
+
 impl AggregateReport {
     /// Keygen and proving time against N, one line per level and phase.
     pub fn plot(&self) -> Plot {
@@ -225,16 +241,7 @@ fn measure(
 
 /// Runs the measurements.
 pub fn run(args: &AggregateArgs, progress: &Progress) -> Result<AggregateReport, String> {
-    let mut ns = args.n.clone();
-    ns.sort_unstable();
-    ns.dedup();
-    if ns.is_empty() || ns[0] < 2 || ns[ns.len() - 1] > 16 {
-        return Err("--n takes sizes between 2 and 16".into());
-    }
-    let mut cfg: ChainConfig = examples::chain();
-    cfg.shape.capacity = args.capacity;
-    cfg.shape.depth = args.depth;
-    cfg.validate().map_err(|e| format!("--capacity/--depth: {e}"))?;
+    let (ns, cfg) = args.validate()?;
     let srs = SrsSource::Dev { cache_dir: args.data_dir.join("srs") };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = KeyStore::new(dir.path().join("keys"));

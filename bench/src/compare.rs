@@ -65,6 +65,13 @@ pub struct ProveArgs {
     pub common: CompareArgs,
 }
 
+impl ProveArgs {
+    /// The chain configs of the shapes.
+    pub fn validate(&self) -> Result<Vec<ChainConfig>, String> {
+        self.shapes.iter().map(|s| shape_config(s)).collect()
+    }
+}
+
 /// `msm` / `ntt` options.
 #[derive(Debug, Clone, Args)]
 pub struct SizeArgs {
@@ -387,7 +394,7 @@ pub fn shape_config(name: &str) -> Result<ChainConfig, String> {
 /// (Blake2b); every proof is verified. Also the witness-generation time and
 /// the proof sizes.
 pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, String> {
-    let configs = args.shapes.iter().map(|s| shape_config(s)).collect::<Result<Vec<_>, _>>()?;
+    let configs = args.validate()?;
     let hals = hals(&args.common)?;
     let srs = SrsSource::Dev { cache_dir: args.common.data_dir.join("srs") };
     let dir = tempfile::tempdir().map_err(err)?;

@@ -90,6 +90,7 @@ fn print_compare(name: &str, report: Result<compare::CompareReport, String>, cli
     ExitCode::SUCCESS
 }
 
+/// A failure while running (exit 1); invalid options exit 2, as clap's.
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(1)
@@ -108,10 +109,18 @@ fn row(name: &str, unit: &str, s: &Option<Summary>, md: bool) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let progress = Progress::new(cli.json || cli.markdown);
-    if cli.plot.is_some() && matches!(cli.command, Cmd::Kernels(_) | Cmd::Service(_)) {
-        return fail(
-            "--plot draws time against size: msm, ntt, prove and aggregate have it, kernels and service do not",
-        );
+    let invalid = match &cli.command {
+        Cmd::Kernels(_) | Cmd::Service(_) if cli.plot.is_some() => Some(
+            "--plot draws time against size: msm, ntt, prove and aggregate have it, kernels and service do not".into(),
+        ),
+        Cmd::Prove(args) => args.validate().err(),
+        Cmd::Aggregate(args) => args.validate().err(),
+        Cmd::Service(args) => args.validate().err(),
+        _ => None,
+    };
+    if let Some(e) = invalid {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
     }
     match &cli.command {
         Cmd::Prove(args) => print_compare("prove", compare::prove(args, &progress), &cli),

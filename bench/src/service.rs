@@ -80,6 +80,23 @@ pub struct ServiceArgs {
     pub server_bin: Option<PathBuf>,
 }
 
+impl ServiceArgs {
+    /// Checks the options.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.spawn && self.url.is_none() {
+            return Err("give --url or --spawn".into());
+        }
+        if self.chains == 0 || self.batches == 0 {
+            return Err("--chains and --batches must be positive".into());
+        }
+        let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v > 0.0);
+        if !positive(self.rate) || !positive(self.duration) {
+            return Err("--rate and --duration must be positive".into());
+        }
+        Ok(())
+    }
+}
+
 /// The report (`--json` prints it; schema version 1).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceReport {
@@ -194,18 +211,12 @@ async fn create_chain(http: &reqwest::Client, url: &str, key: &str, cfg: &ChainC
 
 /// Runs the benchmark.
 pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceReport, String> {
-    if args.chains == 0 || args.batches == 0 {
-        return Err("--chains and --batches must be positive".into());
-    }
-    let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v > 0.0);
-    if !positive(args.rate) || !positive(args.duration) {
-        return Err("--rate and --duration must be positive".into());
-    }
+    args.validate()?;
     let (_spawned, url, key, data_dir) = if args.spawn {
         let (s, u, k, d) = spawn(args)?;
         (Some(s), u, k, Some(d))
     } else {
-        let url = args.url.clone().ok_or("give --url or --spawn")?;
+        let url = args.url.clone().unwrap_or_default();
         (None, url, args.api_key.clone().unwrap_or_default(), args.data_dir.clone())
     };
     let http = reqwest::Client::new();
