@@ -349,7 +349,7 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sequencers_on_four_chains() {
     const CHAINS: usize = 4;
-    const PER_CHAIN: u64 = 50;
+    const PER_CHAIN: u64 = 15;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     let key = add_key(data);
