@@ -373,10 +373,8 @@ pub fn shape_config(name: &str) -> Result<ChainConfig, String> {
     let cfg = match name {
         "default" => examples::chain(),
         "test" => examples::chain_with(11, 3),
-        _ => match name.strip_prefix('c').and_then(|s| s.split_once("-d")) {
-            Some((c, d)) if c.parse::<usize>().is_ok() && d.parse::<usize>().is_ok() => {
-                examples::chain_with(c.parse().unwrap_or_default(), d.parse().unwrap_or_default())
-            }
+        _ => match name.strip_prefix('c').and_then(|s| s.split_once("-d")).map(|(c, d)| (c.parse(), d.parse())) {
+            Some((Ok(capacity), Ok(depth))) => examples::chain_with(capacity, depth),
             _ => {
                 let text = std::fs::read_to_string(name).map_err(|e| {
                     format!("--shape {name}: not default, test or cC-dD, and not a readable chain config ({e})")
