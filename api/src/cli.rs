@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::OsRng;
 use statesync_circuits::{config::ChainConfig, transition::Batch};
 use statesync_prover::{
-    epoch::{chain_tag, epoch_vk, EpochSpec, EPOCH_K},
+    epoch::{chain_tag, EpochSpec, EPOCH_K},
     evm::verifier_solidity,
     hal::{self, Backend, Hal},
     keys::{vk_hash, KeyStore},
@@ -38,11 +38,15 @@ pub struct Cli {
 /// Where parameters and keys are cached.
 #[derive(Debug, Clone, Args)]
 pub struct ProverOpts {
-    /// Data directory: the SRS and key caches live here.
+    /// Data directory: the SRS and key caches live here unless --cache-dir says otherwise.
     #[arg(long, env = "STATESYNC_DATA_DIR", default_value = "./statesync-data")]
     pub data_dir: PathBuf,
+    /// Directory of the SRS and key caches (`srs/`, `keys/`), e.g. one shared
+    /// by several data directories [default: DATA_DIR].
+    #[arg(long, env = "STATESYNC_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Ceremony KZG parameters (halo2 ParamsKZG file). Without it an INSECURE
-    /// development SRS is generated and cached in the data directory.
+    /// development SRS is generated and cached in the cache directory.
     #[arg(long, env = "STATESYNC_SRS")]
     pub srs: Option<PathBuf>,
     /// Prover backend: cpu, cuda (GPU 0) or emu (the kernels on the CPU SIMT
@@ -52,16 +56,16 @@ pub struct ProverOpts {
 }
 
 impl ProverOpts {
+    fn cache_dir(&self) -> &Path {
+        self.cache_dir.as_deref().unwrap_or(&self.data_dir)
+    }
     /// The SRS source these options name.
     pub fn srs(&self) -> SrsSource {
-        match &self.srs {
-            Some(path) => SrsSource::Ceremony { path: path.clone() },
-            None => SrsSource::Dev { cache_dir: self.data_dir.join("srs") },
-        }
+        SrsSource::new(self.srs.clone(), self.cache_dir())
     }
-    /// The key store in the data directory.
+    /// The key store in the cache directory.
     pub fn keys(&self) -> KeyStore {
-        KeyStore::new(self.data_dir.join("keys"))
+        KeyStore::in_cache_dir(self.cache_dir())
     }
     /// The prover backend these options name.
     pub fn hal(&self) -> Result<Arc<dyn Hal>, Failure> {
@@ -391,7 +395,7 @@ fn evm_verifier(chain: &Path, epoch_size: usize, out: &Path, prover: &ProverOpts
     let params = srs.params(layout.k as u32)?;
     let (batch_vk, _) = store.verifying_key(&params, &cfg.shape)?;
     let agg_params = srs.params(EPOCH_K)?;
-    let vk = epoch_vk(&agg_params, &params, &batch_vk, &spec, chain_tag(&cfg))?;
+    let vk = store.epoch_verifying_key(&agg_params, &params, &batch_vk, &spec, chain_tag(&cfg))?;
     let sol = verifier_solidity(&agg_params, &vk);
     fs::write(out, &sol).map_err(|e| Failure::failed(format!("writing {}: {e}", out.display())))?;
     println!(

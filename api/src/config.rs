@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// SQLite database file [default: DATA_DIR/statesync.db].
     #[arg(long, env = "STATESYNC_DATABASE")]
     pub database: Option<PathBuf>,
+    /// Directory of the SRS and key caches (`srs/`, `keys/`), e.g. one shared
+    /// by several instances [default: DATA_DIR].
+    #[arg(long, env = "STATESYNC_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Ceremony KZG parameters; without them an INSECURE dev SRS is used.
     #[arg(long, env = "STATESYNC_SRS")]
     pub srs: Option<PathBuf>,
@@ -70,6 +74,7 @@ pub struct FileConfig {
     bind: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
     srs: Option<PathBuf>,
     backend: Option<Backend>,
     workers: Option<usize>,
@@ -93,6 +98,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Database file.
     pub database: PathBuf,
+    /// SRS and key caches.
+    pub cache_dir: PathBuf,
     /// Ceremony params.
     pub srs: Option<PathBuf>,
     /// Prover backend (None: a GPU if usable, else the CPU).
@@ -131,9 +138,11 @@ impl ServeArgs {
         };
         let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./statesync-data"));
         let database = self.database.clone().or(file.database).unwrap_or_else(|| data_dir.join("statesync.db"));
+        let cache_dir = self.cache_dir.clone().or(file.cache_dir).unwrap_or_else(|| data_dir.clone());
         let cfg = ServeConfig {
             bind: self.bind.or(file.bind).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             database,
+            cache_dir,
             srs: self.srs.clone().or(file.srs),
             backend: self.backend.or(file.backend),
             workers: self.workers.or(file.workers).unwrap_or(1),
@@ -173,6 +182,7 @@ mod tests {
         assert_eq!(cfg.workers, 2);
         assert!(cfg.open);
         assert_eq!(cfg.database, PathBuf::from("./statesync-data/statesync.db"));
+        assert_eq!(cfg.cache_dir, PathBuf::from("./statesync-data"), "caches in the data directory by default");
         let defaults = ServeArgs::default().resolve().unwrap();
         assert_eq!(defaults.bind.to_string(), "127.0.0.1:8080");
         assert!(!defaults.open);

@@ -122,11 +122,8 @@ pub fn content_hash(batch: &Batch) -> String {
 impl Service {
     /// A service over `store`.
     pub fn new(store: Arc<dyn JobStore>, config: ServeConfig, hal: Arc<dyn Hal>) -> Self {
-        let srs = match &config.srs {
-            Some(p) => SrsSource::Ceremony { path: p.clone() },
-            None => SrsSource::Dev { cache_dir: config.data_dir.join("srs") },
-        };
-        let keys = KeyStore::new(config.data_dir.join("keys"));
+        let srs = SrsSource::new(config.srs.clone(), &config.cache_dir);
+        let keys = KeyStore::in_cache_dir(&config.cache_dir);
         Service {
             store,
             config,

@@ -9,6 +9,8 @@ fn statesync(data: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_statesync"))
         .args(args)
         .env("STATESYNC_DATA_DIR", data)
+        // SRS and keys: the shared, content-addressed test cache
+        .env("STATESYNC_CACHE_DIR", env!("CARGO_TARGET_TMPDIR"))
         .output()
         .expect("statesync runs");
     (

@@ -14,6 +14,9 @@ use statesync_api::client::Client;
 use statesync_prover::{keys::KeyStore, proof::verify_batch, srs::SrsSource};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statesync");
+/// The SRS and key caches every server and command of these tests shares
+/// (the prover's tests too): content-addressed, so kept beside the build.
+const CACHE_DIR: &str = env!("CARGO_TARGET_TMPDIR");
 
 /// A chain of the smallest useful shape, so that proofs take about a second.
 fn tiny_chain(id: &str, capacity: usize, depth: usize) -> Value {
@@ -42,6 +45,7 @@ impl Server {
             .arg(data)
             .args(extra)
             .env("RUST_LOG", "info")
+            .env("STATESYNC_CACHE_DIR", CACHE_DIR)
             .stdout(Stdio::piped())
             .stderr(
                 std::fs::File::create(data.join(format!("server-{}.log", Instant::now().elapsed().as_nanos())))
@@ -236,9 +240,9 @@ async fn sequencer_session_and_every_error() {
     let file = client.proof(&job.id).await.unwrap();
     assert_eq!(file.public_inputs.transitions, 1);
     let cfg: statesync_circuits::config::ChainConfig = serde_json::from_value(chain.clone()).unwrap();
-    let store = KeyStore::new(data.join("keys"));
+    let store = KeyStore::in_cache_dir(Path::new(CACHE_DIR));
     let layout = store.layout(&cfg.shape).unwrap();
-    let params = SrsSource::Dev { cache_dir: data.join("srs") }.params(layout.k as u32).unwrap();
+    let params = SrsSource::new(None, Path::new(CACHE_DIR)).params(layout.k as u32).unwrap();
     let (vk, vk_hash) = store.verifying_key(&params, &cfg.shape).unwrap();
     assert_eq!(vk_hash, file.vk_hash);
     let bytes = file.proof_bytes().unwrap();
@@ -349,7 +353,7 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sequencers_on_four_chains() {
     const CHAINS: usize = 4;
-    const PER_CHAIN: u64 = 15;
+    const PER_CHAIN: u64 = 8;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path();
     let key = add_key(data);
@@ -468,7 +472,8 @@ async fn epochs_from_submit_to_evm_calldata() {
     let server = Server::start(dir.path(), &["--epoch-size", "2", "--auto-epochs"]);
     let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
     let client = Client::new(&server.url, Some(key.clone()));
-    let chain = tiny_chain("epoch-chain", 1, 3);
+    // the prover's epoch test aggregates this chain's batches too: one key
+    let chain = serde_json::to_value(statesync_circuits::examples::tiny_chain("epoch-chain", 1, 3)).unwrap();
     assert_eq!(api.post("/v1/chains", &chain).await.0, StatusCode::CREATED);
 
     let mut jobs = vec![];
@@ -530,6 +535,7 @@ async fn epochs_from_submit_to_evm_calldata() {
     assert_eq!(calldata.len(), 18 * 32 + proof.len(), "18 instances then the proof");
 
     // the chain's verifier from the CLI, sharing the server's SRS and key caches
+    // (it reads the epoch verifying key the server made)
     let chain_file = dir.path().join("chain.json");
     std::fs::write(&chain_file, chain.to_string()).unwrap();
     let sol = dir.path().join("Verifier.sol");
@@ -540,6 +546,7 @@ async fn epochs_from_submit_to_evm_calldata() {
         .arg(&sol)
         .arg("--data-dir")
         .arg(dir.path())
+        .env("STATESYNC_CACHE_DIR", CACHE_DIR)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

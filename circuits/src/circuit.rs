@@ -728,9 +728,15 @@ pub fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(
     Ok(())
 }
 
-/// Version of the batch circuit's constraints. Key caches are keyed by it:
-/// bump it whenever a change alters the constraint system or its layout.
+/// Version of the batch circuit's constraints: bump it whenever a change
+/// alters the constraint system or its layout.
 pub const CIRCUIT_VERSION: u32 = 1;
+
+/// SHA-256 (hex) of this crate's sources and of the workspace's Cargo.lock,
+/// computed at build time (`build.rs`). Key caches are addressed by it
+/// besides [`CIRCUIT_VERSION`], so no code change can leave a stale key in
+/// use, whether or not the version was bumped.
+pub const CIRCUIT_DIGEST: &str = env!("STATESYNC_CIRCUIT_DIGEST");
 
 /// Rows kept free at the bottom of the circuit for blinding.
 pub const MIN_ROWS: usize = 20;

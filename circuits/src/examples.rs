@@ -23,6 +23,22 @@ pub fn chain_with(capacity: usize, depth: usize) -> ChainConfig {
     c
 }
 
+/// The smallest useful chain: the example's first market, no option series,
+/// its first scenario, its genesis, with `capacity` and `depth`. The epoch
+/// tests of the prover and of the service aggregate proofs of
+/// `tiny_chain("epoch-chain", 1, 3)`, so they share one epoch key.
+pub fn tiny_chain(chain_id: &str, capacity: usize, depth: usize) -> ChainConfig {
+    let mut c = chain_with(capacity, depth);
+    c.chain_id = chain_id.into();
+    c.shape.markets = 1;
+    c.shape.series = 0;
+    c.shape.scenarios = 1;
+    c.markets.truncate(1);
+    c.series.clear();
+    c.scenarios.truncate(1);
+    c
+}
+
 /// The valid example batch.
 pub fn batch_valid() -> Batch {
     Batch::from_json(BATCH_VALID_JSON).expect("the embedded example batch is valid JSON")
@@ -47,6 +63,13 @@ mod tests {
         assert_eq!(out.witness.public.old_root, st.root());
         assert_eq!(out.witness.public.new_root, out.state.root());
         assert_ne!(st.root(), out.state.root());
+    }
+
+    #[test]
+    fn the_tiny_chain_is_valid() {
+        let c = tiny_chain("t", 1, 3);
+        c.validate().unwrap();
+        assert_eq!((c.markets.len(), c.series.len(), c.scenarios.len(), c.shape.capacity), (1, 0, 1, 1));
     }
 
     #[test]

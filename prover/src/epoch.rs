@@ -77,6 +77,20 @@ pub const EPOCH_K: u32 = 20;
 /// Version of the epoch circuit's constraints (key caches are keyed by it).
 pub const EPOCH_VERSION: u32 = 1;
 
+/// SHA-256 (hex) of this module's source and of the batch circuit's digest
+/// (which covers the Poseidon spec and the workspace's Cargo.lock, so the
+/// snark-verifier and halo2 versions): epoch key caches are addressed by it,
+/// so a key made by other epoch-circuit code is never used.
+pub fn epoch_digest() -> &'static str {
+    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| {
+        let mut h = Sha256::new();
+        h.update(include_str!("epoch.rs"));
+        h.update(statesync_circuits::circuit::CIRCUIT_DIGEST);
+        hex::encode(h.finalize())
+    })
+}
+
 /// What one epoch circuit aggregates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EpochSpec {
@@ -249,16 +263,18 @@ pub fn epoch_keygen(
     Ok(EpochKeys { spec: *spec, tag, config, break_points: circuit.break_points(), vk_hash: vk_hash(pk.get_vk()), pk })
 }
 
-/// The verifying key alone (what an EVM verifier needs; no proving key).
+/// The verifying key alone (what an EVM verifier needs; no proving key) and
+/// the circuit's configuration.
 pub fn epoch_vk(
     params: &ParamsKZG<Bn256>,
     inner_params: &ParamsKZG<Bn256>,
     inner_vk: &VerifyingKey<G1Affine>,
     spec: &EpochSpec,
     tag: Fr,
-) -> Result<VerifyingKey<G1Affine>, ProverError> {
-    let (circuit, _) = keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
-    keygen_vk(params, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_vk: {e:?}")))
+) -> Result<(VerifyingKey<G1Affine>, AggregationConfigParams), ProverError> {
+    let (circuit, config) = keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
+    let vk = keygen_vk(params, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_vk: {e:?}")))?;
+    Ok((vk, config))
 }
 
 /// An epoch proof with its instances.

@@ -1,10 +1,21 @@
 //! Proving and verifying keys per circuit shape.
 //!
-//! A shape has one layout (`k`, columns, lookup bits), one proving key and one
-//! verifying key. All of them and the break points are cached on disk under
-//! `keys/v<circuit version>-<shape-id>/` (the version changes whenever the
-//! constraints do, so a cache never outlives its circuit), and the keys are
-//! kept in memory for the life of the process.
+//! A shape has one layout (`k`, columns, lookup bits), and per parameter set
+//! one proving key and one verifying key. They are cached on disk, addressed
+//! by everything they are made from, so a cached key is either the key a
+//! fresh keygen would make or it is not found:
+//!
+//! - batch circuits: `batch-v<version>-<circuit digest>-<shape id>/` holds
+//!   the layout, and `srs-<params id>/` inside it the keys and break points;
+//! - epoch circuits: `epoch-v<version>-<epoch digest>-<inner vk hash>-<chain
+//!   tag>-<spec>-srs-<params id>/` the configuration, keys and break points.
+//!
+//! The digests hash the circuits' source code and the workspace's
+//! Cargo.lock (build time, [`circuit::CIRCUIT_DIGEST`] and
+//! [`crate::epoch::epoch_digest`]); the params id hashes the SRS
+//! ([`crate::srs::params_id`]). Generating a key holds a lock file beside its
+//! directory, so processes sharing a cache generate each key once. Keys are
+//! also kept in memory for the life of the process.
 
 use std::{
     collections::HashMap,
@@ -27,7 +38,9 @@ use statesync_circuits::{circuit, config::Shape, engine::padding_witness};
 use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
 
 use crate::{
-    epoch::{epoch_keygen, EpochKeys, EpochSpec, EPOCH_VERSION},
+    cache::{locked, write_atomic},
+    epoch::{epoch_digest, epoch_keygen, epoch_vk, EpochKeys, EpochSpec, EPOCH_VERSION},
+    srs::params_id,
     ProverError,
 };
 
@@ -88,8 +101,19 @@ impl KeyStore {
         KeyStore { dir: dir.into(), keys: Mutex::new(HashMap::new()), epochs: Mutex::new(HashMap::new()) }
     }
 
+    /// The store of a cache directory: `cache_dir/keys`, beside the SRS
+    /// cache `cache_dir/srs` ([`crate::srs::SrsSource::new`]).
+    pub fn in_cache_dir(cache_dir: &Path) -> Self {
+        KeyStore::new(cache_dir.join("keys"))
+    }
+
     fn shape_dir(&self, shape: &Shape) -> PathBuf {
-        self.dir.join(format!("v{}-{}", circuit::CIRCUIT_VERSION, shape.id()))
+        self.dir.join(format!("batch-v{}-{}-{}", circuit::CIRCUIT_VERSION, &circuit::CIRCUIT_DIGEST[..16], shape.id()))
+    }
+
+    /// Where the keys of `shape` made with `params` live.
+    fn keys_dir(&self, params: &ParamsKZG<Bn256>, shape: &Shape) -> PathBuf {
+        self.shape_dir(shape).join(format!("srs-{}", params_id(params)))
     }
 
     /// The layout of `shape` (computed once, then read from disk).
@@ -106,37 +130,35 @@ impl KeyStore {
     /// The keys of `shape`: from memory, else from disk, else generated (and
     /// cached on disk).
     pub fn keys(&self, params: &ParamsKZG<Bn256>, shape: &Shape) -> Result<Arc<ShapeKeys>, ProverError> {
+        let dir = self.keys_dir(params, shape);
+        let id = dir.to_string_lossy().into_owned();
         let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = map.get(&shape.id()) {
+        if let Some(k) = map.get(&id) {
             return Ok(k.clone());
         }
         let layout = self.layout(shape)?;
-        let dir = self.shape_dir(shape);
-        let keys = match self.read_keys(shape, &layout) {
-            Some(keys) => keys,
-            None => {
-                let keys = keygen(params, shape, &layout)?;
-                let mut pk_bytes = vec![];
-                keys.pk
-                    .write(&mut pk_bytes, SerdeFormat::RawBytes)
-                    .map_err(ProverError::io("serializing the proving key"))?;
-                write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
-                write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
-                write_atomic(
-                    &dir.join("break_points.json"),
-                    &serde_json::to_vec(&keys.break_points).expect("serializes"),
-                )?;
-                keys
+        let keys = locked(&dir, || {
+            if let Some(keys) = self.read_keys(&dir, shape, &layout) {
+                return Ok(keys);
             }
-        };
+            let keys = keygen(params, shape, &layout)?;
+            let mut pk_bytes = vec![];
+            keys.pk
+                .write(&mut pk_bytes, SerdeFormat::RawBytes)
+                .map_err(ProverError::io("serializing the proving key"))?;
+            write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
+            write_atomic(&dir.join("break_points.json"), &serde_json::to_vec(&keys.break_points).expect("serializes"))?;
+            // last: its presence means the entry is complete
+            write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
+            Ok(keys)
+        })?;
         let keys = Arc::new(keys);
-        map.insert(shape.id(), keys.clone());
+        map.insert(id, keys.clone());
         Ok(keys)
     }
 
     /// Cached keys, if all files are present and readable.
-    fn read_keys(&self, shape: &Shape, layout: &BaseCircuitParams) -> Option<ShapeKeys> {
-        let dir = self.shape_dir(shape);
+    fn read_keys(&self, dir: &Path, shape: &Shape, layout: &BaseCircuitParams) -> Option<ShapeKeys> {
         let break_points = serde_json::from_slice(&fs::read(dir.join("break_points.json")).ok()?).ok()?;
         let file = fs::File::open(dir.join("pk.bin")).ok()?;
         let pk = ProvingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
@@ -163,7 +185,7 @@ impl KeyStore {
         shape: &Shape,
     ) -> Result<(VerifyingKey<G1Affine>, String), ProverError> {
         let layout = self.layout(shape)?;
-        let path = self.shape_dir(shape).join("vk.bin");
+        let path = self.keys_dir(params, shape).join("vk.bin");
         if let Ok(bytes) = fs::read(&path) {
             if let Ok(vk) = VerifyingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(
                 &bytes,
@@ -183,10 +205,27 @@ impl KeyStore {
 }
 
 impl KeyStore {
+    /// Where the keys of the epoch circuit `spec` for the chain `tag` over
+    /// proofs of `inner_vk`, made with `params`, live.
+    fn epoch_dir(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        inner_vk: &VerifyingKey<G1Affine>,
+        spec: &EpochSpec,
+        tag: Fr,
+    ) -> PathBuf {
+        self.dir.join(format!(
+            "epoch-v{EPOCH_VERSION}-{}-{}-{}-{spec}-srs-{}",
+            &epoch_digest()[..16],
+            &vk_hash(inner_vk)[..16],
+            &statesync_circuits::witness::fr_hex::to_hex(&tag)[2..18],
+            params_id(params)
+        ))
+    }
+
     /// The keys of the epoch circuit `spec` for the chain `tag` over proofs
     /// of `inner_vk` (whose params are `inner_params`): from memory, else
-    /// from disk, else generated and cached under
-    /// `epoch-v<version>-<inner vk hash>-<tag>-<spec>/`.
+    /// from disk, else generated and cached.
     pub fn epoch_keys(
         &self,
         params: &ParamsKZG<Bn256>,
@@ -195,41 +234,74 @@ impl KeyStore {
         spec: &EpochSpec,
         tag: Fr,
     ) -> Result<Arc<EpochKeys>, ProverError> {
-        let name = format!(
-            "epoch-v{EPOCH_VERSION}-{}-{}-{spec}",
-            &vk_hash(inner_vk)[..16],
-            &statesync_circuits::witness::fr_hex::to_hex(&tag)[2..18]
-        );
+        let dir = self.epoch_dir(params, inner_vk, spec, tag);
+        let id = dir.to_string_lossy().into_owned();
         let mut map = self.epochs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = map.get(&name) {
+        if let Some(k) = map.get(&id) {
             return Ok(k.clone());
         }
-        let dir = self.dir.join(&name);
-        let keys = match read_epoch_keys(&dir, spec, tag) {
-            Some(keys) => keys,
-            None => {
-                let keys = epoch_keygen(params, inner_params, inner_vk, spec, tag)?;
-                let mut pk_bytes = vec![];
-                keys.pk
-                    .write(&mut pk_bytes, SerdeFormat::RawBytes)
-                    .map_err(ProverError::io("serializing the epoch proving key"))?;
-                write_atomic(&dir.join("config.json"), &serde_json::to_vec(&keys.config).expect("serializes"))?;
-                write_atomic(
-                    &dir.join("break_points.json"),
-                    &serde_json::to_vec(&keys.break_points).expect("serializes"),
-                )?;
-                write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
-                keys
+        let keys = locked(&dir, || {
+            if let Some(keys) = read_epoch_keys(&dir, spec, tag) {
+                return Ok(keys);
             }
-        };
+            let keys = epoch_keygen(params, inner_params, inner_vk, spec, tag)?;
+            let mut pk_bytes = vec![];
+            keys.pk
+                .write(&mut pk_bytes, SerdeFormat::RawBytes)
+                .map_err(ProverError::io("serializing the epoch proving key"))?;
+            write_atomic(&dir.join("config.json"), &serde_json::to_vec(&keys.config).expect("serializes"))?;
+            write_atomic(&dir.join("break_points.json"), &serde_json::to_vec(&keys.break_points).expect("serializes"))?;
+            write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
+            // last: its presence means the entry is complete
+            write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
+            Ok(keys)
+        })?;
         let keys = Arc::new(keys);
-        map.insert(name, keys.clone());
+        map.insert(id, keys.clone());
         Ok(keys)
+    }
+
+    /// The verifying key alone of the epoch circuit (what an EVM verifier
+    /// needs): from memory or disk when the keys were made, otherwise
+    /// generated (no proving key) and cached.
+    pub fn epoch_verifying_key(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        inner_params: &ParamsKZG<Bn256>,
+        inner_vk: &VerifyingKey<G1Affine>,
+        spec: &EpochSpec,
+        tag: Fr,
+    ) -> Result<VerifyingKey<G1Affine>, ProverError> {
+        let dir = self.epoch_dir(params, inner_vk, spec, tag);
+        if let Some(k) = self.epochs.lock().unwrap_or_else(|p| p.into_inner()).get(&*dir.to_string_lossy()) {
+            return Ok(k.pk.get_vk().clone());
+        }
+        locked(&dir, || {
+            if let Some(vk) = read_epoch_vk(&dir) {
+                return Ok(vk);
+            }
+            let (vk, config) = epoch_vk(params, inner_params, inner_vk, spec, tag)?;
+            write_atomic(&dir.join("config.json"), &serde_json::to_vec(&config).expect("serializes"))?;
+            write_atomic(&dir.join("vk.bin"), &vk.to_bytes(SerdeFormat::RawBytes))?;
+            Ok(vk)
+        })
     }
 }
 
+fn read_epoch_config(dir: &Path) -> Option<AggregationConfigParams> {
+    serde_json::from_slice(&fs::read(dir.join("config.json")).ok()?).ok()
+}
+
+fn read_epoch_vk(dir: &Path) -> Option<VerifyingKey<G1Affine>> {
+    let config = read_epoch_config(dir)?;
+    let bytes = fs::read(dir.join("vk.bin")).ok()?;
+    VerifyingKey::<G1Affine>::from_bytes::<AggregationCircuit>(&bytes, SerdeFormat::RawBytes, config)
+        .map_err(|e| tracing::warn!(dir = %dir.display(), "cached epoch verifying key unreadable, regenerating: {e}"))
+        .ok()
+}
+
 fn read_epoch_keys(dir: &Path, spec: &EpochSpec, tag: Fr) -> Option<EpochKeys> {
-    let config: AggregationConfigParams = serde_json::from_slice(&fs::read(dir.join("config.json")).ok()?).ok()?;
+    let config = read_epoch_config(dir)?;
     let break_points = serde_json::from_slice(&fs::read(dir.join("break_points.json")).ok()?).ok()?;
     let file = fs::File::open(dir.join("pk.bin")).ok()?;
     let pk = ProvingKey::<G1Affine>::read::<_, AggregationCircuit>(
@@ -240,24 +312,4 @@ fn read_epoch_keys(dir: &Path, spec: &EpochSpec, tag: Fr) -> Option<EpochKeys> {
     .map_err(|e| tracing::warn!(dir = %dir.display(), "cached epoch proving key unreadable, regenerating: {e}"))
     .ok()?;
     Some(EpochKeys { spec: *spec, tag, config, break_points, vk_hash: vk_hash(pk.get_vk()), pk })
-}
-
-/// A temporary sibling of `path`, unique to this process and call, so that
-/// processes sharing a data directory never write the same temporary file.
-pub(crate) fn tmp_path(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}-{n}", std::process::id()));
-    path.with_file_name(name)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProverError> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(ProverError::io(format!("creating {}", parent.display())))?;
-    }
-    let tmp = tmp_path(path);
-    fs::write(&tmp, bytes).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(ProverError::io(format!("renaming {}", tmp.display())))
 }

@@ -6,6 +6,7 @@
 //! proofs that will be aggregated into epoch proofs; Keccak (the EVM
 //! transcript) for top-level epoch proofs that a contract verifies.
 
+mod cache;
 pub mod epoch;
 pub mod error;
 pub mod evm;

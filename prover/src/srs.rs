@@ -9,7 +9,7 @@
 use std::{
     collections::HashMap,
     fs,
-    io::{BufReader, BufWriter},
+    io::{BufReader, BufWriter, Write},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, OnceLock},
 };
@@ -25,7 +25,12 @@ use halo2_proofs::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use crate::ProverError;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    cache::{locked, tmp_path},
+    ProverError,
+};
 
 /// KZG parameters over BN254.
 pub type Params = ParamsKZG<Bn256>;
@@ -49,6 +54,15 @@ pub enum SrsSource {
 }
 
 impl SrsSource {
+    /// The ceremony file `ceremony` if given, else the development SRS cached
+    /// in `cache_dir/srs`.
+    pub fn new(ceremony: Option<PathBuf>, cache_dir: &Path) -> Self {
+        match ceremony {
+            Some(path) => SrsSource::Ceremony { path },
+            None => SrsSource::Dev { cache_dir: cache_dir.join("srs") },
+        }
+    }
+
     /// Parameters for circuits of size `2^k`.
     pub fn params(&self, k: u32) -> Result<ParamsKZG<Bn256>, ProverError> {
         match self {
@@ -107,6 +121,19 @@ pub fn lagrange_bases(params: &ParamsKZG<Bn256>) -> Result<Arc<Vec<G1Affine>>, P
     Ok(bases)
 }
 
+/// A short identifier of a parameter set (hex, 16 digits): SHA-256 of `k`,
+/// `[s]G` and `[s]G2`. Key caches are addressed by it, so keys made with
+/// other parameters (the development SRS, another ceremony) are never used.
+pub fn params_id(params: &ParamsKZG<Bn256>) -> String {
+    let mut h = Sha256::new();
+    h.update(params.k().to_le_bytes());
+    if let Some(g1) = params.get_g().get(1) {
+        h.update(g1.to_raw_bytes());
+    }
+    h.update(params.s_g2().to_raw_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
 /// The cache file of the development SRS of size `k`.
 pub fn dev_params_path(cache_dir: &Path, k: u32) -> PathBuf {
     cache_dir.join(format!("INSECURE-dev-srs-bn254-k{k}.params"))
@@ -118,24 +145,32 @@ fn dev_params(cache_dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>, ProverError>
         "using the INSECURE development SRS (public seed): never use it in production, pass ceremony params instead"
     );
     let path = dev_params_path(cache_dir, k);
-    if path.exists() {
-        if let Ok(p) = read_params(&path) {
-            if p.k() == k {
-                return Ok(p);
-            }
+    let read_cached = || {
+        let p = read_params(&path).ok().filter(|p| p.k() == k);
+        if p.is_none() && path.exists() {
+            tracing::warn!(path = %path.display(), "cached development SRS unreadable, regenerating");
         }
-        tracing::warn!(path = %path.display(), "cached development SRS unreadable, regenerating");
+        p
+    };
+    if let Some(p) = read_cached() {
+        return Ok(p);
     }
-    let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::seed_from_u64(DEV_SEED));
-    fs::create_dir_all(cache_dir).map_err(ProverError::io(format!("creating {}", cache_dir.display())))?;
-    let tmp = crate::keys::tmp_path(&path);
-    {
-        let f = fs::File::create(&tmp).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
-        let mut w = BufWriter::new(f);
-        params.write(&mut w).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
-    }
-    fs::rename(&tmp, &path).map_err(ProverError::io(format!("renaming {}", tmp.display())))?;
-    Ok(params)
+    locked(&path, || {
+        if let Some(p) = read_cached() {
+            return Ok(p);
+        }
+        let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::seed_from_u64(DEV_SEED));
+        fs::create_dir_all(cache_dir).map_err(ProverError::io(format!("creating {}", cache_dir.display())))?;
+        let tmp = tmp_path(&path);
+        {
+            let f = fs::File::create(&tmp).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
+            let mut w = BufWriter::new(f);
+            params.write(&mut w).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
+            w.flush().map_err(ProverError::io(format!("writing {}", tmp.display())))?;
+        }
+        fs::rename(&tmp, &path).map_err(ProverError::io(format!("renaming {}", tmp.display())))?;
+        Ok(params)
+    })
 }
 
 #[cfg(test)]
@@ -155,6 +190,12 @@ mod tests {
         assert_eq!(ceremony.params(4).unwrap().k(), 4);
         assert!(matches!(ceremony.params(6), Err(ProverError::SrsTooSmall { have: 5, need: 6 })));
         assert!(!ceremony.is_insecure() && src.is_insecure());
+        // the id names the parameter set: the same toxic waste and k, the same id
+        assert_eq!(params_id(&a), params_id(&b));
+        assert_eq!(params_id(&ceremony.params(4).unwrap()), params_id(&src.params(4).unwrap()), "downsized = dev k4");
+        assert_ne!(params_id(&a), params_id(&src.params(4).unwrap()), "k is part of it");
+        let other = ParamsKZG::<Bn256>::setup(5, ChaCha20Rng::seed_from_u64(1));
+        assert_ne!(params_id(&a), params_id(&other), "other toxic waste, other id");
     }
 
     #[test]

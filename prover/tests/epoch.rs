@@ -1,21 +1,30 @@
 //! Epoch proofs end to end: batch proofs aggregate into level-1 epoch proofs
-//! (N = 2), those into a level-2 epoch proof; a gap or a reordered pair
-//! cannot be proven; an epoch does not verify under another chain's tag; the
-//! generated Solidity verifier, compiled with solcjs and run in revm, accepts
-//! valid calldata and rejects a tampered proof, a tampered root and short
-//! calldata. (N = 4 and a second chain's verifier contract were tested here
-//! until the suite outgrew CI's 90 minutes on a slower machine;
+//! (N = 2), those into a level-2 epoch proof; a gap or a reordered pair is
+//! refused, and an epoch circuit forced over a gap is unsatisfiable
+//! (MockProver: exactly the chaining copy constraint fails, while the valid
+//! pair satisfies it); an epoch does not verify under another chain's tag;
+//! the generated Solidity verifier, compiled with solcjs and run in revm,
+//! accepts valid calldata and rejects a tampered proof, a tampered root and
+//! short calldata. (N = 4 and a second chain's verifier contract were tested
+//! here until the suite outgrew CI's 90 minutes on a slower machine;
 //! `statesync-bench aggregate --n 2,4` runs N = 4.)
+//!
+//! The SRS and the keys live in the shared test cache (`CARGO_TARGET_TMPDIR`,
+//! addressed by circuit digest, shape and SRS): a warm machine skips the
+//! k = 20 keygens, a cold one makes them once for every test binary.
 
 use std::{path::PathBuf, sync::OnceLock, time::Instant};
 
 use halo2_base::gates::circuit::CircuitBuilderStage;
-use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::{
+    dev::{MockProver, VerifyFailure},
+    halo2curves::bn256::Fr,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use snark_verifier_sdk::{CircuitExt, Snark};
 use statesync_circuits::{
-    config::{ChainConfig, Shape},
+    config::ChainConfig,
     engine::{apply_transitions, Mode},
     examples,
     fixed::Fixed,
@@ -30,24 +39,19 @@ use statesync_prover::{
     evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
     hal::CpuHal,
     keys::{KeyStore, ShapeKeys},
-    proof::{prove_batch, prove_circuit, TranscriptKind},
+    proof::{prove_batch, TranscriptKind},
     srs::{Params, SrsSource},
     ProverError,
 };
 
+/// The epoch test chain (the service's epoch test uses the same one, so the
+/// two share the level-1 epoch key).
 fn tiny(id: &str) -> ChainConfig {
-    let mut cfg = examples::chain();
-    cfg.chain_id = id.into();
-    cfg.shape = Shape { capacity: 1, depth: 3, markets: 1, series: 0, scenarios: 1 };
-    cfg.markets.truncate(1);
-    cfg.series.clear();
-    cfg.scenarios.truncate(1);
-    cfg
+    examples::tiny_chain(id, 1, 3)
 }
 
 /// Shared by the tests: params, batch keys, and consecutive batch proofs.
 struct Fixture {
-    _dir: tempfile::TempDir,
     store: KeyStore,
     params: Params,
     agg_params: Params,
@@ -56,20 +60,21 @@ struct Fixture {
     batches: Vec<(PublicInputs, Snark)>,
 }
 
-fn srs() -> SrsSource {
-    // the development SRS is deterministic: cache it beside the build
-    SrsSource::Dev { cache_dir: PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("srs") }
+/// The test cache: the development SRS is deterministic and keys are
+/// content-addressed, so both are kept beside the build.
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = tiny("chain-a");
-        let store = KeyStore::new(dir.path().join("keys"));
+        let cfg = tiny("epoch-chain");
+        let store = KeyStore::in_cache_dir(&cache_dir());
+        let srs = SrsSource::new(None, &cache_dir());
         let layout = store.layout(&cfg.shape).unwrap();
-        let params = srs().params(layout.k as u32).unwrap();
-        let agg_params = srs().params(EPOCH_K).unwrap();
+        let params = srs.params(layout.k as u32).unwrap();
+        let agg_params = srs.params(EPOCH_K).unwrap();
         let keys = store.keys(&params, &cfg.shape).unwrap();
         let mut state = cfg.genesis_state();
         let mut batches = vec![];
@@ -90,7 +95,7 @@ fn fixture() -> &'static Fixture {
             batches.push((out.witness.public, snark));
             state = out.state;
         }
-        Fixture { _dir: dir, store, params, agg_params, keys, batches }
+        Fixture { store, params, agg_params, keys, batches }
     })
 }
 
@@ -121,33 +126,21 @@ fn snarks(range: std::ops::Range<usize>) -> Vec<Snark> {
     fixture().batches[range].iter().map(|(_, s)| s.clone()).collect()
 }
 
-/// Proves `snarks` in the epoch circuit without the native chaining check,
-/// as a cheating prover would, and says whether the proof verifies.
-fn forced_proof_verifies(keys: &statesync_prover::epoch::EpochKeys, snarks: Vec<Snark>) -> bool {
+/// The epoch circuit over `snarks` built without the native chaining check,
+/// as a cheating prover would, and checked by MockProver: the constraints it
+/// fails (none when it is satisfiable, that is, provable).
+fn forced_failures(keys: &statesync_prover::epoch::EpochKeys, snarks: Vec<Snark>) -> Vec<VerifyFailure> {
     let f = fixture();
     let c = epoch_circuit(CircuitBuilderStage::Prover, keys.config, &f.agg_params, snarks, &keys.spec, keys.tag)
         .use_break_points(keys.break_points.clone());
-    let instances = c.instances()[0].clone();
-    // A cheating prover that cannot even produce a proof has not made one
-    // that verifies.
-    let Ok(proof) = prove_circuit(
-        &CpuHal,
-        &f.agg_params,
-        &keys.pk,
-        c,
-        &instances,
-        TranscriptKind::Poseidon,
-        ChaCha20Rng::seed_from_u64(9),
-    ) else {
-        return false;
-    };
-    verify_epoch(&f.agg_params, keys.pk.get_vk(), &instances, &proof, TranscriptKind::Poseidon)
+    let instances = c.instances();
+    MockProver::run(EPOCH_K, &c, instances).unwrap().verify_par().err().unwrap_or_default()
 }
 
 #[test]
 fn two_levels_chain_roots_and_verify_on_the_evm() {
     let f = fixture();
-    let tag = chain_tag(&tiny("chain-a"));
+    let tag = chain_tag(&tiny("epoch-chain"));
     let l1 = EpochSpec { level: 1, n: 2, k: EPOCH_K };
     let keys1 = timed("level-1 N=2 keygen", || {
         f.store.epoch_keys(&f.agg_params, &f.params, f.keys.pk.get_vk(), &l1, tag).unwrap()
@@ -174,7 +167,7 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
     }
     // the epoch is bound to its chain: another chain's tag does not verify
     let mut retagged = epochs[0].instances.clone();
-    *retagged.last_mut().unwrap() = chain_tag(&tiny("chain-b"));
+    *retagged.last_mut().unwrap() = chain_tag(&tiny("other-chain"));
     assert_ne!(retagged, epochs[0].instances);
     assert!(!verify_epoch(&f.agg_params, keys1.pk.get_vk(), &retagged, &epochs[0].proof, TranscriptKind::Poseidon));
     let mut forged = epochs[0].instances.clone();
@@ -202,13 +195,19 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
         ChaCha20Rng::seed_from_u64(3)
     )
     .is_err());
-    // One forced proof: a reordered pair breaks the same in-circuit link
-    // (each batch's old root is the previous batch's new root) as a gap, and
-    // each forced proof is a full k = 20 proof.
-    assert!(!timed("forced gap proof", || forced_proof_verifies(
-        &keys1,
-        vec![snarks(0..1)[0].clone(), snarks(2..3)[0].clone()]
-    )));
+    // Forced past that check, the circuit over the gap is unsatisfiable: the
+    // chaining copy constraint (batch 0's new root = batch 2's old root) is
+    // exactly what fails. A reordered pair breaks the same link. The valid
+    // pair satisfies the same check, so the failure is the gap's.
+    let gap_failures = timed("MockProver, forced gap", || {
+        forced_failures(&keys1, vec![snarks(0..1)[0].clone(), snarks(2..3)[0].clone()])
+    });
+    assert!(!gap_failures.is_empty(), "a gap must not be provable");
+    assert!(
+        gap_failures.iter().all(|e| matches!(e, VerifyFailure::Permutation { .. })),
+        "only the chaining copy constraint fails: {gap_failures:?}"
+    );
+    assert_eq!(timed("MockProver, valid pair", || forced_failures(&keys1, snarks(0..2))), vec![]);
 
     // level 2 over the two level-1 epochs, proven for the EVM
     let l2 = EpochSpec { level: 2, n: 2, k: EPOCH_K };

@@ -19,7 +19,10 @@ fn batch_proofs_verify_and_tampering_is_caught() {
     let out = apply_batch(&st, &cfg.chain_id, &examples::batch_valid()).unwrap();
     let store = KeyStore::new(dir.path().join("keys"));
     let layout = store.layout(&cfg.shape).unwrap();
-    let params = SrsSource::Dev { cache_dir: dir.path().join("srs") }.params(layout.k as u32).unwrap();
+    // the SRS from the shared test cache; the keys made here, from scratch,
+    // so that every run generates, caches and reloads a batch key
+    let params =
+        SrsSource::new(None, std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))).params(layout.k as u32).unwrap();
     let keys = store.keys(&params, &cfg.shape).unwrap();
     let (vk, vk_hash) = store.verifying_key(&params, &cfg.shape).unwrap();
     assert_eq!(vk_hash, keys.vk_hash, "the cached verifying key is the proving key's");
