@@ -3,6 +3,7 @@
 
 use std::{
     fs,
+    io::{BufWriter, Write},
     path::{Path, PathBuf},
 };
 
@@ -10,7 +11,7 @@ use crate::ProverError;
 
 /// A temporary sibling of `path`, unique to this process and call, so that
 /// processes sharing a data directory never write the same temporary file.
-pub(crate) fn tmp_path(path: &Path) -> PathBuf {
+fn tmp_path(path: &Path) -> PathBuf {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     sibling(path, &format!(".tmp-{}-{n}", std::process::id()))
@@ -31,9 +32,24 @@ fn create_parent(path: &Path) -> Result<(), ProverError> {
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ProverError> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Writes `path` through a temporary file and a rename, streaming what
+/// `write` produces (buffered) into it: readers see the old file or the
+/// whole new one, never a part.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
+) -> Result<(), ProverError> {
     create_parent(path)?;
     let tmp = tmp_path(path);
-    fs::write(&tmp, bytes).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
+    let written = fs::File::create(&tmp).and_then(|f| {
+        let mut w = BufWriter::new(f);
+        write(&mut w)?;
+        w.flush()
+    });
+    written.map_err(ProverError::io(format!("writing {}", tmp.display())))?;
     fs::rename(&tmp, path).map_err(ProverError::io(format!("renaming {}", tmp.display())))
 }
 

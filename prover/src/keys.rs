@@ -38,7 +38,7 @@ use statesync_circuits::{circuit, config::Shape, engine::padding_witness};
 use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
 
 use crate::{
-    cache::{locked, write_atomic},
+    cache::{locked, write_atomic, write_atomic_with},
     epoch::{epoch_digest, epoch_keygen, epoch_vk, EpochKeys, EpochSpec, EPOCH_VERSION},
     srs::params_id,
     ProverError,
@@ -142,14 +142,10 @@ impl KeyStore {
                 return Ok(keys);
             }
             let keys = keygen(params, shape, &layout)?;
-            let mut pk_bytes = vec![];
-            keys.pk
-                .write(&mut pk_bytes, SerdeFormat::RawBytes)
-                .map_err(ProverError::io("serializing the proving key"))?;
             write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
             write_atomic(&dir.join("break_points.json"), &serde_json::to_vec(&keys.break_points).expect("serializes"))?;
             // last: its presence means the entry is complete
-            write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
+            write_atomic_with(&dir.join("pk.bin"), |w| keys.pk.write(w, SerdeFormat::RawBytes))?;
             Ok(keys)
         })?;
         let keys = Arc::new(keys);
@@ -245,15 +241,11 @@ impl KeyStore {
                 return Ok(keys);
             }
             let keys = epoch_keygen(params, inner_params, inner_vk, spec, tag)?;
-            let mut pk_bytes = vec![];
-            keys.pk
-                .write(&mut pk_bytes, SerdeFormat::RawBytes)
-                .map_err(ProverError::io("serializing the epoch proving key"))?;
             write_atomic(&dir.join("config.json"), &serde_json::to_vec(&keys.config).expect("serializes"))?;
             write_atomic(&dir.join("break_points.json"), &serde_json::to_vec(&keys.break_points).expect("serializes"))?;
             write_atomic(&dir.join("vk.bin"), &keys.pk.get_vk().to_bytes(SerdeFormat::RawBytes))?;
             // last: its presence means the entry is complete
-            write_atomic(&dir.join("pk.bin"), &pk_bytes)?;
+            write_atomic_with(&dir.join("pk.bin"), |w| keys.pk.write(w, SerdeFormat::RawBytes))?;
             Ok(keys)
         })?;
         let keys = Arc::new(keys);

@@ -9,7 +9,7 @@
 use std::{
     collections::HashMap,
     fs,
-    io::{BufReader, BufWriter, Write},
+    io::BufReader,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, OnceLock},
 };
@@ -28,7 +28,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    cache::{locked, tmp_path},
+    cache::{locked, write_atomic_with},
     ProverError,
 };
 
@@ -160,15 +160,7 @@ fn dev_params(cache_dir: &Path, k: u32) -> Result<ParamsKZG<Bn256>, ProverError>
             return Ok(p);
         }
         let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::seed_from_u64(DEV_SEED));
-        fs::create_dir_all(cache_dir).map_err(ProverError::io(format!("creating {}", cache_dir.display())))?;
-        let tmp = tmp_path(&path);
-        {
-            let f = fs::File::create(&tmp).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
-            let mut w = BufWriter::new(f);
-            params.write(&mut w).map_err(ProverError::io(format!("writing {}", tmp.display())))?;
-            w.flush().map_err(ProverError::io(format!("writing {}", tmp.display())))?;
-        }
-        fs::rename(&tmp, &path).map_err(ProverError::io(format!("renaming {}", tmp.display())))?;
+        write_atomic_with(&path, |w| params.write(w))?;
         Ok(params)
     })
 }
