@@ -30,19 +30,27 @@ use halo2_base::{
         arithmetic::Field,
         halo2curves::{bn256::Fr, ff::PrimeField},
     },
-    poseidon::hasher::PoseidonHasher,
     AssignedValue, Context,
     QuantumCell::{Constant, Existing},
 };
 
-use halo2_base::gates::circuit::BaseCircuitParams;
+use halo2_base::gates::circuit::{BaseCircuitParams, BaseConfig};
+use halo2_base::halo2_proofs::{
+    circuit::{Cell, Layouter, SimpleFloorPlanner},
+    plonk::{Circuit, ConstraintSystem, Error as PlonkError},
+};
 
 use crate::{
     config::Shape,
     engine::{self, X},
     fixed::{self, Bound, Fx6},
     margin::{self, RISK_BITS},
-    poseidon::{self, RATE, T},
+    poseidon::{
+        self,
+        chip::{self, HashJob, PoseidonConfig},
+        Domain,
+    },
+    smt::{self, ARITY},
     state::fe,
     transition::{Kind, NUM_KINDS},
     witness::{BatchWitness, Step},
@@ -62,9 +70,23 @@ pub fn fe_i256(x: I256) -> Fr {
     }
 }
 
+/// The hashes of a batch circuit, recorded while halo2-base lays out its
+/// cells and laid out afterwards on the Poseidon chip.
+#[derive(Default)]
+struct Hashes {
+    jobs: Vec<HashJob>,
+    constants: std::collections::BTreeMap<Fr, V>,
+}
+
+impl Hashes {
+    fn constant(&mut self, ctx: &mut Context<Fr>, v: Fr) -> V {
+        *self.constants.entry(v).or_insert_with(|| ctx.load_constant(v))
+    }
+}
+
 struct Chips {
     range: RangeChip<Fr>,
-    hasher: PoseidonHasher<Fr, T, RATE>,
+    hashes: std::cell::RefCell<Hashes>,
 }
 
 impl Chips {
@@ -72,14 +94,29 @@ impl Chips {
         self.range.gate()
     }
 
-    fn hash(&self, ctx: &mut Context<Fr>, inputs: &[V]) -> V {
-        self.hasher.hash_fix_len_array(ctx, self.range.gate(), inputs)
+    /// Poseidon of `inputs` in `domain`: the digest is a witness here, tied to
+    /// the chip's rows by copy constraints when the circuit is synthesized.
+    fn hash(&self, ctx: &mut Context<Fr>, domain: Domain, inputs: &[V]) -> V {
+        let mut hs = self.hashes.borrow_mut();
+        let capacity = hs.constant(ctx, poseidon::capacity(domain, inputs.len()));
+        let zero = hs.constant(ctx, Fr::zero());
+        let values: Vec<Fr> = inputs.iter().map(|v| *v.value()).collect();
+        let output = ctx.load_witness(poseidon::hash(domain, &values));
+        let mut padded = inputs.to_vec();
+        padded.resize(poseidon::chunks(inputs.len()) * poseidon::RATE, zero);
+        hs.jobs.push(HashJob { capacity, inputs: padded, output });
+        output
     }
 
-    /// Constrains `b.min <= v < b.max` for power-of-two-sized bounds.
+    /// Constrains `b.min <= v < b.max`: `v - b.min < 2^bits`, and
+    /// `b.max - 1 - v < 2^bits` too when the bound is narrower than `2^bits`.
     fn bound(&self, ctx: &mut Context<Fr>, v: V, b: Bound) {
         let shifted = self.gate().sub(ctx, v, Constant(fe(b.min)));
         self.range.range_check(ctx, shifted, b.bits);
+        if b.max - b.min < 1i128 << b.bits {
+            let below = self.gate().sub(ctx, Constant(fe(b.max - 1)), v);
+            self.range.range_check(ctx, below, b.bits);
+        }
     }
 
     /// 1 if `v < 0`; also constrains `-2^bits <= v < 2^bits`.
@@ -103,12 +140,53 @@ impl Chips {
         self.gate().assert_is_const(ctx, &v, &Fr::one());
     }
 
-    fn merkle_root(&self, ctx: &mut Context<Fr>, leaf: V, bits: &[V], path: &[V]) -> V {
+    /// One-hot position indicators of an account id per tree level (base-4
+    /// digits of its `depth` bits).
+    fn positions(&self, ctx: &mut Context<Fr>, id: V, depth: usize) -> Vec<[V; ARITY]> {
+        let g = self.gate();
+        let bits = g.num_to_bits(ctx, id, depth);
+        let zero = ctx.load_zero();
+        bits.chunks(2)
+            .map(|b| {
+                let (b0, b1) = (b[0], b.get(1).copied().unwrap_or(zero));
+                let both = g.mul(ctx, b0, b1);
+                let only0 = g.sub(ctx, b0, both);
+                let only1 = g.sub(ctx, b1, both);
+                let any = g.add(ctx, b0, b1);
+                let none = g.sub(ctx, Constant(Fr::one()), any);
+                let none = g.add(ctx, none, both);
+                [none, only0, only1, both]
+            })
+            .collect()
+    }
+
+    /// Opens `leaf` against its path: per level the node's children (the
+    /// current hash at the indicated position, constrained) and the root.
+    fn open(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], path: &[Fr]) -> (Vec<[V; ARITY]>, V) {
+        let g = self.gate();
         let mut h = leaf;
-        for (bit, sib) in bits.iter().zip(path) {
-            let left = self.gate().select(ctx, *sib, h, *bit);
-            let right = self.gate().select(ctx, h, *sib, *bit);
-            h = self.hash(ctx, &[left, right]);
+        let mut levels = vec![];
+        for (ind, sib) in pos.iter().zip(path.chunks(smt::SIBLINGS)) {
+            let at = ind.iter().position(|i| *i.value() == Fr::one()).unwrap_or(0);
+            let kids = smt::children(*h.value(), at, sib).map(|v| ctx.load_witness(v));
+            let here = g.inner_product(ctx, kids, ind.iter().map(|i| Existing(*i)));
+            ctx.constrain_equal(&here, &h);
+            h = self.hash(ctx, Domain::Node, &kids);
+            levels.push(kids);
+        }
+        (levels, h)
+    }
+
+    /// The root after the opened leaf becomes `leaf`: the same siblings, the
+    /// new hash at the same positions.
+    fn reroot(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], levels: &[[V; ARITY]]) -> V {
+        let g = self.gate();
+        let mut h = leaf;
+        for (ind, kids) in pos.iter().zip(levels) {
+            let here = g.inner_product(ctx, *kids, ind.iter().map(|i| Existing(*i)));
+            let delta = g.sub(ctx, h, here);
+            let new: [V; ARITY] = std::array::from_fn(|j| g.mul_add(ctx, ind[j], delta, kids[j]));
+            h = self.hash(ctx, Domain::Node, &new);
         }
         h
     }
@@ -232,14 +310,14 @@ struct RiskCells {
     r: V,
 }
 
-struct BatchCircuit<'a> {
+struct Slots<'a> {
     chips: Chips,
     w: &'a BatchWitness,
     /// One-hot indicator of each series' underlying market (fixed per batch).
     und_ind: Vec<Vec<V>>,
 }
 
-impl BatchCircuit<'_> {
+impl Slots<'_> {
     fn moves(&self, ctx: &mut Context<Fr>, t: &Table) -> Moves {
         let g = self.chips.gate();
         let l18 = Constant(fe_i256(margin::lift_1e18()));
@@ -344,13 +422,13 @@ const SIZE_BITS: usize = 48;
 const SLOT_PRODUCT_BITS: usize = 100;
 const TV_RAW_BITS: usize = 128;
 
-impl BatchCircuit<'_> {
+impl Slots<'_> {
     #[allow(clippy::too_many_arguments)]
     fn update(
         &self,
         ctx: &mut Context<Fr>,
         root: V,
-        bits: &[V],
+        pos: &[[V; ARITY]],
         leaf_w: &crate::state::Account,
         path_w: &[Fr],
         pays_w: &[i128],
@@ -360,9 +438,8 @@ impl BatchCircuit<'_> {
     ) -> Updated {
         let g = self.chips.gate();
         let leaf = Leaf::load(ctx, leaf_w);
-        let h = self.chips.hash(ctx, &leaf.fields());
-        let path: Vec<V> = path_w.iter().map(|p| ctx.load_witness(*p)).collect();
-        let opened = self.chips.merkle_root(ctx, h, bits, &path);
+        let h = self.chips.hash(ctx, Domain::Leaf, &leaf.fields());
+        let (levels, opened) = self.chips.open(ctx, h, pos, path_w);
         ctx.constrain_equal(&opened, &root);
         // lazy funding: pay_m = (index_m - cached_m) * size_m when touched
         let mut set = leaf.clone();
@@ -391,8 +468,8 @@ impl BatchCircuit<'_> {
         }
         let neg_set = set.sizes.iter().map(|s| self.chips.is_neg(ctx, *s, SIZE_BITS)).collect();
         let neg_new = new.sizes.iter().map(|s| self.chips.is_neg(ctx, *s, SIZE_BITS)).collect();
-        let h_new = self.chips.hash(ctx, &new.fields());
-        let root = self.chips.merkle_root(ctx, h_new, bits, &path);
+        let h_new = self.chips.hash(ctx, Domain::Leaf, &new.fields());
+        let root = self.chips.reroot(ctx, h_new, pos, &levels);
         Updated { set, new, root, neg_set, neg_new }
     }
 
@@ -450,11 +527,7 @@ impl BatchCircuit<'_> {
         let shape = &self.w.shape;
         let e = &s.transition;
         let f: Vec<V> = (0..NUM_KINDS).map(|i| ctx.load_witness(Fr::from(u64::from(e.kind as usize == i)))).collect();
-        for fi in &f {
-            g.assert_bit(ctx, *fi);
-        }
-        let one_hot = g.sum(ctx, f.iter().copied());
-        self.chips.assert_one(ctx, one_hot);
+        one_hot(&self.chips, ctx, &f);
         let fl = |k: Kind| f[k as usize];
         let kind = g.inner_product(ctx, f.iter().copied(), (0..NUM_KINDS).map(|i| Constant(Fr::from(i as u64))));
         let mut l = |x: i128| ctx.load_witness(fe(x));
@@ -469,7 +542,11 @@ impl BatchCircuit<'_> {
         self.chips.bound(ctx, vega, fixed::VEGA);
 
         // commitment chain over real transitions
-        let h = self.chips.hash(ctx, &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega]);
+        let h = self.chips.hash(
+            ctx,
+            Domain::Commit,
+            &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega],
+        );
         let commit = g.select(ctx, commit, h, fl(Kind::Noop));
 
         let sum = |ctx: &mut Context<Fr>, ks: &[Kind]| g.sum(ctx, ks.iter().map(|k| fl(*k)));
@@ -496,6 +573,28 @@ impl BatchCircuit<'_> {
         let same = g.is_equal(ctx, a, b);
         let same = g.mul(ctx, same, trade_like);
         self.chips.assert_zero(ctx, same);
+
+        // every field a kind does not use is zero, so the committed encoding
+        // is exactly `Transition::encode`'s (accounts: above)
+        use Kind::*;
+        let used: [(V, &[Kind]); 8] = [
+            (asset, &[Trade, OptionTrade, OraclePrice, OptionMarks, FundingTick, Liquidate, Deleverage]),
+            (x, &[Deposit, Withdraw, Trade, OptionTrade, FundingTick, Liquidate, Deleverage]),
+            (price, &[Trade, OptionTrade, OraclePrice, OptionMarks, Liquidate, Deleverage]),
+            (fee_a, &[Trade, OptionTrade, Liquidate]),
+            (fee_b, &[Trade, OptionTrade]),
+            (delta, &[OptionMarks]),
+            (gamma, &[OptionMarks]),
+            (vega, &[OptionMarks]),
+        ];
+        for (field, kinds) in used {
+            let by = sum(ctx, kinds);
+            let stray = g.mul_not(ctx, by, field);
+            self.chips.assert_zero(ctx, stray);
+        }
+        // a funding tick's rate is bounded (DESIGN.md §2; `x` alone is wider)
+        let rate = g.mul(ctx, x, fl(FundingTick));
+        self.chips.bound(ctx, rate, fixed::FUNDING_RATE);
 
         // asset indicators
         let ind_m = g.idx_to_indicator(ctx, asset, shape.markets);
@@ -533,12 +632,12 @@ impl BatchCircuit<'_> {
         let a_opt: Vec<V> = ind_s.iter().map(|i| g.mul(ctx, x_opt, *i)).collect();
         let b_opt: Vec<V> = a_opt.iter().map(|v| g.neg(ctx, *v)).collect();
 
-        let a_bits = g.num_to_bits(ctx, a, shape.depth);
-        let b_bits = g.num_to_bits(ctx, b, shape.depth);
+        let a_pos = self.chips.positions(ctx, a, shape.depth);
+        let b_pos = self.chips.positions(ctx, b, shape.depth);
         let ua = self.update(
             ctx,
             acc_root,
-            &a_bits,
+            &a_pos,
             &s.a_leaf,
             &s.a_path,
             &s.hints.funding_a,
@@ -549,7 +648,7 @@ impl BatchCircuit<'_> {
         let ub = self.update(
             ctx,
             ua.root,
-            &b_bits,
+            &b_pos,
             &s.b_leaf,
             &s.b_path,
             &s.hints.funding_b,
@@ -650,6 +749,15 @@ impl BatchCircuit<'_> {
     }
 }
 
+/// Constrains `flags` to be bits with exactly one set.
+fn one_hot(chips: &Chips, ctx: &mut Context<Fr>, flags: &[V]) {
+    for f in flags {
+        chips.gate().assert_bit(ctx, *f);
+    }
+    let n = chips.gate().sum(ctx, flags.iter().copied());
+    chips.assert_one(ctx, n);
+}
+
 /// Error for a witness that does not fit its shape (e.g. a corrupted job).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("batch witness does not match its shape: {0}")]
@@ -675,7 +783,8 @@ pub fn check_witness(w: &BatchWitness) -> Result<(), WitnessShapeError> {
                 return err("account slots");
             }
         }
-        if st.a_path.len() != s.depth || st.b_path.len() != s.depth {
+        let path = smt::SIBLINGS * smt::levels(s.depth);
+        if st.a_path.len() != path || st.b_path.len() != path {
             return err("Merkle path length");
         }
         if st.hints.funding_a.len() != s.markets || st.hints.funding_b.len() != s.markets {
@@ -685,15 +794,14 @@ pub fn check_witness(w: &BatchWitness) -> Result<(), WitnessShapeError> {
     Ok(())
 }
 
-/// Lays out the batch circuit for `w` in `builder` (phase 0, lookups enabled)
-/// and sets its five public inputs.
-pub fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(), WitnessShapeError> {
+/// Lays out the batch circuit for `w` in `builder` (phase 0, lookups enabled),
+/// sets its [`crate::witness::PUBLIC_LEN`] public inputs and returns the
+/// hashes for the Poseidon chip.
+fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Vec<HashJob>, WitnessShapeError> {
     check_witness(w)?;
     let range = builder.range_chip();
     let ctx = builder.main(0);
-    let mut hasher = PoseidonHasher::new(poseidon::spec().clone());
-    hasher.initialize_consts(ctx, range.gate());
-    let chips = Chips { range, hasher };
+    let chips = Chips { range, hashes: Default::default() };
     let mut t = Table::load(ctx, &w.markets);
     let g = chips.gate();
     let und_ind: Vec<Vec<V>> = t
@@ -706,31 +814,112 @@ pub fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(
             ind
         })
         .collect();
-    let circuit = BatchCircuit { chips, w, und_ind };
-    let market_root = circuit.chips.hash(ctx, &t.fields());
+    let slots = Slots { chips, w, und_ind };
+    let market_root = slots.chips.hash(ctx, Domain::Market, &t.fields());
     let mut acc_root = ctx.load_witness(w.accounts_root);
-    let old_root = circuit.chips.hash(ctx, &[acc_root, market_root]);
-    let mut commit = ctx.load_zero();
+    let old_root = slots.chips.hash(ctx, Domain::State, &[acc_root, market_root]);
+    let tag = ctx.load_witness(w.public.chain_tag);
+    let seq = ctx.load_witness(Fr::from(w.public.seq));
+    let mut commit = slots.chips.hash(ctx, Domain::CommitStart, &[tag, seq]);
     let mut real = vec![];
     let mut liq = vec![];
     for s in &w.steps {
-        let (root, t2, c, r, lq) = circuit.step(ctx, s, acc_root, &t, commit);
+        let (root, t2, c, r, lq) = slots.step(ctx, s, acc_root, &t, commit);
         (acc_root, t, commit) = (root, t2, c);
         real.push(r);
         liq.push(lq);
     }
-    let g = circuit.chips.gate();
+    let g = slots.chips.gate();
+    // real transitions first, then padding, and at least one real one: a
+    // batch proof always stands for a non-empty batch
+    slots.chips.assert_one(ctx, real[0]);
+    for pair in real.windows(2) {
+        let late = g.mul_not(ctx, pair[0], pair[1]);
+        slots.chips.assert_zero(ctx, late);
+    }
     let n_real = g.sum(ctx, real);
     let n_liq = g.sum(ctx, liq);
-    let market_root = circuit.chips.hash(ctx, &t.fields());
-    let new_root = circuit.chips.hash(ctx, &[acc_root, market_root]);
-    builder.assigned_instances = vec![vec![old_root, new_root, commit, n_real, n_liq]];
-    Ok(())
+    let market_root = slots.chips.hash(ctx, Domain::Market, &t.fields());
+    let new_root = slots.chips.hash(ctx, Domain::State, &[acc_root, market_root]);
+    builder.assigned_instances = vec![vec![old_root, new_root, commit, n_real, n_liq, tag, seq]];
+    Ok(slots.chips.hashes.into_inner().jobs)
+}
+
+/// The Poseidon chip of the batch circuit (width [`poseidon::WIDTH`]).
+pub type PoseidonChip = PoseidonConfig<{ poseidon::WIDTH }>;
+
+/// The batch circuit of one witness: halo2-base's gates and range checks,
+/// and the Poseidon chip's rows tied to them by copy constraints.
+#[derive(Debug)]
+pub struct BatchCircuit {
+    /// The halo2-base part (virtual cells, public inputs).
+    pub builder: BaseCircuitBuilder<Fr>,
+    hashes: Vec<HashJob>,
+}
+
+impl BatchCircuit {
+    /// Lays out `w` in `builder` (any stage).
+    pub fn new(mut builder: BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Self, WitnessShapeError> {
+        let hashes = build(&mut builder, w)?;
+        Ok(BatchCircuit { builder, hashes })
+    }
+
+    /// The public inputs the circuit computes.
+    pub fn instances(&self) -> Vec<Fr> {
+        self.builder.assigned_instances[0].iter().map(|v| *v.value()).collect()
+    }
+
+    /// Rows of the Poseidon chip.
+    pub fn poseidon_rows(&self) -> usize {
+        self.hashes.iter().map(|j| chip::hash_rows(poseidon::params(), j.inputs.len())).sum()
+    }
+}
+
+impl Circuit<Fr> for BatchCircuit {
+    type Config = (BaseConfig<Fr>, PoseidonChip);
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = BaseCircuitParams;
+
+    fn params(&self) -> BaseCircuitParams {
+        self.builder.config_params.clone()
+    }
+
+    fn without_witnesses(&self) -> Self {
+        unreachable!("halo2-axiom's key generation and provers never ask for a batch circuit without witnesses")
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, params: BaseCircuitParams) -> Self::Config {
+        (BaseConfig::configure(meta, params), PoseidonConfig::configure(meta, poseidon::params()))
+    }
+
+    fn configure(_: &mut ConstraintSystem<Fr>) -> Self::Config {
+        unreachable!("the batch circuit is configured with its parameters")
+    }
+
+    fn synthesize(&self, (base, chip): Self::Config, mut layouter: impl Layouter<Fr>) -> Result<(), PlonkError> {
+        self.builder.synthesize(base, layouter.namespace(|| "halo2-base"))?;
+        let witness_only = self.builder.witness_gen_only();
+        let copies = self.builder.core().copy_manager.lock().map_err(|_| PlonkError::Synthesis)?;
+        let cell_of = |v: &V| -> Option<Cell> {
+            if witness_only {
+                None
+            } else {
+                v.cell.and_then(|c| copies.assigned_advices.get(&c).copied())
+            }
+        };
+        layouter.assign_region(
+            || "poseidon",
+            |mut region| {
+                chip.assign(&mut region, poseidon::params(), &self.hashes, &cell_of);
+                Ok(())
+            },
+        )
+    }
 }
 
 /// Version of the batch circuit's constraints: bump it whenever a change
 /// alters the constraint system or its layout.
-pub const CIRCUIT_VERSION: u32 = 1;
+pub const CIRCUIT_VERSION: u32 = 2;
 
 /// SHA-256 (hex) of this crate's sources and of the workspace's Cargo.lock,
 /// computed at build time (`build.rs`). Key caches are addressed by it
@@ -740,65 +929,71 @@ pub const CIRCUIT_DIGEST: &str = env!("STATESYNC_CIRCUIT_DIGEST");
 
 /// Rows kept free at the bottom of the circuit for blinding.
 pub const MIN_ROWS: usize = 20;
-/// Advice columns the layout aims for: fewer columns mean a larger `k`.
+/// Advice columns of halo2-base the layout aims for: fewer columns mean a
+/// larger `k`.
 pub const TARGET_ADVICE: usize = 16;
 
-/// The circuit configuration of a shape: the smallest `k` (lookup bits
-/// `k - 1`) at which the batch fits in [`TARGET_ADVICE`] advice columns.
-/// Deterministic, so keys generated with it can be cached per shape.
-pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
-    shape.validate().map_err(|e| WitnessShapeError(e.to_string()))?;
-    let w = engine::padding_witness(shape);
-    let measure = |k: usize| -> Result<BaseCircuitParams, WitnessShapeError> {
-        let mut b = BaseCircuitBuilder::new(false).use_k(k).use_lookup_bits(k - 1).use_instance_columns(1);
-        build(&mut b, &w)?;
-        let params = b.calculate_params(Some(MIN_ROWS));
-        b.clear();
-        Ok(params)
-    };
-    let probe = measure(16)?;
-    let cells = probe.num_advice_per_phase[0] * ((1 << 16) - MIN_ROWS);
-    let mut k = 10;
-    while cells > TARGET_ADVICE * ((1usize << k) - MIN_ROWS) {
-        k += 1;
-    }
-    loop {
-        let p = measure(k)?;
-        if p.num_advice_per_phase[0] <= TARGET_ADVICE || k >= 26 {
-            return Ok(p);
-        }
-        k += 1;
-    }
-}
-
-/// Advice and lookup cells of a shape's circuit.
+/// The sizes of a shape's circuit (independent of the witness).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CellCounts {
-    /// Advice cells of the main gate.
+    /// Advice cells of halo2-base's gate.
     pub advice: usize,
     /// Cells copied into lookup columns (range checks).
     pub lookup: usize,
+    /// Rows of the Poseidon chip.
+    pub poseidon_rows: usize,
+    /// Advice columns of the Poseidon chip.
+    pub poseidon_columns: usize,
 }
 
-/// Counts the cells of `shape`'s circuit (independent of the witness).
+impl CellCounts {
+    /// Advice cells in all: halo2-base's and the Poseidon chip's rows times its columns.
+    pub fn total_advice(&self) -> usize {
+        self.advice + self.poseidon_rows * self.poseidon_columns
+    }
+}
+
+/// Counts the cells of `shape`'s circuit.
 pub fn cell_counts(shape: &Shape) -> Result<CellCounts, WitnessShapeError> {
     shape.validate().map_err(|e| WitnessShapeError(e.to_string()))?;
-    let mut b = BaseCircuitBuilder::new(false).use_k(16).use_lookup_bits(15).use_instance_columns(1);
-    build(&mut b, &engine::padding_witness(shape))?;
-    let stats = b.statistics();
-    b.clear();
-    Ok(CellCounts { advice: stats.gate.total_advice_per_phase[0], lookup: stats.total_lookup_advice_per_phase[0] })
+    let b = BaseCircuitBuilder::new(false).use_k(16).use_lookup_bits(15).use_instance_columns(1);
+    let mut c = BatchCircuit::new(b, &engine::padding_witness(shape))?;
+    let stats = c.builder.statistics();
+    let counts = CellCounts {
+        advice: stats.gate.total_advice_per_phase[0],
+        lookup: stats.total_lookup_advice_per_phase[0],
+        poseidon_rows: c.poseidon_rows(),
+        poseidon_columns: 2 * poseidon::WIDTH,
+    };
+    c.builder.clear();
+    Ok(counts)
 }
 
-/// A builder laid out for `w` with `params` (keygen/mock mode).
-pub fn builder_for(
+/// The circuit configuration of a shape: the smallest `k` (lookup bits
+/// `k - 1`) at which the Poseidon chip's rows fit and halo2-base's cells fit
+/// in [`TARGET_ADVICE`] advice columns. Deterministic, so keys generated with
+/// it can be cached per shape.
+pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
+    let counts = cell_counts(shape)?;
+    let mut k = 10;
+    while counts.poseidon_rows + MIN_ROWS > 1 << k || counts.advice > TARGET_ADVICE * ((1usize << k) - MIN_ROWS) {
+        k += 1;
+    }
+    let w = engine::padding_witness(shape);
+    let b = BaseCircuitBuilder::new(false).use_k(k).use_lookup_bits(k - 1).use_instance_columns(1);
+    let mut c = BatchCircuit::new(b, &w)?;
+    let params = c.builder.calculate_params(Some(MIN_ROWS));
+    c.builder.clear();
+    Ok(params)
+}
+
+/// A batch circuit laid out for `w` with `params` (keygen/mock mode).
+pub fn circuit_for(
     params: &BaseCircuitParams,
     w: &BatchWitness,
     witness_only: bool,
-) -> Result<BaseCircuitBuilder<Fr>, WitnessShapeError> {
-    let mut b = BaseCircuitBuilder::new(witness_only).use_params(params.clone());
-    build(&mut b, w)?;
-    Ok(b)
+) -> Result<BatchCircuit, WitnessShapeError> {
+    BatchCircuit::new(BaseCircuitBuilder::new(witness_only).use_params(params.clone()), w)
 }
 
 #[cfg(test)]
@@ -833,8 +1028,8 @@ mod tests {
     /// Whether MockProver accepts `w` with its claimed public inputs.
     fn satisfied(w: &BatchWitness) -> bool {
         let p = params(&w.shape);
-        let b = builder_for(&p, w, false).unwrap();
-        let prover = MockProver::run(p.k as u32, &b, vec![w.public.to_fields()]).unwrap();
+        let c = circuit_for(&p, w, false).unwrap();
+        let prover = MockProver::run(p.k as u32, &c, vec![w.public.to_fields()]).unwrap();
         prover.verify().is_ok()
     }
 
@@ -855,18 +1050,61 @@ mod tests {
         apply_transitions(st, ts, mode).expect("applies").witness
     }
 
-    #[test]
-    fn native_poseidon_equals_circuit() {
-        let inputs: Vec<Fr> = (0..7u64).map(|i| Fr::from(i * 1000 + 3)).collect();
-        for n in [0, 1, 2, 3, 4, 6, 7] {
-            let expect = poseidon::hash(&inputs[..n]);
-            halo2_base::utils::testing::base_test().k(12).lookup_bits(8).run(|ctx, range| {
-                let mut h = PoseidonHasher::<Fr, T, RATE>::new(poseidon::spec().clone());
-                h.initialize_consts(ctx, range.gate());
-                let cells: Vec<V> = inputs[..n].iter().map(|v| ctx.load_witness(*v)).collect();
-                assert_eq!(*h.hash_fix_len_array(ctx, range.gate(), &cells).value(), expect, "n = {n}");
-            });
+    /// A circuit of one hash of `inputs` (Leaf domain) whose digest is the
+    /// public input.
+    fn hash_circuit(inputs: &[Fr]) -> BatchCircuit {
+        let mut b = BaseCircuitBuilder::new(false).use_k(11).use_lookup_bits(10).use_instance_columns(1);
+        let chips = Chips { range: b.range_chip(), hashes: Default::default() };
+        let ctx = b.main(0);
+        let cells: Vec<V> = inputs.iter().map(|v| ctx.load_witness(*v)).collect();
+        let out = chips.hash(ctx, Domain::Leaf, &cells);
+        b.assigned_instances = vec![vec![out]];
+        b.calculate_params(Some(MIN_ROWS));
+        BatchCircuit { builder: b, hashes: chips.hashes.into_inner().jobs }
+    }
+
+    /// MockProver's failures of a one-hash circuit claiming the native digest.
+    fn hash_failures(inputs: &[Fr]) -> Vec<String> {
+        let c = hash_circuit(inputs);
+        let expect = poseidon::hash(Domain::Leaf, inputs);
+        match MockProver::run(11, &c, vec![vec![expect]]).unwrap().verify() {
+            Ok(()) => vec![],
+            Err(fs) => fs.iter().map(|f| format!("{f}")).collect(),
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// The chip computes the native hash, for every input length the
+        /// protocol uses (2: roots and the commitment start, 4: nodes, 7: a
+        /// leaf of the default shape, 12: a commitment link, 31: its market
+        /// table) and the lengths around chunk boundaries.
+        #[test]
+        fn chip_hash_equals_native(seed in proptest::prelude::any::<u64>(), len in proptest::sample::select(vec![0usize, 1, 2, 3, 4, 5, 7, 8, 9, 12, 31])) {
+            let inputs: Vec<Fr> = (0..len as u64).map(|i| Fr::from(seed.wrapping_mul(i + 1)) + Fr::from(i)).collect();
+            let failures = hash_failures(&inputs);
+            proptest::prop_assert!(failures.is_empty(), "len {}: {:?}", len, failures);
+        }
+    }
+
+    #[test]
+    fn poseidon_chip_rejects_a_wrong_sbox_or_round_constant() {
+        use crate::poseidon::chip::tamper::{Tamper, TAMPER};
+        let inputs: Vec<Fr> = (0..6u64).map(Fr::from).collect();
+        // rows 0..3 are full rounds, 4..23 partial, 24..27 full, 28 the absorb row; 29.. the second chunk
+        for (t, gate) in [
+            (Tamper::SboxOutput(1), "poseidon full round"),
+            (Tamper::SboxOutput(10), "poseidon partial rounds"),
+            (Tamper::SboxOutput(30), "poseidon full round"),
+            (Tamper::RoundConstant(2), "poseidon full round"),
+            (Tamper::RoundConstant(12), "poseidon partial rounds"),
+        ] {
+            TAMPER.with(|c| c.set(t));
+            let failures = hash_failures(&inputs);
+            TAMPER.with(|c| c.set(Tamper::None));
+            assert!(failures.iter().any(|f| f.contains(gate)), "{t:?} must break {gate}: {failures:?}");
+        }
+        assert!(hash_failures(&inputs).is_empty());
     }
 
     #[test]
@@ -949,6 +1187,86 @@ mod tests {
         let mut bad = w.clone();
         bad.steps[1].transition.x += 1;
         assert!(!satisfied(&bad), "a witness with another trade size does not prove the claimed roots");
+    }
+
+    /// A witness of `enc` applied as the engine would apply any encoding
+    /// (fees charged for every trade-like kind): roots consistent with the
+    /// tampered encoding, so only the per-kind field constraints stand in the way.
+    fn encoded_witness(st: &ChainState, enc: &[crate::transition::Encoded]) -> BatchWitness {
+        engine::build_witness(st, enc, Mode::Unchecked).expect("applies").witness
+    }
+
+    #[test]
+    fn unused_fields_are_zero_per_kind() {
+        let under = carol_underwater();
+        let liq = Transition::Liquidate {
+            market: 0,
+            liquidated: 3,
+            liquidator: 4,
+            size: fx("-0.5"),
+            price: fx("60000"),
+            fee: fx("10"),
+        };
+        // a liquidation charging the liquidator a maker fee into the fund
+        let mut e = liq.encode();
+        assert!(satisfied(&encoded_witness(&under, &[e])), "the honest liquidation proves");
+        e.fee_b = 5_000_000;
+        assert!(!satisfied(&encoded_witness(&under, &[e])), "fee_b on a liquidation");
+        // a deleverage moving fees out of either side
+        let st =
+            state_after(2, &[trade(1, 5, 2, "2", "3200"), Transition::OraclePrice { market: 1, price: fx("2600") }]);
+        let delev =
+            Transition::Deleverage { market: 1, deleveraged: 5, counterparty: 2, size: fx("-2"), price: fx("2600") };
+        let e = delev.encode();
+        assert!(satisfied(&encoded_witness(&st, &[e])), "the honest deleverage proves");
+        for (fa, fb) in [(0, 5_000_000), (5_000_000, 0)] {
+            let bad = crate::transition::Encoded { fee_a: fa, fee_b: fb, ..e };
+            assert!(!satisfied(&encoded_witness(&st, &[bad])), "fees ({fa}, {fb}) on a deleverage");
+        }
+        // a deposit carrying a price
+        let g = state_after(2, &[]);
+        let dep = Transition::Deposit { account: 1, amount: fx("1") }.encode();
+        assert!(satisfied(&encoded_witness(&g, &[dep])));
+        let priced = crate::transition::Encoded { price: 64_000_000_000, ..dep };
+        assert!(priced.decode().is_err());
+        assert!(!satisfied(&encoded_witness(&g, &[priced])), "a price on a deposit");
+    }
+
+    #[test]
+    fn padding_touches_nothing_and_follows_the_real_transitions() {
+        let st = state_after(2, &[Transition::Deposit { account: 5, amount: fx("3") }]);
+        let dep = Transition::Deposit { account: 1, amount: fx("1") };
+        let w = witness(&st, std::slice::from_ref(&dep), Mode::Enforce);
+        assert!(satisfied(&w));
+        // the padding slot names account 5 (its real leaf and path): nothing changes, but
+        // the encoding is not the padding's
+        let mut bad = w.clone();
+        let after = apply_transitions(&st, std::slice::from_ref(&dep), Mode::Enforce).unwrap().state;
+        bad.steps[1].transition.a = 5;
+        bad.steps[1].a_leaf = after.account(5);
+        bad.steps[1].a_path = after.path(5);
+        assert!(!satisfied(&bad), "a padding slot with an account");
+        // padding first, the real transition after it (claiming what the circuit counts)
+        let noop = crate::transition::Encoded::noop();
+        let mut late = encoded_witness(&st, &[noop, dep.encode()]);
+        late.public.transitions = 1;
+        late.public.commitment = engine::commit(engine::commit_start(st.tag, st.next_seq), &dep.encode());
+        assert!(!satisfied(&late), "a real transition after padding");
+        // no real transition at all
+        let empty = encoded_witness(&st, &[]);
+        assert!(!satisfied(&empty), "an empty batch");
+    }
+
+    #[test]
+    fn one_type_flag_per_slot() {
+        for (flags, ok) in [(vec![0u64, 1, 0], true), (vec![1, 1, 0], false), (vec![0, 0, 0], false)] {
+            let w = halo2_base::utils::testing::base_test().k(10).lookup_bits(9).expect_satisfied(ok);
+            w.run(|ctx, range| {
+                let chips = Chips { range: range.clone(), hashes: Default::default() };
+                let cells: Vec<V> = flags.iter().map(|f| ctx.load_witness(Fr::from(*f))).collect();
+                one_hot(&chips, ctx, &cells);
+            });
+        }
     }
 
     #[test]

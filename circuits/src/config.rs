@@ -1,6 +1,8 @@
 //! Chain configuration and genesis (the `CHAIN.json` wire format).
 
+use halo2_base::halo2_proofs::halo2curves::{bn256::Fr, ff::PrimeField};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::{
     error::ConfigError,
@@ -204,6 +206,20 @@ impl ChainConfig {
         bounded(fixed::FUND, self.genesis.insurance_fund.raw(), "genesis insurance_fund")
     }
 
+    /// The chain tag: SHA-256 of the canonical config JSON, truncated to 248
+    /// bits (a field element as is). Every batch proof carries it as a public
+    /// input and the epoch circuit binds all its batches to one tag, so no
+    /// proof of one chain can stand in another's sequence, however alike
+    /// their states.
+    pub fn tag(&self) -> Fr {
+        let mut h = Sha256::new();
+        h.update(b"statesync/epoch-chain-tag/v1\0");
+        h.update(serde_json::to_vec(self).expect("chain configs serialize"));
+        let mut repr = [0u8; 32];
+        repr[..31].copy_from_slice(&h.finalize()[..31]);
+        Fr::from_repr(repr).expect("248 bits are below the modulus")
+    }
+
     /// The genesis state.
     pub fn genesis_state(&self) -> ChainState {
         let markets = MarketTable {
@@ -232,7 +248,7 @@ impl ChainConfig {
             scenarios: self.scenarios.clone(),
             insurance_fund: self.genesis.insurance_fund,
         };
-        let mut state = ChainState::new(self.shape.clone(), markets);
+        let mut state = ChainState::new(self.shape.clone(), markets, self.tag());
         for a in &self.genesis.accounts {
             let mut acct = Account::empty(&self.shape);
             acct.collateral = a.collateral;

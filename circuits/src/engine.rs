@@ -9,7 +9,7 @@ use crate::{
     error::BatchError,
     fixed::{self, Bound, Fixed, Fx6},
     margin::{self, Risk},
-    poseidon,
+    poseidon::{self, Domain},
     state::{Account, ChainState, Market, MarketTable, Scenario, Series},
     transition::{Batch, Encoded, Kind, Transition, BATCH_VERSION},
     witness::{BatchWitness, Hints, PublicInputs, Step},
@@ -71,7 +71,8 @@ pub fn apply_transitions(state: &ChainState, transitions: &[Transition], mode: M
             format!("{} transitions exceed the shape's capacity of {}", transitions.len(), shape.capacity),
         ));
     }
-    build_witness(state, transitions, mode)
+    let encoded: Vec<Encoded> = transitions.iter().map(Transition::encode).collect();
+    build_witness(state, &encoded, mode)
 }
 
 /// A witness of padding only, on an all-zero state of `shape`: what keys are
@@ -83,21 +84,24 @@ pub fn padding_witness(shape: &Shape) -> BatchWitness {
         scenarios: vec![Scenario::default(); shape.scenarios],
         insurance_fund: Fixed(0),
     };
-    let state = ChainState::new(shape.clone(), markets);
+    let state = ChainState::new(shape.clone(), markets, Fr::zero());
     build_witness(&state, &[], Mode::Unchecked).expect("padding always applies").witness
 }
 
-fn build_witness(state: &ChainState, transitions: &[Transition], mode: Mode) -> Result<Applied, BatchError> {
+/// Applies encoded transitions: [`Transition::encode`]'s outputs, or (tests
+/// only) encodings no transition has, to watch the circuit refuse them.
+pub(crate) fn build_witness(state: &ChainState, transitions: &[Encoded], mode: Mode) -> Result<Applied, BatchError> {
     let shape = state.shape().clone();
     let mut st = state.clone();
     let old_root = st.root();
     let markets = st.markets.clone();
     let accounts_root = st.accounts_root();
     let mut steps = Vec::with_capacity(shape.capacity);
-    let mut commitment = Fr::zero();
+    let mut commitment = commit_start(st.tag, st.next_seq);
+    let seq = st.next_seq;
     let mut liquidations = 0;
-    for (index, t) in transitions.iter().enumerate() {
-        let enc = t.encode();
+    for (index, enc) in transitions.iter().enumerate() {
+        let enc = *enc;
         steps.push(apply_one(&mut st, &enc, mode).map_err(|(rule, message)| BatchError {
             index: Some(index),
             kind: enc.kind.name().into(),
@@ -111,16 +115,29 @@ fn build_witness(state: &ChainState, transitions: &[Transition], mode: Mode) -> 
         steps.push(apply_one(&mut st, &Encoded::noop(), mode).expect("a no-op always applies"));
     }
     st.next_seq += 1;
-    let public =
-        PublicInputs { old_root, new_root: st.root(), commitment, transitions: transitions.len() as u64, liquidations };
+    let public = PublicInputs {
+        old_root,
+        new_root: st.root(),
+        commitment,
+        transitions: transitions.len() as u64,
+        liquidations,
+        chain_tag: st.tag,
+        seq,
+    };
     Ok(Applied { witness: BatchWitness { shape, markets, accounts_root, steps, public }, state: st })
+}
+
+/// The start of a batch's commitment chain: bound to the chain and the
+/// batch's place in its sequence.
+pub fn commit_start(tag: Fr, seq: u64) -> Fr {
+    poseidon::hash(Domain::CommitStart, &[tag, Fr::from(seq)])
 }
 
 /// One link of the batch commitment chain.
 pub fn commit(prev: Fr, enc: &Encoded) -> Fr {
     let mut v = vec![prev];
     v.extend(enc.to_fields());
-    poseidon::hash(&v)
+    poseidon::hash(Domain::Commit, &v)
 }
 
 type RuleError = (&'static str, String);
@@ -224,6 +241,7 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
             (s.premium, s.delta, s.gamma, s.vega) = (Fixed(e.price), Fixed(e.delta), Fixed(e.gamma), Fixed(e.vega));
         }
         Kind::FundingTick => {
+            bound(fixed::FUNDING_RATE, e.x, "funding rate")?;
             let m = &mut mt.markets[kx];
             m.funding_index.0 += e.x;
             bound(fixed::FUNDING_INDEX, m.funding_index.raw(), "funding index")?;

@@ -1,10 +1,39 @@
 //! Sparse Merkle tree over Poseidon with precomputed empty-subtree hashes.
+//!
+//! The tree is [`ARITY`]-ary (a node is one width-5 permutation of its four
+//! children): a tree for `depth` binary levels (`2^depth` leaves) has
+//! `depth.div_ceil(2)` levels, and a leaf's position at level `l` is digit
+//! `l` of its index in base 4 (bits `2l` and `2l + 1`).
 
 use std::collections::HashMap;
 
 use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 
-use crate::poseidon::hash2;
+use crate::poseidon::{node, RATE};
+
+/// Children per node.
+pub const ARITY: usize = RATE;
+/// Siblings per level of a path.
+pub const SIBLINGS: usize = ARITY - 1;
+
+/// Levels of a tree holding `2^depth` leaves.
+pub fn levels(depth: usize) -> usize {
+    depth.div_ceil(2)
+}
+
+/// The position of leaf `index` among its siblings at `level`.
+pub fn digit(index: u64, level: usize) -> usize {
+    ((index >> (2 * level)) & 3) as usize
+}
+
+/// The children of a node: `h` at position `pos`, the siblings in order around it.
+pub fn children(h: Fr, pos: usize, siblings: &[Fr]) -> [Fr; ARITY] {
+    std::array::from_fn(|j| match j.cmp(&pos) {
+        std::cmp::Ordering::Less => siblings[j],
+        std::cmp::Ordering::Equal => h,
+        std::cmp::Ordering::Greater => siblings[j - 1],
+    })
+}
 
 /// A sparse Merkle tree of fixed depth; only non-empty nodes are stored.
 #[derive(Debug, Clone)]
@@ -16,13 +45,17 @@ pub struct SparseMerkleTree {
 }
 
 impl SparseMerkleTree {
-    /// An empty tree whose empty leaves hash to `empty_leaf`.
+    /// An empty tree for `2^depth` leaves whose empty leaves hash to `empty_leaf`.
     pub fn new(depth: usize, empty_leaf: Fr) -> Self {
         let mut empty = vec![empty_leaf];
-        for l in 0..depth {
-            empty.push(hash2(empty[l], empty[l]));
+        for l in 0..levels(depth) {
+            empty.push(node(&[empty[l]; ARITY]));
         }
         SparseMerkleTree { depth, empty, nodes: HashMap::new() }
+    }
+
+    fn levels(&self) -> usize {
+        levels(self.depth)
     }
 
     fn node(&self, level: usize, index: u64) -> Fr {
@@ -31,26 +64,35 @@ impl SparseMerkleTree {
 
     /// The root.
     pub fn root(&self) -> Fr {
-        self.node(self.depth, 0)
+        self.node(self.levels(), 0)
     }
 
-    /// Siblings of leaf `index`, leaf level first.
+    /// Siblings of leaf `index`, [`SIBLINGS`] per level in child order, leaf
+    /// level first.
     pub fn path(&self, index: u64) -> Vec<Fr> {
-        (0..self.depth).map(|l| self.node(l, (index >> l) ^ 1)).collect()
+        let mut out = Vec::with_capacity(SIBLINGS * self.levels());
+        for l in 0..self.levels() {
+            let idx = index >> (2 * l);
+            let first = idx & !3;
+            for j in 0..ARITY as u64 {
+                if first + j != idx {
+                    out.push(self.node(l, first + j));
+                }
+            }
+        }
+        out
     }
 
     /// Sets leaf `index` to `leaf` and rehashes its path.
     pub fn update(&mut self, index: u64, leaf: Fr) {
         assert!(self.depth >= 64 || index < (1u64 << self.depth), "leaf index outside the tree");
+        let path = self.path(index);
         let mut h = leaf;
-        let mut idx = index;
-        for l in 0..self.depth {
-            self.set(l, idx, h);
-            let sib = self.node(l, idx ^ 1);
-            h = if idx & 1 == 0 { hash2(h, sib) } else { hash2(sib, h) };
-            idx >>= 1;
+        for l in 0..self.levels() {
+            self.set(l, index >> (2 * l), h);
+            h = node(&children(h, digit(index, l), &path[SIBLINGS * l..SIBLINGS * (l + 1)]));
         }
-        self.set(self.depth, 0, h);
+        self.set(self.levels(), 0, h);
     }
 
     fn set(&mut self, level: usize, index: u64, h: Fr) {
@@ -62,18 +104,9 @@ impl SparseMerkleTree {
     }
 }
 
-/// Root from a leaf, its index and its siblings (leaf level first).
+/// Root from a leaf, its index and its siblings ([`SparseMerkleTree::path`]).
 pub fn root_from_path(leaf: Fr, index: u64, siblings: &[Fr]) -> Fr {
-    siblings.iter().enumerate().fold(
-        leaf,
-        |h, (l, sib)| {
-            if (index >> l) & 1 == 0 {
-                hash2(h, *sib)
-            } else {
-                hash2(*sib, h)
-            }
-        },
-    )
+    siblings.chunks(SIBLINGS).enumerate().fold(leaf, |h, (l, sib)| node(&children(h, digit(index, l), sib)))
 }
 
 #[cfg(test)]
@@ -84,20 +117,26 @@ mod tests {
     fn paths_match_roots_and_empty_is_canonical() {
         let mut t = SparseMerkleTree::new(5, Fr::from(7));
         let empty_root = t.root();
+        assert_eq!(t.path(0).len(), SIBLINGS * 3);
         t.update(3, Fr::from(11));
         t.update(17, Fr::from(12));
-        for i in [0u64, 3, 17, 31] {
-            let leaf = if i == 3 {
-                Fr::from(11)
-            } else if i == 17 {
-                Fr::from(12)
-            } else {
-                Fr::from(7)
+        t.update(2, Fr::from(13));
+        for i in [0u64, 2, 3, 17, 31] {
+            let leaf = match i {
+                3 => Fr::from(11),
+                17 => Fr::from(12),
+                2 => Fr::from(13),
+                _ => Fr::from(7),
             };
             assert_eq!(root_from_path(leaf, i, &t.path(i)), t.root());
         }
-        t.update(3, Fr::from(7));
-        t.update(17, Fr::from(7));
+        // swapping two children of one level gives another root
+        let mut p = t.path(3);
+        p.swap(0, 2);
+        assert_ne!(root_from_path(Fr::from(11), 3, &p), t.root());
+        for i in [3, 17, 2] {
+            t.update(i, Fr::from(7));
+        }
         assert_eq!(t.root(), empty_root);
         assert!(t.nodes.is_empty());
     }

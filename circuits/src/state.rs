@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::Shape,
     fixed::{Fx12, Fx6},
-    poseidon,
+    poseidon::{self, Domain},
     smt::SparseMerkleTree,
 };
 
@@ -67,7 +67,7 @@ impl Account {
 
     /// Poseidon hash of the leaf.
     pub fn hash(&self) -> Fr {
-        poseidon::hash(&self.to_fields())
+        poseidon::hash(Domain::Leaf, &self.to_fields())
     }
 }
 
@@ -153,14 +153,23 @@ impl MarketTable {
 
     /// The market root.
     pub fn root(&self) -> Fr {
-        poseidon::hash(&self.to_fields())
+        poseidon::hash(Domain::Market, &self.to_fields())
     }
 }
 
 /// State root = Poseidon(accounts root, market root).
 pub fn state_root(accounts_root: Fr, market_root: Fr) -> Fr {
-    poseidon::hash2(accounts_root, market_root)
+    poseidon::hash(Domain::State, &[accounts_root, market_root])
 }
+
+/// A stored state of another [`STATE_VERSION`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the state was written with state version {0}, this build reads version {STATE_VERSION} (the state root, \
+     leaf encoding and batch circuit changed): prove what is pending with the old build, then start the chain \
+     afresh"
+)]
+pub struct StateVersionError(pub u32);
 
 /// A chain's whole state. Cloning is how a batch is applied atomically.
 #[derive(Debug, Clone)]
@@ -172,11 +181,23 @@ pub struct ChainState {
     tree: SparseMerkleTree,
     /// Sequence number the next batch must carry.
     pub next_seq: u64,
+    /// The chain tag ([`crate::config::ChainConfig::tag`]), bound into every
+    /// batch proof.
+    pub tag: Fr,
 }
+
+/// Version of the state encoding (leaf and tree hashing, state root) this
+/// build reads and writes; bumped with the batch circuit's version.
+pub const STATE_VERSION: u32 = 2;
 
 /// The serialized form of [`ChainState`] (the tree is rebuilt on load).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredState {
+    /// [`STATE_VERSION`] of the writer.
+    pub version: u32,
+    /// The chain tag.
+    #[serde(with = "crate::witness::fr_hex")]
+    pub tag: Fr,
     /// Shape.
     pub shape: Shape,
     /// Market table.
@@ -189,25 +210,31 @@ pub struct StoredState {
 
 impl ChainState {
     /// A state with the given market table and no accounts.
-    pub fn new(shape: Shape, markets: MarketTable) -> Self {
+    pub fn new(shape: Shape, markets: MarketTable, tag: Fr) -> Self {
         let empty = Account::empty(&shape).hash();
         let tree = SparseMerkleTree::new(shape.depth, empty);
-        ChainState { shape, markets, accounts: BTreeMap::new(), tree, next_seq: 0 }
+        ChainState { shape, markets, accounts: BTreeMap::new(), tree, next_seq: 0, tag }
     }
 
-    /// Rebuilds a state from its stored form.
-    pub fn from_stored(s: StoredState) -> Self {
-        let mut state = ChainState::new(s.shape, s.markets);
+    /// Rebuilds a state from its stored form; a state written by another
+    /// state version is refused (its roots hash differently).
+    pub fn from_stored(s: StoredState) -> Result<Self, StateVersionError> {
+        if s.version != STATE_VERSION {
+            return Err(StateVersionError(s.version));
+        }
+        let mut state = ChainState::new(s.shape, s.markets, s.tag);
         for (id, a) in s.accounts {
             state.set_account(id, a);
         }
         state.next_seq = s.next_seq;
-        state
+        Ok(state)
     }
 
     /// The stored form.
     pub fn to_stored(&self) -> StoredState {
         StoredState {
+            version: STATE_VERSION,
+            tag: self.tag,
             shape: self.shape.clone(),
             markets: self.markets.clone(),
             accounts: self.accounts.clone(),

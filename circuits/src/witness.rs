@@ -59,16 +59,32 @@ pub struct PublicInputs {
     pub transitions: u64,
     /// Number of liquidations.
     pub liquidations: u64,
+    /// The chain tag ([`crate::config::ChainConfig::tag`]).
+    #[serde(with = "fr_hex")]
+    pub chain_tag: Fr,
+    /// The batch's sequence number.
+    pub seq: u64,
 }
+
+/// Public inputs of a batch proof.
+pub const PUBLIC_LEN: usize = 7;
 
 impl PublicInputs {
     /// As field elements, in instance order.
     pub fn to_fields(&self) -> Vec<Fr> {
-        vec![self.old_root, self.new_root, self.commitment, Fr::from(self.transitions), Fr::from(self.liquidations)]
+        vec![
+            self.old_root,
+            self.new_root,
+            self.commitment,
+            Fr::from(self.transitions),
+            Fr::from(self.liquidations),
+            self.chain_tag,
+            Fr::from(self.seq),
+        ]
     }
 
-    /// From the five field elements of [`PublicInputs::to_fields`] (counts
-    /// keep their low 64 bits; they never exceed them).
+    /// From the [`PUBLIC_LEN`] field elements of [`PublicInputs::to_fields`]
+    /// (counts and seq keep their low 64 bits; they never exceed them).
     pub fn from_fields(f: &[Fr]) -> Self {
         let count = |x: &Fr| u64::from_le_bytes(x.to_repr()[..8].try_into().expect("8 bytes"));
         PublicInputs {
@@ -77,6 +93,8 @@ impl PublicInputs {
             commitment: f[2],
             transitions: count(&f[3]),
             liquidations: count(&f[4]),
+            chain_tag: f[5],
+            seq: count(&f[6]),
         }
     }
 }
