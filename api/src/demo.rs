@@ -353,7 +353,7 @@ fn epoch(
         t.elapsed(),
         if ok { "VALID" } else { "INVALID" }
     );
-    if !ok || public != epoch_public(&publics, tag) {
+    if !ok || public != epoch_public(&publics, &vec![1; publics.len()], tag) {
         return Err(Failure::failed("the epoch proof did not verify"));
     }
     let dir = args.prover.data_dir.join("demo-epoch");

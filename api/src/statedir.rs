@@ -17,7 +17,7 @@ use statesync_circuits::{
     config::ChainConfig,
     engine::apply_batch,
     error::BatchError,
-    state::{ChainState, StoredState},
+    state::{ChainState, StoredState, STATE_VERSION},
     transition::Batch,
     witness::{fr_hex, BatchWitness},
 };
@@ -103,9 +103,13 @@ impl StateDir {
     pub fn state(&self) -> Result<ChainState, StateDirError> {
         match fs::read(self.dir.join("state.bin")) {
             Ok(bytes) => {
-                let stored: StoredState = bincode::deserialize(&bytes)
-                    .map_err(|e| StateDirError::Mismatch(format!("state.bin is corrupt: {e}")))?;
-                Ok(ChainState::from_stored(stored))
+                let stored: StoredState = bincode::deserialize(&bytes).map_err(|e| {
+                    StateDirError::Mismatch(format!(
+                        "state.bin is corrupt or was written by another statesync version \
+                         (this build reads state version {STATE_VERSION}): {e}"
+                    ))
+                })?;
+                ChainState::from_stored(stored).map_err(|e| StateDirError::Mismatch(format!("state.bin: {e}")))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self.config.genesis_state()),
             Err(e) => Err(io("reading state.bin")(e)),

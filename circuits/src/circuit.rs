@@ -850,7 +850,7 @@ pub type PoseidonChip = PoseidonConfig<{ poseidon::WIDTH }>;
 
 /// The batch circuit of one witness: halo2-base's gates and range checks,
 /// and the Poseidon chip's rows tied to them by copy constraints.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BatchCircuit {
     /// The halo2-base part (virtual cells, public inputs).
     pub builder: BaseCircuitBuilder<Fr>,

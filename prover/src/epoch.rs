@@ -6,14 +6,17 @@
 //! N^L batches finalizes with one proof. Every level keeps the KZG
 //! accumulator as its first 12 public inputs and constrains
 //! `new_root(i) == old_root(i+1)` for every pair, so a gap or a reordered
-//! pair cannot be proven. Its public inputs after the accumulator: first old
-//! root, last new root, Poseidon hash of the aggregated proofs' commitments,
-//! total transitions, total liquidations, and the chain tag.
+//! pair cannot be proven; every aggregated proof carries the circuit's chain
+//! tag, and their sequence numbers are consecutive (`seq(i+1) == seq(i) + 1`
+//! for batches, `+ count(i)` for epochs), so a reordered, repeated or foreign
+//! proof cannot be proven even where roots repeat. Its public inputs after
+//! the accumulator: first old root, last new root, Poseidon hash of the
+//! aggregated proofs' commitments, total transitions, total liquidations,
+//! the chain tag, the first seq, and the count of batches.
 //!
 //! The chain tag is a constant of the circuit (a hash of the chain's config),
 //! so each chain has its own epoch verifying key and its own EVM verifier:
-//! an epoch proof of one chain never verifies as another chain's. Level ≥ 2
-//! circuits also constrain the aggregated epochs' tags to their own.
+//! an epoch proof of one chain never verifies as another chain's.
 
 use std::fmt;
 
@@ -21,7 +24,6 @@ use halo2_base::{
     gates::{
         circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions, RangeInstructions,
     },
-    poseidon::hasher::PoseidonHasher,
 };
 use halo2_proofs::{
     halo2curves::{
@@ -50,8 +52,8 @@ use snark_verifier_sdk::{
 };
 use statesync_circuits::{
     config::ChainConfig,
-    poseidon::{self, RATE, T},
-    witness::PublicInputs,
+    poseidon::{self, Domain},
+    witness::{PublicInputs, PUBLIC_LEN},
 };
 
 use crate::{
@@ -64,10 +66,8 @@ use crate::{
 /// Public inputs of the KZG accumulator (two G1 points, each coordinate in 3
 /// limbs) at the front of an epoch proof's instances.
 pub const ACCUMULATOR_LEN: usize = 4 * LIMBS;
-/// Public inputs a batch proof exposes.
-pub const PUBLIC_LEN: usize = 5;
 /// Public inputs an epoch proof exposes after its accumulator: a batch's
-/// five and the chain tag.
+/// seven (folded) and the count of batches.
 pub const EPOCH_PUBLIC_LEN: usize = PUBLIC_LEN + 1;
 /// All instances of an epoch proof.
 pub const EPOCH_INSTANCES: usize = ACCUMULATOR_LEN + EPOCH_PUBLIC_LEN;
@@ -117,7 +117,7 @@ impl EpochSpec {
         Ok(())
     }
 
-    /// Where the aggregated proofs' five public inputs start in their instances.
+    /// Where the aggregated proofs' batch-like public inputs start in their instances.
     fn offset(&self) -> usize {
         if self.level == 1 {
             0
@@ -142,15 +142,9 @@ impl fmt::Display for EpochSpec {
     }
 }
 
-/// The chain tag: SHA-256 of the chain's canonical config JSON, truncated to
-/// 248 bits (so it is a field element as is).
+/// The chain tag ([`ChainConfig::tag`]).
 pub fn chain_tag(cfg: &ChainConfig) -> Fr {
-    let mut h = Sha256::new();
-    h.update(b"statesync/epoch-chain-tag/v1\0");
-    h.update(serde_json::to_vec(cfg).expect("chain configs serialize"));
-    let mut repr = [0u8; 32];
-    repr[..31].copy_from_slice(&h.finalize()[..31]);
-    Fr::from_repr(repr).expect("248 bits are below the modulus")
+    cfg.tag()
 }
 
 /// A proof to aggregate (a batch proof for level 1, an epoch proof of the
@@ -192,20 +186,29 @@ pub fn epoch_circuit(
     for pair in prev.windows(2) {
         ctx.constrain_equal(&pair[0][off + 1], &pair[1][off]);
     }
+    let gate = range.gate();
     let tag = ctx.load_constant(tag);
-    if spec.level > 1 {
-        for p in &prev {
-            ctx.constrain_equal(&p[off + PUBLIC_LEN], &tag);
-        }
+    for p in &prev {
+        ctx.constrain_equal(&p[off + 5], &tag);
     }
-    let mut hasher = PoseidonHasher::<Fr, T, RATE>::new(poseidon::spec().clone());
-    hasher.initialize_consts(ctx, range.gate());
+    // consecutive sequence numbers: a batch counts one, an epoch its count
+    let counts: Vec<_> = if spec.level == 1 {
+        let one = ctx.load_constant(Fr::one());
+        vec![one; prev.len()]
+    } else {
+        prev.iter().map(|p| p[off + PUBLIC_LEN]).collect()
+    };
+    for (pair, count) in prev.windows(2).zip(&counts) {
+        let next = gate.add(ctx, pair[0][off + 6], *count);
+        ctx.constrain_equal(&next, &pair[1][off + 6]);
+    }
+    let count = gate.sum(ctx, counts);
     let commitments: Vec<_> = prev.iter().map(|p| p[off + 2]).collect();
-    let hash = hasher.hash_fix_len_array(ctx, range.gate(), &commitments);
-    let transitions = range.gate().sum(ctx, prev.iter().map(|p| p[off + 3]));
-    let liquidations = range.gate().sum(ctx, prev.iter().map(|p| p[off + 4]));
-    let (first, last) = (prev[0][off], prev[prev.len() - 1][off + 1]);
-    circuit.builder.assigned_instances[0].extend([first, last, hash, transitions, liquidations, tag]);
+    let hash = poseidon::flex::hash(ctx, gate, Domain::Epoch, &commitments);
+    let transitions = gate.sum(ctx, prev.iter().map(|p| p[off + 3]));
+    let liquidations = gate.sum(ctx, prev.iter().map(|p| p[off + 4]));
+    let (first, last, seq) = (prev[0][off], prev[prev.len() - 1][off + 1], prev[0][off + 6]);
+    circuit.builder.assigned_instances[0].extend([first, last, hash, transitions, liquidations, tag, seq, count]);
     circuit
 }
 
@@ -296,26 +299,26 @@ impl EpochProof {
 /// An epoch's public inputs (after the accumulator).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpochPublic {
-    /// The batches' five, folded: first old root, last new root, hash of
-    /// the commitments, totals.
+    /// The batches' public inputs, folded: first old root, last new root,
+    /// hash of the commitments, totals, the chain tag, the first seq.
     #[serde(flatten)]
     pub public: PublicInputs,
-    /// The chain tag (hex field element).
-    #[serde(with = "statesync_circuits::witness::fr_hex")]
-    pub chain_tag: Fr,
+    /// Batches the epoch covers.
+    pub batches: u64,
 }
 
 impl EpochPublic {
-    /// The six field elements, in circuit order.
+    /// The [`EPOCH_PUBLIC_LEN`] field elements, in circuit order.
     pub fn to_fields(&self) -> Vec<Fr> {
         let mut v = self.public.to_fields();
-        v.push(self.chain_tag);
+        v.push(Fr::from(self.batches));
         v
     }
 
-    /// From the six field elements.
+    /// From the [`EPOCH_PUBLIC_LEN`] field elements.
     pub fn from_fields(f: &[Fr]) -> Self {
-        EpochPublic { public: PublicInputs::from_fields(&f[..PUBLIC_LEN]), chain_tag: f[PUBLIC_LEN] }
+        let batches = u64::from_le_bytes(f[PUBLIC_LEN].to_repr()[..8].try_into().expect("8 bytes"));
+        EpochPublic { public: PublicInputs::from_fields(&f[..PUBLIC_LEN]), batches }
     }
 }
 
@@ -339,8 +342,23 @@ pub fn prove_epoch(
         if s.instances.len() != 1 || s.instances[0].len() != spec.inner_instances() {
             return Err(ProverError::Epoch(format!("proof {i} has the wrong number of public inputs")));
         }
-        if spec.level > 1 && s.instances[0][off + PUBLIC_LEN] != keys.tag {
-            return Err(ProverError::Epoch(format!("proof {i} is another chain's epoch")));
+        if s.instances[0][off + 5] != keys.tag {
+            return Err(ProverError::Epoch(format!("proof {i} is another chain's")));
+        }
+    }
+    let public = |s: &Snark| PublicInputs::from_fields(&s.instances[0][off..off + PUBLIC_LEN]);
+    let count =
+        |s: &Snark| if spec.level == 1 { 1 } else { EpochPublic::from_fields(&s.instances[0][off..]).batches };
+    for (i, pair) in snarks.windows(2).enumerate() {
+        let (a, b) = (public(&pair[0]), public(&pair[1]));
+        if a.seq.checked_add(count(&pair[0])) != Some(b.seq) {
+            return Err(ProverError::Epoch(format!(
+                "proofs {i} and {} are not consecutive: seq {} (+{}) then seq {}",
+                i + 1,
+                a.seq,
+                count(&pair[0]),
+                b.seq
+            )));
         }
     }
     for (i, pair) in snarks.windows(2).enumerate() {
@@ -394,16 +412,19 @@ pub fn accumulator_holds(params: &ParamsKZG<Bn256>, instances: &[Fr]) -> bool {
 }
 
 /// The epoch public inputs the circuit computes from the aggregated ones
-/// (native, for checking and for clients).
-pub fn epoch_public(previous: &[PublicInputs], tag: Fr) -> EpochPublic {
+/// (native, for checking and for clients): `previous` are the aggregated
+/// proofs' batch-like inputs, `counts` the batches each covers.
+pub fn epoch_public(previous: &[PublicInputs], counts: &[u64], tag: Fr) -> EpochPublic {
     EpochPublic {
         public: PublicInputs {
             old_root: previous[0].old_root,
             new_root: previous[previous.len() - 1].new_root,
-            commitment: poseidon::hash(&previous.iter().map(|p| p.commitment).collect::<Vec<_>>()),
+            commitment: poseidon::hash(Domain::Epoch, &previous.iter().map(|p| p.commitment).collect::<Vec<_>>()),
             transitions: previous.iter().map(|p| p.transitions).sum(),
             liquidations: previous.iter().map(|p| p.liquidations).sum(),
+            chain_tag: tag,
+            seq: previous[0].seq,
         },
-        chain_tag: tag,
+        batches: counts.iter().sum(),
     }
 }

@@ -24,7 +24,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
 use halo2_base::gates::{circuit::BaseCircuitParams, flex_gate::MultiPhaseThreadBreakPoints};
 use halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
@@ -33,7 +32,11 @@ use halo2_proofs::{
     SerdeFormat,
 };
 use sha2::{Digest, Sha256};
-use statesync_circuits::{circuit, config::Shape, engine::padding_witness};
+use statesync_circuits::{
+    circuit::{self, BatchCircuit},
+    config::Shape,
+    engine::padding_witness,
+};
 
 use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
 
@@ -74,13 +77,13 @@ pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> String {
 /// Generates the keys of `shape` at `layout` from the padding witness.
 pub fn keygen(params: &ParamsKZG<Bn256>, shape: &Shape, layout: &BaseCircuitParams) -> Result<ShapeKeys, ProverError> {
     let w = padding_witness(shape);
-    let builder = circuit::builder_for(layout, &w, false)?;
-    let vk = keygen_vk(params, &builder).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
-    let pk = keygen_pk(params, vk, &builder).map_err(|e| ProverError::Halo2(format!("keygen_pk: {e:?}")))?;
+    let c = circuit::circuit_for(layout, &w, false)?;
+    let vk = keygen_vk(params, &c).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
+    let pk = keygen_pk(params, vk, &c).map_err(|e| ProverError::Halo2(format!("keygen_pk: {e:?}")))?;
     Ok(ShapeKeys {
         shape: shape.clone(),
         layout: layout.clone(),
-        break_points: builder.break_points(),
+        break_points: c.builder.break_points(),
         vk_hash: vk_hash(pk.get_vk()),
         pk,
     })
@@ -157,7 +160,7 @@ impl KeyStore {
     fn read_keys(&self, dir: &Path, shape: &Shape, layout: &BaseCircuitParams) -> Option<ShapeKeys> {
         let break_points = serde_json::from_slice(&fs::read(dir.join("break_points.json")).ok()?).ok()?;
         let file = fs::File::open(dir.join("pk.bin")).ok()?;
-        let pk = ProvingKey::<G1Affine>::read::<_, BaseCircuitBuilder<Fr>>(
+        let pk = ProvingKey::<G1Affine>::read::<_, BatchCircuit>(
             &mut std::io::BufReader::new(file),
             SerdeFormat::RawBytes,
             layout.clone(),
@@ -183,7 +186,7 @@ impl KeyStore {
         let layout = self.layout(shape)?;
         let path = self.keys_dir(params, shape).join("vk.bin");
         if let Ok(bytes) = fs::read(&path) {
-            if let Ok(vk) = VerifyingKey::<G1Affine>::from_bytes::<BaseCircuitBuilder<Fr>>(
+            if let Ok(vk) = VerifyingKey::<G1Affine>::from_bytes::<BatchCircuit>(
                 &bytes,
                 SerdeFormat::RawBytes,
                 layout.clone(),
@@ -192,8 +195,8 @@ impl KeyStore {
                 return Ok((vk, h));
             }
         }
-        let builder = circuit::builder_for(&layout, &padding_witness(shape), false)?;
-        let vk = keygen_vk(params, &builder).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
+        let c = circuit::circuit_for(&layout, &padding_witness(shape), false)?;
+        let vk = keygen_vk(params, &c).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
         write_atomic(&path, &vk.to_bytes(SerdeFormat::RawBytes))?;
         let h = vk_hash(&vk);
         Ok((vk, h))

@@ -24,7 +24,7 @@ use snark_verifier_sdk::{
     snark_verifier::{loader::native::NativeLoader, system::halo2::transcript::evm::EvmTranscript},
 };
 use statesync_circuits::{
-    circuit,
+    circuit::BatchCircuit,
     config::Shape,
     witness::{BatchWitness, PublicInputs},
 };
@@ -62,15 +62,15 @@ pub fn prove_batch(
 
 /// The batch circuit of `w` (witness generation done) and its public inputs,
 /// refused when the witness claims other public inputs than it computes.
-pub fn batch_circuit(keys: &ShapeKeys, w: &BatchWitness) -> Result<(BaseCircuitBuilder<Fr>, Vec<Fr>), ProverError> {
-    let mut builder = BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
-    circuit::build(&mut builder, w)?;
-    let computed: Vec<Fr> = builder.assigned_instances[0].iter().map(|v| *v.value()).collect();
+pub fn batch_circuit(keys: &ShapeKeys, w: &BatchWitness) -> Result<(BatchCircuit, Vec<Fr>), ProverError> {
+    let builder = BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
+    let c = BatchCircuit::new(builder, w)?;
+    let computed = c.instances();
     let claimed = w.public.to_fields();
     if computed != claimed {
         return Err(ProverError::Inconsistent(format!("{computed:?}, the witness claims {claimed:?}")));
     }
-    Ok((builder, claimed))
+    Ok((c, claimed))
 }
 
 /// Writes one proof into a transcript of any kind.

@@ -202,13 +202,13 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
             .unwrap()
         });
         let publics: Vec<PublicInputs> = f.batches[range].iter().map(|(p, _)| *p).collect();
-        assert_eq!(e.public(), epoch_public(&publics, tag), "the epoch exposes the chained roots and totals");
+        assert_eq!(e.public(), epoch_public(&publics, &[1, 1], tag), "the epoch exposes the chained roots and totals");
         assert!(verify_epoch(&f.agg_params, keys1.pk.get_vk(), &e.instances, &e.proof, TranscriptKind::Poseidon));
         epochs.push(e);
     }
     // the epoch is bound to its chain: another chain's tag does not verify
     let mut retagged = epochs[0].instances.clone();
-    *retagged.last_mut().unwrap() = chain_tag(&tiny("other-chain"));
+    retagged[ACCUMULATOR_LEN + 5] = chain_tag(&tiny("other-chain"));
     assert_ne!(retagged, epochs[0].instances);
     assert!(!verify_epoch(&f.agg_params, keys1.pk.get_vk(), &retagged, &epochs[0].proof, TranscriptKind::Poseidon));
     let mut forged = epochs[0].instances.clone();
@@ -230,7 +230,8 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
             .unwrap()
     });
     let publics: Vec<PublicInputs> = f.batches[0..4].iter().map(|(p, _)| *p).collect();
-    let folded = epoch_public(&[epoch_public(&publics[..2], tag).public, epoch_public(&publics[2..], tag).public], tag);
+    let halves = [epoch_public(&publics[..2], &[1, 1], tag).public, epoch_public(&publics[2..], &[1, 1], tag).public];
+    let folded = epoch_public(&halves, &[2, 2], tag);
     assert_eq!(top.public(), folded, "level 2 spans batches 0..4");
     assert_eq!(top.public().public.transitions, 4);
     assert!(verify_epoch(&f.agg_params, keys2.pk.get_vk(), &top.instances, &top.proof, TranscriptKind::Evm));

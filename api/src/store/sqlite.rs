@@ -10,7 +10,7 @@ use sqlx::{
 };
 use statesync_circuits::{
     config::ChainConfig,
-    state::{ChainState, StoredState},
+    state::{ChainState, StoredState, STATE_VERSION},
     witness::{fr_hex::to_hex, BatchWitness, PublicInputs},
 };
 
@@ -194,13 +194,19 @@ impl JobStore for SqliteStore {
             accounts.insert(r.try_get::<i64, _>("id")? as u64, leaf);
         }
         let state = ChainState::from_stored(StoredState {
+            version: STATE_VERSION,
+            tag: rec.config.tag(),
             shape: rec.config.shape.clone(),
             markets,
             accounts,
             next_seq: rec.next_seq,
-        });
+        })
+        .map_err(|e| StoreError::Corrupt(format!("chain {id}: {e}")))?;
         if to_hex(&state.root()) != rec.state_root {
-            return Err(StoreError::Corrupt(format!("chain {id}: stored accounts do not hash to the stored root")));
+            return Err(StoreError::Corrupt(format!(
+                "chain {id}: stored accounts do not hash to the stored root (the database was written by another \
+                 state version than {STATE_VERSION}, or it is corrupt)"
+            )));
         }
         Ok(Some((rec.config, state)))
     }

@@ -1,3 +1,6 @@
+// Gates and rows walk the state, auxiliary and fixed columns by index together.
+#![allow(clippy::needless_range_loop)]
+
 //! The Poseidon permutation on its own custom gates, beside halo2-base's
 //! gates in the batch circuit.
 //!
@@ -138,7 +141,7 @@ pub struct HashJob {
 /// Rows one round section of a permutation takes (without its output row).
 pub fn round_rows<const T: usize>(p: &Params<T>) -> usize {
     let per = partial_per_row(T);
-    p.r_f + p.r_p / per + usize::from(p.r_p % per != 0)
+    p.r_f + p.r_p / per + usize::from(!p.r_p.is_multiple_of(per))
 }
 
 /// Rows a hash of `len` inputs takes.
@@ -253,7 +256,7 @@ impl<const T: usize> PoseidonConfig<T> {
             fixed,
             q_full: meta.selector(),
             q_partial: meta.selector(),
-            q_remainder: (p.r_p % per != 0).then(|| meta.selector()),
+            q_remainder: (!p.r_p.is_multiple_of(per)).then(|| meta.selector()),
             q_absorb: meta.selector(),
         };
         config.full_gate(meta, p);
