@@ -231,17 +231,27 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let mut one = cfg.shape.clone();
     one.capacity = 1;
     let base = circuit::cell_counts(&one)?;
-    let per_slot =
-        if cfg.shape.capacity > 1 { (cells.advice - base.advice) / (cfg.shape.capacity - 1) } else { base.advice };
-    let lookups_per_slot =
-        if cfg.shape.capacity > 1 { (cells.lookup - base.lookup) / (cfg.shape.capacity - 1) } else { base.lookup };
+    let slots = cfg.shape.capacity.max(2) - 1;
+    let per_slot = |f: fn(&circuit::CellCounts) -> usize| {
+        if cfg.shape.capacity > 1 {
+            (f(&cells) - f(&base)) / slots
+        } else {
+            f(&base)
+        }
+    };
     println!(
-        "cells: {} advice, {} lookup; per transition slot {} advice cells ({} rows over {advice} columns) and {} lookup cells",
+        "cells: {} advice ({} halo2-base, {} Poseidon chip: {} rows x {} columns), {} lookup; per transition slot \
+         {} advice cells ({} halo2-base, {} Poseidon chip) and {} lookup cells",
+        cells.total_advice(),
         cells.advice,
+        cells.poseidon_rows * cells.poseidon_columns,
+        cells.poseidon_rows,
+        cells.poseidon_columns,
         cells.lookup,
-        per_slot,
-        per_slot.div_ceil(advice),
-        lookups_per_slot
+        per_slot(circuit::CellCounts::total_advice),
+        per_slot(|c| c.advice),
+        per_slot(|c| c.poseidon_rows * c.poseidon_columns),
+        per_slot(|c| c.lookup),
     );
     if srs.is_insecure() {
         println!("WARNING: INSECURE development SRS (public seed) — for demos and tests only");

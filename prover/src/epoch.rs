@@ -20,10 +20,8 @@
 
 use std::fmt;
 
-use halo2_base::{
-    gates::{
-        circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions, RangeInstructions,
-    },
+use halo2_base::gates::{
+    circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions, RangeInstructions,
 };
 use halo2_proofs::{
     halo2curves::{
@@ -347,8 +345,7 @@ pub fn prove_epoch(
         }
     }
     let public = |s: &Snark| PublicInputs::from_fields(&s.instances[0][off..off + PUBLIC_LEN]);
-    let count =
-        |s: &Snark| if spec.level == 1 { 1 } else { EpochPublic::from_fields(&s.instances[0][off..]).batches };
+    let count = |s: &Snark| if spec.level == 1 { 1 } else { EpochPublic::from_fields(&s.instances[0][off..]).batches };
     for (i, pair) in snarks.windows(2).enumerate() {
         let (a, b) = (public(&pair[0]), public(&pair[1]));
         if a.seq.checked_add(count(&pair[0])) != Some(b.seq) {

@@ -186,11 +186,9 @@ impl KeyStore {
         let layout = self.layout(shape)?;
         let path = self.keys_dir(params, shape).join("vk.bin");
         if let Ok(bytes) = fs::read(&path) {
-            if let Ok(vk) = VerifyingKey::<G1Affine>::from_bytes::<BatchCircuit>(
-                &bytes,
-                SerdeFormat::RawBytes,
-                layout.clone(),
-            ) {
+            if let Ok(vk) =
+                VerifyingKey::<G1Affine>::from_bytes::<BatchCircuit>(&bytes, SerdeFormat::RawBytes, layout.clone())
+            {
                 let h = vk_hash(&vk);
                 return Ok((vk, h));
             }
