@@ -156,7 +156,9 @@ pub struct Bound {
     pub min: i128,
     /// One past the largest allowed raw value.
     pub max: i128,
-    /// Bits the circuit range-checks `raw - min` to (`max - min == 2^bits`).
+    /// Bits the circuit range-checks `raw - min` to: the smallest with
+    /// `max - min <= 2^bits`; when `max - min < 2^bits` the circuit also
+    /// range-checks `max - 1 - raw`, so it enforces exactly `[min, max)`.
     pub bits: usize,
 }
 
@@ -228,6 +230,32 @@ mod tests {
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"["1.25","2","-3"]"#);
         let b = bincode::serialize(&v).unwrap();
         assert_eq!(bincode::deserialize::<Vec<Fx6>>(&b).unwrap(), v);
+    }
+
+    #[test]
+    fn every_bound_satisfies_its_rule() {
+        let all = [
+            SIZE,
+            PRICE,
+            AMOUNT,
+            COLLATERAL,
+            FUND,
+            FUNDING_INDEX,
+            FUNDING_RATE,
+            OPEN_INTEREST,
+            FRACTION,
+            DELTA,
+            GAMMA,
+            VEGA,
+            PRICE_SHOCK,
+            VOL_SHOCK,
+            crate::engine::X,
+        ];
+        for b in all {
+            let width = b.max - b.min;
+            assert!(width <= 1i128 << b.bits && width > 1i128 << (b.bits - 1), "{b:?}");
+            assert!(b.contains(b.min) && b.contains(b.max - 1) && !b.contains(b.max) && !b.contains(b.min - 1));
+        }
     }
 
     proptest! {

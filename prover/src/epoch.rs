@@ -344,6 +344,16 @@ pub fn prove_epoch(
             return Err(ProverError::Epoch(format!("proof {i} is another chain's")));
         }
     }
+    for (i, pair) in snarks.windows(2).enumerate() {
+        if pair[0].instances[0][off + 1] != pair[1].instances[0][off] {
+            return Err(ProverError::Epoch(format!(
+                "proofs {i} and {} do not chain: new root {} != old root {}",
+                i + 1,
+                statesync_circuits::witness::fr_hex::to_hex(&pair[0].instances[0][off + 1]),
+                statesync_circuits::witness::fr_hex::to_hex(&pair[1].instances[0][off]),
+            )));
+        }
+    }
     let public = |s: &Snark| PublicInputs::from_fields(&s.instances[0][off..off + PUBLIC_LEN]);
     let count = |s: &Snark| if spec.level == 1 { 1 } else { EpochPublic::from_fields(&s.instances[0][off..]).batches };
     for (i, pair) in snarks.windows(2).enumerate() {
@@ -355,16 +365,6 @@ pub fn prove_epoch(
                 a.seq,
                 count(&pair[0]),
                 b.seq
-            )));
-        }
-    }
-    for (i, pair) in snarks.windows(2).enumerate() {
-        if pair[0].instances[0][off + 1] != pair[1].instances[0][off] {
-            return Err(ProverError::Epoch(format!(
-                "proofs {i} and {} do not chain: new root {} != old root {}",
-                i + 1,
-                statesync_circuits::witness::fr_hex::to_hex(&pair[0].instances[0][off + 1]),
-                statesync_circuits::witness::fr_hex::to_hex(&pair[1].instances[0][off]),
             )));
         }
     }
