@@ -166,6 +166,21 @@ pub enum Command {
         #[command(flatten)]
         prover: ProverOpts,
     },
+    /// Print the size of a chain's batch circuit, what an operator sizes a
+    /// deployment by: k, columns, rows, advice cells in all and per
+    /// transition slot (by part), lookup cells, and the keys in the cache
+    /// (proving-key size and verifying-key hash per SRS).
+    Shape {
+        /// Chain config.
+        #[arg(long)]
+        chain: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Where keys are cached.
+        #[command(flatten)]
+        prover: ProverOpts,
+    },
     /// Print the GPUs (name, memory, utilization, temperature, power) or say
     /// that none was found and the CPU backend is used.
     Devices,
@@ -286,6 +301,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::EvmVerifier { chain, epoch_size, out, prover } => evm_verifier(&chain, epoch_size, &out, &prover),
         Command::Serve(args) => serve(&args),
         Command::Devices => devices(),
+        Command::Shape { chain, json, prover } => shape(&chain, json, &prover),
         Command::Keys { action, data_dir, database } => keys(action, &data_dir, database),
         Command::Submit { url, chain, api_key, idempotency_key, wait, batch } => {
             submit(&url, &chain, api_key, idempotency_key.as_deref(), wait, &batch)
@@ -302,6 +318,61 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+fn shape(chain: &Path, json: bool, opts: &ProverOpts) -> Result<(), Failure> {
+    let cfg = read_chain(chain)?;
+    let r = statesync_circuits::circuit::report(&cfg.shape)?;
+    let keys = opts.keys().cached(&cfg.shape);
+    if json {
+        let mut v = serde_json::to_value(&r).expect("reports serialize");
+        v["chain_id"] = serde_json::json!(cfg.chain_id);
+        v["keys"] = serde_json::to_value(&keys).expect("serializes");
+        println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+        return Ok(());
+    }
+    let s = &r.shape;
+    println!(
+        "chain {}: shape {} (capacity {}, depth {}, {} markets, {} series, {} scenarios)",
+        cfg.chain_id,
+        s.id(),
+        s.capacity,
+        s.depth,
+        s.markets,
+        s.series,
+        s.scenarios
+    );
+    println!(
+        "k = {} ({} rows); halo2-base fills {} rows, the Poseidon chip {}",
+        r.k, r.rows, r.halo2_base_rows, r.poseidon_rows
+    );
+    println!(
+        "columns: {} advice (halo2-base {}, Poseidon chip {}), {} lookup, {} fixed, {} selectors; degree {}",
+        r.halo2_base_advice_columns + r.poseidon_advice_columns,
+        r.halo2_base_advice_columns,
+        r.poseidon_advice_columns,
+        r.lookup_advice_columns,
+        r.fixed_columns,
+        r.selectors,
+        r.degree
+    );
+    println!("advice cells: {} in all, {} per transition slot:", r.advice_cells, r.advice_cells_per_slot);
+    for (part, cells) in &r.slot_parts {
+        println!("  {cells:>8}  {part}");
+    }
+    println!("lookup cells: {} in all, {} per transition slot", r.lookup_cells, r.lookup_cells_per_slot);
+    if keys.is_empty() {
+        println!("keys: none cached for this shape");
+    }
+    for k in keys {
+        println!(
+            "keys (SRS {}): proving key {}, verifying key sha256 {}",
+            k.srs,
+            k.pk_bytes.map_or("incomplete".to_string(), |b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64)),
+            k.vk_hash.as_deref().unwrap_or("missing")
+        );
+    }
+    Ok(())
 }
 
 fn devices() -> Result<(), Failure> {

@@ -227,31 +227,14 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         layout.lookup_bits.unwrap_or(0),
         t.elapsed()
     );
-    let cells = circuit::cell_counts(&cfg.shape)?;
-    let mut one = cfg.shape.clone();
-    one.capacity = 1;
-    let base = circuit::cell_counts(&one)?;
-    let slots = cfg.shape.capacity.max(2) - 1;
-    let per_slot = |f: fn(&circuit::CellCounts) -> usize| {
-        if cfg.shape.capacity > 1 {
-            (f(&cells) - f(&base)) / slots
-        } else {
-            f(&base)
-        }
-    };
+    let r = circuit::report(&cfg.shape)?;
     println!(
-        "cells: {} advice ({} halo2-base, {} Poseidon chip: {} rows x {} columns), {} lookup; per transition slot \
-         {} advice cells ({} halo2-base, {} Poseidon chip) and {} lookup cells",
-        cells.total_advice(),
-        cells.advice,
-        cells.poseidon_rows * cells.poseidon_columns,
-        cells.poseidon_rows,
-        cells.poseidon_columns,
-        cells.lookup,
-        per_slot(circuit::CellCounts::total_advice),
-        per_slot(|c| c.advice),
-        per_slot(|c| c.poseidon_rows * c.poseidon_columns),
-        per_slot(|c| c.lookup),
+        "cells: {} advice, {} lookup; per transition slot {} advice cells ({}) and {} lookup cells",
+        r.advice_cells,
+        r.lookup_cells,
+        r.advice_cells_per_slot,
+        r.slot_parts.iter().map(|(p, c)| format!("{p} {c}")).collect::<Vec<_>>().join(", "),
+        r.lookup_cells_per_slot
     );
     if srs.is_insecure() {
         println!("WARNING: INSECURE development SRS (public seed) — for demos and tests only");

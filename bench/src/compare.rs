@@ -120,6 +120,22 @@ pub struct ShapeFigures {
     pub proof_bytes: usize,
     /// Proof size, halo2-axiom's, bytes.
     pub baseline_proof_bytes: usize,
+    /// Transitions proven per core-second (median proving time, all the
+    /// machine's cores), per backend of ours, with halo2-axiom's beside it.
+    pub transitions_per_core_second: Vec<Throughput>,
+}
+
+/// Proving throughput of one backend against the baseline's, same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    /// Our backend.
+    pub backend: Backend,
+    /// Cores of the machine (`available_parallelism`).
+    pub cores: usize,
+    /// Ours: transitions / (median seconds · cores).
+    pub ours: Option<f64>,
+    /// halo2-axiom's.
+    pub baseline: Option<f64>,
 }
 
 /// A report.
@@ -436,6 +452,10 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
         let (circuit, public) = witness()?;
         let vk = keys.pk.get_vk();
         let (mut ours_len, mut baseline_len) = (0, 0);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let per_core_second =
+            |s: &Option<Summary>| s.as_ref().map(|s| batch.transitions.len() as f64 / (s.p50 * cores as f64));
+        let mut throughput = vec![];
         for hal in &hals {
             let seed = std::cell::Cell::new(0u64);
             rows.push(ab(
@@ -461,6 +481,13 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
                         .ok_or("our proof did not verify".into())
                 },
             )?);
+            let row = rows.last().expect("just pushed");
+            throughput.push(Throughput {
+                backend: hal.backend(),
+                cores,
+                ours: per_core_second(&row.ours_s),
+                baseline: per_core_second(&row.baseline_s),
+            });
         }
         shapes.push(ShapeFigures {
             shape: cfg.shape.id(),
@@ -469,6 +496,7 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
             witness_s: summarize(&witness_s),
             proof_bytes: ours_len,
             baseline_proof_bytes: baseline_len,
+            transitions_per_core_second: throughput,
         });
     }
     Ok(report(&hals, rows, shapes))

@@ -40,6 +40,8 @@ use halo2_base::halo2_proofs::{
     plonk::{Circuit, ConstraintSystem, Error as PlonkError},
 };
 
+use serde::Serialize;
+
 use crate::{
     config::Shape,
     engine::{self, X},
@@ -87,11 +89,18 @@ impl Hashes {
 struct Chips {
     range: RangeChip<Fr>,
     hashes: std::cell::RefCell<Hashes>,
+    /// halo2-base advice cells by part of a slot ([`ShapeReport::slot_parts`]).
+    parts: std::cell::RefCell<std::collections::BTreeMap<&'static str, usize>>,
 }
 
 impl Chips {
     fn gate(&self) -> &impl GateInstructions<Fr> {
         self.range.gate()
+    }
+
+    /// Adds the cells assigned since `from` to `part`.
+    fn tally(&self, ctx: &Context<Fr>, part: &'static str, from: usize) {
+        *self.parts.borrow_mut().entry(part).or_default() += ctx.advice.len() - from;
     }
 
     /// Poseidon of `inputs` in `domain`: the digest is a witness here, tied to
@@ -104,7 +113,7 @@ impl Chips {
         let output = ctx.load_witness(poseidon::hash(domain, &values));
         let mut padded = inputs.to_vec();
         padded.resize(poseidon::chunks(inputs.len()) * poseidon::RATE, zero);
-        hs.jobs.push(HashJob { capacity, inputs: padded, output });
+        hs.jobs.push(HashJob { domain, capacity, inputs: padded, output });
         output
     }
 
@@ -143,6 +152,13 @@ impl Chips {
     /// One-hot position indicators of an account id per tree level (base-4
     /// digits of its `depth` bits).
     fn positions(&self, ctx: &mut Context<Fr>, id: V, depth: usize) -> Vec<[V; ARITY]> {
+        let from = ctx.advice.len();
+        let out = self.positions_inner(ctx, id, depth);
+        self.tally(ctx, "merkle", from);
+        out
+    }
+
+    fn positions_inner(&self, ctx: &mut Context<Fr>, id: V, depth: usize) -> Vec<[V; ARITY]> {
         let g = self.gate();
         let bits = g.num_to_bits(ctx, id, depth);
         let zero = ctx.load_zero();
@@ -163,6 +179,7 @@ impl Chips {
     /// Opens `leaf` against its path: per level the node's children (the
     /// current hash at the indicated position, constrained) and the root.
     fn open(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], path: &[Fr]) -> (Vec<[V; ARITY]>, V) {
+        let from = ctx.advice.len();
         let g = self.gate();
         let mut h = leaf;
         let mut levels = vec![];
@@ -174,12 +191,14 @@ impl Chips {
             h = self.hash(ctx, Domain::Node, &kids);
             levels.push(kids);
         }
+        self.tally(ctx, "merkle", from);
         (levels, h)
     }
 
     /// The root after the opened leaf becomes `leaf`: the same siblings, the
     /// new hash at the same positions.
     fn reroot(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], levels: &[[V; ARITY]]) -> V {
+        let from = ctx.advice.len();
         let g = self.gate();
         let mut h = leaf;
         for (ind, kids) in pos.iter().zip(levels) {
@@ -188,6 +207,7 @@ impl Chips {
             let new: [V; ARITY] = std::array::from_fn(|j| g.mul_add(ctx, ind[j], delta, kids[j]));
             h = self.hash(ctx, Domain::Node, &new);
         }
+        self.tally(ctx, "merkle", from);
         h
     }
 }
@@ -526,6 +546,7 @@ impl Slots<'_> {
         let g = self.chips.gate();
         let shape = &self.w.shape;
         let e = &s.transition;
+        let from = ctx.advice.len();
         let f: Vec<V> = (0..NUM_KINDS).map(|i| ctx.load_witness(Fr::from(u64::from(e.kind as usize == i)))).collect();
         one_hot(&self.chips, ctx, &f);
         let fl = |k: Kind| f[k as usize];
@@ -612,7 +633,9 @@ impl Slots<'_> {
             vec![]
         };
 
+        self.chips.tally(ctx, "encoding", from);
         // deltas
+        let from = ctx.advice.len();
         let one6 = Constant(Fr::from(Fx6::ONE as u64));
         let xp = g.mul(ctx, x, price);
         let x6 = g.mul(ctx, x, one6);
@@ -632,6 +655,9 @@ impl Slots<'_> {
         let a_opt: Vec<V> = ind_s.iter().map(|i| g.mul(ctx, x_opt, *i)).collect();
         let b_opt: Vec<V> = a_opt.iter().map(|v| g.neg(ctx, *v)).collect();
 
+        self.chips.tally(ctx, "deltas", from);
+        let merkle_before = self.chips.parts.borrow().get("merkle").copied().unwrap_or(0);
+        let from = ctx.advice.len();
         let a_pos = self.chips.positions(ctx, a, shape.depth);
         let b_pos = self.chips.positions(ctx, b, shape.depth);
         let ua = self.update(
@@ -657,7 +683,11 @@ impl Slots<'_> {
             Deltas { coll: b_coll, size: b_size, opt: b_opt },
         );
 
+        let merkle = self.chips.parts.borrow()["merkle"] - merkle_before;
+        *self.chips.parts.borrow_mut().entry("accounts (leaves, funding)").or_default() +=
+            ctx.advice.len() - from - merkle;
         // market table
+        let from = ctx.advice.len();
         let mut t2 = t.clone();
         let is_oracle = fl(Kind::OraclePrice);
         let is_funding = fl(Kind::FundingTick);
@@ -692,7 +722,9 @@ impl Slots<'_> {
         t2.fund = g.mul_add(ctx, fees, trade_like, t.fund);
         self.chips.bound(ctx, t2.fund, fixed::FUND);
 
+        self.chips.tally(ctx, "market table", from);
         // margin rules (marks and Greeks never change in a step that touches accounts)
+        let from = ctx.advice.len();
         let mv = self.moves(ctx, t);
         let hr = &s.hints.risk;
         let ra_b = self.risk(ctx, &ua.set, &ua.neg_set, t, &mv, hr[0]);
@@ -731,7 +763,9 @@ impl Slots<'_> {
         let ok_b = g.add(ctx, ok_b, free_b);
         self.chips.assert_one(ctx, ok_b);
 
+        self.chips.tally(ctx, "margin", from);
         // signs of parameters
+        let from = ctx.advice.len();
         let x_m1 = g.sub(ctx, x, Constant(Fr::one()));
         let x_nonpos = self.chips.is_neg(ctx, x_m1, X.bits + 1);
         let bad = g.mul(ctx, x_nonpos, one_acct);
@@ -745,6 +779,7 @@ impl Slots<'_> {
         self.chips.assert_zero(ctx, bad);
 
         let real = g.not(ctx, fl(Kind::Noop));
+        self.chips.tally(ctx, "encoding", from);
         (ub.root, t2, commit, real, fl(Kind::Liquidate))
     }
 }
@@ -797,11 +832,13 @@ pub fn check_witness(w: &BatchWitness) -> Result<(), WitnessShapeError> {
 /// Lays out the batch circuit for `w` in `builder` (phase 0, lookups enabled),
 /// sets its [`crate::witness::PUBLIC_LEN`] public inputs and returns the
 /// hashes for the Poseidon chip.
-fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Vec<HashJob>, WitnessShapeError> {
+type Parts = std::collections::BTreeMap<&'static str, usize>;
+
+fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(Vec<HashJob>, Parts), WitnessShapeError> {
     check_witness(w)?;
     let range = builder.range_chip();
     let ctx = builder.main(0);
-    let chips = Chips { range, hashes: Default::default() };
+    let chips = Chips { range, hashes: Default::default(), parts: Default::default() };
     let mut t = Table::load(ctx, &w.markets);
     let g = chips.gate();
     let und_ind: Vec<Vec<V>> = t
@@ -842,7 +879,8 @@ fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Vec<H
     let market_root = slots.chips.hash(ctx, Domain::Market, &t.fields());
     let new_root = slots.chips.hash(ctx, Domain::State, &[acc_root, market_root]);
     builder.assigned_instances = vec![vec![old_root, new_root, commit, n_real, n_liq, tag, seq]];
-    Ok(slots.chips.hashes.into_inner().jobs)
+    let parts = slots.chips.parts.into_inner();
+    Ok((slots.chips.hashes.into_inner().jobs, parts))
 }
 
 /// The Poseidon chip of the batch circuit (width [`poseidon::WIDTH`]).
@@ -855,13 +893,14 @@ pub struct BatchCircuit {
     /// The halo2-base part (virtual cells, public inputs).
     pub builder: BaseCircuitBuilder<Fr>,
     hashes: Vec<HashJob>,
+    parts: Parts,
 }
 
 impl BatchCircuit {
     /// Lays out `w` in `builder` (any stage).
     pub fn new(mut builder: BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Self, WitnessShapeError> {
-        let hashes = build(&mut builder, w)?;
-        Ok(BatchCircuit { builder, hashes })
+        let (hashes, parts) = build(&mut builder, w)?;
+        Ok(BatchCircuit { builder, hashes, parts })
     }
 
     /// The public inputs the circuit computes.
@@ -987,6 +1026,95 @@ pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
     Ok(params)
 }
 
+/// What an operator needs to size a deployment of a shape (`statesync shape`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShapeReport {
+    /// The shape.
+    pub shape: Shape,
+    /// `log2` of the rows.
+    pub k: usize,
+    /// Rows (`2^k`).
+    pub rows: usize,
+    /// Rows halo2-base's columns fill.
+    pub halo2_base_rows: usize,
+    /// Rows the Poseidon chip fills.
+    pub poseidon_rows: usize,
+    /// Advice columns of halo2-base's gate.
+    pub halo2_base_advice_columns: usize,
+    /// Advice columns of the Poseidon chip.
+    pub poseidon_advice_columns: usize,
+    /// Advice columns of the range-check lookup.
+    pub lookup_advice_columns: usize,
+    /// Fixed columns (before halo2 turns the selectors into fixed columns).
+    pub fixed_columns: usize,
+    /// Selectors.
+    pub selectors: usize,
+    /// Degree of the constraint system.
+    pub degree: usize,
+    /// Advice cells in all (halo2-base's, and the chip's rows times its columns).
+    pub advice_cells: usize,
+    /// Advice cells per transition slot.
+    pub advice_cells_per_slot: usize,
+    /// Advice cells per slot by part: halo2-base's, then the chip's per hash domain.
+    pub slot_parts: std::collections::BTreeMap<String, usize>,
+    /// Cells copied into the lookup columns (range checks).
+    pub lookup_cells: usize,
+    /// Lookup cells per slot.
+    pub lookup_cells_per_slot: usize,
+}
+
+/// The [`ShapeReport`] of `shape`.
+pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
+    let params = layout(shape)?;
+    let k = params.k;
+    let mut c = circuit_for(&params, &engine::padding_witness(shape), false)?;
+    let stats = c.builder.statistics();
+    let (advice, lookup) = (stats.gate.total_advice_per_phase[0], stats.total_lookup_advice_per_phase[0]);
+    let width = 2 * poseidon::WIDTH;
+    let slots = shape.capacity;
+    let mut parts: std::collections::BTreeMap<String, usize> =
+        c.parts.iter().map(|(name, cells)| (format!("halo2-base: {name}"), cells / slots)).collect();
+    for (domain, name) in [(Domain::Leaf, "leaves"), (Domain::Node, "tree nodes"), (Domain::Commit, "commitment")] {
+        let rows: usize = c
+            .hashes
+            .iter()
+            .filter(|j| j.domain == domain)
+            .map(|j| chip::hash_rows(poseidon::params(), j.inputs.len()))
+            .sum();
+        parts.insert(format!("poseidon chip: {name}"), rows * width / slots);
+    }
+    let poseidon_rows = c.poseidon_rows();
+    c.builder.clear();
+    let lookup_per_slot = if slots > 1 {
+        let mut one = shape.clone();
+        one.capacity = 1;
+        (lookup - cell_counts(&one)?.lookup) / (slots - 1)
+    } else {
+        lookup
+    };
+    let mut cs = ConstraintSystem::<Fr>::default();
+    BatchCircuit::configure_with_params(&mut cs, params.clone());
+    let base_columns = params.num_advice_per_phase[0];
+    Ok(ShapeReport {
+        shape: shape.clone(),
+        k,
+        rows: 1 << k,
+        halo2_base_rows: advice.div_ceil(base_columns.max(1)),
+        poseidon_rows,
+        halo2_base_advice_columns: base_columns,
+        poseidon_advice_columns: width,
+        lookup_advice_columns: params.num_lookup_advice_per_phase[0],
+        fixed_columns: cs.num_fixed_columns(),
+        selectors: cs.num_selectors(),
+        degree: cs.degree(),
+        advice_cells: advice + poseidon_rows * width,
+        advice_cells_per_slot: parts.values().sum(),
+        slot_parts: parts,
+        lookup_cells: lookup,
+        lookup_cells_per_slot: lookup_per_slot,
+    })
+}
+
 /// A batch circuit laid out for `w` with `params` (keygen/mock mode).
 pub fn circuit_for(
     params: &BaseCircuitParams,
@@ -1054,13 +1182,13 @@ mod tests {
     /// public input.
     fn hash_circuit(inputs: &[Fr]) -> BatchCircuit {
         let mut b = BaseCircuitBuilder::new(false).use_k(11).use_lookup_bits(10).use_instance_columns(1);
-        let chips = Chips { range: b.range_chip(), hashes: Default::default() };
+        let chips = Chips { range: b.range_chip(), hashes: Default::default(), parts: Default::default() };
         let ctx = b.main(0);
         let cells: Vec<V> = inputs.iter().map(|v| ctx.load_witness(*v)).collect();
         let out = chips.hash(ctx, Domain::Leaf, &cells);
         b.assigned_instances = vec![vec![out]];
         b.calculate_params(Some(MIN_ROWS));
-        BatchCircuit { builder: b, hashes: chips.hashes.into_inner().jobs }
+        BatchCircuit { builder: b, hashes: chips.hashes.into_inner().jobs, parts: Parts::new() }
     }
 
     /// MockProver's failures of a one-hash circuit claiming the native digest.
@@ -1262,7 +1390,7 @@ mod tests {
         for (flags, ok) in [(vec![0u64, 1, 0], true), (vec![1, 1, 0], false), (vec![0, 0, 0], false)] {
             let w = halo2_base::utils::testing::base_test().k(10).lookup_bits(9).expect_satisfied(ok);
             w.run(|ctx, range| {
-                let chips = Chips { range: range.clone(), hashes: Default::default() };
+                let chips = Chips { range: range.clone(), hashes: Default::default(), parts: Default::default() };
                 let cells: Vec<V> = flags.iter().map(|f| ctx.load_witness(Fr::from(*f))).collect();
                 one_hot(&chips, ctx, &cells);
             });

@@ -20,8 +20,11 @@
 
 use std::fmt;
 
-use halo2_base::gates::{
-    circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions, RangeInstructions,
+use halo2_base::{
+    gates::{
+        circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions, RangeInstructions,
+    },
+    AssignedValue, Context,
 };
 use halo2_proofs::{
     halo2curves::{
@@ -177,16 +180,29 @@ pub fn epoch_circuit(
     tag: Fr,
 ) -> AggregationCircuit {
     let mut circuit = AggregationCircuit::new::<SHPLONK>(stage, config, params, snarks, VerifierUniversality::None);
-    let off = spec.offset();
     let prev = circuit.previous_instances().clone();
     let range = circuit.builder.range_chip();
-    let ctx = circuit.builder.main(0);
+    let public = bind_sequence(circuit.builder.main(0), range.gate(), &prev, spec, tag);
+    circuit.builder.assigned_instances[0].extend(public);
+    circuit
+}
+
+/// The epoch circuit's own constraints over the aggregated proofs' public
+/// inputs `prev`: roots chain, every proof carries `tag`, sequence numbers
+/// are consecutive. Returns the epoch's [`EPOCH_PUBLIC_LEN`] public cells.
+pub fn bind_sequence(
+    ctx: &mut Context<Fr>,
+    gate: &impl GateInstructions<Fr>,
+    prev: &[Vec<AssignedValue<Fr>>],
+    spec: &EpochSpec,
+    tag: Fr,
+) -> Vec<AssignedValue<Fr>> {
+    let off = spec.offset();
     for pair in prev.windows(2) {
         ctx.constrain_equal(&pair[0][off + 1], &pair[1][off]);
     }
-    let gate = range.gate();
     let tag = ctx.load_constant(tag);
-    for p in &prev {
+    for p in prev {
         ctx.constrain_equal(&p[off + 5], &tag);
     }
     // consecutive sequence numbers: a batch counts one, an epoch its count
@@ -206,8 +222,7 @@ pub fn epoch_circuit(
     let transitions = gate.sum(ctx, prev.iter().map(|p| p[off + 3]));
     let liquidations = gate.sum(ctx, prev.iter().map(|p| p[off + 4]));
     let (first, last, seq) = (prev[0][off], prev[prev.len() - 1][off + 1], prev[0][off + 6]);
-    circuit.builder.assigned_instances[0].extend([first, last, hash, transitions, liquidations, tag, seq, count]);
-    circuit
+    vec![first, last, hash, transitions, liquidations, tag, seq, count]
 }
 
 /// The keys of one epoch circuit (one chain, one spec).
@@ -335,44 +350,56 @@ pub fn prove_epoch(
     if snarks.len() != spec.n {
         return Err(ProverError::Epoch(format!("the epoch takes {} proofs, got {}", spec.n, snarks.len())));
     }
-    let off = spec.offset();
-    for (i, s) in snarks.iter().enumerate() {
-        if s.instances.len() != 1 || s.instances[0].len() != spec.inner_instances() {
-            return Err(ProverError::Epoch(format!("proof {i} has the wrong number of public inputs")));
-        }
-        if s.instances[0][off + 5] != keys.tag {
-            return Err(ProverError::Epoch(format!("proof {i} is another chain's")));
-        }
+    let instances: Vec<&[Fr]> = snarks.iter().map(|s| s.instances.first().map_or(&[][..], |i| &i[..])).collect();
+    if snarks.iter().any(|s| s.instances.len() != 1) {
+        return Err(ProverError::Epoch("a proof to aggregate has one instance column".into()));
     }
-    for (i, pair) in snarks.windows(2).enumerate() {
-        if pair[0].instances[0][off + 1] != pair[1].instances[0][off] {
-            return Err(ProverError::Epoch(format!(
-                "proofs {i} and {} do not chain: new root {} != old root {}",
-                i + 1,
-                statesync_circuits::witness::fr_hex::to_hex(&pair[0].instances[0][off + 1]),
-                statesync_circuits::witness::fr_hex::to_hex(&pair[1].instances[0][off]),
-            )));
-        }
-    }
-    let public = |s: &Snark| PublicInputs::from_fields(&s.instances[0][off..off + PUBLIC_LEN]);
-    let count = |s: &Snark| if spec.level == 1 { 1 } else { EpochPublic::from_fields(&s.instances[0][off..]).batches };
-    for (i, pair) in snarks.windows(2).enumerate() {
-        let (a, b) = (public(&pair[0]), public(&pair[1]));
-        if a.seq.checked_add(count(&pair[0])) != Some(b.seq) {
-            return Err(ProverError::Epoch(format!(
-                "proofs {i} and {} are not consecutive: seq {} (+{}) then seq {}",
-                i + 1,
-                a.seq,
-                count(&pair[0]),
-                b.seq
-            )));
-        }
-    }
+    check_sequence(spec, keys.tag, &instances)?;
     let circuit = epoch_circuit(CircuitBuilderStage::Prover, keys.config, params, snarks, spec, keys.tag)
         .use_break_points(keys.break_points.clone());
     let instances = circuit.instances()[0].clone();
     let proof = prove_circuit(hal, params, &keys.pk, circuit, &instances, kind, rng)?;
     Ok(EpochProof { instances, proof })
+}
+
+/// The native form of [`bind_sequence`]: the aggregated proofs' instances
+/// (each the full instance column) have the right length, carry `tag`,
+/// chain their roots and have consecutive sequence numbers.
+pub fn check_sequence(spec: &EpochSpec, tag: Fr, instances: &[&[Fr]]) -> Result<(), ProverError> {
+    let off = spec.offset();
+    for (i, inst) in instances.iter().enumerate() {
+        if inst.len() != spec.inner_instances() {
+            return Err(ProverError::Epoch(format!("proof {i} has the wrong number of public inputs")));
+        }
+        if inst[off + 5] != tag {
+            return Err(ProverError::Epoch(format!("proof {i} is another chain's")));
+        }
+    }
+    for (i, pair) in instances.windows(2).enumerate() {
+        if pair[0][off + 1] != pair[1][off] {
+            return Err(ProverError::Epoch(format!(
+                "proofs {i} and {} do not chain: new root {} != old root {}",
+                i + 1,
+                statesync_circuits::witness::fr_hex::to_hex(&pair[0][off + 1]),
+                statesync_circuits::witness::fr_hex::to_hex(&pair[1][off]),
+            )));
+        }
+    }
+    let public = |inst: &[Fr]| PublicInputs::from_fields(&inst[off..off + PUBLIC_LEN]);
+    let count = |inst: &[Fr]| if spec.level == 1 { 1 } else { EpochPublic::from_fields(&inst[off..]).batches };
+    for (i, pair) in instances.windows(2).enumerate() {
+        let (a, b) = (public(pair[0]), public(pair[1]));
+        if a.seq.checked_add(count(pair[0])) != Some(b.seq) {
+            return Err(ProverError::Epoch(format!(
+                "proofs {i} and {} are not consecutive: seq {} (+{}) then seq {}",
+                i + 1,
+                a.seq,
+                count(pair[0]),
+                b.seq
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether an epoch proof is valid: its own proof verifies under `vk` and
@@ -423,5 +450,87 @@ pub fn epoch_public(previous: &[PublicInputs], counts: &[u64], tag: Fr) -> Epoch
             seq: previous[0].seq,
         },
         batches: counts.iter().sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
+    use halo2_proofs::dev::MockProver;
+    use statesync_circuits::{
+        config::ChainConfig,
+        engine::apply_batch,
+        examples,
+        fixed::Fixed,
+        transition::{Batch, Transition, BATCH_VERSION},
+    };
+
+    use super::*;
+
+    /// Batch public inputs of a chain whose roots repeat: a deposit, then the
+    /// same amount withdrawn, again and again (roots R0, R1, R0, R1, ...).
+    fn repeating(cfg: &ChainConfig, n: u64) -> Vec<PublicInputs> {
+        let mut st = cfg.genesis_state();
+        (0..n)
+            .map(|seq| {
+                let amount = Fixed(5_000_000);
+                let t = if seq % 2 == 0 {
+                    Transition::Deposit { account: 1, amount }
+                } else {
+                    Transition::Withdraw { account: 1, amount }
+                };
+                let b = Batch { version: BATCH_VERSION, chain_id: cfg.chain_id.clone(), seq, transitions: vec![t] };
+                let out = apply_batch(&st, &cfg.chain_id, &b).unwrap();
+                st = out.state;
+                out.witness.public
+            })
+            .collect()
+    }
+
+    /// Whether the epoch circuit's own constraints hold over `publics`
+    /// (MockProver over [`bind_sequence`]).
+    fn provable(spec: &EpochSpec, tag: Fr, publics: &[PublicInputs]) -> bool {
+        let mut b = BaseCircuitBuilder::<Fr>::new(false).use_k(12).use_lookup_bits(11).use_instance_columns(1);
+        let range = b.range_chip();
+        let ctx = b.main(0);
+        let prev: Vec<Vec<AssignedValue<Fr>>> =
+            publics.iter().map(|p| p.to_fields().into_iter().map(|v| ctx.load_witness(v)).collect()).collect();
+        bind_sequence(ctx, range.gate(), &prev, spec, tag);
+        b.calculate_params(Some(20));
+        MockProver::run(12, &b, vec![vec![]]).unwrap().verify().is_ok()
+    }
+
+    #[test]
+    fn reordered_repeated_and_foreign_batches_are_refused_and_unprovable() {
+        let a = examples::tiny_chain("chain-a", 1, 3);
+        let mut b = a.clone();
+        b.chain_id = "chain-b".into();
+        let (pa, pb) = (repeating(&a, 4), repeating(&b, 1));
+        assert_eq!(pa[0].old_root, pa[1].new_root, "deposit then withdraw returns to the same root");
+        assert_eq!(pa[0].old_root, pb[0].old_root, "identical genesis content, identical roots");
+        assert_eq!(pa[0].new_root, pb[0].new_root);
+        let tag = a.tag();
+        let check = |spec: &EpochSpec, ps: &[PublicInputs]| {
+            let fields: Vec<Vec<Fr>> = ps.iter().map(PublicInputs::to_fields).collect();
+            let refs: Vec<&[Fr]> = fields.iter().map(|f| &f[..]).collect();
+            check_sequence(spec, tag, &refs)
+        };
+        let two = EpochSpec { level: 1, n: 2, k: EPOCH_K };
+        let four = EpochSpec { level: 1, n: 4, k: EPOCH_K };
+        // the honest epochs
+        assert!(check(&two, &pa[..2]).is_ok() && provable(&two, tag, &pa[..2]));
+        assert!(check(&four, &pa).is_ok() && provable(&four, tag, &pa));
+        // [b1, b0]: the roots chain (R1 -> R0 -> R1), the seqs do not
+        let reordered = [pa[1], pa[0]];
+        assert!(matches!(check(&two, &reordered), Err(ProverError::Epoch(m)) if m.contains("not consecutive")));
+        assert!(!provable(&two, tag, &reordered));
+        // [b0, b1, b0, b1]
+        let repeated = [pa[0], pa[1], pa[0], pa[1]];
+        assert!(matches!(check(&four, &repeated), Err(ProverError::Epoch(m)) if m.contains("not consecutive")));
+        assert!(!provable(&four, tag, &repeated));
+        // chain b's batch 0 in chain a's epoch: same roots, another tag
+        let foreign = [pb[0], pa[1]];
+        assert!(matches!(check(&two, &foreign), Err(ProverError::Epoch(m)) if m.contains("another chain")));
+        assert!(!provable(&two, tag, &foreign));
     }
 }

@@ -69,6 +69,17 @@ impl ShapeKeys {
     }
 }
 
+/// Keys of a shape found in the cache.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CachedKeys {
+    /// Id of the SRS they were made with ([`crate::srs::params_id`]).
+    pub srs: String,
+    /// Hex SHA-256 of the verifying key, when `vk.bin` is there.
+    pub vk_hash: Option<String>,
+    /// Size of the proving key file, when complete.
+    pub pk_bytes: Option<u64>,
+}
+
 /// Hex SHA-256 of a verifying key's raw bytes.
 pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> String {
     hex::encode(Sha256::digest(vk.to_bytes(SerdeFormat::RawBytes)))
@@ -117,6 +128,25 @@ impl KeyStore {
     /// Where the keys of `shape` made with `params` live.
     fn keys_dir(&self, params: &ParamsKZG<Bn256>, shape: &Shape) -> PathBuf {
         self.shape_dir(shape).join(format!("srs-{}", params_id(params)))
+    }
+
+    /// The keys of `shape` cached on disk, one entry per SRS they were made
+    /// with (nothing is generated).
+    pub fn cached(&self, shape: &Shape) -> Vec<CachedKeys> {
+        let Ok(entries) = fs::read_dir(self.shape_dir(shape)) else { return vec![] };
+        let mut out: Vec<CachedKeys> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let srs = name.strip_prefix("srs-")?.to_string();
+                let dir = e.path();
+                let pk_bytes = fs::metadata(dir.join("pk.bin")).ok().map(|m| m.len());
+                let vk_hash = fs::read(dir.join("vk.bin")).ok().map(|b| hex::encode(Sha256::digest(b)));
+                Some(CachedKeys { srs, vk_hash, pk_bytes })
+            })
+            .collect();
+        out.sort_by(|a, b| a.srs.cmp(&b.srs));
+        out
     }
 
     /// The layout of `shape` (computed once, then read from disk).

@@ -32,7 +32,7 @@ use statesync_circuits::{
 use crate::{hal::Hal, keys::ShapeKeys, plonk, ProverError};
 
 /// Version of the proof file format.
-pub const PROOF_VERSION: u32 = 1;
+pub const PROOF_VERSION: u32 = 2;
 
 /// Fiat-Shamir transcript of a proof.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ use super::{
 
 const SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
 const EPOCH_SCHEMA: &str = include_str!("../../migrations/0002_epochs.sql");
+const META_SCHEMA: &str = include_str!("../../migrations/0003_state_version.sql");
 
 const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, state, attempts, max_attempts, error, created_at, \
     finished_at, proving_ms, instances, proof, vk_hash";
@@ -47,9 +48,41 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::raw_sql(SCHEMA).execute(&writer).await?;
         sqlx::raw_sql(EPOCH_SCHEMA).execute(&writer).await?;
+        sqlx::raw_sql(META_SCHEMA).execute(&writer).await?;
+        check_state_version(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
         Ok(SqliteStore { writer, reader })
     }
+}
+
+/// Records [`STATE_VERSION`] in a new database and refuses one whose chains
+/// were written with another (their roots hash differently).
+async fn check_state_version(db: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'state_version'").fetch_optional(db).await?;
+    let version = match stored {
+        Some(v) => v.parse::<u32>().map_err(|e| corrupt("state version")(e.to_string()))?,
+        None => {
+            let chains: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chains").fetch_one(db).await?;
+            if chains > 0 {
+                1
+            } else {
+                sqlx::query("INSERT INTO meta (key, value) VALUES ('state_version', ?)")
+                    .bind(STATE_VERSION.to_string())
+                    .execute(db)
+                    .await?;
+                STATE_VERSION
+            }
+        }
+    };
+    if version != STATE_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database's chains were written with state version {version}, this build reads version \
+             {STATE_VERSION} (state root, leaf encoding and batch circuit changed): finish them with the old build, \
+             then start a new database"
+        )));
+    }
+    Ok(())
 }
 
 fn corrupt(what: &str) -> impl FnOnce(String) -> StoreError + '_ {
@@ -709,6 +742,24 @@ mod tests {
         let cfg = examples::chain_with(2, 4);
         store.create_chain(&cfg, &cfg.genesis_state()).await.unwrap();
         (dir, store, cfg)
+    }
+
+    #[tokio::test]
+    async fn a_database_of_another_state_version_is_refused() {
+        let (dir, store, _) = setup().await;
+        let path = dir.path().join("db.sqlite");
+        drop(store);
+        assert!(SqliteStore::open(&path).await.is_ok(), "the version it recorded");
+        for old in ["UPDATE meta SET value = '1' WHERE key = 'state_version'", "DELETE FROM meta"] {
+            let db = SqlitePoolOptions::new()
+                .connect_with(SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display())).unwrap())
+                .await
+                .unwrap();
+            sqlx::query(old).execute(&db).await.unwrap();
+            db.close().await;
+            let Err(StoreError::Corrupt(m)) = SqliteStore::open(&path).await else { panic!("{old}: must be refused") };
+            assert!(m.contains("state version 1"), "{m}");
+        }
     }
 
     async fn accept(store: &SqliteStore, state: &ChainState, seq: u64, id: &str) -> (Applied, Job) {

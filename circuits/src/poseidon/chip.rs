@@ -130,6 +130,8 @@ struct Row<const T: usize> {
 /// (halo2-base constants), and the output cell.
 #[derive(Debug, Clone)]
 pub struct HashJob {
+    /// What the hash is of.
+    pub domain: super::Domain,
     /// Capacity element's cell.
     pub capacity: AssignedValue<Fr>,
     /// Inputs, padded with the zero cell to whole chunks.
