@@ -176,9 +176,10 @@ impl Chips {
             .collect()
     }
 
-    /// Opens `leaf` against its path: per level the node's children (the
-    /// current hash at the indicated position, constrained) and the root.
-    fn open(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], path: &[Fr]) -> (Vec<[V; ARITY]>, V) {
+    /// Opens `leaf` against its path: per level the opened child's hash and
+    /// the node's children (that hash at the indicated position, constrained),
+    /// and the root.
+    fn open(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], path: &[Fr]) -> (Vec<(V, [V; ARITY])>, V) {
         let from = ctx.advice.len();
         let g = self.gate();
         let mut h = leaf;
@@ -188,8 +189,8 @@ impl Chips {
             let kids = smt::children(*h.value(), at, sib).map(|v| ctx.load_witness(v));
             let here = g.inner_product(ctx, kids, ind.iter().map(|i| Existing(*i)));
             ctx.constrain_equal(&here, &h);
+            levels.push((h, kids));
             h = self.hash(ctx, Domain::Node, &kids);
-            levels.push(kids);
         }
         self.tally(ctx, "merkle", from);
         (levels, h)
@@ -197,13 +198,12 @@ impl Chips {
 
     /// The root after the opened leaf becomes `leaf`: the same siblings, the
     /// new hash at the same positions.
-    fn reroot(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], levels: &[[V; ARITY]]) -> V {
+    fn reroot(&self, ctx: &mut Context<Fr>, leaf: V, pos: &[[V; ARITY]], levels: &[(V, [V; ARITY])]) -> V {
         let from = ctx.advice.len();
         let g = self.gate();
         let mut h = leaf;
-        for (ind, kids) in pos.iter().zip(levels) {
-            let here = g.inner_product(ctx, *kids, ind.iter().map(|i| Existing(*i)));
-            let delta = g.sub(ctx, h, here);
+        for (ind, (old, kids)) in pos.iter().zip(levels) {
+            let delta = g.sub(ctx, h, *old);
             let new: [V; ARITY] = std::array::from_fn(|j| g.mul_add(ctx, ind[j], delta, kids[j]));
             h = self.hash(ctx, Domain::Node, &new);
         }
