@@ -1386,6 +1386,33 @@ mod tests {
     }
 
     #[test]
+    fn funding_rate_past_its_bound_fails() {
+        let st = state_after(2, &[]);
+        let tick = Transition::FundingTick { market: 0, rate: Fixed(1) };
+        let w = witness(&st, &[tick], Mode::Enforce);
+        assert!(satisfied(&w));
+        // the same tick at rate 2^48 (x's own bound is 2^64), with the roots and
+        // the commitment it would give
+        let rate = 1i128 << 48;
+        assert!(!fixed::FUNDING_RATE.contains(rate) && X.contains(rate));
+        let mut bad = w.clone();
+        bad.steps[0].transition.x = rate;
+        let mut mt = st.markets.clone();
+        mt.markets[0].funding_index.0 += rate;
+        bad.public.new_root = crate::state::state_root(st.accounts_root(), mt.root());
+        bad.public.commitment = engine::commit(engine::commit_start(st.tag, st.next_seq), &bad.steps[0].transition);
+        assert!(!satisfied(&bad), "a funding rate of 2^48");
+        // control: the same construction within the bound proves
+        let mut ok = w.clone();
+        ok.steps[0].transition.x = rate - 1;
+        let mut mt = st.markets.clone();
+        mt.markets[0].funding_index.0 += rate - 1;
+        ok.public.new_root = crate::state::state_root(st.accounts_root(), mt.root());
+        ok.public.commitment = engine::commit(engine::commit_start(st.tag, st.next_seq), &ok.steps[0].transition);
+        assert!(satisfied(&ok), "2^48 - 1 is inside the bound");
+    }
+
+    #[test]
     fn one_type_flag_per_slot() {
         for (flags, ok) in [(vec![0u64, 1, 0], true), (vec![1, 1, 0], false), (vec![0, 0, 0], false)] {
             let w = halo2_base::utils::testing::base_test().k(10).lookup_bits(9).expect_satisfied(ok);
