@@ -532,7 +532,8 @@ async fn epochs_from_submit_to_evm_calldata() {
     assert_eq!(api.get(&format!("/v1/chains/other/epochs/{id}")).await.0, StatusCode::NOT_FOUND);
     let calldata = hex::decode(e["calldata"].as_str().unwrap()).unwrap();
     let proof = hex::decode(e["proof"].as_str().unwrap()).unwrap();
-    assert_eq!(calldata.len(), 18 * 32 + proof.len(), "18 instances then the proof");
+    let instances = statesync_prover::epoch::EPOCH_INSTANCES;
+    assert_eq!(calldata.len(), instances * 32 + proof.len(), "the {instances} instances, then the proof");
 
     // the chain's verifier from the CLI, sharing the server's SRS and key caches
     // (it reads the epoch verifying key the server made)
