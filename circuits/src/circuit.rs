@@ -1425,6 +1425,19 @@ mod tests {
     }
 
     #[test]
+    fn children_swapped_at_one_level_fail() {
+        // account 5's leaf level holds accounts 4..7: 4 and 6 differ (6 is funded)
+        let st = state_after(2, &[Transition::Deposit { account: 6, amount: fx("2") }]);
+        let w = witness(&st, &[Transition::Deposit { account: 5, amount: fx("1") }], Mode::Enforce);
+        assert!(satisfied(&w));
+        let mut bad = w.clone();
+        // siblings of 5 at level 0, in child order: 4, 6, 7
+        bad.steps[0].a_path.swap(0, 1);
+        assert_ne!(bad.steps[0].a_path, w.steps[0].a_path);
+        assert!(!satisfied(&bad), "accounts 4 and 6 swapped under their node");
+    }
+
+    #[test]
     fn wrong_merkle_sibling_fails() {
         let st = state_after(2, &[]);
         let mut w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
