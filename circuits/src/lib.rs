@@ -1,12 +1,14 @@
 //! statesync-circuits: the protocol state model, the fixed-point format, the
-//! Poseidon sparse Merkle tree, the native transition engine, the batch
-//! witness and the halo2-base batch circuit.
+//! Poseidon sparse Merkle tree, EdDSA over Baby Jubjub, the native transition
+//! engine, the batch witness and the halo2-base batch circuit.
 //!
 //! The native engine and the circuit share their arithmetic: every rule the
 //! engine checks is a constraint of the circuit, over the same integers.
 
+pub mod babyjub;
 pub mod circuit;
 pub mod config;
+pub mod eddsa;
 pub mod engine;
 pub mod error;
 pub mod examples;

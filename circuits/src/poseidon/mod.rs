@@ -140,6 +140,8 @@ pub enum Domain {
     Commit = 6,
     /// An epoch's hash of its batches' commitments.
     Epoch = 7,
+    /// An EdDSA challenge (R, public key, message): [`crate::eddsa`].
+    Signature = 8,
 }
 
 /// The initial capacity element of a hash of `len` inputs in `domain`.
