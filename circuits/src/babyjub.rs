@@ -45,6 +45,12 @@ pub fn subgroup_order() -> &'static BigUint {
     })
 }
 
+/// The modulus `p` of Fr, the curve's base field, as an integer.
+pub fn field_modulus() -> &'static BigUint {
+    static P: OnceLock<BigUint> = OnceLock::new();
+    P.get_or_init(|| int_of(&-Fr::ONE) + 1u8)
+}
+
 /// The generator of the whole group (order `8·l`).
 pub fn generator() -> Point {
     Point {
@@ -77,8 +83,18 @@ pub fn int_of(f: &Fr) -> BigUint {
 /// Whether `x` is "negative": above `(p - 1) / 2` (the sign kept by
 /// compressed points, as iden3 does).
 fn is_negative(x: &Fr) -> bool {
-    let half = (int_of(&-Fr::ONE)) >> 1;
-    int_of(x) > half
+    int_of(x) > field_modulus() >> 1
+}
+
+/// The complete addition law on raw coordinates: what [`Point::add`]
+/// computes, and the witness of the in-circuit additions. Its denominators
+/// never vanish on the curve; off it (only tampered witnesses) a vanishing
+/// one gives 0.
+pub fn add_coords(p: (Fr, Fr), q: (Fr, Fr)) -> (Fr, Fr) {
+    let t = Fr::from(D) * p.0 * q.0 * p.1 * q.1;
+    let x = (p.0 * q.1 + p.1 * q.0) * (Fr::ONE + t).invert().unwrap_or(Fr::ZERO);
+    let y = (p.1 * q.1 - Fr::from(A) * p.0 * q.0) * (Fr::ONE - t).invert().unwrap_or(Fr::ZERO);
+    (x, y)
 }
 
 impl Point {
@@ -108,9 +124,7 @@ impl Point {
 
     /// The sum (the complete twisted Edwards law).
     pub fn add(&self, o: &Point) -> Point {
-        let t = Fr::from(D) * self.x * o.x * self.y * o.y;
-        let x = (self.x * o.y + self.y * o.x) * (Fr::ONE + t).invert().unwrap_or(Fr::ZERO);
-        let y = (self.y * o.y - Fr::from(A) * self.x * o.x) * (Fr::ONE - t).invert().unwrap_or(Fr::ZERO);
+        let (x, y) = add_coords((self.x, self.y), (o.x, o.y));
         Point { x, y }
     }
 

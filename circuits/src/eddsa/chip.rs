@@ -94,15 +94,6 @@ fn double(x: Fr, y: Fr) -> (Fr, Fr) {
     (dx, dy)
 }
 
-/// The complete addition law on raw coordinates (zeros where a denominator
-/// vanishes, which only off-curve witnesses reach).
-fn add(p: (Fr, Fr), q: (Fr, Fr)) -> (Fr, Fr) {
-    let t = Fr::from(D) * p.0 * q.0 * p.1 * q.1;
-    let x = (p.0 * q.1 + p.1 * q.0) * (Fr::ONE + t).invert().unwrap_or(Fr::ZERO);
-    let y = (p.1 * q.1 - Fr::from(A) * p.0 * q.0) * (Fr::ONE - t).invert().unwrap_or(Fr::ZERO);
-    (x, y)
-}
-
 /// The witness rows of one verification, and each step row's fixed bits.
 /// `s` and `h` are the integers decomposed (the cells' canonical values,
 /// unless a test says otherwise).
@@ -114,7 +105,7 @@ fn rows(key: (Fr, Fr), r: (Fr, Fr), s: &BigUint, h: &BigUint, en: Fr) -> (Vec<[F
     let b8 = babyjub::base8();
     let b = (b8.x(), b8.y());
     let na = (-a8.0, a8.1);
-    let cc = add(b, na);
+    let cc = babyjub::add_coords(b, na);
     let mut out = vec![[ax, ay, ax.square(), ay.square(), a2.0, a2.1, a4.0, a4.1, a8.0, a8.1]];
     let table = [na.0, na.1, cc.0, cc.1];
     let row_b = |sv: Fr, hv: Fr, cmp: [Fr; 4]| -> [Fr; COLUMNS] {
@@ -122,10 +113,7 @@ fn rows(key: (Fr, Fr), r: (Fr, Fr), s: &BigUint, h: &BigUint, en: Fr) -> (Vec<[F
     };
     out.push(row_b(Fr::ZERO, Fr::ZERO, [Fr::ONE, Fr::ZERO, Fr::ONE, Fr::ZERO]));
     let (sb, hb) = (bits_msb_first(s), bits_msb_first(h));
-    let (lb, pb) = (bits_msb_first(babyjub::subgroup_order()), bits_msb_first(&babyjub::int_of(&-Fr::ONE)));
-    // p - 1 and p share every bit but the last (p is odd): compare with p
-    let mut pbits = pb;
-    pbits[BITS - 1] = true;
+    let (lb, pbits) = (bits_msb_first(babyjub::subgroup_order()), bits_msb_first(babyjub::field_modulus()));
     let mut fixed = vec![];
     let (mut acc, mut sv, mut hv) = ((Fr::ZERO, Fr::ONE), Fr::ZERO, Fr::ZERO);
     let mut cmp = [true, false, true, false];
@@ -141,7 +129,7 @@ fn rows(key: (Fr, Fr), r: (Fr, Fr), s: &BigUint, h: &BigUint, en: Fr) -> (Vec<[F
         let (u, v) = (d.0 * p.1, d.1 * p.0);
         out.push([acc.0, acc.1, Fr::from(b1), Fr::from(b2), d.0, d.1, p.0, p.1, u, v]);
         fixed.push([Fr::from(lb[i]), Fr::from(pbits[i])]);
-        acc = add(d, p);
+        acc = babyjub::add_coords(d, p);
         sv = sv.double() + Fr::from(b1);
         hv = hv.double() + Fr::from(b2);
         for (k, (bit, m)) in [(b1, lb[i]), (b2, pbits[i])].into_iter().enumerate() {
@@ -379,7 +367,7 @@ pub(crate) mod tamper {
 
     pub(super) fn challenge(h: BigUint) -> BigUint {
         match TAMPER.with(Cell::get) {
-            Some(Tamper::ChallengePlusModulus) => h + crate::babyjub::int_of(&-Fr::ONE) + 1u8,
+            Some(Tamper::ChallengePlusModulus) => h + crate::babyjub::field_modulus(),
             _ => h,
         }
     }
@@ -593,10 +581,10 @@ mod tests {
         }
         // h + p: the same field element as h, another scalar (a message whose
         // h + p still fits the 254 bits decomposed)
-        let p = babyjub::int_of(&-Fr::ONE) + 1u8;
+        let p = babyjub::field_modulus();
         let (a, sig, h) = (10u64..)
             .map(|m| signed(3, m))
-            .find(|(_, _, h)| babyjub::int_of(h) + &p < BigUint::from(1u8) << BITS)
+            .find(|(_, _, h)| babyjub::int_of(h) + p < BigUint::from(1u8) << BITS)
             .expect("about a third of all challenges qualify");
         TAMPER.with(|c| c.set(Some(Tamper::ChallengePlusModulus)));
         let fs = failures(&[values(&a, &sig, h, true)]);
