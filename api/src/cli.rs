@@ -184,6 +184,25 @@ pub enum Command {
     /// Print the GPUs (name, memory, utilization, temperature, power) or say
     /// that none was found and the CPU backend is used.
     Devices,
+    /// Create account keys, or print a key file's public key.
+    Account {
+        /// Action.
+        #[command(subcommand)]
+        action: crate::signing::AccountAction,
+    },
+    /// Sign a transition with an account's secret key for a chain; prints
+    /// the transition's JSON, ready for a batch.
+    Sign {
+        /// Chain config (its tag is signed: a signature holds on this chain only).
+        #[arg(long, global = true)]
+        chain: Option<PathBuf>,
+        /// The account's secret key file (`statesync account new`).
+        #[arg(long, global = true)]
+        key_file: Option<PathBuf>,
+        /// The transition.
+        #[command(subcommand)]
+        action: crate::signing::SignAction,
+    },
     /// Verify a proof file: exit 0 valid, 1 invalid.
     Verify {
         /// Chain config.
@@ -265,7 +284,8 @@ impl From<statesync_prover::ProverError> for Failure {
     }
 }
 
-fn read_chain(path: &Path) -> Result<ChainConfig, Failure> {
+/// Reads and validates a chain config file.
+pub fn read_chain(path: &Path) -> Result<ChainConfig, Failure> {
     let text = fs::read_to_string(path).map_err(|e| Failure::input(format!("reading {}: {e}", path.display())))?;
     ChainConfig::from_json(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
 }
@@ -301,6 +321,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::EvmVerifier { chain, epoch_size, out, prover } => evm_verifier(&chain, epoch_size, &out, &prover),
         Command::Serve(args) => serve(&args),
         Command::Devices => devices(),
+        Command::Account { action } => crate::signing::account(action),
+        Command::Sign { chain, key_file, action } => match (chain, key_file) {
+            (Some(chain), Some(key_file)) => crate::signing::sign(&chain, &key_file, action),
+            _ => Err(Failure::input("sign needs --chain and --key-file")),
+        },
         Command::Shape { chain, json, prover } => shape(&chain, json, &prover),
         Command::Keys { action, data_dir, database } => keys(action, &data_dir, database),
         Command::Submit { url, chain, api_key, idempotency_key, wait, batch } => {

@@ -109,8 +109,13 @@ impl Generator {
         let mark = mt.markets[m].mark.raw();
         let jiggle = |r: &mut ChaCha20Rng, v: i128| (v + v * r.gen_range(-20..=20) / 1000).max(1);
         match r.gen_range(0..8) {
-            0 => Transition::Deposit { account: acct, amount: fx(r.gen_range(10..1_000) * 1_000_000) },
-            1 => Transition::Withdraw { account: acct, amount: fx(r.gen_range(1..100) * 1_000_000) },
+            0 => Transition::deposit(acct, fx(r.gen_range(10..1_000) * 1_000_000)),
+            // signed by the account's example key at its current nonce
+            1 => {
+                let amount = fx(r.gen_range(1..100) * 1_000_000);
+                let nonce = self.state.account(acct).nonce;
+                Transition::withdraw(acct, amount, nonce, &examples::secret(acct), self.state.tag)
+            }
             2 | 3 => {
                 let notional = r.gen_range(100..5_000) as i128 * 1_000_000 * 1_000_000;
                 let size = (notional / mark).max(1) * if r.gen_bool(0.5) { 1 } else { -1 };

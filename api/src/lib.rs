@@ -10,5 +10,6 @@ pub mod http;
 pub mod openapi;
 pub mod serve;
 pub mod service;
+pub mod signing;
 pub mod statedir;
 pub mod store;

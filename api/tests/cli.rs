@@ -1,9 +1,10 @@
 //! The `statesync` binary end to end on a small shape: apply (valid and
-//! rejected batches), prove, verify, and a tampered proof file.
+//! rejected batches), prove, verify, and a tampered proof file; account keys
+//! and signed transitions made with `statesync account` and `statesync sign`.
 
 use std::{path::Path, process::Command};
 
-use statesync_circuits::examples;
+use statesync_circuits::{examples, transition::Batch};
 
 fn statesync(data: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_statesync"))
@@ -25,11 +26,14 @@ fn apply_prove_verify_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let chain = dir.join("chain.json");
-    std::fs::write(&chain, serde_json::to_string_pretty(&examples::chain_with(11, 3)).unwrap()).unwrap();
+    let cfg = examples::chain_with(12, 3);
+    std::fs::write(&chain, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    // the example batches, signed for this shape's chain tag
+    let signed = |json: &str| serde_json::to_string(&examples::signed_for(&Batch::from_json(json).unwrap(), &cfg));
     let invalid = dir.join("invalid.json");
-    std::fs::write(&invalid, examples::BATCH_INVALID_JSON).unwrap();
+    std::fs::write(&invalid, signed(examples::BATCH_INVALID_JSON).unwrap()).unwrap();
     let valid = dir.join("valid.json");
-    std::fs::write(&valid, examples::BATCH_VALID_JSON).unwrap();
+    std::fs::write(&valid, signed(examples::BATCH_VALID_JSON).unwrap()).unwrap();
     let malformed = dir.join("malformed.json");
     std::fs::write(
         &malformed,
@@ -89,4 +93,106 @@ fn apply_prove_verify_round_trip() {
 
     // proving a batch that was never applied is invalid input
     assert_eq!(statesync(&d, &["prove", "--chain", c, "--state-dir", state, "--seq", "5", "--out", p]).0, 2);
+}
+
+#[test]
+fn accounts_and_signed_transitions_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d = dir.join("data");
+    let key_file = dir.join("alice.key");
+    let kf = key_file.to_str().unwrap();
+    let (code, out, err) = statesync(&d, &["account", "new", "--key-file", kf]);
+    assert_eq!(code, 0, "{err}");
+    let public: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let key = public["public_key"].as_str().unwrap().to_string();
+    assert_eq!(statesync(&d, &["account", "new", "--key-file", kf]).0, 2, "an existing key file is never overwritten");
+    let (code, out, _) = statesync(&d, &["account", "public", "--key-file", kf]);
+    assert_eq!((code, out.trim()), (0, public.to_string().as_str()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    // a chain whose account 1 holds the new key
+    let mut cfg = examples::chain_with(2, 3);
+    cfg.genesis.accounts[0].key = Some(key.parse().unwrap());
+    let chain = dir.join("chain.json");
+    std::fs::write(&chain, serde_json::to_string(&cfg).unwrap()).unwrap();
+    let (c, state) = (chain.to_str().unwrap(), dir.join("state"));
+    let sign = |nonce: &str| {
+        let args =
+            ["sign", "withdraw", "--chain", c, "--key-file", kf, "--account", "1", "--amount", "5", "--nonce", nonce];
+        let (code, out, err) = statesync(&d, &args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let apply = |seq: u64, t: &serde_json::Value| {
+        let batch = dir.join(format!("batch-{seq}.json"));
+        let body = serde_json::json!({"version": 1, "chain_id": cfg.chain_id, "seq": seq, "transitions": [t]});
+        std::fs::write(&batch, body.to_string()).unwrap();
+        statesync(&d, &["apply", "--chain", c, "--state-dir", state.to_str().unwrap(), batch.to_str().unwrap()])
+    };
+    let first = sign("0");
+    assert_eq!((first["type"].as_str(), first["nonce"].as_u64()), (Some("withdraw"), Some(0)));
+    let (code, _, err) = apply(0, &first);
+    assert_eq!(code, 0, "{err}");
+    // replayed, the same signed withdrawal is refused by its nonce
+    let (code, out, _) = apply(1, &first);
+    assert_eq!(code, 2);
+    let e: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(e["rule"], "nonce", "{e}");
+    let (code, _, err) = apply(1, &sign("1"));
+    assert_eq!(code, 0, "{err}");
+    // another key's signature is refused
+    let mut forged = sign("2");
+    let other = examples::secret(9).public();
+    let other_file = dir.join("other.key");
+    std::fs::write(&other_file, format!("{}\n", examples::secret(9))).unwrap();
+    let args = [
+        "sign",
+        "withdraw",
+        "--chain",
+        c,
+        "--key-file",
+        other_file.to_str().unwrap(),
+        "--account",
+        "1",
+        "--amount",
+        "5",
+        "--nonce",
+        "2",
+    ];
+    let (code, out, _) = statesync(&d, &args);
+    assert_eq!(code, 0);
+    forged["signature"] = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["signature"].clone();
+    let (code, out, _) = apply(2, &forged);
+    assert_eq!(code, 2);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["rule"], "bad_signature");
+    // a key change: signed with the current key, to another's public key
+    let args = [
+        "sign",
+        "set-key",
+        "--chain",
+        c,
+        "--key-file",
+        kf,
+        "--account",
+        "1",
+        "--new-key",
+        &other.to_string(),
+        "--nonce",
+        "2",
+    ];
+    let (code, out, err) = statesync(&d, &args);
+    assert_eq!(code, 0, "{err}");
+    let set: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let (code, _, err) = apply(2, &set);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        statesync(&d, &["sign", "withdraw", "--account", "1", "--amount", "1", "--nonce", "0"]).0,
+        2,
+        "sign needs a chain and a key"
+    );
 }

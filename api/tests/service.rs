@@ -11,6 +11,7 @@ use std::{
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use statesync_api::client::Client;
+use statesync_circuits::{config::ChainConfig, examples, transition::Transition};
 use statesync_prover::{keys::KeyStore, proof::verify_batch, srs::SrsSource};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statesync");
@@ -25,7 +26,10 @@ fn tiny_chain(id: &str, capacity: usize, depth: usize) -> Value {
         "shape": {"capacity": capacity, "depth": depth, "markets": 1, "series": 0, "scenarios": 1},
         "markets": [{"name": "BTC-PERP", "initial_margin": "0.05", "maintenance_margin": "0.03", "mark_price": "64000"}],
         "scenarios": [{"price_shock": "-0.1", "vol_shock": "0"}],
-        "genesis": {"accounts": [{"id": 1, "collateral": "10000"}, {"id": 2, "collateral": "100000"}]}
+        "genesis": {"accounts": [
+            {"id": 1, "collateral": "10000", "key": examples::secret(1).public()},
+            {"id": 2, "collateral": "100000"}
+        ]}
     })
 }
 
@@ -173,9 +177,11 @@ async fn sequencer_session_and_every_error() {
     assert!(v["message"].as_str().unwrap().contains("column"), "{v}");
     let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(vec![b' '; 100_000]), &[]).await;
     assert_eq!((s, v["type"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+    // signed by account 1's key: the margin rule is what refuses it
+    let tag = serde_json::from_value::<ChainConfig>(chain.clone()).unwrap().tag();
+    let signed = Transition::withdraw(1, "1000000".parse().unwrap(), 0, &examples::secret(1), tag);
     let withdraw = json!({"version": 1, "chain_id": "tiny", "seq": 0, "transitions": [
-        {"type": "deposit", "account": 1, "amount": "1"},
-        {"type": "withdraw", "account": 1, "amount": "1000000"}]});
+        {"type": "deposit", "account": 1, "amount": "1"}, signed]});
     let (s, v) = api.post("/v1/chains/tiny/batches", &withdraw).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(

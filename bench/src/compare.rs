@@ -57,7 +57,7 @@ pub struct CompareArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ProveArgs {
     /// Circuit shapes, comma separated: `default` (the example chain),
-    /// `test` (capacity 11, depth 3), `cC-dD` (the example chain with
+    /// `test` (capacity 12, depth 3), `cC-dD` (the example chain with
     /// capacity C and depth D) or the path of a chain config (JSON).
     #[arg(long = "shape", value_delimiter = ',', default_value = "default")]
     pub shapes: Vec<String>,
@@ -388,7 +388,7 @@ fn coset(hal: &dyn Hal, domain: &EvaluationDomain<Fr>, values: &[Fr], factor: Fr
 pub fn shape_config(name: &str) -> Result<ChainConfig, String> {
     let cfg = match name {
         "default" => examples::chain(),
-        "test" => examples::chain_with(11, 3),
+        "test" => examples::chain_with(12, 3),
         _ => match name.strip_prefix('c').and_then(|s| s.split_once("-d")).map(|(c, d)| (c.parse(), d.parse())) {
             Some((Ok(capacity), Ok(depth))) => examples::chain_with(capacity, depth),
             _ => {

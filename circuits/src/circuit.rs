@@ -43,7 +43,9 @@ use halo2_base::halo2_proofs::{
 use serde::Serialize;
 
 use crate::{
+    babyjub,
     config::Shape,
+    eddsa::chip::{self as eddsa_chip, EddsaConfig, SigJob},
     engine::{self, X},
     fixed::{self, Bound, Fx6},
     margin::{self, RISK_BITS},
@@ -89,6 +91,8 @@ impl Hashes {
 struct Chips {
     range: RangeChip<Fr>,
     hashes: std::cell::RefCell<Hashes>,
+    /// Signature verifications, laid out on the EdDSA chip.
+    sigs: std::cell::RefCell<Vec<SigJob>>,
     /// halo2-base advice cells by part of a slot ([`ShapeReport::slot_parts`]).
     parts: std::cell::RefCell<std::collections::BTreeMap<&'static str, usize>>,
 }
@@ -219,6 +223,9 @@ struct Leaf {
     sizes: Vec<V>,
     fidx: Vec<V>,
     opts: Vec<V>,
+    /// Key x, y (`(0, 0)`: none).
+    key: [V; 2],
+    nonce: V,
 }
 
 impl Leaf {
@@ -228,8 +235,11 @@ impl Leaf {
             sizes: a.perps.iter().map(|p| ctx.load_witness(fe(p.size.raw()))).collect(),
             fidx: a.perps.iter().map(|p| ctx.load_witness(fe(p.funding_index.raw()))).collect(),
             opts: a.options.iter().map(|o| ctx.load_witness(fe(o.raw()))).collect(),
+            key: crate::transition::key_fields(a.key.as_ref()).map(|v| ctx.load_witness(v)),
+            nonce: ctx.load_witness(fe(a.nonce as i128)),
         }
     }
+    /// Same order as [`crate::state::Account::to_fields`].
     fn fields(&self) -> Vec<V> {
         let mut v = vec![self.coll];
         for (s, f) in self.sizes.iter().zip(&self.fidx) {
@@ -237,6 +247,8 @@ impl Leaf {
             v.push(*f);
         }
         v.extend(&self.opts);
+        v.extend(self.key);
+        v.push(self.nonce);
         v
     }
 }
@@ -333,6 +345,8 @@ struct RiskCells {
 struct Slots<'a> {
     chips: Chips,
     w: &'a BatchWitness,
+    /// The chain tag (public), signed in every authorization.
+    tag: V,
     /// One-hot indicator of each series' underlying market (fixed per batch).
     und_ind: Vec<Vec<V>>,
 }
@@ -426,6 +440,24 @@ struct Deltas {
     coll: V,
     size: Vec<V>,
     opt: Vec<V>,
+    /// Account `a`'s authorization (`None` for `b`).
+    auth: Option<Auth>,
+}
+
+/// What a step does to account `a`'s key and nonce.
+struct Auth {
+    /// 1: the step is signed by the account's key at its nonce.
+    signed: V,
+    /// The nonce the transition carries.
+    nonce: V,
+    /// 1: a deposit (it may set a key where none is).
+    deposit: V,
+    /// 1: a set_key.
+    set_key: V,
+    /// The key the transition carries (`(0, 0)`: none).
+    key: [V; 2],
+    /// 1: the transition carries a key.
+    has_key: V,
 }
 
 /// An opened and updated account.
@@ -436,6 +468,9 @@ struct Updated {
     neg_set: Vec<V>,
     neg_new: Vec<V>,
 }
+
+/// A nonce: a `u64`.
+const NONCE: Bound = Bound { name: "nonce", min: 0, max: 1i128 << 64, bits: 64 };
 
 /// Bits for sign checks of sizes and of slot products.
 const SIZE_BITS: usize = 48;
@@ -476,6 +511,20 @@ impl Slots<'_> {
         let paid = g.sum(ctx, paid);
         set.coll = g.sub(ctx, leaf.coll, paid);
         let mut new = set.clone();
+        if let Some(auth) = &d.auth {
+            // a signed step carries the leaf's nonce and increments it
+            let gap = g.sub(ctx, leaf.nonce, auth.nonce);
+            let stale = g.mul(ctx, gap, auth.signed);
+            self.chips.assert_zero(ctx, stale);
+            new.nonce = g.add(ctx, leaf.nonce, auth.signed);
+            // a deposit sets a key only where none is; set_key replaces it
+            let none = g.is_zero(ctx, leaf.key[0]);
+            let sets = g.mul(ctx, auth.deposit, auth.has_key);
+            let over = g.mul_not(ctx, none, sets);
+            self.chips.assert_zero(ctx, over);
+            let replace = g.add(ctx, sets, auth.set_key);
+            new.key = std::array::from_fn(|i| g.select(ctx, auth.key[i], leaf.key[i], replace));
+        }
         new.coll = g.add(ctx, set.coll, d.coll);
         self.chips.bound(ctx, new.coll, fixed::COLLATERAL);
         for (m, ds) in d.size.into_iter().enumerate() {
@@ -491,6 +540,26 @@ impl Slots<'_> {
         let h_new = self.chips.hash(ctx, Domain::Leaf, &new.fields());
         let root = self.chips.reroot(ctx, h_new, pos, &levels);
         Updated { set, new, root, neg_set, neg_new }
+    }
+
+    /// Account `a`'s signature over the step, verified on the EdDSA chip
+    /// when `signed` (the leaf's key; a placeholder job otherwise: the
+    /// identity as key, which the chip's curve check accepts).
+    fn verify_signature(&self, ctx: &mut Context<Fr>, s: &Step, key: [V; 2], message: [V; 7], signed: V) {
+        let g = self.chips.gate();
+        let e = &s.transition;
+        let (r, sv) = match &e.signature {
+            Some(sig) => ((sig.r.x(), sig.r.y()), babyjub::fr_of(&sig.s)),
+            None => ((babyjub::base8().x(), babyjub::base8().y()), Fr::zero()),
+        };
+        let r = [ctx.load_witness(r.0), ctx.load_witness(r.1)];
+        let sv = ctx.load_witness(sv);
+        let kx = g.mul(ctx, key[0], signed);
+        let ky_1 = g.sub(ctx, key[1], Constant(Fr::one()));
+        let ky = g.mul_add(ctx, ky_1, signed, Constant(Fr::one()));
+        let m = self.chips.hash(ctx, Domain::Authorize, &message);
+        let h = self.chips.hash(ctx, Domain::Signature, &[r[0], r[1], kx, ky, m]);
+        self.chips.sigs.borrow_mut().push(SigJob { key: [kx, ky], r, s: sv, h, enabled: signed });
     }
 
     /// No slot grows or flips: `new * (set - new) >= 0` for every slot.
@@ -554,6 +623,9 @@ impl Slots<'_> {
         let mut l = |x: i128| ctx.load_witness(fe(x));
         let (a, b, asset, x, price) = (l(e.a as i128), l(e.b as i128), l(e.asset as i128), l(e.x), l(e.price));
         let (fee_a, fee_b, delta, gamma, vega) = (l(e.fee_a), l(e.fee_b), l(e.delta), l(e.gamma), l(e.vega));
+        let nonce = l(e.nonce as i128);
+        let key = e.key_fields().map(|v| ctx.load_witness(v));
+        self.chips.bound(ctx, nonce, NONCE);
         self.chips.bound(ctx, x, X);
         self.chips.bound(ctx, price, fixed::PRICE);
         self.chips.bound(ctx, fee_a, fixed::AMOUNT);
@@ -566,21 +638,31 @@ impl Slots<'_> {
         let h = self.chips.hash(
             ctx,
             Domain::Commit,
-            &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega],
+            &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega, key[0], key[1], nonce],
         );
         let commit = g.select(ctx, commit, h, fl(Kind::Noop));
 
         let sum = |ctx: &mut Context<Fr>, ks: &[Kind]| g.sum(ctx, ks.iter().map(|k| fl(*k)));
         let touch = sum(
             ctx,
-            &[Kind::Deposit, Kind::Withdraw, Kind::Trade, Kind::OptionTrade, Kind::Liquidate, Kind::Deleverage],
+            &[
+                Kind::Deposit,
+                Kind::Withdraw,
+                Kind::Trade,
+                Kind::OptionTrade,
+                Kind::Liquidate,
+                Kind::Deleverage,
+                Kind::SetKey,
+            ],
         );
         let perp_trade = sum(ctx, &[Kind::Trade, Kind::Liquidate, Kind::Deleverage]);
         let trade_like = g.add(ctx, perp_trade, fl(Kind::OptionTrade));
         let perp_asset =
             sum(ctx, &[Kind::Trade, Kind::Liquidate, Kind::Deleverage, Kind::OraclePrice, Kind::FundingTick]);
         let series_asset = sum(ctx, &[Kind::OptionTrade, Kind::OptionMarks]);
-        let one_acct = sum(ctx, &[Kind::Deposit, Kind::Withdraw]);
+        let amount_kind = sum(ctx, &[Kind::Deposit, Kind::Withdraw]);
+        let one_acct = g.add(ctx, amount_kind, fl(Kind::SetKey));
+        let signed = g.add(ctx, fl(Kind::Withdraw), fl(Kind::SetKey));
         let plain_trade = sum(ctx, &[Kind::Trade, Kind::OptionTrade]);
 
         // account wiring
@@ -598,7 +680,7 @@ impl Slots<'_> {
         // every field a kind does not use is zero, so the committed encoding
         // is exactly `Transition::encode`'s (accounts: above)
         use Kind::*;
-        let used: [(V, &[Kind]); 8] = [
+        let used: [(V, &[Kind]); 11] = [
             (asset, &[Trade, OptionTrade, OraclePrice, OptionMarks, FundingTick, Liquidate, Deleverage]),
             (x, &[Deposit, Withdraw, Trade, OptionTrade, FundingTick, Liquidate, Deleverage]),
             (price, &[Trade, OptionTrade, OraclePrice, OptionMarks, Liquidate, Deleverage]),
@@ -607,12 +689,23 @@ impl Slots<'_> {
             (delta, &[OptionMarks]),
             (gamma, &[OptionMarks]),
             (vega, &[OptionMarks]),
+            (key[0], &[Deposit, SetKey]),
+            (key[1], &[Deposit, SetKey]),
+            (nonce, &[Withdraw, SetKey]),
         ];
         for (field, kinds) in used {
             let by = sum(ctx, kinds);
             let stray = g.mul_not(ctx, by, field);
             self.chips.assert_zero(ctx, stray);
         }
+        // a key is (0, 0) or has a non-zero x (every usable key does); a
+        // set_key carries one
+        let keyless = g.is_zero(ctx, key[0]);
+        let stray = g.mul(ctx, keyless, key[1]);
+        self.chips.assert_zero(ctx, stray);
+        let has_key = g.not(ctx, keyless);
+        let missing = g.mul(ctx, keyless, fl(SetKey));
+        self.chips.assert_zero(ctx, missing);
         // a funding tick's rate is bounded (DESIGN.md §2; `x` alone is wider)
         let rate = g.mul(ctx, x, fl(FundingTick));
         self.chips.bound(ctx, rate, fixed::FUNDING_RATE);
@@ -669,7 +762,12 @@ impl Slots<'_> {
             &s.hints.funding_a,
             touch,
             t,
-            Deltas { coll: a_coll, size: a_size, opt: a_opt },
+            Deltas {
+                coll: a_coll,
+                size: a_size,
+                opt: a_opt,
+                auth: Some(Auth { signed, nonce, deposit: fl(Kind::Deposit), set_key: fl(Kind::SetKey), key, has_key }),
+            },
         );
         let ub = self.update(
             ctx,
@@ -680,12 +778,15 @@ impl Slots<'_> {
             &s.hints.funding_b,
             touch,
             t,
-            Deltas { coll: b_coll, size: b_size, opt: b_opt },
+            Deltas { coll: b_coll, size: b_size, opt: b_opt, auth: None },
         );
 
         let merkle = self.chips.parts.borrow()["merkle"] - merkle_before;
-        *self.chips.parts.borrow_mut().entry("accounts (leaves, funding)").or_default() +=
+        *self.chips.parts.borrow_mut().entry("accounts (leaves, funding, keys)").or_default() +=
             ctx.advice.len() - from - merkle;
+        let from = ctx.advice.len();
+        self.verify_signature(ctx, s, ua.set.key, [self.tag, kind, a, x, key[0], key[1], nonce], signed);
+        self.chips.tally(ctx, "authorization", from);
         // market table
         let from = ctx.advice.len();
         let mut t2 = t.clone();
@@ -740,7 +841,10 @@ impl Slots<'_> {
         let liq_a = self.liquidatable(ctx, &ra_b);
         let delev_a = self.chips.is_neg(ctx, ra_b.tv_raw, TV_RAW_BITS);
 
-        let free_a = sum(ctx, &[Kind::Noop, Kind::Deposit, Kind::OraclePrice, Kind::OptionMarks, Kind::FundingTick]);
+        let free_a = sum(
+            ctx,
+            &[Kind::Noop, Kind::Deposit, Kind::OraclePrice, Kind::OptionMarks, Kind::FundingTick, Kind::SetKey],
+        );
         let trade_ok_a = g.or(ctx, wm_a, rr_a);
         let liq_ok_a = g.and(ctx, liq_a, rr_a);
         let delev_ok_a = g.and(ctx, delev_a, rr_a);
@@ -768,7 +872,7 @@ impl Slots<'_> {
         let from = ctx.advice.len();
         let x_m1 = g.sub(ctx, x, Constant(Fr::one()));
         let x_nonpos = self.chips.is_neg(ctx, x_m1, X.bits + 1);
-        let bad = g.mul(ctx, x_nonpos, one_acct);
+        let bad = g.mul(ctx, x_nonpos, amount_kind);
         self.chips.assert_zero(ctx, bad);
         let x_zero = g.is_zero(ctx, x);
         let bad = g.mul(ctx, x_zero, trade_like);
@@ -834,11 +938,18 @@ pub fn check_witness(w: &BatchWitness) -> Result<(), WitnessShapeError> {
 /// hashes for the Poseidon chip.
 type Parts = std::collections::BTreeMap<&'static str, usize>;
 
-fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(Vec<HashJob>, Parts), WitnessShapeError> {
+/// What [`build`] leaves for the custom chips.
+struct Laid {
+    hashes: Vec<HashJob>,
+    sigs: Vec<SigJob>,
+    parts: Parts,
+}
+
+fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Laid, WitnessShapeError> {
     check_witness(w)?;
     let range = builder.range_chip();
     let ctx = builder.main(0);
-    let chips = Chips { range, hashes: Default::default(), parts: Default::default() };
+    let chips = Chips { range, hashes: Default::default(), parts: Default::default(), sigs: Default::default() };
     let mut t = Table::load(ctx, &w.markets);
     let g = chips.gate();
     let und_ind: Vec<Vec<V>> = t
@@ -851,11 +962,11 @@ fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(Vec<
             ind
         })
         .collect();
-    let slots = Slots { chips, w, und_ind };
+    let tag = ctx.load_witness(w.public.chain_tag);
+    let slots = Slots { chips, w, tag, und_ind };
     let market_root = slots.chips.hash(ctx, Domain::Market, &t.fields());
     let mut acc_root = ctx.load_witness(w.accounts_root);
     let old_root = slots.chips.hash(ctx, Domain::State, &[acc_root, market_root]);
-    let tag = ctx.load_witness(w.public.chain_tag);
     let seq = ctx.load_witness(Fr::from(w.public.seq));
     let mut commit = slots.chips.hash(ctx, Domain::CommitStart, &[tag, seq]);
     let mut real = vec![];
@@ -879,28 +990,33 @@ fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<(Vec<
     let market_root = slots.chips.hash(ctx, Domain::Market, &t.fields());
     let new_root = slots.chips.hash(ctx, Domain::State, &[acc_root, market_root]);
     builder.assigned_instances = vec![vec![old_root, new_root, commit, n_real, n_liq, tag, seq]];
-    let parts = slots.chips.parts.into_inner();
-    Ok((slots.chips.hashes.into_inner().jobs, parts))
+    Ok(Laid {
+        hashes: slots.chips.hashes.into_inner().jobs,
+        sigs: slots.chips.sigs.into_inner(),
+        parts: slots.chips.parts.into_inner(),
+    })
 }
 
 /// The Poseidon chip of the batch circuit (width [`poseidon::WIDTH`]).
 pub type PoseidonChip = PoseidonConfig<{ poseidon::WIDTH }>;
 
 /// The batch circuit of one witness: halo2-base's gates and range checks,
-/// and the Poseidon chip's rows tied to them by copy constraints.
+/// and the Poseidon chip's and the EdDSA chip's rows (on the same columns,
+/// the signatures below the hashes) tied to them by copy constraints.
 #[derive(Debug, Clone)]
 pub struct BatchCircuit {
     /// The halo2-base part (virtual cells, public inputs).
     pub builder: BaseCircuitBuilder<Fr>,
     hashes: Vec<HashJob>,
+    sigs: Vec<SigJob>,
     parts: Parts,
 }
 
 impl BatchCircuit {
     /// Lays out `w` in `builder` (any stage).
     pub fn new(mut builder: BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Self, WitnessShapeError> {
-        let (hashes, parts) = build(&mut builder, w)?;
-        Ok(BatchCircuit { builder, hashes, parts })
+        let Laid { hashes, sigs, parts } = build(&mut builder, w)?;
+        Ok(BatchCircuit { builder, hashes, sigs, parts })
     }
 
     /// The public inputs the circuit computes.
@@ -912,10 +1028,15 @@ impl BatchCircuit {
     pub fn poseidon_rows(&self) -> usize {
         self.hashes.iter().map(|j| chip::hash_rows(poseidon::params(), j.inputs.len())).sum()
     }
+
+    /// Rows of the EdDSA chip.
+    pub fn signature_rows(&self) -> usize {
+        self.sigs.len() * eddsa_chip::ROWS
+    }
 }
 
 impl Circuit<Fr> for BatchCircuit {
-    type Config = (BaseConfig<Fr>, PoseidonChip);
+    type Config = (BaseConfig<Fr>, PoseidonChip, EddsaConfig);
     type FloorPlanner = SimpleFloorPlanner;
     type Params = BaseCircuitParams;
 
@@ -928,14 +1049,23 @@ impl Circuit<Fr> for BatchCircuit {
     }
 
     fn configure_with_params(meta: &mut ConstraintSystem<Fr>, params: BaseCircuitParams) -> Self::Config {
-        (BaseConfig::configure(meta, params), PoseidonConfig::configure(meta, poseidon::params()))
+        let base = BaseConfig::configure(meta, params);
+        let hashes = PoseidonConfig::configure(meta, poseidon::params());
+        let adv = hashes.advice_columns().try_into().expect("the Poseidon chip has the EdDSA chip's column count");
+        let fixed = [hashes.fixed_columns()[0], hashes.fixed_columns()[1]];
+        let sigs = EddsaConfig::configure(meta, adv, fixed);
+        (base, hashes, sigs)
     }
 
     fn configure(_: &mut ConstraintSystem<Fr>) -> Self::Config {
         unreachable!("the batch circuit is configured with its parameters")
     }
 
-    fn synthesize(&self, (base, chip): Self::Config, mut layouter: impl Layouter<Fr>) -> Result<(), PlonkError> {
+    fn synthesize(
+        &self,
+        (base, chip, sig_chip): Self::Config,
+        mut layouter: impl Layouter<Fr>,
+    ) -> Result<(), PlonkError> {
         self.builder.synthesize(base, layouter.namespace(|| "halo2-base"))?;
         let witness_only = self.builder.witness_gen_only();
         let copies = self.builder.core().copy_manager.lock().map_err(|_| PlonkError::Synthesis)?;
@@ -947,9 +1077,10 @@ impl Circuit<Fr> for BatchCircuit {
             }
         };
         layouter.assign_region(
-            || "poseidon",
+            || "poseidon and eddsa",
             |mut region| {
-                chip.assign(&mut region, poseidon::params(), &self.hashes, &cell_of);
+                let end = chip.assign(&mut region, poseidon::params(), &self.hashes, &cell_of);
+                sig_chip.assign(&mut region, end, &self.sigs, &cell_of);
                 Ok(())
             },
         )
@@ -958,7 +1089,7 @@ impl Circuit<Fr> for BatchCircuit {
 
 /// Version of the batch circuit's constraints: bump it whenever a change
 /// alters the constraint system or its layout.
-pub const CIRCUIT_VERSION: u32 = 2;
+pub const CIRCUIT_VERSION: u32 = 3;
 
 /// SHA-256 (hex) of this crate's sources and of the workspace's Cargo.lock,
 /// computed at build time (`build.rs`). Key caches are addressed by it
@@ -981,14 +1112,21 @@ pub struct CellCounts {
     pub lookup: usize,
     /// Rows of the Poseidon chip.
     pub poseidon_rows: usize,
-    /// Advice columns of the Poseidon chip.
+    /// Advice columns of the Poseidon chip (the EdDSA chip's too).
     pub poseidon_columns: usize,
+    /// Rows of the EdDSA chip (below the Poseidon chip's).
+    pub signature_rows: usize,
 }
 
 impl CellCounts {
-    /// Advice cells in all: halo2-base's and the Poseidon chip's rows times its columns.
+    /// Advice cells in all: halo2-base's, and the two chips' rows times their columns.
     pub fn total_advice(&self) -> usize {
-        self.advice + self.poseidon_rows * self.poseidon_columns
+        self.advice + (self.poseidon_rows + self.signature_rows) * self.poseidon_columns
+    }
+
+    /// Rows the two chips fill.
+    pub fn chip_rows(&self) -> usize {
+        self.poseidon_rows + self.signature_rows
     }
 }
 
@@ -1003,19 +1141,20 @@ pub fn cell_counts(shape: &Shape) -> Result<CellCounts, WitnessShapeError> {
         lookup: stats.total_lookup_advice_per_phase[0],
         poseidon_rows: c.poseidon_rows(),
         poseidon_columns: 2 * poseidon::WIDTH,
+        signature_rows: c.signature_rows(),
     };
     c.builder.clear();
     Ok(counts)
 }
 
 /// The circuit configuration of a shape: the smallest `k` (lookup bits
-/// `k - 1`) at which the Poseidon chip's rows fit and halo2-base's cells fit
+/// `k - 1`) at which the two chips' rows fit and halo2-base's cells fit
 /// in [`TARGET_ADVICE`] advice columns. Deterministic, so keys generated with
 /// it can be cached per shape.
 pub fn layout(shape: &Shape) -> Result<BaseCircuitParams, WitnessShapeError> {
     let counts = cell_counts(shape)?;
     let mut k = 10;
-    while counts.poseidon_rows + MIN_ROWS > 1 << k || counts.advice > TARGET_ADVICE * ((1usize << k) - MIN_ROWS) {
+    while counts.chip_rows() + MIN_ROWS > 1 << k || counts.advice > TARGET_ADVICE * ((1usize << k) - MIN_ROWS) {
         k += 1;
     }
     let w = engine::padding_witness(shape);
@@ -1039,9 +1178,11 @@ pub struct ShapeReport {
     pub halo2_base_rows: usize,
     /// Rows the Poseidon chip fills.
     pub poseidon_rows: usize,
+    /// Rows the EdDSA chip fills (on the Poseidon chip's columns, below its rows).
+    pub signature_rows: usize,
     /// Advice columns of halo2-base's gate.
     pub halo2_base_advice_columns: usize,
-    /// Advice columns of the Poseidon chip.
+    /// Advice columns of the Poseidon chip (shared with the EdDSA chip).
     pub poseidon_advice_columns: usize,
     /// Advice columns of the range-check lookup.
     pub lookup_advice_columns: usize,
@@ -1055,7 +1196,8 @@ pub struct ShapeReport {
     pub advice_cells: usize,
     /// Advice cells per transition slot.
     pub advice_cells_per_slot: usize,
-    /// Advice cells per slot by part: halo2-base's, then the chip's per hash domain.
+    /// Advice cells per slot by part: halo2-base's, then the Poseidon chip's
+    /// per hash domain, then the EdDSA chip's.
     pub slot_parts: std::collections::BTreeMap<String, usize>,
     /// Cells copied into the lookup columns (range checks).
     pub lookup_cells: usize,
@@ -1074,16 +1216,22 @@ pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
     let slots = shape.capacity;
     let mut parts: std::collections::BTreeMap<String, usize> =
         c.parts.iter().map(|(name, cells)| (format!("halo2-base: {name}"), cells / slots)).collect();
-    for (domain, name) in [(Domain::Leaf, "leaves"), (Domain::Node, "tree nodes"), (Domain::Commit, "commitment")] {
+    for (domains, name) in [
+        (&[Domain::Leaf][..], "leaves"),
+        (&[Domain::Node], "tree nodes"),
+        (&[Domain::Commit], "commitment"),
+        (&[Domain::Authorize, Domain::Signature], "authorization"),
+    ] {
         let rows: usize = c
             .hashes
             .iter()
-            .filter(|j| j.domain == domain)
+            .filter(|j| domains.contains(&j.domain))
             .map(|j| chip::hash_rows(poseidon::params(), j.inputs.len()))
             .sum();
         parts.insert(format!("poseidon chip: {name}"), rows * width / slots);
     }
-    let poseidon_rows = c.poseidon_rows();
+    let (poseidon_rows, signature_rows) = (c.poseidon_rows(), c.signature_rows());
+    parts.insert("eddsa chip: signatures".into(), signature_rows * width / slots);
     c.builder.clear();
     let lookup_per_slot = if slots > 1 {
         let mut one = shape.clone();
@@ -1101,13 +1249,14 @@ pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
         rows: 1 << k,
         halo2_base_rows: advice.div_ceil(base_columns.max(1)),
         poseidon_rows,
+        signature_rows,
         halo2_base_advice_columns: base_columns,
         poseidon_advice_columns: width,
         lookup_advice_columns: params.num_lookup_advice_per_phase[0],
         fixed_columns: cs.num_fixed_columns(),
         selectors: cs.num_selectors(),
         degree: cs.degree(),
-        advice_cells: advice + poseidon_rows * width,
+        advice_cells: advice + (poseidon_rows + signature_rows) * width,
         advice_cells_per_slot: parts.values().sum(),
         slot_parts: parts,
         lookup_cells: lookup,
@@ -1182,13 +1331,18 @@ mod tests {
     /// public input.
     fn hash_circuit(inputs: &[Fr]) -> BatchCircuit {
         let mut b = BaseCircuitBuilder::new(false).use_k(11).use_lookup_bits(10).use_instance_columns(1);
-        let chips = Chips { range: b.range_chip(), hashes: Default::default(), parts: Default::default() };
+        let chips = Chips {
+            range: b.range_chip(),
+            hashes: Default::default(),
+            parts: Default::default(),
+            sigs: Default::default(),
+        };
         let ctx = b.main(0);
         let cells: Vec<V> = inputs.iter().map(|v| ctx.load_witness(*v)).collect();
         let out = chips.hash(ctx, Domain::Leaf, &cells);
         b.assigned_instances = vec![vec![out]];
         b.calculate_params(Some(MIN_ROWS));
-        BatchCircuit { builder: b, hashes: chips.hashes.into_inner().jobs, parts: Parts::new() }
+        BatchCircuit { builder: b, hashes: chips.hashes.into_inner().jobs, sigs: vec![], parts: Parts::new() }
     }
 
     /// MockProver's failures of a one-hash circuit claiming the native digest.
@@ -1237,9 +1391,10 @@ mod tests {
 
     #[test]
     fn example_batch_proves_on_small_shape() {
-        let cfg = small_chain(11);
+        let cfg = small_chain(12);
         let st = cfg.genesis_state();
-        let out = crate::engine::apply_batch(&st, &cfg.chain_id, &examples::batch_valid()).unwrap();
+        let batch = examples::signed_for(&examples::batch_valid(), &cfg);
+        let out = crate::engine::apply_batch(&st, &cfg.chain_id, &batch).unwrap();
         assert!(satisfied(&out.witness));
         let mut wrong_root = out.witness.clone();
         wrong_root.public.new_root = wrong_root.public.old_root;
@@ -1275,10 +1430,11 @@ mod tests {
     #[test]
     fn withdraw_past_initial_margin_fails() {
         let st = state_after(2, &[trade(0, 3, 2, "0.5", "64000")]);
-        let w = Transition::Withdraw { account: 3, amount: fx("1000") };
+        let withdraw = |amount: &str| Transition::withdraw(3, fx(amount), 0, &examples::secret(3), st.tag);
+        let w = withdraw("1000");
         assert_eq!(apply_transitions(&st, std::slice::from_ref(&w), Mode::Enforce).unwrap_err().rule, "initial_margin");
         assert!(!satisfied(&witness(&st, &[w], Mode::Unchecked)));
-        let ok = Transition::Withdraw { account: 3, amount: fx("100") };
+        let ok = withdraw("100");
         assert!(satisfied(&witness(&st, &[ok], Mode::Enforce)));
     }
 
@@ -1306,11 +1462,7 @@ mod tests {
         cfg.genesis.accounts.retain(|a| a.id < 4);
         cfg.validate().unwrap();
         let st = cfg.genesis_state();
-        let w = witness(
-            &st,
-            &[Transition::Deposit { account: 3, amount: fx("5") }, trade(0, 3, 2, "0.01", "64000")],
-            Mode::Enforce,
-        );
+        let w = witness(&st, &[Transition::deposit(3, fx("5")), trade(0, 3, 2, "0.01", "64000")], Mode::Enforce);
         assert!(satisfied(&w));
         let mut bad = w.clone();
         bad.steps[1].transition.x += 1;
@@ -1337,7 +1489,7 @@ mod tests {
         };
         // a liquidation charging the liquidator a maker fee into the fund
         let mut e = liq.encode();
-        assert!(satisfied(&encoded_witness(&under, &[e])), "the honest liquidation proves");
+        assert!(satisfied(&encoded_witness(&under, std::slice::from_ref(&e))), "the honest liquidation proves");
         e.fee_b = 5_000_000;
         assert!(!satisfied(&encoded_witness(&under, &[e])), "fee_b on a liquidation");
         // a deleverage moving fees out of either side
@@ -1346,24 +1498,80 @@ mod tests {
         let delev =
             Transition::Deleverage { market: 1, deleveraged: 5, counterparty: 2, size: fx("-2"), price: fx("2600") };
         let e = delev.encode();
-        assert!(satisfied(&encoded_witness(&st, &[e])), "the honest deleverage proves");
+        assert!(satisfied(&encoded_witness(&st, std::slice::from_ref(&e))), "the honest deleverage proves");
         for (fa, fb) in [(0, 5_000_000), (5_000_000, 0)] {
-            let bad = crate::transition::Encoded { fee_a: fa, fee_b: fb, ..e };
+            let bad = crate::transition::Encoded { fee_a: fa, fee_b: fb, ..e.clone() };
             assert!(!satisfied(&encoded_witness(&st, &[bad])), "fees ({fa}, {fb}) on a deleverage");
         }
         // a deposit carrying a price
         let g = state_after(2, &[]);
-        let dep = Transition::Deposit { account: 1, amount: fx("1") }.encode();
-        assert!(satisfied(&encoded_witness(&g, &[dep])));
-        let priced = crate::transition::Encoded { price: 64_000_000_000, ..dep };
+        let dep = Transition::deposit(1, fx("1")).encode();
+        assert!(satisfied(&encoded_witness(&g, std::slice::from_ref(&dep))));
+        let priced = crate::transition::Encoded { price: 64_000_000_000, ..dep.clone() };
         assert!(priced.decode().is_err());
         assert!(!satisfied(&encoded_witness(&g, &[priced])), "a price on a deposit");
+        // a nonce on a deposit, a key on a withdrawal
+        let nonced = crate::transition::Encoded { nonce: 1, ..dep };
+        assert!(nonced.decode().is_err());
+        assert!(!satisfied(&encoded_witness(&g, &[nonced])), "a nonce on a deposit");
+        let mut keyed = Transition::withdraw(1, fx("1"), 0, &examples::secret(1), g.tag).encode();
+        keyed.key = Some(examples::secret(1).public());
+        assert!(keyed.decode().is_err());
+        assert!(!satisfied(&encoded_witness(&g, &[keyed])), "a key on a withdrawal");
+    }
+
+    #[test]
+    fn authorization_is_constrained() {
+        let st = state_after(2, &[]);
+        let (tag, one, key1) = (st.tag, fx("1"), examples::secret(1));
+        let honest = Transition::withdraw(1, one, 0, &key1, tag);
+        let w = witness(&st, std::slice::from_ref(&honest), Mode::Enforce);
+        assert!(satisfied(&w));
+        // what the engine would refuse, laid out anyway
+        let unchecked = |st: &ChainState, t: Transition| witness(st, &[t], Mode::Unchecked);
+        assert!(!satisfied(&unchecked(&st, Transition::withdraw(1, one, 0, &examples::secret(2), tag))), "another key");
+        let Transition::Withdraw { signature, .. } = Transition::withdraw(1, fx("2"), 0, &key1, tag) else {
+            unreachable!()
+        };
+        let other_amount = Transition::Withdraw { account: 1, amount: one, nonce: 0, signature };
+        assert!(!satisfied(&unchecked(&st, other_amount)), "a signature over another amount");
+        let unsigned = Transition::Withdraw { account: 1, amount: one, nonce: 0, signature: None };
+        assert!(!satisfied(&unchecked(&st, unsigned)), "no signature");
+        assert!(!satisfied(&unchecked(&st, Transition::withdraw(1, one, 0, &key1, tag + Fr::one()))), "another chain");
+        let after = apply_transitions(&st, std::slice::from_ref(&honest), Mode::Enforce).unwrap().state;
+        assert!(!satisfied(&unchecked(&after, honest.clone())), "a replay at the spent nonce");
+        assert!(satisfied(&witness(&after, &[Transition::withdraw(1, one, 1, &key1, tag)], Mode::Enforce)));
+        // the leaf's nonce must move: the same step claiming a root where it did not
+        let mut kept = after.clone();
+        let mut acct = kept.account(1);
+        acct.nonce = 0;
+        kept.set_account(1, acct);
+        let mut stale = w.clone();
+        stale.public.new_root = kept.root();
+        assert!(!satisfied(&stale), "a withdrawal that leaves the nonce");
+        // keys: a first deposit sets one, a deposit never replaces one, set_key needs the current key
+        let key6 = examples::secret(6);
+        let first = Transition::Deposit { account: 6, amount: one, key: Some(key6.public()) };
+        assert!(satisfied(&witness(&st, std::slice::from_ref(&first), Mode::Enforce)));
+        let replace = Transition::Deposit { account: 1, amount: one, key: Some(key6.public()) };
+        assert!(!satisfied(&unchecked(&st, replace)), "a deposit that replaces a key");
+        let set = |key: &crate::eddsa::SecretKey| {
+            Transition::SetKey { account: 1, key: key6.public(), nonce: 0, signature: None }.signed(key, tag)
+        };
+        assert!(satisfied(&witness(&st, &[set(&key1)], Mode::Enforce)));
+        assert!(!satisfied(&unchecked(&st, set(&key6))), "set_key signed by the new key");
+        // a signed set_key to no key at all (it would reopen the account to its next depositor)
+        let mut keyless = set(&key1).encode();
+        keyless.key = None;
+        keyless.signature = Some(key1.sign(keyless.signed_message(tag)));
+        assert!(keyless.decode().is_err());
+        assert!(!satisfied(&encoded_witness(&st, &[keyless])), "a set_key without a key");
     }
 
     #[test]
     fn padding_touches_nothing_and_follows_the_real_transitions() {
-        let st = state_after(2, &[Transition::Deposit { account: 5, amount: fx("3") }]);
-        let dep = Transition::Deposit { account: 1, amount: fx("1") };
+        let st = state_after(2, &[Transition::deposit(5, fx("3"))]);
+        let dep = Transition::deposit(1, fx("1"));
         let w = witness(&st, std::slice::from_ref(&dep), Mode::Enforce);
         assert!(satisfied(&w));
         // the padding slot names account 5 (its real leaf and path): nothing changes, but
@@ -1417,7 +1625,12 @@ mod tests {
         for (flags, ok) in [(vec![0u64, 1, 0], true), (vec![1, 1, 0], false), (vec![0, 0, 0], false)] {
             let w = halo2_base::utils::testing::base_test().k(10).lookup_bits(9).expect_satisfied(ok);
             w.run(|ctx, range| {
-                let chips = Chips { range: range.clone(), hashes: Default::default(), parts: Default::default() };
+                let chips = Chips {
+                    range: range.clone(),
+                    hashes: Default::default(),
+                    parts: Default::default(),
+                    sigs: Default::default(),
+                };
                 let cells: Vec<V> = flags.iter().map(|f| ctx.load_witness(Fr::from(*f))).collect();
                 one_hot(&chips, ctx, &cells);
             });
@@ -1427,8 +1640,8 @@ mod tests {
     #[test]
     fn children_swapped_at_one_level_fail() {
         // account 5's leaf level holds accounts 4..7: 4 and 6 differ (6 is funded)
-        let st = state_after(2, &[Transition::Deposit { account: 6, amount: fx("2") }]);
-        let w = witness(&st, &[Transition::Deposit { account: 5, amount: fx("1") }], Mode::Enforce);
+        let st = state_after(2, &[Transition::deposit(6, fx("2"))]);
+        let w = witness(&st, &[Transition::deposit(5, fx("1"))], Mode::Enforce);
         assert!(satisfied(&w));
         let mut bad = w.clone();
         // siblings of 5 at level 0, in child order: 4, 6, 7
@@ -1440,7 +1653,7 @@ mod tests {
     #[test]
     fn wrong_merkle_sibling_fails() {
         let st = state_after(2, &[]);
-        let mut w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
+        let mut w = witness(&st, &[Transition::deposit(1, fx("1"))], Mode::Enforce);
         w.steps[0].a_path[1] += Fr::one();
         assert!(!satisfied(&w));
     }
@@ -1448,7 +1661,7 @@ mod tests {
     #[test]
     fn wrapped_amount_fails() {
         let st = state_after(2, &[]);
-        let mut w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
+        let mut w = witness(&st, &[Transition::deposit(1, fx("1"))], Mode::Enforce);
         // a "deposit" of p - 1e6: the field would wrap it to a withdrawal
         assert!(satisfied(&w));
         // p - 1e6: the field would turn the deposit into a withdrawal
@@ -1463,7 +1676,7 @@ mod tests {
     fn wrong_funding_settlement_fails() {
         let st =
             state_after(2, &[trade(0, 3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("3") }]);
-        let w = witness(&st, &[Transition::Deposit { account: 3, amount: fx("1") }], Mode::Enforce);
+        let w = witness(&st, &[Transition::deposit(3, fx("1"))], Mode::Enforce);
         assert_eq!(w.steps[0].hints.funding_a[0], 3_000_000 * 500_000, "0.5 BTC pays 3 per BTC");
         assert!(satisfied(&w));
         let mut bad = w.clone();
@@ -1485,7 +1698,7 @@ mod tests {
                 maker_fee: Fixed(0),
             }],
         );
-        let w = witness(&st, &[Transition::Deposit { account: 1, amount: fx("1") }], Mode::Enforce);
+        let w = witness(&st, &[Transition::deposit(1, fx("1"))], Mode::Enforce);
         assert!(w.steps[0].hints.risk[0] > I256::ZERO, "a long call has scenario risk");
         for i in 0..4 {
             for delta in [I256::ONE, -I256::ONE] {

@@ -96,6 +96,10 @@ pub struct GenesisAccount {
     pub id: u64,
     /// Initial collateral (12 decimals).
     pub collateral: Fx12,
+    /// The account's public key (hex, 32 bytes compressed); without one the
+    /// account's first deposit may set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<crate::eddsa::PublicKey>,
 }
 
 /// Initial state.
@@ -202,6 +206,12 @@ impl ChainConfig {
                 return Err(ConfigError::Bounds(format!("genesis account {} listed twice", a.id)));
             }
             bounded(fixed::COLLATERAL, a.collateral.raw(), "genesis collateral")?;
+            if a.key.is_some_and(|k| !k.usable()) {
+                return Err(ConfigError::Bounds(format!(
+                    "genesis account {}: the key is not a point of the prime-order subgroup (or is its identity)",
+                    a.id
+                )));
+            }
         }
         bounded(fixed::FUND, self.genesis.insurance_fund.raw(), "genesis insurance_fund")
     }
@@ -252,6 +262,7 @@ impl ChainConfig {
         for a in &self.genesis.accounts {
             let mut acct = Account::empty(&self.shape);
             acct.collateral = a.collateral;
+            acct.key = a.key;
             state.set_account(a.id, acct);
         }
         state

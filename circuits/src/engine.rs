@@ -101,14 +101,13 @@ pub(crate) fn build_witness(state: &ChainState, transitions: &[Encoded], mode: M
     let seq = st.next_seq;
     let mut liquidations = 0;
     for (index, enc) in transitions.iter().enumerate() {
-        let enc = *enc;
-        steps.push(apply_one(&mut st, &enc, mode).map_err(|(rule, message)| BatchError {
+        steps.push(apply_one(&mut st, enc, mode).map_err(|(rule, message)| BatchError {
             index: Some(index),
             kind: enc.kind.name().into(),
             rule: rule.into(),
             message,
         })?);
-        commitment = commit(commitment, &enc);
+        commitment = commit(commitment, enc);
         liquidations += u64::from(enc.kind == Kind::Liquidate);
     }
     while steps.len() < shape.capacity {
@@ -229,9 +228,20 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     let (a_set, funding_a) =
         if touches { settle(&a_leaf, &mt_before) } else { (a_leaf.clone(), vec![0; shape.markets]) };
 
+    if enforce {
+        authorize(e, &a_leaf, st.tag)?;
+    }
     let mut a_new = a_set.clone();
     let mut mt = mt_before.clone();
     let kx = e.asset as usize;
+    if e.signed_kind() {
+        a_new.nonce += 1;
+    }
+    // (a deposit carrying a key to an account that has one is refused
+    // above; unchecked, it is applied, so the circuit's own refusal shows)
+    if k == Kind::SetKey || (k == Kind::Deposit && e.key.is_some()) {
+        a_new.key = e.key;
+    }
     match k {
         Kind::Deposit => a_new.collateral.0 += e.x * Fx6::ONE,
         Kind::Withdraw => a_new.collateral.0 -= e.x * Fx6::ONE,
@@ -293,13 +303,48 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     st.set_account(ib, b_new);
     st.markets = mt;
     Ok(Step {
-        transition: Encoded { a: ia, b: ib, ..*e },
+        transition: Encoded { a: ia, b: ib, ..e.clone() },
         a_leaf,
         a_path,
         b_leaf,
         b_path,
         hints: Hints { funding_a, funding_b, risk: [ra.0.r, ra.1.r, rb.0.r, rb.1.r] },
     })
+}
+
+/// The authorization rules of account `a` (leaf `leaf` before the step):
+/// keys set only where none is, signed transitions signed by the account's
+/// key at its nonce.
+fn authorize(e: &Encoded, leaf: &Account, tag: Fr) -> Result<(), RuleError> {
+    if e.signed_kind() {
+        let Some(key) = leaf.key else {
+            return Err(("no_key", format!("account {} has no key, so nothing it signs can be checked", e.a)));
+        };
+        if e.nonce != leaf.nonce {
+            return Err((
+                "nonce",
+                format!("account {} is at nonce {}, the transition carries {}", e.a, leaf.nonce, e.nonce),
+            ));
+        }
+        let m = e.signed_message(tag);
+        if !e.signature.as_ref().is_some_and(|sig| key.verify(m, sig)) {
+            let what = if e.signature.is_some() { "does not verify" } else { "is missing" };
+            return Err(("bad_signature", format!("the signature of account {}'s key {what}", e.a)));
+        }
+    }
+    if let Some(new) = e.key {
+        if e.kind == Kind::Deposit && leaf.key.is_some() {
+            return Err(("key_set", format!("account {} has a key: only a signed set_key changes it", e.a)));
+        }
+        if !new.usable() {
+            return Err((
+                "bad_key",
+                "the key is not a point of the prime-order subgroup (or is its identity): nothing could sign for it"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 type Side<'a> = (&'a Account, &'a Account, &'a (Risk, Risk));
@@ -354,6 +399,7 @@ mod tests {
 
     use super::*;
     use crate::{
+        eddsa::SecretKey,
         examples,
         testutil::{fx, trade},
     };
@@ -381,7 +427,7 @@ mod tests {
     #[test]
     fn every_rule_names_the_transition() {
         let g = genesis();
-        let ok = Transition::Deposit { account: 1, amount: fx("1") };
+        let ok = Transition::deposit(1, fx("1"));
         let cases: Vec<(Vec<Transition>, Rejection)> = vec![
             (vec![ok.clone(), trade(5, 1, 2, "1", "1")], r(1, "trade", "unknown_market")),
             (
@@ -394,11 +440,11 @@ mod tests {
                 }],
                 r(0, "option_marks", "unknown_series"),
             ),
-            (vec![Transition::Deposit { account: 1 << 20, amount: fx("1") }], r(0, "deposit", "unknown_account")),
+            (vec![Transition::deposit(1 << 20, fx("1"))], r(0, "deposit", "unknown_account")),
             (vec![trade(0, 2, 2, "1", "64000")], r(0, "trade", "distinct_accounts")),
-            (vec![Transition::Deposit { account: 1, amount: Fixed(1 << 64) }], r(0, "deposit", "bounds")),
+            (vec![Transition::deposit(1, Fixed(1 << 64))], r(0, "deposit", "bounds")),
             (vec![Transition::OraclePrice { market: 0, price: Fixed(1 << 48) }], r(0, "oracle_price", "bounds")),
-            (vec![Transition::Deposit { account: 1, amount: fx("0") }], r(0, "deposit", "amount_positive")),
+            (vec![Transition::deposit(1, fx("0"))], r(0, "deposit", "amount_positive")),
             (vec![ok.clone(), ok.clone(), trade(0, 1, 2, "0", "64000")], r(2, "trade", "size_nonzero")),
             (vec![Transition::OraclePrice { market: 1, price: fx("0") }], r(0, "oracle_price", "price_positive")),
             (vec![trade(0, 1, 2, "2", "64000")], r(0, "trade", "initial_margin")),
@@ -481,14 +527,12 @@ mod tests {
         let st = after(&[trade(0, 3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("4") }]);
         // buying 0.5 at 64000 moved 32000 out of collateral; funding is lazy: nothing paid yet
         assert_eq!(st.account(3).collateral, "-27000".parse().unwrap());
-        let out =
-            apply_transitions(&st, &[Transition::Deposit { account: 3, amount: fx("1") }], Mode::Enforce).unwrap();
+        let out = apply_transitions(&st, &[Transition::deposit(3, fx("1"))], Mode::Enforce).unwrap();
         // paid 0.5 * 4 = 2, deposited 1
         assert_eq!(out.state.account(3).collateral, "-27001".parse().unwrap());
         assert_eq!(out.state.account(3).perps[0].funding_index, fx("4"));
         // the short (account 2) receives when touched
-        let out =
-            apply_transitions(&st, &[Transition::Deposit { account: 2, amount: fx("1") }], Mode::Enforce).unwrap();
+        let out = apply_transitions(&st, &[Transition::deposit(2, fx("1"))], Mode::Enforce).unwrap();
         assert_eq!(out.state.account(2).collateral, "1032003".parse().unwrap());
     }
 
@@ -518,6 +562,51 @@ mod tests {
     }
 
     #[test]
+    fn authorization_rules() {
+        let g = genesis();
+        let (tag, one, key1) = (g.tag, fx("1"), examples::secret(1));
+        let withdraw = |account: u64, nonce: u64, key: &SecretKey| Transition::withdraw(account, one, nonce, key, tag);
+        // a withdrawal signed by its account's key at its nonce applies once
+        let st = apply_transitions(&g, &[withdraw(1, 0, &key1)], Mode::Enforce).unwrap().state;
+        assert_eq!(st.account(1).nonce, 1);
+        assert_eq!(rejection(&st, &[withdraw(1, 0, &key1)]), r(0, "withdraw", "nonce"), "a replay");
+        assert_eq!(rejection(&g, &[withdraw(1, 1, &key1)]), r(0, "withdraw", "nonce"), "a nonce ahead");
+        apply_transitions(&st, &[withdraw(1, 1, &key1)], Mode::Enforce).unwrap();
+        // another key, another chain, an altered amount, no signature
+        assert_eq!(rejection(&g, &[withdraw(1, 0, &examples::secret(2))]), r(0, "withdraw", "bad_signature"));
+        let other_chain = Transition::withdraw(1, one, 0, &key1, tag + Fr::one());
+        assert_eq!(rejection(&g, &[other_chain]), r(0, "withdraw", "bad_signature"));
+        let Transition::Withdraw { signature, .. } = withdraw(1, 0, &key1) else { unreachable!() };
+        let altered = Transition::Withdraw { account: 1, amount: fx("2"), nonce: 0, signature };
+        assert_eq!(rejection(&g, &[altered]), r(0, "withdraw", "bad_signature"));
+        let unsigned = Transition::Withdraw { account: 1, amount: one, nonce: 0, signature: None };
+        assert_eq!(rejection(&g, &[unsigned]), r(0, "withdraw", "bad_signature"));
+        // account 6 has no key: nothing it signs is accepted, until a first deposit sets one
+        let key6 = examples::secret(6);
+        assert_eq!(rejection(&g, &[withdraw(6, 0, &key6)]), r(0, "withdraw", "no_key"));
+        let first = Transition::Deposit { account: 6, amount: fx("10"), key: Some(key6.public()) };
+        let st = apply_transitions(&g, &[first.clone(), withdraw(6, 0, &key6)], Mode::Enforce).unwrap().state;
+        assert_eq!(st.account(6).key, Some(key6.public()));
+        assert_eq!(rejection(&st, &[first]), r(0, "deposit", "key_set"), "a deposit never replaces a key");
+        // set_key: signed by the current key; the old key stops working
+        let new = examples::secret(101);
+        let set = |nonce: u64, key: &SecretKey| {
+            Transition::SetKey { account: 1, key: new.public(), nonce, signature: None }.signed(key, tag)
+        };
+        assert_eq!(rejection(&g, &[set(0, &new)]), r(0, "set_key", "bad_signature"));
+        let st = apply_transitions(&g, &[set(0, &key1)], Mode::Enforce).unwrap().state;
+        assert_eq!((st.account(1).key, st.account(1).nonce), (Some(new.public()), 1));
+        assert_eq!(rejection(&st, &[withdraw(1, 1, &key1)]), r(0, "withdraw", "bad_signature"));
+        apply_transitions(&st, &[withdraw(1, 1, &new)], Mode::Enforce).unwrap();
+        // keys outside the prime-order subgroup are refused
+        let small = crate::eddsa::PublicKey(crate::babyjub::Point::new(Fr::zero(), -Fr::one()).unwrap());
+        let bad = Transition::SetKey { account: 1, key: small, nonce: 0, signature: None }.signed(&key1, tag);
+        assert_eq!(rejection(&g, &[bad]), r(0, "set_key", "bad_key"));
+        let bad = Transition::Deposit { account: 6, amount: one, key: Some(small) };
+        assert_eq!(rejection(&g, &[bad]), r(0, "deposit", "bad_key"));
+    }
+
+    #[test]
     fn bincode_batches_round_trip() {
         let b = examples::batch_valid();
         assert_eq!(Batch::from_bincode(&b.to_bincode()).unwrap(), b);
@@ -527,10 +616,14 @@ mod tests {
     fn arb_transition() -> impl Strategy<Value = Transition> {
         let acct = 1u64..7;
         prop_oneof![
-            (acct.clone(), 1i128..5_000)
-                .prop_map(|(a, v)| Transition::Deposit { account: a, amount: Fixed(v * 1_000_000) }),
-            (acct.clone(), 1i128..5_000)
-                .prop_map(|(a, v)| Transition::Withdraw { account: a, amount: Fixed(v * 1_000_000) }),
+            (acct.clone(), 1i128..5_000).prop_map(|(a, v)| Transition::deposit(a, Fixed(v * 1_000_000))),
+            // signed below, at the account's nonce
+            (acct.clone(), 1i128..5_000).prop_map(|(a, v)| Transition::Withdraw {
+                account: a,
+                amount: Fixed(v * 1_000_000),
+                nonce: 0,
+                signature: None
+            }),
             (0u32..2, acct.clone(), acct.clone(), -200i128..200, 90i128..110).prop_map(|(m, a, b, s, p)| {
                 let mark = if m == 0 { 64_000 } else { 3_200 };
                 Transition::Trade {
@@ -569,6 +662,12 @@ mod tests {
         fn accepted_transitions_keep_invariants(ts in proptest::collection::vec(arb_transition(), 1..12)) {
             let mut st = genesis();
             for t in ts {
+                let t = match t {
+                    Transition::Withdraw { account, amount, .. } => {
+                        Transition::withdraw(account, amount, st.account(account).nonce, &examples::secret(account), st.tag)
+                    }
+                    t => t,
+                };
                 match apply_transitions(&st, std::slice::from_ref(&t), Mode::Enforce) {
                     Ok(out) => {
                         prop_assert_eq!(out.witness.public.old_root, st.root());

@@ -1,7 +1,13 @@
 //! The documented examples under `examples/`, embedded: the default chain
 //! (the service's and the demo's embedded default) and two batches.
 
-use crate::{config::ChainConfig, transition::Batch};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    config::ChainConfig,
+    eddsa::SecretKey,
+    transition::{Batch, Transition},
+};
 
 /// `examples/chain.json`.
 pub const CHAIN_JSON: &str = include_str!("../../examples/chain.json");
@@ -44,6 +50,35 @@ pub fn batch_valid() -> Batch {
     Batch::from_json(BATCH_VALID_JSON).expect("the embedded example batch is valid JSON")
 }
 
+/// The secret key of example account `id`: the 32 bytes
+/// SHA-256("statesync example account" ‖ `id` as 8 bytes little-endian).
+/// Published, so for examples and tests only: `examples/chain.json` gives
+/// accounts 1–5 these keys, and the example batches are signed with them.
+pub fn secret(id: u64) -> SecretKey {
+    let mut h = Sha256::new();
+    h.update(b"statesync example account");
+    h.update(id.to_le_bytes());
+    SecretKey::from_bytes(h.finalize().into())
+}
+
+/// `batch` for the chain `cfg`: its chain id, and every signed transition
+/// signed again with the example key of its account ([`secret`]) for
+/// `cfg`'s tag (a chain of another shape has another tag).
+pub fn signed_for(batch: &Batch, cfg: &ChainConfig) -> Batch {
+    let tag = cfg.tag();
+    let transitions = batch
+        .transitions
+        .iter()
+        .map(|t| match t {
+            Transition::Withdraw { account, .. } | Transition::SetKey { account, .. } => {
+                t.clone().signed(&secret(*account), tag)
+            }
+            _ => t.clone(),
+        })
+        .collect();
+    Batch { chain_id: cfg.chain_id.clone(), transitions, ..batch.clone() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,12 +92,25 @@ mod tests {
         let mut kinds: Vec<Kind> = b.transitions.iter().map(|t| t.kind()).collect();
         kinds.sort();
         kinds.dedup();
-        assert_eq!(kinds.len(), 9, "every transition type appears");
+        assert_eq!(kinds.len(), 10, "every transition type appears");
         let out = apply_batch(&st, &cfg.chain_id, &b).expect("valid example applies");
         assert_eq!(out.witness.public.liquidations, 1);
         assert_eq!(out.witness.public.old_root, st.root());
         assert_eq!(out.witness.public.new_root, out.state.root());
         assert_ne!(st.root(), out.state.root());
+    }
+
+    #[test]
+    fn example_keys_and_signatures_are_the_published_ones() {
+        let cfg = chain();
+        for a in &cfg.genesis.accounts {
+            assert_eq!(a.key, Some(secret(a.id).public()), "account {}", a.id);
+        }
+        // signatures are deterministic: signing the examples again changes nothing
+        for json in [BATCH_VALID_JSON, BATCH_INVALID_JSON] {
+            let b = Batch::from_json(json).unwrap();
+            assert_eq!(signed_for(&b, &cfg), b);
+        }
     }
 
     #[test]

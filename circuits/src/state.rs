@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::Shape,
+    eddsa::PublicKey,
     fixed::{Fx12, Fx6},
     poseidon::{self, Domain},
     smt::SparseMerkleTree,
@@ -41,6 +42,13 @@ pub struct Account {
     pub perps: Vec<PerpSlot>,
     /// Option slots (signed sizes), one per series.
     pub options: Vec<Fx6>,
+    /// The key that authorizes the account's withdrawals and key changes;
+    /// none until genesis or a first deposit sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PublicKey>,
+    /// Signed transitions applied so far: the nonce the next one must carry.
+    #[serde(default)]
+    pub nonce: u64,
 }
 
 impl Account {
@@ -50,11 +58,14 @@ impl Account {
             collateral: Fx12::ZERO,
             perps: vec![PerpSlot::default(); shape.markets],
             options: vec![Fx6::ZERO; shape.series],
+            key: None,
+            nonce: 0,
         }
     }
 
     /// Field encoding hashed into the leaf: collateral, (size, funding index)
-    /// per market, size per series.
+    /// per market, size per series, the key's x and y (`(0, 0)`: none), the
+    /// nonce.
     pub fn to_fields(&self) -> Vec<Fr> {
         let mut v = vec![fe(self.collateral.raw())];
         for p in &self.perps {
@@ -62,6 +73,8 @@ impl Account {
             v.push(fe(p.funding_index.raw()));
         }
         v.extend(self.options.iter().map(|o| fe(o.raw())));
+        v.extend(crate::transition::key_fields(self.key.as_ref()));
+        v.push(fe(self.nonce as i128));
         v
     }
 
@@ -188,7 +201,7 @@ pub struct ChainState {
 
 /// Version of the state encoding (leaf and tree hashing, state root) this
 /// build reads and writes; bumped with the batch circuit's version.
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 
 /// The serialized form of [`ChainState`] (the tree is rebuilt on load).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,8 +4,10 @@ use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    eddsa::{PublicKey, SecretKey, Signature},
     error::BatchError,
     fixed::{Fixed, Fx12, Fx6},
+    poseidon::{self, Domain},
     state::fe,
 };
 
@@ -16,19 +18,32 @@ pub const BATCH_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transition {
-    /// Credit `amount` of collateral to `account`.
+    /// Credit `amount` of collateral to `account`. The first deposit to an
+    /// account without a key may set its key (nobody else can sign for it
+    /// yet); a deposit never changes a key that is set.
     Deposit {
         /// Account id.
         account: u64,
         /// Amount, > 0.
         amount: Fx6,
+        /// The account's public key, for an account that has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<PublicKey>,
     },
     /// Debit `amount`; the account must stay well margined (initial margin).
+    /// Signed with the account's key over [`Encoded::signed_message`]; the
+    /// nonce is the account's, which the withdrawal increments, so a signed
+    /// withdrawal is applied at most once.
     Withdraw {
         /// Account id.
         account: u64,
         /// Amount, > 0.
         amount: Fx6,
+        /// The account's nonce (its leaf's value before this transition).
+        nonce: u64,
+        /// The account key's signature (required; absent only in tests of the circuit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<Signature>,
     },
     /// Perp trade: the taker's position changes by `size`, the maker's by `-size`,
     /// at `price`; each pays its fee into the insurance fund.
@@ -126,6 +141,19 @@ pub enum Transition {
         /// Price, > 0.
         price: Fx6,
     },
+    /// Replaces the account's key; signed with the current key, with the
+    /// account's nonce like a withdrawal.
+    SetKey {
+        /// Account id.
+        account: u64,
+        /// The new public key.
+        key: PublicKey,
+        /// The account's nonce.
+        nonce: u64,
+        /// The current key's signature.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<Signature>,
+    },
 }
 
 /// Numeric codes of the transition types, as committed in the circuit.
@@ -152,10 +180,12 @@ pub enum Kind {
     Liquidate = 8,
     /// deleverage
     Deleverage = 9,
+    /// set_key
+    SetKey = 10,
 }
 
 /// Number of kinds (including `Noop`).
-pub const NUM_KINDS: usize = 10;
+pub const NUM_KINDS: usize = 11;
 
 impl Kind {
     /// The wire name.
@@ -171,6 +201,7 @@ impl Kind {
             Kind::FundingTick => "funding_tick",
             Kind::Liquidate => "liquidate",
             Kind::Deleverage => "deleverage",
+            Kind::SetKey => "set_key",
         }
     }
 }
@@ -180,7 +211,8 @@ impl Kind {
 ///
 /// `a`/`b` are the two touched accounts (equal for one-account transitions,
 /// unused for market transitions); `x` is the size, amount or funding rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The signature is carried, not committed: what it signs is committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Encoded {
     /// Type.
     pub kind: Kind,
@@ -204,6 +236,12 @@ pub struct Encoded {
     pub gamma: i128,
     /// Vega (option_marks).
     pub vega: i128,
+    /// A public key (set_key; deposit to an account without one).
+    pub key: Option<PublicKey>,
+    /// The account's nonce (withdraw, set_key).
+    pub nonce: u64,
+    /// The signature of account `a`'s key (withdraw, set_key).
+    pub signature: Option<Signature>,
 }
 
 /// Why an [`Encoded`] transition is not a transition.
@@ -212,7 +250,7 @@ pub struct Encoded {
 pub struct DecodeError(&'static str);
 
 /// Number of field elements of an encoded transition.
-pub const ENCODED_LEN: usize = 11;
+pub const ENCODED_LEN: usize = 14;
 
 impl Encoded {
     /// The padding transition.
@@ -229,11 +267,36 @@ impl Encoded {
             delta: 0,
             gamma: 0,
             vega: 0,
+            key: None,
+            nonce: 0,
+            signature: None,
         }
+    }
+
+    /// The key's coordinates, `(0, 0)` for none (not a point of the curve).
+    pub fn key_fields(&self) -> [Fr; 2] {
+        key_fields(self.key.as_ref())
+    }
+
+    /// Whether the kind must be signed by account `a`'s key.
+    pub fn signed_kind(&self) -> bool {
+        matches!(self.kind, Kind::Withdraw | Kind::SetKey)
+    }
+
+    /// What account `a`'s key signs: Poseidon(`Authorize`; chain tag, kind,
+    /// account, amount, new key x, y, nonce). The tag keeps a signature to
+    /// its chain, the nonce to one use.
+    pub fn signed_message(&self, tag: Fr) -> Fr {
+        let [kx, ky] = self.key_fields();
+        poseidon::hash(
+            Domain::Authorize,
+            &[tag, fe(self.kind as i128), fe(self.a as i128), fe(self.x), kx, ky, fe(self.nonce as i128)],
+        )
     }
 
     /// Field elements, in the order the circuit commits them.
     pub fn to_fields(&self) -> [Fr; ENCODED_LEN] {
+        let [kx, ky] = self.key_fields();
         [
             fe(self.kind as i128),
             fe(self.a as i128),
@@ -246,6 +309,9 @@ impl Encoded {
             fe(self.delta),
             fe(self.gamma),
             fe(self.vega),
+            kx,
+            ky,
+            fe(self.nonce as i128),
         ]
     }
 
@@ -256,8 +322,13 @@ impl Encoded {
         let (x, price, fa, fb) = (Fixed(self.x), Fixed(self.price), Fixed(self.fee_a), Fixed(self.fee_b));
         let t = match self.kind {
             Kind::Noop => return Err(DecodeError("padding is not a transition")),
-            Kind::Deposit => Transition::Deposit { account: self.a, amount: x },
-            Kind::Withdraw => Transition::Withdraw { account: self.a, amount: x },
+            Kind::Deposit => Transition::Deposit { account: self.a, amount: x, key: self.key },
+            Kind::Withdraw => Transition::Withdraw {
+                account: self.a,
+                amount: x,
+                nonce: self.nonce,
+                signature: self.signature.clone(),
+            },
             Kind::Trade => Transition::Trade {
                 market: self.asset,
                 taker: self.a,
@@ -296,6 +367,12 @@ impl Encoded {
             Kind::Deleverage => {
                 Transition::Deleverage { market: self.asset, deleveraged: self.a, counterparty: self.b, size: x, price }
             }
+            Kind::SetKey => Transition::SetKey {
+                account: self.a,
+                key: self.key.ok_or(DecodeError("set_key without a key"))?,
+                nonce: self.nonce,
+                signature: self.signature.clone(),
+            },
         };
         if t.encode() == *self {
             Ok(t)
@@ -323,15 +400,22 @@ impl Transition {
             Transition::FundingTick { .. } => Kind::FundingTick,
             Transition::Liquidate { .. } => Kind::Liquidate,
             Transition::Deleverage { .. } => Kind::Deleverage,
+            Transition::SetKey { .. } => Kind::SetKey,
         }
     }
 
     /// The uniform encoding.
     pub fn encode(&self) -> Encoded {
         let mut e = Encoded { kind: self.kind(), ..Encoded::noop() };
-        match *self {
-            Transition::Deposit { account, amount } | Transition::Withdraw { account, amount } => {
-                (e.a, e.b, e.x) = (account, account, amount.raw());
+        match self.clone() {
+            Transition::Deposit { account, amount, key } => {
+                (e.a, e.b, e.x, e.key) = (account, account, amount.raw(), key);
+            }
+            Transition::Withdraw { account, amount, nonce, signature } => {
+                (e.a, e.b, e.x, e.nonce, e.signature) = (account, account, amount.raw(), nonce, signature);
+            }
+            Transition::SetKey { account, key, nonce, signature } => {
+                (e.a, e.b, e.key, e.nonce, e.signature) = (account, account, Some(key), nonce, signature);
             }
             Transition::Trade { market, taker, maker, size, price, taker_fee, maker_fee } => {
                 (e.a, e.b, e.asset, e.x, e.price) = (taker, maker, market, size.raw(), price.raw());
@@ -357,6 +441,34 @@ impl Transition {
         }
         e
     }
+}
+
+/// The signed transitions' helpers: what a wallet builds and signs.
+impl Transition {
+    /// A deposit (no key).
+    pub fn deposit(account: u64, amount: Fx6) -> Self {
+        Transition::Deposit { account, amount, key: None }
+    }
+
+    /// A withdrawal of `account` at `nonce`, signed by `key` for the chain `tag`.
+    pub fn withdraw(account: u64, amount: Fx6, nonce: u64, key: &SecretKey, tag: Fr) -> Self {
+        Transition::Withdraw { account, amount, nonce, signature: None }.signed(key, tag)
+    }
+
+    /// This transition with its signature by `key` for the chain `tag`
+    /// (transitions that carry none are returned as they are).
+    pub fn signed(mut self, key: &SecretKey, tag: Fr) -> Self {
+        let m = self.encode().signed_message(tag);
+        if let Transition::Withdraw { signature, .. } | Transition::SetKey { signature, .. } = &mut self {
+            *signature = Some(key.sign(m));
+        }
+        self
+    }
+}
+
+/// A key's coordinates, `(0, 0)` for none.
+pub fn key_fields(key: Option<&PublicKey>) -> [Fr; 2] {
+    key.map_or([Fr::zero(), Fr::zero()], |k| [k.0.x(), k.0.y()])
 }
 
 /// A batch of transitions with its sequence number. `BATCH.json`.

@@ -467,18 +467,15 @@ mod tests {
 
     use super::*;
 
-    /// Batch public inputs of a chain whose roots repeat: a deposit, then the
-    /// same amount withdrawn, again and again (roots R0, R1, R0, R1, ...).
+    /// Batch public inputs of a chain whose roots repeat: the mark price
+    /// moved and moved back, again and again (roots R0, R1, R0, R1, ...).
     fn repeating(cfg: &ChainConfig, n: u64) -> Vec<PublicInputs> {
         let mut st = cfg.genesis_state();
         (0..n)
             .map(|seq| {
-                let amount = Fixed(5_000_000);
-                let t = if seq % 2 == 0 {
-                    Transition::Deposit { account: 1, amount }
-                } else {
-                    Transition::Withdraw { account: 1, amount }
-                };
+                let mark = cfg.markets[0].mark_price;
+                let price = if seq % 2 == 0 { Fixed(mark.raw() + 1_000_000) } else { mark };
+                let t = Transition::OraclePrice { market: 0, price };
                 let b = Batch { version: BATCH_VERSION, chain_id: cfg.chain_id.clone(), seq, transitions: vec![t] };
                 let out = apply_batch(&st, &cfg.chain_id, &b).unwrap();
                 st = out.state;
@@ -506,7 +503,7 @@ mod tests {
         let mut b = a.clone();
         b.chain_id = "chain-b".into();
         let (pa, pb) = (repeating(&a, 4), repeating(&b, 1));
-        assert_eq!(pa[0].old_root, pa[1].new_root, "deposit then withdraw returns to the same root");
+        assert_eq!(pa[0].old_root, pa[1].new_root, "a price moved and moved back returns to the same root");
         assert_eq!(pa[0].old_root, pb[0].old_root, "identical genesis content, identical roots");
         assert_eq!(pa[0].new_root, pb[0].new_root);
         let tag = a.tag();

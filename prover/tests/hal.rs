@@ -174,13 +174,13 @@ fn the_batch_circuit_on_every_hal() {
     use statesync_circuits::{engine::apply_batch, examples};
     use statesync_prover::{keys::KeyStore, proof::batch_circuit};
 
-    // A deposit and a perp trade on the example chain at capacity 2 (k = 15):
-    // every slot runs every constraint whatever its transition, so this is
-    // the whole circuit; the shape is not the subject here, the Hals are.
+    // A signed withdrawal and a perp trade on the example chain at capacity
+    // 2: every slot runs every constraint whatever its transition, so this
+    // is the whole circuit; the shape is not the subject here, the Hals are.
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let cfg = examples::chain_with(2, 3);
-    let mut batch = examples::batch_valid();
-    batch.transitions = vec![batch.transitions[0].clone(), batch.transitions[2].clone()];
+    let mut batch = examples::signed_for(&examples::batch_valid(), &cfg);
+    batch.transitions = vec![batch.transitions[1].clone(), batch.transitions[3].clone()];
     let out = apply_batch(&cfg.genesis_state(), &cfg.chain_id, &batch).unwrap();
     let store = KeyStore::in_cache_dir(cache);
     let layout = store.layout(&cfg.shape).unwrap();

@@ -14,9 +14,9 @@ use statesync_prover::{
 #[test]
 fn batch_proofs_verify_and_tampering_is_caught() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = examples::chain_with(11, 3);
+    let cfg = examples::chain_with(12, 3);
     let st = cfg.genesis_state();
-    let out = apply_batch(&st, &cfg.chain_id, &examples::batch_valid()).unwrap();
+    let out = apply_batch(&st, &cfg.chain_id, &examples::signed_for(&examples::batch_valid(), &cfg)).unwrap();
     let store = KeyStore::new(dir.path().join("keys"));
     let layout = store.layout(&cfg.shape).unwrap();
     // the SRS from the shared test cache; the keys made here, from scratch,

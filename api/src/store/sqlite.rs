@@ -732,7 +732,7 @@ mod tests {
             version: 1,
             chain_id: "perps-devnet-1".into(),
             seq,
-            transitions: vec![Transition::Deposit { account: 1, amount: "1".parse().unwrap() }],
+            transitions: vec![Transition::deposit(1, "1".parse().unwrap())],
         }
     }
 

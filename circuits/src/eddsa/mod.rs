@@ -108,6 +108,14 @@ impl SecretKey {
 }
 
 impl PublicKey {
+    /// Whether the key can sign: a point of the prime-order subgroup other
+    /// than the identity, as every [`SecretKey::public`] is. Other points
+    /// are refused as account keys (no signature would verify, or any
+    /// would).
+    pub fn usable(&self) -> bool {
+        self.0 != Point::IDENTITY && self.0.in_subgroup()
+    }
+
     /// Whether `sig` is this key's signature of `m` (module docs).
     pub fn verify(&self, m: Fr, sig: &Signature) -> bool {
         let a8 = self.0.mul_cofactor();
@@ -156,7 +164,7 @@ macro_rules! hex_serde {
     ($t:ty, $n:expr, $what:expr) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&format!("0x{}", hex::encode(self.to_bytes())))
+                s.serialize_str(&self.to_string())
             }
         }
         impl<'de> Deserialize<'de> for $t {
@@ -164,6 +172,12 @@ macro_rules! hex_serde {
                 let text = String::deserialize(d)?;
                 let bytes = parse_hex::<$n>(&text).map_err(|e| D::Error::custom(format!("{}: {e}", $what)))?;
                 <$t>::from_bytes(&bytes).ok_or_else(|| D::Error::custom(format!("{}: not a point of the curve", $what)))
+            }
+        }
+        impl std::fmt::Display for $t {
+            /// 0x-hex, as serialized.
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "0x{}", hex::encode(self.to_bytes()))
             }
         }
         impl std::str::FromStr for $t {

@@ -242,6 +242,17 @@ pub struct PoseidonConfig<const T: usize> {
 }
 
 impl<const T: usize> PoseidonConfig<T> {
+    /// The chip's advice columns (state, then auxiliary), equality enabled:
+    /// other chips may lay out their rows on them below the hashes.
+    pub fn advice_columns(&self) -> Vec<Column<Advice>> {
+        self.state.iter().chain(&self.aux).copied().collect()
+    }
+
+    /// The chip's fixed columns (meaningful only on its own rows).
+    pub fn fixed_columns(&self) -> &[Column<Fixed>] {
+        &self.fixed
+    }
+
     /// Adds the chip's columns and gates to `meta`.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, p: &Params<T>) -> Self {
         let per = partial_per_row(T);

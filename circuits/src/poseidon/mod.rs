@@ -142,6 +142,9 @@ pub enum Domain {
     Epoch = 7,
     /// An EdDSA challenge (R, public key, message): [`crate::eddsa`].
     Signature = 8,
+    /// What an account's key signs for a transition:
+    /// [`crate::transition::Encoded::signed_message`].
+    Authorize = 9,
 }
 
 /// The initial capacity element of a hash of `len` inputs in `domain`.
