@@ -368,11 +368,11 @@ fn shape(chain: &Path, json: bool, opts: &ProverOpts) -> Result<(), Failure> {
         s.scenarios
     );
     println!(
-        "k = {} ({} rows); halo2-base fills {} rows, the Poseidon chip {}",
-        r.k, r.rows, r.halo2_base_rows, r.poseidon_rows
+        "k = {} ({} rows); halo2-base fills {} rows, the Poseidon chip {}, the EdDSA chip {} below it",
+        r.k, r.rows, r.halo2_base_rows, r.poseidon_rows, r.signature_rows
     );
     println!(
-        "columns: {} advice (halo2-base {}, Poseidon chip {}), {} lookup, {} fixed, {} selectors; degree {}",
+        "columns: {} advice (halo2-base {}, Poseidon and EdDSA chips {}), {} lookup, {} fixed, {} selectors; degree {}",
         r.halo2_base_advice_columns + r.poseidon_advice_columns,
         r.halo2_base_advice_columns,
         r.poseidon_advice_columns,

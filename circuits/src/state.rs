@@ -43,8 +43,9 @@ pub struct Account {
     /// Option slots (signed sizes), one per series.
     pub options: Vec<Fx6>,
     /// The key that authorizes the account's withdrawals and key changes;
-    /// none until genesis or a first deposit sets it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// none until genesis or a first deposit sets it. (Always serialized:
+    /// accounts are stored in bincode, which cannot skip a field.)
+    #[serde(default)]
     pub key: Option<PublicKey>,
     /// Signed transitions applied so far: the nonce the next one must carry.
     #[serde(default)]
@@ -293,5 +294,23 @@ impl ChainState {
     /// The state root.
     pub fn root(&self) -> Fr {
         state_root(self.accounts_root(), self.markets.root())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+
+    #[test]
+    fn accounts_round_trip_in_bincode_and_json() {
+        let shape = examples::chain().shape;
+        let mut with_key = Account::empty(&shape);
+        (with_key.key, with_key.nonce) = (Some(examples::secret(1).public()), 7);
+        for a in [Account::empty(&shape), with_key] {
+            let bytes = bincode::serialize(&a).unwrap();
+            assert_eq!(bincode::deserialize::<Account>(&bytes).unwrap(), a);
+            assert_eq!(serde_json::from_str::<Account>(&serde_json::to_string(&a).unwrap()).unwrap(), a);
+        }
     }
 }
