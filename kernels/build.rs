@@ -1,6 +1,7 @@
 //! Builds the kernels the three ways of DESIGN.md §5:
 //! 1. feature `cuda` and nvcc found (`NVCC`, else PATH): PTX for sm_80 and
-//!    sm_90 of every module, warnings as errors, embedded (cfg `ss_ptx`);
+//!    sm_90 of every module, warnings as errors, and the SASS (cubin)
+//!    assembled from it, both embedded (cfg `ss_ptx`);
 //! 2. always: each module of `cuda/` flattened into one self-contained source
 //!    (local `#include`s inlined) in OUT_DIR, embedded for NVRTC at run time;
 //! 3. always: the CPU SIMT emulator, `emu/emu.cpp` with the same sources,
@@ -94,6 +95,27 @@ fn main() {
     for (m, arch, mut child) in jobs {
         let status = child.wait().expect("waiting for nvcc");
         assert!(status.success(), "nvcc failed on {m}.cu for {arch}");
+    }
+    // SASS (cubins) for each architecture, assembled from that PTX: what the
+    // driver loads first, as it needs no JIT, so it also runs on a driver
+    // older than this nvcc (whose PTX such a driver refuses).
+    let mut jobs = Vec::new();
+    for m in MODULES {
+        for arch in ARCHS {
+            let child = Command::new(&nvcc)
+                .arg("-cubin")
+                .arg(format!("-arch={arch}"))
+                .arg("-o")
+                .arg(out.join(format!("{m}.{arch}.cubin")))
+                .arg(out.join(format!("{m}.{arch}.ptx")))
+                .spawn()
+                .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
+            jobs.push((m, arch, child));
+        }
+    }
+    for (m, arch, mut child) in jobs {
+        let status = child.wait().expect("waiting for nvcc");
+        assert!(status.success(), "nvcc (ptxas) failed on {m}.{arch}.ptx");
     }
     println!("cargo:rustc-cfg=ss_ptx");
 }

@@ -153,11 +153,24 @@ impl CudaDevice {
         self.ctx.mem_get_info().map_err(driver)
     }
 
-    /// Loads a module: nvcc's PTX when embedded and the device runs it
-    /// (PTX from a newer toolkit than the driver fails to load), else NVRTC's
-    /// compile of the embedded source for this device.
+    /// Loads a module, the first of these that the device and its driver
+    /// take: the embedded SASS of the device's architecture (sm_90 on 9.x,
+    /// sm_80 on 8.x; no JIT, so any driver of the toolkit's major version
+    /// runs it); nvcc's embedded PTX (JIT, refused by a driver older than
+    /// the nvcc that made it); NVRTC's compile of the embedded source for
+    /// this device.
     fn load(&self, module: &'static Module) -> Result<Arc<CudaModule>> {
         let (major, minor) = self.compute;
+        let sass = match major {
+            9 => module.sass("sm_90"),
+            8 => module.sass("sm_80"),
+            _ => None,
+        };
+        if let Some(cubin) = sass {
+            if let Ok(m) = self.ctx.load_module(Ptx::from_binary(cubin.to_vec())) {
+                return Ok(m);
+            }
+        }
         let embedded = match major {
             9.. => module.ptx("sm_90"),
             8 => module.ptx("sm_80"),

@@ -1,6 +1,6 @@
 //! The kernel modules: one per `cuda/<name>.cu`, each embedded as flattened
 //! source (for NVRTC) and, when built with feature `cuda` and nvcc, as PTX
-//! for sm_80 and sm_90. Kernels are named by [`Kernel`] constants next to
+//! and SASS (cubins) for sm_80 and sm_90. Kernels are named by [`Kernel`] constants next to
 //! the host code that launches them.
 
 /// A compiled unit of kernels.
@@ -13,15 +13,23 @@ pub struct Module {
     /// Entry points, in source order.
     pub kernels: &'static [&'static str],
     ptx: [Option<&'static str>; 2],
+    sass: [Option<&'static [u8]>; 2],
 }
 
-/// Architectures with PTX built by nvcc under feature `cuda`.
+/// Architectures with PTX and SASS built by nvcc under feature `cuda`.
 pub const PTX_ARCHS: [&str; 2] = ["sm_80", "sm_90"];
 
 impl Module {
     /// PTX embedded for `arch` (one of [`PTX_ARCHS`]), if it was built.
     pub fn ptx(&self, arch: &str) -> Option<&'static str> {
         PTX_ARCHS.iter().position(|a| *a == arch).and_then(|i| self.ptx[i])
+    }
+
+    /// SASS (an ELF cubin) embedded for `arch` (one of [`PTX_ARCHS`]), if
+    /// it was built. It runs on devices of that major version whose minor
+    /// version is at least the architecture's.
+    pub fn sass(&self, arch: &str) -> Option<&'static [u8]> {
+        PTX_ARCHS.iter().position(|a| *a == arch).and_then(|i| self.sass[i])
     }
 }
 
@@ -38,6 +46,13 @@ macro_rules! module {
             ],
             #[cfg(not(ss_ptx))]
             ptx: [None, None],
+            #[cfg(ss_ptx)]
+            sass: [
+                Some(include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".sm_80.cubin")) as &[u8]),
+                Some(include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".sm_90.cubin")) as &[u8]),
+            ],
+            #[cfg(not(ss_ptx))]
+            sass: [None, None],
         }
     };
 }

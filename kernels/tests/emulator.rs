@@ -139,3 +139,28 @@ fn nvcc_ptx_is_embedded_for_every_module() {
         }
     }
 }
+
+/// Under feature `cuda`, build.rs embedded the SASS of both architectures:
+/// a CUDA ELF (machine 190) with every entry point's code section, one per
+/// architecture.
+#[cfg(feature = "cuda")]
+#[test]
+fn sass_is_embedded_for_every_module_and_architecture() {
+    for m in MODULES {
+        let [sm80, sm90] = statesync_kernels::registry::PTX_ARCHS
+            .map(|arch| m.sass(arch).unwrap_or_else(|| panic!("{}: no {arch} SASS (was nvcc found?)", m.name)));
+        for (arch, elf) in [("sm_80", sm80), ("sm_90", sm90)] {
+            assert_eq!(&elf[..4], b"\x7fELF", "{}: the {arch} SASS is an ELF file", m.name);
+            assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 190, "{}: the {arch} ELF is CUDA's (EM_CUDA)", m.name);
+            for k in m.kernels {
+                let section = format!(".text.{k}\0");
+                assert!(
+                    elf.windows(section.len()).any(|w| w == section.as_bytes()),
+                    "{}::{k}: no code section in the {arch} SASS",
+                    m.name
+                );
+            }
+        }
+        assert_ne!(sm80, sm90, "{}: one SASS per architecture", m.name);
+    }
+}
