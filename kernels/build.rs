@@ -45,6 +45,36 @@ fn nvcc() -> Option<PathBuf> {
     env::split_paths(&env::var_os("PATH")?).map(|d| d.join("nvcc")).find(|p| p.is_file())
 }
 
+/// Runs nvcc with `flags` on every module for every architecture, all at
+/// once (the compiles are independent and each takes seconds), from
+/// `input(module, arch)` to `output(module, arch)`.
+fn nvcc_each(
+    nvcc: &Path,
+    flags: &[&str],
+    input: impl Fn(&str, &str) -> PathBuf,
+    output: impl Fn(&str, &str) -> PathBuf,
+) {
+    let mut jobs = Vec::new();
+    for m in MODULES {
+        for arch in ARCHS {
+            let (from, to) = (input(m, arch), output(m, arch));
+            let child = Command::new(nvcc)
+                .args(flags)
+                .arg(format!("-arch={arch}"))
+                .arg("-o")
+                .arg(&to)
+                .arg(&from)
+                .spawn()
+                .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
+            jobs.push((from, to, child));
+        }
+    }
+    for (from, to, mut child) in jobs {
+        let status = child.wait().expect("waiting for nvcc");
+        assert!(status.success(), "nvcc failed on {} (to {})", from.display(), to.display());
+    }
+}
+
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed=cuda");
@@ -77,45 +107,21 @@ fn main() {
         println!("cargo:warning=feature `cuda`: nvcc not found (NVCC or PATH); kernels will be compiled by NVRTC at run time");
         return;
     };
-    // All compiles at once: they are independent and each takes seconds.
-    let mut jobs = Vec::new();
-    for m in MODULES {
-        for arch in ARCHS {
-            let child = Command::new(&nvcc)
-                .args(["-ptx", "-std=c++17", "-Werror", "all-warnings"])
-                .arg(format!("-arch={arch}"))
-                .arg("-o")
-                .arg(out.join(format!("{m}.{arch}.ptx")))
-                .arg(out.join(format!("{m}.cu")))
-                .spawn()
-                .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
-            jobs.push((m, arch, child));
-        }
-    }
-    for (m, arch, mut child) in jobs {
-        let status = child.wait().expect("waiting for nvcc");
-        assert!(status.success(), "nvcc failed on {m}.cu for {arch}");
-    }
-    // SASS (cubins) for each architecture, assembled from that PTX: what the
-    // driver loads first, as it needs no JIT, so it also runs on a driver
-    // older than this nvcc (whose PTX such a driver refuses).
-    let mut jobs = Vec::new();
-    for m in MODULES {
-        for arch in ARCHS {
-            let child = Command::new(&nvcc)
-                .arg("-cubin")
-                .arg(format!("-arch={arch}"))
-                .arg("-o")
-                .arg(out.join(format!("{m}.{arch}.cubin")))
-                .arg(out.join(format!("{m}.{arch}.ptx")))
-                .spawn()
-                .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
-            jobs.push((m, arch, child));
-        }
-    }
-    for (m, arch, mut child) in jobs {
-        let status = child.wait().expect("waiting for nvcc");
-        assert!(status.success(), "nvcc (ptxas) failed on {m}.{arch}.ptx");
-    }
+    // PTX of every module for each architecture, warnings as errors; then
+    // the SASS (cubins) assembled from that PTX: what the driver loads
+    // first, as it needs no JIT, so it also runs on a driver older than this
+    // nvcc (whose PTX such a driver refuses).
+    nvcc_each(
+        &nvcc,
+        &["-ptx", "-std=c++17", "-Werror", "all-warnings"],
+        |m, _| out.join(format!("{m}.cu")),
+        |m, arch| out.join(format!("{m}.{arch}.ptx")),
+    );
+    nvcc_each(
+        &nvcc,
+        &["-cubin"],
+        |m, arch| out.join(format!("{m}.{arch}.ptx")),
+        |m, arch| out.join(format!("{m}.{arch}.cubin")),
+    );
     println!("cargo:rustc-cfg=ss_ptx");
 }
