@@ -3,27 +3,36 @@
 //! run after one warm-up of each, reported as ratios (baseline time / ours:
 //! above 1 means ours is faster) with min / median / max.
 
-use std::{path::PathBuf, sync::Arc, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
 
 use clap::Args;
 use halo2_proofs::{
     arithmetic::{best_fft, best_multiexp},
-    halo2curves::{bn256::Fr, ff::Field},
-    poly::{commitment::ParamsProver, EvaluationDomain},
+    halo2curves::{
+        bn256::{Bn256, Fr},
+        ff::Field,
+    },
+    poly::{commitment::ParamsProver, kzg::commitment::ParamsKZG, EvaluationDomain},
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use statesync_api::demo::Generator;
 use statesync_circuits::{
+    circuit::BatchCircuit,
     config::ChainConfig,
     engine::apply_batch,
     examples,
+    state::ChainState,
     transition::{Batch, BATCH_VERSION},
 };
 use statesync_prover::{
     hal::{self, Backend, Bases, Hal},
-    keys::KeyStore,
+    keys::{KeyStore, ShapeKeys},
     proof::{batch_circuit, prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
     srs::SrsSource,
 };
@@ -403,28 +412,31 @@ pub fn shape_config(name: &str) -> Result<ChainConfig, String> {
     Ok(cfg)
 }
 
-/// Full batch proofs of each shape: halo2-axiom's `create_proof` against
-/// our prover on each Hal, on the same circuit, keys and transcript
-/// (Blake2b); every proof is verified. Also the witness-generation time and
-/// the proof sizes.
-pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, String> {
-    let configs = args.validate()?;
-    let hals = hals(&args.common)?;
-    let srs = SrsSource::Dev { cache_dir: args.common.data_dir.join("srs") };
-    let dir = tempfile::tempdir().map_err(err)?;
-    let store = KeyStore::new(dir.path().join("keys"));
-    let kind = TranscriptKind::Blake2b;
-    let mut rows = vec![];
-    let mut shapes = vec![];
-    for cfg in configs {
-        let layout = store.layout(&cfg.shape).map_err(err)?;
-        let k = layout.k as u32;
-        let (params, keys) = {
-            let _task = progress.task(format!("SRS and keys, shape {} (k = {k})", cfg.shape.id()), None);
-            let params = srs.params(k).map_err(err)?;
-            let keys = store.keys(&params, &cfg.shape).map_err(err)?;
-            (params, keys)
-        };
+/// One full batch of a shape, ready to prove: the development SRS of the
+/// shape's k (cached under `data_dir`), its keys and a generated batch of
+/// `capacity` transitions on the shape's chain, from its genesis state.
+#[derive(Debug)]
+pub struct BatchFixture {
+    /// The shape's chain.
+    pub cfg: ChainConfig,
+    /// The circuit's k.
+    pub k: u32,
+    /// Development SRS of size 2^k.
+    pub params: ParamsKZG<Bn256>,
+    /// The shape's proving and verifying keys.
+    pub keys: Arc<ShapeKeys>,
+    /// A full batch (seq 0).
+    pub batch: Batch,
+    genesis: ChainState,
+}
+
+impl BatchFixture {
+    /// SRS and keys (from `store`) for `cfg`'s shape, and its batch.
+    pub fn new(cfg: ChainConfig, data_dir: &Path, store: &KeyStore, progress: &Progress) -> Result<Self, String> {
+        let k = store.layout(&cfg.shape).map_err(err)?.k as u32;
+        let _task = progress.task(format!("SRS and keys, shape {} (k = {k})", cfg.shape.id()), None);
+        let params = SrsSource::Dev { cache_dir: data_dir.join("srs") }.params(k).map_err(err)?;
+        let keys = store.keys(&params, &cfg.shape).map_err(err)?;
         let batch = Batch {
             version: BATCH_VERSION,
             chain_id: cfg.chain_id.clone(),
@@ -432,11 +444,33 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
             transitions: Generator::new(&cfg, 7).batch(cfg.shape.capacity),
         };
         let genesis = cfg.genesis_state();
-        let witness = || -> Result<_, String> {
-            let applied = apply_batch(&genesis, &cfg.chain_id, &batch).map_err(err)?;
-            let (circuit, public) = batch_circuit(&keys, &applied.witness).map_err(err)?;
-            Ok((circuit, public))
-        };
+        Ok(BatchFixture { cfg, k, params, keys, batch, genesis })
+    }
+
+    /// Witness generation: the engine's checks and witness of the batch and
+    /// the circuit built from it, with its public inputs.
+    pub fn circuit(&self) -> Result<(BatchCircuit, Vec<Fr>), String> {
+        let applied = apply_batch(&self.genesis, &self.cfg.chain_id, &self.batch).map_err(err)?;
+        batch_circuit(&self.keys, &applied.witness).map_err(err)
+    }
+}
+
+/// Full batch proofs of each shape: halo2-axiom's `create_proof` against
+/// our prover on each Hal, on the same circuit, keys and transcript
+/// (Blake2b); every proof is verified. Also the witness-generation time and
+/// the proof sizes.
+pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, String> {
+    let configs = args.validate()?;
+    let hals = hals(&args.common)?;
+    let dir = tempfile::tempdir().map_err(err)?;
+    let store = KeyStore::new(dir.path().join("keys"));
+    let kind = TranscriptKind::Blake2b;
+    let mut rows = vec![];
+    let mut shapes = vec![];
+    for cfg in configs {
+        let fx = BatchFixture::new(cfg, &args.common.data_dir, &store, progress)?;
+        let (k, params, keys, batch, cfg) = (fx.k, &fx.params, &fx.keys, &fx.batch, &fx.cfg);
+        let witness = || fx.circuit();
         let mut witness_s = vec![];
         {
             let task = progress
@@ -465,18 +499,18 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
                 || {
                     seed.set(seed.get() + 1);
                     let rng = ChaCha20Rng::seed_from_u64(seed.get());
-                    let p = prove_circuit_halo2(&params, &keys.pk, circuit.clone(), &public, kind, rng).map_err(err)?;
+                    let p = prove_circuit_halo2(params, &keys.pk, circuit.clone(), &public, kind, rng).map_err(err)?;
                     baseline_len = p.len();
-                    verify_instances(&params, vk, &public, &p, kind)
+                    verify_instances(params, vk, &public, &p, kind)
                         .then_some(())
                         .ok_or("halo2-axiom's proof did not verify".into())
                 },
                 || {
                     let rng = ChaCha20Rng::seed_from_u64(seed.get());
-                    let p = prove_circuit(hal.as_ref(), &params, &keys.pk, circuit.clone(), &public, kind, rng)
+                    let p = prove_circuit(hal.as_ref(), params, &keys.pk, circuit.clone(), &public, kind, rng)
                         .map_err(err)?;
                     ours_len = p.len();
-                    verify_instances(&params, vk, &public, &p, kind)
+                    verify_instances(params, vk, &public, &p, kind)
                         .then_some(())
                         .ok_or("our proof did not verify".into())
                 },

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod compare;
 pub mod envinfo;
+pub mod gpucheck;
 pub mod kernels;
 pub mod plot;
 pub mod progress;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use statesync_bench::{
-    aggregate, compare, envinfo, kernels, plot::significant as sig, progress::Progress, service, stats::Summary,
+    aggregate, compare, envinfo, gpucheck, kernels, plot::significant as sig, progress::Progress, service,
+    stats::Summary,
 };
 
 #[derive(Debug, Parser)]
@@ -40,6 +41,9 @@ enum Cmd {
     Msm(compare::SizeArgs),
     /// Forward, inverse and coset NTTs: the Hal's against halo2-axiom's.
     Ntt(compare::SizeArgs),
+    /// On a GPU host: the kernel checks on the GPU, a DualHal batch proof,
+    /// msm/ntt/prove on cpu and cuda, NVML telemetry. Exit 2 without a GPU.
+    GpuCheck(gpucheck::GpuCheckArgs),
 }
 
 fn print_compare(name: &str, report: Result<compare::CompareReport, String>, cli: &Cli) -> ExitCode {
@@ -57,7 +61,20 @@ fn print_compare(name: &str, report: Result<compare::CompareReport, String>, cli
         println!("{}", serde_json::json!({ "benchmark": name, "environment": env, "report": report }));
         return ExitCode::SUCCESS;
     }
-    let md = cli.markdown;
+    print_rows(&report, cli.markdown);
+    println!(
+        "\nours: {}; ratio = baseline time / ours (> 1: ours faster); {} ({} threads), {} build, commit {}",
+        report.hals.join(", "),
+        env.cpu,
+        env.threads,
+        env.profile,
+        env.git_commit.as_deref().unwrap_or("?")
+    );
+    ExitCode::SUCCESS
+}
+
+/// The rows and per-shape figures of a comparison, as text or markdown.
+fn print_rows(report: &compare::CompareReport, md: bool) {
     if md {
         println!("| figure | n | min | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|---|");
     }
@@ -79,15 +96,55 @@ fn print_compare(name: &str, report: Result<compare::CompareReport, String>, cli
     for s in &report.shapes {
         println!("proof size, shape {}: ours {} B, halo2-axiom {} B", s.shape, s.proof_bytes, s.baseline_proof_bytes);
     }
-    println!(
-        "\nours: {}; ratio = baseline time / ours (> 1: ours faster); {} ({} threads), {} build, commit {}",
-        report.hals.join(", "),
-        env.cpu,
-        env.threads,
-        env.profile,
-        env.git_commit.as_deref().unwrap_or("?")
-    );
-    ExitCode::SUCCESS
+}
+
+/// `gpu-check`'s report as text or markdown.
+fn print_gpu_check(r: &gpucheck::GpuCheckReport, md: bool) {
+    let gib = |b: usize| b as f64 / f64::from(1u32 << 30);
+    println!("GPU 0: {}, {:.1} GiB", r.device, r.memory_total_bytes.map_or(0.0, gib));
+    for m in r.modules.result.iter().flatten() {
+        let over = if m.passed_over.is_empty() {
+            String::new()
+        } else {
+            format!(" (passed over: {})", m.passed_over.join("; "))
+        };
+        println!("module {}: {}{over}", m.module, m.from);
+    }
+    println!("\n| phase | seconds | result |\n|---|---|---|");
+    for (name, seconds, error) in r.phases() {
+        println!("| {name} | {seconds:.1} | {} |", error.map_or("passed".to_string(), |e| format!("FAILED: {e}")));
+    }
+    if let Some(d) = &r.dual_proof.result {
+        println!(
+            "\nDualHal proof, shape {} (k = {}, {} transitions): {} operations compared, {} B, identical {}, verified {}; CPU {:.2} s, dual {:.2} s",
+            d.shape, d.k, d.transitions, d.operations_compared, d.proof_bytes, d.identical, d.verified, d.cpu_prove_s, d.dual_prove_s
+        );
+    }
+    for p in [&r.msm, &r.ntt, &r.prove] {
+        if let Some(report) = &p.result {
+            println!("\n{}:", p.name);
+            print_rows(report, md);
+        }
+    }
+    if let Some(e) = &r.nvml_error {
+        println!("\nNVML: {e}");
+    } else {
+        println!("\n| phase (NVML, GPU 0) | samples | memory used max MiB | utilization mean % | max % | power mean W | max W |\n|---|---|---|---|---|---|---|");
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        for t in &r.telemetry {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                t.phase,
+                t.samples,
+                f(t.memory_used_max_mib),
+                f(t.utilization_mean_percent),
+                t.utilization_max_percent.map_or("-".to_string(), |v| v.to_string()),
+                f(t.power_mean_w),
+                f(t.power_max_w)
+            );
+        }
+    }
+    println!("\n{}", if r.passed { "gpu-check: passed" } else { "gpu-check: FAILED" });
 }
 
 /// A failure while running (exit 1); invalid options exit 2, as clap's.
@@ -110,12 +167,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let progress = Progress::new(cli.json || cli.markdown);
     let invalid = match &cli.command {
-        Cmd::Kernels(_) | Cmd::Service(_) if cli.plot.is_some() => Some(
-            "--plot draws time against size: msm, ntt, prove and aggregate have it, kernels and service do not".into(),
+        Cmd::Kernels(_) | Cmd::Service(_) | Cmd::GpuCheck(_) if cli.plot.is_some() => Some(
+            "--plot draws time against size: msm, ntt, prove and aggregate have it, kernels, service and gpu-check do not"
+                .into(),
         ),
         Cmd::Prove(args) => args.validate().err(),
         Cmd::Aggregate(args) => args.validate().err(),
         Cmd::Service(args) => args.validate().err(),
+        Cmd::GpuCheck(args) => args.validate().err(),
         _ => None,
     };
     if let Some(e) = invalid {
@@ -126,6 +185,31 @@ fn main() -> ExitCode {
         Cmd::Prove(args) => print_compare("prove", compare::prove(args, &progress), &cli),
         Cmd::Msm(args) => print_compare("msm", compare::msm(args, &progress), &cli),
         Cmd::Ntt(args) => print_compare("ntt", compare::ntt(args, &progress), &cli),
+        Cmd::GpuCheck(args) => {
+            let env = envinfo::collect();
+            let (json, status) = match gpucheck::run(args, &progress) {
+                Err(no) => {
+                    eprintln!("gpu-check: no usable GPU on this host ({}); nothing was run", no.reason);
+                    (serde_json::json!({ "benchmark": "gpu-check", "environment": env, "no_gpu": no }), 2)
+                }
+                Ok(report) => {
+                    if !cli.json {
+                        print_gpu_check(&report, cli.markdown);
+                    }
+                    let status = if report.passed { 0 } else { 1 };
+                    (serde_json::json!({ "benchmark": "gpu-check", "environment": env, "report": report }), status)
+                }
+            };
+            if cli.json {
+                println!("{json}");
+            }
+            if let Some(path) = &args.json_file {
+                if let Err(e) = std::fs::write(path, format!("{json}\n")) {
+                    return fail(format!("--json-file {}: {e}", path.display()));
+                }
+            }
+            ExitCode::from(status)
+        }
         Cmd::Kernels(args) => {
             let task = progress.task("compiling every kernel module for sm_90 (nvcc, ptxas -v, cuobjdump)", None);
             let report = kernels::run_report();

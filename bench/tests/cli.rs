@@ -93,3 +93,25 @@ fn invalid_options_exit_2_before_running() {
         assert!(out.is_empty(), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn gpu_check_without_a_gpu_says_so_and_exits_2() {
+    if std::path::Path::new("/dev/nvidia0").exists() {
+        return; // a GPU host: gpu-check would run for minutes
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gpu-check.json");
+    let (code, out, err) = bench(&["gpu-check", "--json", "--json-file", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no usable GPU") && err.contains("nothing was run"), "{err}");
+    let v: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["benchmark"], "gpu-check");
+    assert!(v["no_gpu"]["reason"].as_str().unwrap().contains("no CUDA GPU"), "{v}");
+    assert!(v["report"].is_null());
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written, v, "--json-file holds what --json prints");
+    // Invalid options are refused before the GPU is looked for.
+    let (code, _, err) = bench(&["gpu-check", "--shape", "c0-d3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--shape c0-d3"), "{err}");
+}

@@ -4,9 +4,11 @@
 //! libraries are probed with libloading first and every cudarc entry is
 //! guarded: no GPU is an `Err`, never a panic.
 //!
-//! Modules come from the PTX nvcc embedded at build time (feature `cuda`)
-//! when the device can run it, else from NVRTC compiling the embedded
-//! source for the device's own architecture.
+//! Modules come from the SASS nvcc embedded at build time (feature `cuda`)
+//! for the device's architecture, else from the embedded PTX when the
+//! driver can JIT it, else from NVRTC compiling the embedded source for the
+//! device's own architecture; [`CudaDevice::module_loads`] tells which, and
+//! why the earlier ones were passed over.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -18,7 +20,7 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStrea
 use cudarc::nvrtc::Ptx;
 
 use crate::device::{Arg, Device, Launch};
-use crate::registry::{Kernel, Module};
+use crate::registry::{Kernel, Module, MODULES};
 use crate::{KernelError, Result};
 
 const DRIVER_LIBS: &[&str] = &["libcuda.so", "libcuda.so.1"];
@@ -91,13 +93,25 @@ pub fn nvrtc_compile(module: &'static Module, arch: &str) -> Result<NvrtcOutput>
     compiled.map_err(|log| KernelError::Compile { module: module.name, log })
 }
 
+/// How one module was loaded onto a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleLoad {
+    /// The module.
+    pub module: &'static str,
+    /// What the driver loaded: `sass sm_90`, `ptx sm_90` or `nvrtc compute_90`.
+    pub from: String,
+    /// Why each earlier choice was not taken, in order (empty when the first
+    /// choice, the SASS of the device's architecture, loaded).
+    pub passed_over: Vec<String>,
+}
+
 /// One CUDA GPU as a [`Device`]; every operation goes to its default stream.
 pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     name: String,
     compute: (i32, i32),
-    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    modules: Mutex<HashMap<&'static str, (Arc<CudaModule>, ModuleLoad)>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
 }
 
@@ -158,31 +172,67 @@ impl CudaDevice {
     /// sm_80 on 8.x; no JIT, so any driver of the toolkit's major version
     /// runs it); nvcc's embedded PTX (JIT, refused by a driver older than
     /// the nvcc that made it); NVRTC's compile of the embedded source for
-    /// this device.
-    fn load(&self, module: &'static Module) -> Result<Arc<CudaModule>> {
+    /// this device. A module no path loads is an error telling all three.
+    fn load(&self, module: &'static Module) -> Result<(Arc<CudaModule>, ModuleLoad)> {
         let (major, minor) = self.compute;
-        let sass = match major {
-            9 => module.sass("sm_90"),
-            8 => module.sass("sm_80"),
-            _ => None,
+        let arch = match major {
+            9.. => "sm_90",
+            8 => "sm_80",
+            _ => "",
         };
-        if let Some(cubin) = sass {
-            if let Ok(m) = self.ctx.load_module(Ptx::from_binary(cubin.to_vec())) {
-                return Ok(m);
-            }
-        }
-        let embedded = match major {
-            9.. => module.ptx("sm_90"),
-            8 => module.ptx("sm_80"),
-            _ => None,
+        let mut passed_over = vec![];
+        let loaded = |m: Arc<CudaModule>, from: String, passed_over: Vec<String>| {
+            Ok((m, ModuleLoad { module: module.name, from, passed_over }))
         };
-        if let Some(ptx) = embedded {
-            if let Ok(m) = self.ctx.load_module(Ptx::from_src(ptx)) {
-                return Ok(m);
-            }
+        // SASS runs on the major version it was built for (sm_90 on 9.x).
+        match module.sass(arch).filter(|_| major <= 9) {
+            Some(cubin) => match self.ctx.load_module(Ptx::from_binary(cubin.to_vec())) {
+                Ok(m) => return loaded(m, format!("sass {arch}"), passed_over),
+                Err(e) => passed_over.push(format!("sass {arch}: {e}")),
+            },
+            None => passed_over.push(format!("sass: none embedded for sm_{major}{minor}")),
         }
-        let out = nvrtc_compile(module, &format!("compute_{major}{minor}"))?;
-        self.ctx.load_module(Ptx::from_src(out.ptx)).map_err(driver)
+        match module.ptx(arch) {
+            Some(ptx) => match self.ctx.load_module(Ptx::from_src(ptx)) {
+                Ok(m) => return loaded(m, format!("ptx {arch}"), passed_over),
+                Err(e) => passed_over.push(format!("ptx {arch}: {e}")),
+            },
+            None => passed_over.push(format!("ptx: none embedded for sm_{major}{minor}")),
+        }
+        let target = format!("compute_{major}{minor}");
+        let story = |e: &dyn fmt::Display| {
+            KernelError::Driver(format!("module {}: {}; nvrtc {target}: {e}", module.name, passed_over.join("; ")))
+        };
+        let out = nvrtc_compile(module, &target).map_err(|e| story(&e))?;
+        let m = self.ctx.load_module(Ptx::from_src(out.ptx)).map_err(|e| story(&e))?;
+        loaded(m, format!("nvrtc {target}"), passed_over)
+    }
+
+    fn module(&self, module: &'static Module) -> Result<Arc<CudaModule>> {
+        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((m, _)) = modules.get(module.name) {
+            return Ok(m.clone());
+        }
+        let (m, how) = self.load(module)?;
+        modules.insert(module.name, (m.clone(), how));
+        Ok(m)
+    }
+
+    /// Loads every module of the registry (each once per device) and says
+    /// where each one's code came from.
+    pub fn load_every_module(&self) -> Result<Vec<ModuleLoad>> {
+        for m in MODULES {
+            self.module(m)?;
+        }
+        Ok(self.module_loads())
+    }
+
+    /// How each module loaded so far was loaded, by module name.
+    pub fn module_loads(&self) -> Vec<ModuleLoad> {
+        let modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<ModuleLoad> = modules.values().map(|(_, how)| how.clone()).collect();
+        out.sort_by_key(|l| l.module);
+        out
     }
 
     fn function(&self, kernel: Kernel) -> Result<CudaFunction> {
@@ -190,18 +240,7 @@ impl CudaDevice {
         if let Some(f) = functions.get(kernel.name) {
             return Ok(f.clone());
         }
-        let module = {
-            let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
-            match modules.get(kernel.module.name) {
-                Some(m) => m.clone(),
-                None => {
-                    let m = self.load(kernel.module)?;
-                    modules.insert(kernel.module.name, m.clone());
-                    m
-                }
-            }
-        };
-        let f = module.load_function(kernel.name).map_err(driver)?;
+        let f = self.module(kernel.module)?.load_function(kernel.name).map_err(driver)?;
         functions.insert(kernel.name, f.clone());
         Ok(f)
     }

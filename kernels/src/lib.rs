@@ -5,7 +5,8 @@
 //! Everything above the launch call — buffers, transfers, launch shapes and
 //! order, the host side of every algorithm ([`msm`], [`ntt`], [`poly`]) — is
 //! one generic code path over [`Device`], run on [`EmuDevice`] by every test
-//! run and on [`CudaDevice`] where a GPU exists.
+//! run and on [`CudaDevice`] where a GPU exists; so are the checks against
+//! halo2curves and halo2-axiom ([`conformance`]).
 //!
 //! FFI ownership and stream rules: device memory belongs to the [`Buffer`]
 //! that allocated it and is freed when it drops. [`Device::launch`] is
@@ -16,6 +17,7 @@
 //! `EmuDevice` runs each launch to completion before returning, and all
 //! emulator launches, reads and writes of the process are serialized.
 
+pub mod conformance;
 mod cuda;
 mod device;
 mod emu;
@@ -26,7 +28,7 @@ pub mod poly;
 pub mod registry;
 pub mod repr;
 
-pub use cuda::{nvrtc_available, nvrtc_compile, CudaDevice, NvrtcOutput};
+pub use cuda::{nvrtc_available, nvrtc_compile, CudaDevice, ModuleLoad, NvrtcOutput};
 pub use device::{Arg, Buffer, Device, Launch};
 pub use emu::{EmuDevice, Order};
 pub use error::KernelError;
