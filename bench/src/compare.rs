@@ -31,7 +31,7 @@ use statesync_circuits::{
     transition::{Batch, BATCH_VERSION},
 };
 use statesync_prover::{
-    hal::{self, Backend, Bases, Hal},
+    hal::{self, traffic_since, Backend, Bases, Hal, OpTraffic, TrafficReport},
     keys::{KeyStore, ShapeKeys},
     proof::{batch_circuit, prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
     srs::SrsSource,
@@ -132,6 +132,20 @@ pub struct ShapeFigures {
     /// Transitions proven per core-second (median proving time, all the
     /// machine's cores), per backend of ours, with halo2-axiom's beside it.
     pub transitions_per_core_second: Vec<Throughput>,
+    /// Device traffic of one proof (the last measured), per backend of ours
+    /// that has a device (none for `cpu`).
+    pub device_traffic: Vec<ProofTraffic>,
+}
+
+/// What one proof moved between the host and a device.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProofTraffic {
+    /// Our backend.
+    pub backend: Backend,
+    /// All operations together.
+    pub total: OpTraffic,
+    /// Per Hal operation.
+    pub operations: TrafficReport,
 }
 
 /// Proving throughput of one backend against the baseline's, same run.
@@ -490,8 +504,10 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
         let per_core_second =
             |s: &Option<Summary>| s.as_ref().map(|s| batch.transitions.len() as f64 / (s.p50 * cores as f64));
         let mut throughput = vec![];
+        let mut device_traffic = vec![];
         for hal in &hals {
             let seed = std::cell::Cell::new(0u64);
+            let mut moved = TrafficReport::new();
             rows.push(ab(
                 (format!("prove {} (k = {k})", cfg.shape.id()), "prove", k, hal.backend()),
                 args.common.reps,
@@ -507,8 +523,10 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
                 },
                 || {
                     let rng = ChaCha20Rng::seed_from_u64(seed.get());
+                    let before = hal.traffic();
                     let p = prove_circuit(hal.as_ref(), params, &keys.pk, circuit.clone(), &public, kind, rng)
                         .map_err(err)?;
+                    moved = traffic_since(&hal.traffic(), &before);
                     ours_len = p.len();
                     verify_instances(params, vk, &public, &p, kind)
                         .then_some(())
@@ -522,6 +540,13 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
                 ours: per_core_second(&row.ours_s),
                 baseline: per_core_second(&row.baseline_s),
             });
+            if !moved.is_empty() {
+                device_traffic.push(ProofTraffic {
+                    backend: hal.backend(),
+                    total: OpTraffic::total(&moved),
+                    operations: moved,
+                });
+            }
         }
         shapes.push(ShapeFigures {
             shape: cfg.shape.id(),
@@ -531,6 +556,7 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
             proof_bytes: ours_len,
             baseline_proof_bytes: baseline_len,
             transitions_per_core_second: throughput,
+            device_traffic,
         });
     }
     Ok(report(&hals, rows, shapes))

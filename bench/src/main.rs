@@ -95,6 +95,17 @@ fn print_rows(report: &compare::CompareReport, md: bool) {
     }
     for s in &report.shapes {
         println!("proof size, shape {}: ours {} B, halo2-axiom {} B", s.shape, s.proof_bytes, s.baseline_proof_bytes);
+        for t in &s.device_traffic {
+            let mib = |b: u64| b as f64 / 1048576.0;
+            println!(
+                "device traffic of one proof, shape {} [{}]: {} launches, {:.1} MiB to the device, {:.1} MiB back",
+                s.shape,
+                t.backend,
+                t.total.launches,
+                mib(t.total.host_to_device_bytes),
+                mib(t.total.device_to_host_bytes)
+            );
+        }
     }
 }
 

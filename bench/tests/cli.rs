@@ -115,3 +115,35 @@ fn gpu_check_without_a_gpu_says_so_and_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("--shape c0-d3"), "{err}");
 }
+
+#[test]
+fn prove_reports_the_device_traffic_of_a_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let args = ["prove", "--shape", "c1-d3", "--reps", "1", "--backend", "cpu,emu", "--data-dir", data, "--json"];
+    // Every operation on the (emulated) device, however small.
+    let out = Command::new(env!("CARGO_BIN_EXE_statesync-bench"))
+        .args(args)
+        .env("STATESYNC_CUDA_CPU_BELOW", "0")
+        .output()
+        .expect("runs");
+    let (code, out, err) =
+        (out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(code, Some(0), "{err}");
+    let r = report(&out, "prove");
+    let shape = &r["shapes"][0];
+    assert_eq!(shape["transitions"], 1);
+    let traffic = shape["device_traffic"].as_array().unwrap();
+    assert_eq!(traffic.len(), 1, "the CPU backend has no device: {traffic:?}");
+    assert_eq!(traffic[0]["backend"], "emu");
+    let total = &traffic[0]["total"];
+    let ops = traffic[0]["operations"].as_object().unwrap();
+    for field in ["calls", "launches", "host_to_device_bytes", "device_to_host_bytes"] {
+        let sum: u64 = ops.values().map(|o| o[field].as_u64().unwrap()).sum();
+        assert_eq!(total[field].as_u64().unwrap(), sum, "{field}: the total is the sum of the operations");
+        assert!(sum > 0, "{field}");
+    }
+    for op in ["commit", "lagrange_to_coeff", "coeff_to_extended_part", "quotient_to_coeff", "batch_invert"] {
+        assert!(ops[op]["launches"].as_u64().unwrap() > 0, "{op} ran on the device");
+    }
+}

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::Ptx;
 
-use crate::device::{Arg, Device, Launch};
+use crate::device::{Arg, Counters, Device, Launch, Traffic};
 use crate::registry::{Kernel, Module, MODULES};
 use crate::{KernelError, Result};
 
@@ -113,6 +113,7 @@ pub struct CudaDevice {
     compute: (i32, i32),
     modules: Mutex<HashMap<&'static str, (Arc<CudaModule>, ModuleLoad)>>,
     functions: Mutex<HashMap<&'static str, CudaFunction>>,
+    counters: Counters,
 }
 
 impl fmt::Debug for CudaDevice {
@@ -154,6 +155,7 @@ impl CudaDevice {
             compute,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
         })
     }
 
@@ -267,7 +269,9 @@ impl Device for CudaDevice {
             return Err(KernelError::InvalidInput(format!("{} bytes into a {}-byte buffer", src.len(), dst.len())));
         }
         let mut view = dst.slice_mut(..src.len());
-        self.stream.memcpy_htod(src, &mut view).map_err(driver)
+        self.stream.memcpy_htod(src, &mut view).map_err(driver)?;
+        self.counters.wrote(src.len());
+        Ok(())
     }
 
     fn read(&self, src: &CudaSlice<u8>, dst: &mut [u8]) -> Result<()> {
@@ -276,7 +280,9 @@ impl Device for CudaDevice {
         }
         let view = src.slice(..dst.len());
         self.stream.memcpy_dtoh(&view, dst).map_err(driver)?;
-        self.stream.synchronize().map_err(driver)
+        self.stream.synchronize().map_err(driver)?;
+        self.counters.read(dst.len());
+        Ok(())
     }
 
     unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, CudaSlice<u8>>]) -> Result<()> {
@@ -314,10 +320,15 @@ impl Device for CudaDevice {
         // function's own contract; the scalar copies live until the launch is
         // enqueued, and cudarc keeps buffers alive until the stream is done.
         unsafe { b.launch(cfg) }.map_err(driver)?;
+        self.counters.launched();
         Ok(())
     }
 
     fn synchronize(&self) -> Result<()> {
         self.stream.synchronize().map_err(driver)
+    }
+
+    fn traffic(&self) -> Traffic {
+        self.counters.traffic()
     }
 }

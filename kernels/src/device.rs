@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytemuck::Pod;
 
@@ -65,6 +66,60 @@ impl<'a, D: Device, T> From<&'a Buffer<D, T>> for Arg<'a, D::Mem> {
     }
 }
 
+/// What a device has done: kernel launches and bytes copied each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Kernel launches.
+    pub launches: u64,
+    /// Bytes copied from the host to the device.
+    pub host_to_device: u64,
+    /// Bytes copied from the device to the host.
+    pub device_to_host: u64,
+}
+
+impl Traffic {
+    /// What was done between `earlier` and `self` (two readings of one
+    /// device's [`Device::traffic`]).
+    pub fn since(self, earlier: Traffic) -> Traffic {
+        Traffic {
+            launches: self.launches.saturating_sub(earlier.launches),
+            host_to_device: self.host_to_device.saturating_sub(earlier.host_to_device),
+            device_to_host: self.device_to_host.saturating_sub(earlier.device_to_host),
+        }
+    }
+}
+
+/// A device's running [`Traffic`] counts, shared by every thread using it.
+#[derive(Debug, Default)]
+pub struct Counters {
+    launches: AtomicU64,
+    host_to_device: AtomicU64,
+    device_to_host: AtomicU64,
+}
+
+impl Counters {
+    /// One launch.
+    pub fn launched(&self) {
+        self.launches.fetch_add(1, Ordering::Relaxed);
+    }
+    /// `bytes` copied to the device.
+    pub fn wrote(&self, bytes: usize) {
+        self.host_to_device.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    /// `bytes` copied to the host.
+    pub fn read(&self, bytes: usize) {
+        self.device_to_host.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+    /// The counts so far.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            launches: self.launches.load(Ordering::Relaxed),
+            host_to_device: self.host_to_device.load(Ordering::Relaxed),
+            device_to_host: self.device_to_host.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// A device: memory, copies and kernel launches, in call order.
 pub trait Device: Send + Sync + fmt::Debug {
     /// One allocation of device memory.
@@ -91,6 +146,9 @@ pub trait Device: Send + Sync + fmt::Debug {
     unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, Self::Mem>]) -> Result<()>;
     /// Waits for all issued work.
     fn synchronize(&self) -> Result<()>;
+    /// Launches made and bytes copied each way since the device was opened
+    /// (copies and launches that succeeded).
+    fn traffic(&self) -> Traffic;
     /// Whether this is the CPU SIMT emulator rather than a GPU.
     fn is_emulator(&self) -> bool {
         false

@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_int, c_uint, c_ulonglong, c_void, CStr, CString};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::device::{Arg, Device, Launch};
+use crate::device::{Arg, Counters, Device, Launch, Traffic};
 use crate::registry::Kernel;
 use crate::{KernelError, Result};
 
@@ -41,6 +41,7 @@ pub enum Order {
 pub struct EmuDevice {
     order: Order,
     workers: u32,
+    counters: Counters,
 }
 
 impl fmt::Debug for EmuDevice {
@@ -59,7 +60,7 @@ impl EmuDevice {
     /// An emulator running blocks on as many OS threads as the machine has cores.
     pub fn new(order: Order) -> Self {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-        EmuDevice { order, workers }
+        EmuDevice { order, workers, counters: Counters::default() }
     }
     /// The thread order of this device.
     pub fn order(&self) -> Order {
@@ -142,6 +143,7 @@ impl Device for EmuDevice {
             return Err(KernelError::InvalidInput(format!("{} bytes into a {}-byte buffer", src.len(), d.len())));
         }
         d[..src.len()].copy_from_slice(src);
+        self.counters.wrote(src.len());
         Ok(())
     }
 
@@ -152,6 +154,7 @@ impl Device for EmuDevice {
             return Err(KernelError::InvalidInput(format!("{} bytes from a {}-byte buffer", dst.len(), s.len())));
         }
         dst.copy_from_slice(&s[..dst.len()]);
+        self.counters.read(dst.len());
         Ok(())
     }
 
@@ -217,10 +220,15 @@ impl Device for EmuDevice {
             let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
             return Err(KernelError::Emulator(msg));
         }
+        self.counters.launched();
         Ok(())
     }
 
     fn synchronize(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn traffic(&self) -> Traffic {
+        self.counters.traffic()
     }
 }

@@ -29,7 +29,7 @@ pub mod registry;
 pub mod repr;
 
 pub use cuda::{nvrtc_available, nvrtc_compile, CudaDevice, ModuleLoad, NvrtcOutput};
-pub use device::{Arg, Buffer, Device, Launch};
+pub use device::{Arg, Buffer, Counters, Device, Launch, Traffic};
 pub use emu::{EmuDevice, Order};
 pub use error::KernelError;
 

@@ -164,3 +164,27 @@ fn sass_is_embedded_for_every_module_and_architecture() {
         assert_ne!(sm80, sm90, "{}: one SASS per architecture", m.name);
     }
 }
+
+#[test]
+fn a_device_counts_its_launches_and_copies() {
+    use halo2curves::bn256::{Fr, G1Affine};
+    use statesync_kernels::{msm, Traffic};
+
+    let dev = EmuDevice::default();
+    let start = dev.traffic();
+    let n = 10;
+    msm::msm(&dev, &vec![Fr::from(3); n], &vec![G1Affine::generator(); n], Some(4)).unwrap();
+    // Up: n scalars (32 B) and n affine points (64 B); down: one Jacobian
+    // point (96 B); the six kernels of a Pippenger MSM.
+    let msm_traffic = Traffic { launches: 6, host_to_device: n as u64 * 96, device_to_host: 96 };
+    assert_eq!(dev.traffic().since(start), msm_traffic);
+    // Allocation is not a copy; a launch the emulator refuses is not counted.
+    let before = dev.traffic();
+    let small = dev.zeros::<u32>(1).unwrap();
+    assert_eq!(dev.download(&small).unwrap(), [0]);
+    // SAFETY: refused before any kernel code runs (none of fr_mul's four
+    // arguments), as asserted.
+    let refused = unsafe { dev.launch(Kernel::new(&SELFTEST, "fr_mul"), Launch::blocks(1, 32), &[]) };
+    assert!(refused.is_err());
+    assert_eq!(dev.traffic().since(before), Traffic { launches: 0, host_to_device: 0, device_to_host: 4 });
+}

@@ -95,6 +95,9 @@ impl Device for Corrupting {
     fn synchronize(&self) -> statesync_kernels::Result<()> {
         self.0.synchronize()
     }
+    fn traffic(&self) -> statesync_kernels::Traffic {
+        self.0.traffic()
+    }
     fn is_emulator(&self) -> bool {
         true
     }

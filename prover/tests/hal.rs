@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use statesync_kernels::{CudaDevice, EmuDevice, Order};
 use statesync_prover::{
-    hal::{CpuHal, CudaHal, CudaHalConfig, DualHal, Hal},
+    hal::{traffic_since, Backend, CpuHal, CudaHal, CudaHalConfig, DualHal, Hal},
     proof::{prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
     srs::SrsSource,
     ProverError,
@@ -161,8 +161,23 @@ fn writes_the_cpu_bytes<H: Hal>(make: impl Fn() -> H) {
     let v = values(3);
     let kind = TranscriptKind::Poseidon;
     let cpu = s.prove(&CpuHal, &v, kind, 9).unwrap();
-    let ours = s.prove(&make(), &v, kind, 9).unwrap();
-    assert_eq!(ours, cpu, "{} gives the CPU's proof, byte for byte", make().name());
+    let hal = make();
+    let before = hal.traffic();
+    let ours = s.prove(&hal, &v, kind, 9).unwrap();
+    assert_eq!(ours, cpu, "{} gives the CPU's proof, byte for byte", hal.name());
+    // What the proof moved to and from the device, per operation.
+    let moved = traffic_since(&hal.traffic(), &before);
+    if hal.backend() == Backend::Cpu {
+        assert!(moved.is_empty(), "{moved:?}");
+    } else {
+        for op in ["commit", "lagrange_to_coeff", "coeff_to_extended_part", "quotient_to_coeff", "batch_invert"] {
+            let t = moved.get(op).unwrap_or_else(|| panic!("no {op} in {moved:?}"));
+            assert!(t.calls > 0 && t.launches > 0, "{op}: {t:?}");
+            assert!(t.host_to_device_bytes >= 32 && t.device_to_host_bytes >= 32, "{op}: {t:?}");
+        }
+        let again = traffic_since(&hal.traffic(), &before);
+        assert_eq!(again, moved, "reading the counters moves nothing");
+    }
     let dual = DualHal::new(CpuHal, make());
     assert_eq!(s.prove(&dual, &v, kind, 9).unwrap(), cpu);
     assert!(dual.compared() > 20, "DualHal compared {} operations", dual.compared());

@@ -33,7 +33,7 @@ use statesync_kernels::{
 };
 
 use super::cpu::{check_domain, check_len, check_parts, srs_bases};
-use super::{Backend, Bases, CpuHal, Hal};
+use super::{Backend, Bases, CpuHal, Hal, TrafficReport};
 use crate::ProverError;
 
 /// Bytes of device memory one MSM point needs beyond its resident base:
@@ -91,12 +91,30 @@ pub struct CudaHal<D: Device> {
     config: CudaHalConfig,
     bases: Mutex<HashMap<BasesKey, ResidentBases<D>>>,
     plans: Mutex<HashMap<u32, Arc<NttPlan<D>>>>,
+    traffic: Mutex<TrafficReport>,
 }
 
 impl<D: Device> CudaHal<D> {
     /// A Hal on `dev`.
     pub fn new(dev: D, config: CudaHalConfig) -> Self {
-        CudaHal { dev, config, bases: Mutex::default(), plans: Mutex::default() }
+        CudaHal { dev, config, bases: Mutex::default(), plans: Mutex::default(), traffic: Mutex::default() }
+    }
+
+    /// Runs the operation `op`, adding the device traffic it caused to the
+    /// operation's counts. The prover calls its Hal from one thread at a
+    /// time; calls from several threads at once would share out their
+    /// traffic between them as it happens.
+    fn counted<T>(&self, op: &str, f: impl FnOnce() -> Result<T, ProverError>) -> Result<T, ProverError> {
+        let before = self.dev.traffic();
+        let out = f();
+        let d = self.dev.traffic().since(before);
+        let mut traffic = self.traffic.lock().unwrap_or_else(|e| e.into_inner());
+        let t = traffic.entry(op.to_string()).or_default();
+        t.calls += 1;
+        t.launches += d.launches;
+        t.host_to_device_bytes += d.host_to_device;
+        t.device_to_host_bytes += d.device_to_host;
+        out
     }
 
     /// The device.
@@ -211,6 +229,43 @@ impl<D: Device> Hal for CudaHal<D> {
     }
 
     fn commit(&self, params: &ParamsKZG<Bn256>, bases: Bases, polys: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {
+        self.counted("commit", || self.commit_op(params, bases, polys))
+    }
+
+    fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
+        self.counted("lagrange_to_coeff", || self.lagrange_to_coeff_op(domain, polys))
+    }
+
+    fn coeff_to_extended_part(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factor: Fr,
+    ) -> Result<Vec<Vec<Fr>>, ProverError> {
+        self.counted("coeff_to_extended_part", || self.coeff_to_extended_part_op(domain, polys, factor))
+    }
+
+    fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
+        self.counted("quotient_to_coeff", || self.quotient_to_coeff_op(domain, parts))
+    }
+
+    fn batch_invert(&self, values: &mut [Fr]) -> Result<(), ProverError> {
+        self.counted("batch_invert", || self.batch_invert_op(values))
+    }
+
+    fn traffic(&self) -> TrafficReport {
+        self.traffic.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The Hal's operations themselves; [`Hal for CudaHal`](Hal) counts their traffic.
+impl<D: Device> CudaHal<D> {
+    fn commit_op(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        bases: Bases,
+        polys: &[&[Fr]],
+    ) -> Result<Vec<G1Affine>, ProverError> {
         let chunk = self.msm_chunk();
         let mut projective = Vec::with_capacity(polys.len());
         for p in polys {
@@ -227,7 +282,7 @@ impl<D: Device> Hal for CudaHal<D> {
         Ok(affine)
     }
 
-    fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
+    fn lagrange_to_coeff_op(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError> {
         check_domain(domain, polys)?;
         if self.on_cpu(1 << domain.k()) {
             return CpuHal.lagrange_to_coeff(domain, polys);
@@ -242,7 +297,7 @@ impl<D: Device> Hal for CudaHal<D> {
         Ok(())
     }
 
-    fn coeff_to_extended_part(
+    fn coeff_to_extended_part_op(
         &self,
         domain: &EvaluationDomain<Fr>,
         polys: &[&[Fr]],
@@ -258,7 +313,7 @@ impl<D: Device> Hal for CudaHal<D> {
         })
     }
 
-    fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
+    fn quotient_to_coeff_op(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
         check_parts(domain, &parts)?;
         if self.on_cpu(domain.extended_len()) {
             return CpuHal.quotient_to_coeff(domain, parts);
@@ -275,7 +330,7 @@ impl<D: Device> Hal for CudaHal<D> {
         Ok(coeffs)
     }
 
-    fn batch_invert(&self, values: &mut [Fr]) -> Result<(), ProverError> {
+    fn batch_invert_op(&self, values: &mut [Fr]) -> Result<(), ProverError> {
         if self.on_cpu(values.len()) {
             return CpuHal.batch_invert(values);
         }

@@ -8,7 +8,7 @@ use halo2_proofs::{
     poly::{kzg::commitment::ParamsKZG, EvaluationDomain},
 };
 
-use super::{Backend, Bases, Hal};
+use super::{merge_traffic, Backend, Bases, Hal, TrafficReport};
 use crate::ProverError;
 
 /// Runs each operation on `A` and on `B` and returns `A`'s result when they
@@ -104,5 +104,10 @@ impl<A: Hal, B: Hal> Hal for DualHal<A, B> {
         self.a.batch_invert(values)?;
         self.b.batch_invert(&mut other)?;
         self.check("batch_invert", values, &other)
+    }
+
+    /// Both sides' traffic, summed per operation.
+    fn traffic(&self) -> TrafficReport {
+        merge_traffic(self.a.traffic(), self.b.traffic())
     }
 }

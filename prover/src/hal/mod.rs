@@ -19,6 +19,7 @@ mod cpu;
 mod cuda;
 mod dual;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -81,6 +82,72 @@ pub trait Hal: Send + Sync + fmt::Debug {
 
     /// Inverts every non-zero element in place (zeros stay zero).
     fn batch_invert(&self, values: &mut [Fr]) -> Result<(), ProverError>;
+
+    /// Device traffic per kind of operation since the Hal was made (empty
+    /// for a Hal without a device). Two readings around a proof give what
+    /// the proof moved: [`traffic_since`].
+    fn traffic(&self) -> TrafficReport {
+        TrafficReport::new()
+    }
+}
+
+/// Device traffic of one kind of Hal operation, summed over its calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpTraffic {
+    /// Operations.
+    pub calls: u64,
+    /// Kernel launches.
+    pub launches: u64,
+    /// Bytes copied to the device.
+    pub host_to_device_bytes: u64,
+    /// Bytes copied back to the host.
+    pub device_to_host_bytes: u64,
+}
+
+impl OpTraffic {
+    fn add(&mut self, o: &OpTraffic) {
+        self.calls += o.calls;
+        self.launches += o.launches;
+        self.host_to_device_bytes += o.host_to_device_bytes;
+        self.device_to_host_bytes += o.device_to_host_bytes;
+    }
+
+    /// The sum of a report's operations.
+    pub fn total(report: &TrafficReport) -> OpTraffic {
+        let mut t = OpTraffic::default();
+        for o in report.values() {
+            t.add(o);
+        }
+        t
+    }
+}
+
+/// [`OpTraffic`] by operation (`commit`, `lagrange_to_coeff`, ...).
+pub type TrafficReport = BTreeMap<String, OpTraffic>;
+
+/// What happened between two readings of one Hal's [`Hal::traffic`].
+pub fn traffic_since(now: &TrafficReport, earlier: &TrafficReport) -> TrafficReport {
+    now.iter()
+        .map(|(op, n)| {
+            let e = earlier.get(op).copied().unwrap_or_default();
+            let d = OpTraffic {
+                calls: n.calls.saturating_sub(e.calls),
+                launches: n.launches.saturating_sub(e.launches),
+                host_to_device_bytes: n.host_to_device_bytes.saturating_sub(e.host_to_device_bytes),
+                device_to_host_bytes: n.device_to_host_bytes.saturating_sub(e.device_to_host_bytes),
+            };
+            (op.clone(), d)
+        })
+        .filter(|(_, d)| d.calls > 0)
+        .collect()
+}
+
+/// Adds `b`'s operations into `a` (the two sides of a [`DualHal`]).
+fn merge_traffic(mut a: TrafficReport, b: TrafficReport) -> TrafficReport {
+    for (op, t) in b {
+        a.entry(op).or_default().add(&t);
+    }
+    a
 }
 
 /// The back ends `--backend` names.
