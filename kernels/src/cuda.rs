@@ -285,6 +285,19 @@ impl Device for CudaDevice {
         Ok(())
     }
 
+    fn copy(&self, dst: &mut CudaSlice<u8>, src: &CudaSlice<u8>, bytes: usize) -> Result<()> {
+        if bytes > src.len() || bytes > dst.len() {
+            return Err(KernelError::InvalidInput(format!(
+                "{bytes} bytes from a {}-byte buffer into a {}-byte buffer",
+                src.len(),
+                dst.len()
+            )));
+        }
+        let from = src.slice(..bytes);
+        let mut to = dst.slice_mut(..bytes);
+        self.stream.memcpy_dtod(&from, &mut to).map_err(driver)
+    }
+
     unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, CudaSlice<u8>>]) -> Result<()> {
         let f = self.function(kernel)?;
         let u32s: Vec<u32> = args.iter().filter_map(|a| if let Arg::U32(v) = a { Some(*v) } else { None }).collect();

@@ -133,6 +133,9 @@ pub trait Device: Send + Sync + fmt::Debug {
     fn write(&self, dst: &mut Self::Mem, src: &[u8]) -> Result<()>;
     /// Copies the start of `src` into `dst`, waiting for earlier work.
     fn read(&self, src: &Self::Mem, dst: &mut [u8]) -> Result<()>;
+    /// Copies the first `bytes` bytes of `src` to the start of `dst`, on
+    /// the device (no host traffic).
+    fn copy(&self, dst: &mut Self::Mem, src: &Self::Mem, bytes: usize) -> Result<()>;
     /// Launches `kernel`; arguments in the kernel's parameter order.
     ///
     /// # Safety
@@ -177,6 +180,15 @@ pub trait Device: Send + Sync + fmt::Debug {
     {
         let mut b = self.zeros::<T>(data.len())?;
         self.write(&mut b.mem, bytemuck::cast_slice(data))?;
+        Ok(b)
+    }
+    /// A new buffer holding a copy of `src`, copied on the device.
+    fn duplicate<T: Pod>(&self, src: &Buffer<Self, T>) -> Result<Buffer<Self, T>>
+    where
+        Self: Sized,
+    {
+        let mut b = self.zeros::<T>(src.len)?;
+        self.copy(&mut b.mem, &src.mem, src.len * size_of::<T>())?;
         Ok(b)
     }
     /// The buffer's contents.

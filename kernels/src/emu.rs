@@ -158,6 +158,20 @@ impl Device for EmuDevice {
         Ok(())
     }
 
+    fn copy(&self, dst: &mut EmuMem, src: &EmuMem, bytes: usize) -> Result<()> {
+        let _serial = serialize();
+        let (s, d) = (src.bytes(), dst.bytes_mut());
+        if bytes > s.len() || bytes > d.len() {
+            return Err(KernelError::InvalidInput(format!(
+                "{bytes} bytes from a {}-byte buffer into a {}-byte buffer",
+                s.len(),
+                d.len()
+            )));
+        }
+        d[..bytes].copy_from_slice(&s[..bytes]);
+        Ok(())
+    }
+
     unsafe fn launch(&self, kernel: Kernel, shape: Launch, args: &[Arg<'_, EmuMem>]) -> Result<()> {
         let _serial = serialize();
         // CUDA's convention: params[i] points to the value of argument i.

@@ -187,4 +187,10 @@ fn a_device_counts_its_launches_and_copies() {
     let refused = unsafe { dev.launch(Kernel::new(&SELFTEST, "fr_mul"), Launch::blocks(1, 32), &[]) };
     assert!(refused.is_err());
     assert_eq!(dev.traffic().since(before), Traffic { launches: 0, host_to_device: 0, device_to_host: 4 });
+    // A copy on the device moves nothing between host and device.
+    let src = dev.upload(&[7u32, 8, 9]).unwrap();
+    let before = dev.traffic();
+    let copy = dev.duplicate(&src).unwrap();
+    assert_eq!(dev.traffic().since(before), Traffic::default());
+    assert_eq!(dev.download(&copy).unwrap(), [7, 8, 9]);
 }

@@ -76,6 +76,9 @@ impl Device for Corrupting {
     fn write(&self, dst: &mut Self::Mem, src: &[u8]) -> statesync_kernels::Result<()> {
         self.0.write(dst, src)
     }
+    fn copy(&self, dst: &mut Self::Mem, src: &Self::Mem, bytes: usize) -> statesync_kernels::Result<()> {
+        self.0.copy(dst, src, bytes)
+    }
     fn read(&self, src: &Self::Mem, dst: &mut [u8]) -> statesync_kernels::Result<()> {
         self.0.read(src, dst)?;
         if let Some(b) = dst.first_mut() {

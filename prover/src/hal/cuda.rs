@@ -245,6 +245,16 @@ impl<D: Device> Hal for CudaHal<D> {
         self.counted("coeff_to_extended_part", || self.coeff_to_extended_part_op(domain, polys, factor))
     }
 
+    fn coeff_to_extended_parts(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factors: &[Fr],
+        each: &mut dyn FnMut(usize, Vec<Vec<Fr>>) -> Result<(), ProverError>,
+    ) -> Result<(), ProverError> {
+        self.counted("coeff_to_extended_parts", || self.coeff_to_extended_parts_op(domain, polys, factors, each))
+    }
+
     fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
         self.counted("quotient_to_coeff", || self.quotient_to_coeff_op(domain, parts))
     }
@@ -311,6 +321,50 @@ impl<D: Device> CudaHal<D> {
         self.transform_batches(domain.k(), polys, |plan, buf, batch| {
             plan.run_coset(&self.dev, buf, batch, Direction::Forward, &g)
         })
+    }
+
+    /// The polynomials go up once, in batches that stay resident; each part
+    /// transforms a copy made on the device and comes back. When they would
+    /// take more than half the free device memory, one part at a time as
+    /// the default does (uploading them per part).
+    fn coeff_to_extended_parts_op(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factors: &[Fr],
+        each: &mut dyn FnMut(usize, Vec<Vec<Fr>>) -> Result<(), ProverError>,
+    ) -> Result<(), ProverError> {
+        check_domain(domain, polys)?;
+        let n = 1usize << domain.k();
+        let fits = self.dev.free_memory().is_none_or(|free| polys.len() * n * size_of::<FieldRepr>() <= free / 2);
+        if self.on_cpu(n) || !fits || factors.len() < 2 {
+            for (i, factor) in factors.iter().enumerate() {
+                each(i, self.coeff_to_extended_part_op(domain, polys, *factor)?)?;
+            }
+            return Ok(());
+        }
+        let plan = self.plan(domain.k())?;
+        let per_batch = (NTT_BATCH_BYTES / (n * size_of::<FieldRepr>())).max(1);
+        let resident = polys
+            .chunks(per_batch)
+            .map(|group| {
+                let flat: Vec<FieldRepr> = group.iter().flat_map(|p| p.iter().map(FieldRepr::from)).collect();
+                Ok((group.len() as u32, self.dev.upload(&flat)?))
+            })
+            .collect::<statesync_kernels::Result<Vec<_>>>()
+            .map_err(ProverError::device)?;
+        for (i, factor) in factors.iter().enumerate() {
+            let g = Fr::ZETA * factor;
+            let mut out = Vec::with_capacity(polys.len());
+            for (batch, coeffs) in &resident {
+                let buf = self.dev.duplicate(coeffs).map_err(ProverError::device)?;
+                plan.run_coset(&self.dev, &buf, *batch, Direction::Forward, &g).map_err(ProverError::device)?;
+                let values = self.dev.download(&buf).map_err(ProverError::device)?;
+                out.extend(values.chunks_exact(n).map(repr::to_frs));
+            }
+            each(i, out)?;
+        }
+        Ok(())
     }
 
     fn quotient_to_coeff_op(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {

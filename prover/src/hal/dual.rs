@@ -92,6 +92,30 @@ impl<A: Hal, B: Hal> Hal for DualHal<A, B> {
         Ok(a)
     }
 
+    /// `A`'s parts are all kept until `B`'s have been compared with them,
+    /// then handed on: memory for every part at once (a tester's price).
+    fn coeff_to_extended_parts(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factors: &[Fr],
+        each: &mut dyn FnMut(usize, Vec<Vec<Fr>>) -> Result<(), ProverError>,
+    ) -> Result<(), ProverError> {
+        let mut parts = Vec::with_capacity(factors.len());
+        self.a.coeff_to_extended_parts(domain, polys, factors, &mut |_, v| {
+            parts.push(v);
+            Ok(())
+        })?;
+        self.b.coeff_to_extended_parts(domain, polys, factors, &mut |i, v| match parts.get(i) {
+            Some(a) => self.check(&format!("coeff_to_extended_parts, part {i}"), a, &v),
+            None => Err(ProverError::Hal(format!("DualHal: {} gives part {i} of {}", self.b.name(), factors.len()))),
+        })?;
+        for (i, v) in parts.into_iter().enumerate() {
+            each(i, v)?;
+        }
+        Ok(())
+    }
+
     fn quotient_to_coeff(&self, domain: &EvaluationDomain<Fr>, parts: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
         let a = self.a.quotient_to_coeff(domain, parts.clone())?;
         let b = self.b.quotient_to_coeff(domain, parts)?;

@@ -73,6 +73,24 @@ pub trait Hal: Send + Sync + fmt::Debug {
         factor: Fr,
     ) -> Result<Vec<Vec<Fr>>, ProverError>;
 
+    /// Each coefficient vector evaluated on every coset
+    /// `zeta * factors[i] * H`, handed to `each(i, values)` in the order of
+    /// `factors`: `coeff_to_extended_part` once per factor, which is what
+    /// this default does. A device Hal overrides it to upload `polys` once
+    /// for all the parts.
+    fn coeff_to_extended_parts(
+        &self,
+        domain: &EvaluationDomain<Fr>,
+        polys: &[&[Fr]],
+        factors: &[Fr],
+        each: &mut dyn FnMut(usize, Vec<Vec<Fr>>) -> Result<(), ProverError>,
+    ) -> Result<(), ProverError> {
+        for (i, factor) in factors.iter().enumerate() {
+            each(i, self.coeff_to_extended_part(domain, polys, *factor)?)?;
+        }
+        Ok(())
+    }
+
     /// The quotient: the numerator's parts (in the order of their factors
     /// `extended_omega^i`) divided by `X^n - 1` and brought to coefficient
     /// form, truncated to the quotient's degree, as halo2-axiom's

@@ -6,9 +6,12 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use halo2_proofs::halo2curves::{
-    bn256::Fr,
-    ff::{Field, PrimeField, WithSmallOrderMulGroup},
+use halo2_proofs::{
+    halo2curves::{
+        bn256::Fr,
+        ff::{Field, PrimeField, WithSmallOrderMulGroup},
+    },
+    poly::EvaluationDomain,
 };
 use rayon::prelude::*;
 
@@ -49,7 +52,6 @@ pub(crate) fn quotient(ctx: &Ctx<'_>, inputs: &Inputs<'_>, ch: Challenges) -> Re
     let domain = ctx.domain;
     let pk = ctx.pk;
     let parts = domain.extended_len() >> domain.k();
-    let extended_omega = domain.get_extended_omega();
     let lookups: Vec<Lookup<'_>> = ctx
         .cs
         .lookups()
@@ -74,22 +76,29 @@ pub(crate) fn quotient(ctx: &Ctx<'_>, inputs: &Inputs<'_>, ch: Challenges) -> Re
         polys.extend([l.product.as_slice(), &l.permuted_input, &l.permuted_table]);
     }
 
-    let mut factor = Fr::ONE;
+    // Every part of the proof's polynomials, and of the key's when they are
+    // not cached, from one call: a device Hal uploads them once.
+    let factors = part_factors(domain);
+    let key_len = if cached.is_some() { 0 } else { key_polys.len() };
+    let all: Vec<&[Fr]> = if cached.is_some() { polys } else { key_polys.iter().copied().chain(polys).collect() };
     let mut values = Vec::with_capacity(parts);
-    for p in 0..parts {
-        let computed;
+    ctx.hal.coeff_to_extended_parts(domain, &all, &factors, &mut |p, mut ext| {
+        let proof_ext = ext.split_off(key_len);
         let key_ext: &[Vec<Fr>] = match &cached {
             Some(c) => &c[p],
-            None => {
-                computed = ctx.hal.coeff_to_extended_part(domain, &key_polys, factor)?;
-                &computed
-            }
+            None => &ext,
         };
-        let ext = ctx.hal.coeff_to_extended_part(domain, &polys, factor)?;
-        values.push(part(ctx, key_ext, &ext, inputs, &lookups, ch, factor)?);
-        factor *= extended_omega;
-    }
+        values.push(part(ctx, key_ext, &proof_ext, inputs, &lookups, ch, factors[p])?);
+        Ok(())
+    })?;
     ctx.hal.quotient_to_coeff(domain, values)
+}
+
+/// The factors of the extended domain's parts: `extended_omega^i`, one per
+/// part (part `i` is the coset `zeta * extended_omega^i * H`).
+fn part_factors(domain: &EvaluationDomain<Fr>) -> Vec<Fr> {
+    let parts = domain.extended_len() >> domain.k();
+    std::iter::successors(Some(Fr::ONE), |f| Some(*f * domain.get_extended_omega())).take(parts).collect()
 }
 
 /// Bytes of extended proving-key parts kept across proofs
@@ -124,12 +133,12 @@ fn key_parts(ctx: &Ctx<'_>, key_polys: &[&[Fr]]) -> Result<Option<KeyParts>, Pro
     if let Some((_, c)) = cache.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| *k == id) {
         return Ok(Some(c.clone()));
     }
-    let mut factor = Fr::ONE;
+    let factors = part_factors(domain);
     let mut all = Vec::with_capacity(parts);
-    for _ in 0..parts {
-        all.push(ctx.hal.coeff_to_extended_part(domain, key_polys, factor)?);
-        factor *= domain.get_extended_omega();
-    }
+    ctx.hal.coeff_to_extended_parts(domain, key_polys, &factors, &mut |_, part| {
+        all.push(part);
+        Ok(())
+    })?;
     let entry: KeyParts = Arc::new(all);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     let size = |c: &KeyParts| c.iter().flatten().map(|p| p.len() * size_of::<Fr>()).sum::<usize>();
