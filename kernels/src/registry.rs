@@ -58,8 +58,20 @@ macro_rules! module {
 }
 
 /// Pippenger MSM.
-pub static MSM: Module =
-    module!("msm", ["msm_digits", "scan_u32", "msm_scatter", "msm_accumulate", "msm_reduce", "msm_combine"]);
+pub static MSM: Module = module!(
+    "msm",
+    [
+        "msm_digits",
+        "scan_u32",
+        "msm_scatter",
+        "msm_chunks",
+        "msm_accumulate",
+        "msm_merge",
+        "msm_gather",
+        "msm_reduce",
+        "msm_combine",
+    ]
+);
 /// Radix-2 NTT.
 pub static NTT: Module = module!("ntt", ["ntt_twiddles", "ntt_bit_reverse", "ntt_block", "ntt_stage"]);
 /// Element-wise polynomial kernels.

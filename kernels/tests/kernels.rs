@@ -151,3 +151,29 @@ proptest! {
         prop_assert_eq!(JacobianRepr { x: a.x, y: a.y, z: FieldRepr::from(&Fq::ONE) }.to_affine().unwrap(), p);
     }
 }
+
+/// The longest chain of additions one MSM thread makes, for uniform,
+/// all-ones and selector-like (0 or 1) scalars at two sizes: one thread per
+/// bucket added the whole largest bucket (n for all-ones); the chunked
+/// schedule never gives a thread more than `CHUNK`, whatever n.
+#[test]
+fn no_msm_thread_adds_more_than_a_chunk() {
+    use rand::{Rng, SeedableRng};
+    use statesync_kernels::msm::{chains, default_window_bits, CHUNK};
+    let mut r = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+    for n in [1usize << 12, 1 << 16] {
+        let c = default_window_bits(n);
+        let uniform: Vec<Fr> = (0..n).map(|_| Fr::random(&mut r)).collect();
+        let ones = vec![Fr::ONE; n];
+        let selector: Vec<Fr> = (0..n).map(|_| Fr::from(u64::from(r.gen::<bool>()))).collect();
+        for (name, scalars) in [("uniform", &uniform), ("all ones", &ones), ("selector", &selector)] {
+            let k = chains(scalars, c);
+            eprintln!("n = 2^{}, c = {c}, {name}: {k:?}", n.trailing_zeros());
+            assert!(k.accumulate <= CHUNK && k.merge <= CHUNK, "{name}: {k:?}");
+        }
+        let (ones, selector) = (chains(&ones, c), chains(&selector, c));
+        assert_eq!(ones.unsigned_bucket, n, "one thread per bucket: all n points on one thread");
+        assert!(selector.unsigned_bucket > n / 3);
+        assert!(ones.rounds >= 2, "{ones:?}");
+    }
+}

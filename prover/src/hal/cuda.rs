@@ -36,10 +36,12 @@ use super::cpu::{check_domain, check_len, check_parts, srs_bases};
 use super::{Backend, Bases, CpuHal, Hal, TrafficReport};
 use crate::ProverError;
 
-/// Bytes of device memory one MSM point needs beyond its resident base:
-/// scalar (32), digits and sorted positions for up to 16 windows (128), and
-/// headroom for the bucket arrays.
-const MSM_BYTES_PER_POINT: usize = 256;
+/// Bytes of device memory one MSM point needs beyond its resident base, at
+/// the 16-bit windows of large MSMs: scalar (32), digits and sorted
+/// positions for 17 windows (136), partial bucket sums (17 per 32 points
+/// of 96 bytes, and a 32nd of that per merge round: about 55), and headroom
+/// for the bucket arrays.
+const MSM_BYTES_PER_POINT: usize = 320;
 /// Largest batch of polynomials uploaded for one transform launch, in bytes.
 const NTT_BATCH_BYTES: usize = 256 << 20;
 
