@@ -143,7 +143,14 @@ fn prove_reports_the_device_traffic_of_a_proof() {
         assert_eq!(total[field].as_u64().unwrap(), sum, "{field}: the total is the sum of the operations");
         assert!(sum > 0, "{field}");
     }
-    for op in ["commit", "lagrange_to_coeff", "coeff_to_extended_parts", "quotient_to_coeff", "batch_invert"] {
+    for op in [
+        "commit",
+        "commit_and_interpolate",
+        "lagrange_to_coeff",
+        "coeff_to_extended_parts",
+        "quotient_to_coeff",
+        "batch_invert",
+    ] {
         assert!(ops[op]["launches"].as_u64().unwrap() > 0, "{op} ran on the device");
     }
 }

@@ -170,7 +170,14 @@ fn writes_the_cpu_bytes<H: Hal>(make: impl Fn() -> H) {
     if hal.backend() == Backend::Cpu {
         assert!(moved.is_empty(), "{moved:?}");
     } else {
-        for op in ["commit", "lagrange_to_coeff", "coeff_to_extended_parts", "quotient_to_coeff", "batch_invert"] {
+        for op in [
+            "commit",
+            "commit_and_interpolate",
+            "lagrange_to_coeff",
+            "coeff_to_extended_parts",
+            "quotient_to_coeff",
+            "batch_invert",
+        ] {
             let t = moved.get(op).unwrap_or_else(|| panic!("no {op} in {moved:?}"));
             assert!(t.calls > 0 && t.launches > 0, "{op}: {t:?}");
             assert!(t.host_to_device_bytes >= 32 && t.device_to_host_bytes >= 32, "{op}: {t:?}");

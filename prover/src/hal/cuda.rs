@@ -247,6 +247,15 @@ impl<D: Device> Hal for CudaHal<D> {
         self.counted("coeff_to_extended_part", || self.coeff_to_extended_part_op(domain, polys, factor))
     }
 
+    fn commit_and_interpolate(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        domain: &EvaluationDomain<Fr>,
+        polys: &mut [Vec<Fr>],
+    ) -> Result<Vec<G1Affine>, ProverError> {
+        self.counted("commit_and_interpolate", || self.commit_and_interpolate_op(params, domain, polys))
+    }
+
     fn coeff_to_extended_parts(
         &self,
         domain: &EvaluationDomain<Fr>,
@@ -323,6 +332,43 @@ impl<D: Device> CudaHal<D> {
         self.transform_batches(domain.k(), polys, |plan, buf, batch| {
             plan.run_coset(&self.dev, buf, batch, Direction::Forward, &g)
         })
+    }
+
+    /// Each polynomial goes up once: the MSM reads it on the device, then the
+    /// inverse NTT transforms it in place and it comes back. Polynomials of
+    /// another length than the SRS, or MSMs split into chunks, take the two
+    /// operations one after the other.
+    fn commit_and_interpolate_op(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        domain: &EvaluationDomain<Fr>,
+        polys: &mut [Vec<Fr>],
+    ) -> Result<Vec<G1Affine>, ProverError> {
+        check_domain(domain, polys)?;
+        let n = 1usize << domain.k();
+        let chunk = self.msm_chunk();
+        if self.on_cpu(n) || n != params.n() as usize || chunk < n {
+            let views: Vec<&[Fr]> = polys.iter().map(Vec::as_slice).collect();
+            let commitments = self.commit_op(params, Bases::Lagrange, &views)?;
+            self.lagrange_to_coeff_op(domain, polys)?;
+            return Ok(commitments);
+        }
+        let resident = self.resident_bases(params, Bases::Lagrange, chunk)?;
+        let [bases] = &resident[..] else {
+            return Err(ProverError::Hal(format!("{} chunks of SRS bases for one chunk of {chunk}", resident.len())));
+        };
+        let plan = self.plan(domain.k())?;
+        let mut projective = Vec::with_capacity(polys.len());
+        for p in polys.iter_mut() {
+            let buf = self.dev.upload(&repr::frs(p)).map_err(ProverError::device)?;
+            let r = msm::msm_buffers(&self.dev, &buf, bases, default_window_bits(n)).map_err(ProverError::device)?;
+            projective.push(r.to_curve().map_err(ProverError::device)?);
+            plan.run(&self.dev, &buf, 1, Direction::Inverse).map_err(ProverError::device)?;
+            *p = repr::to_frs(&self.dev.download(&buf).map_err(ProverError::device)?);
+        }
+        let mut affine = vec![G1Affine::default(); projective.len()];
+        G1::batch_normalize(&projective, &mut affine);
+        Ok(affine)
     }
 
     /// The polynomials go up once, in batches that stay resident; each part

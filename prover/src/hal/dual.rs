@@ -80,6 +80,20 @@ impl<A: Hal, B: Hal> Hal for DualHal<A, B> {
         self.check("lagrange_to_coeff", polys, &other)
     }
 
+    fn commit_and_interpolate(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        domain: &EvaluationDomain<Fr>,
+        polys: &mut [Vec<Fr>],
+    ) -> Result<Vec<G1Affine>, ProverError> {
+        let mut other = polys.to_vec();
+        let a = self.a.commit_and_interpolate(params, domain, polys)?;
+        let b = self.b.commit_and_interpolate(params, domain, &mut other)?;
+        self.check("commit_and_interpolate: commitments", &a, &b)?;
+        self.check("commit_and_interpolate: coefficients", polys, &other)?;
+        Ok(a)
+    }
+
     fn coeff_to_extended_part(
         &self,
         domain: &EvaluationDomain<Fr>,

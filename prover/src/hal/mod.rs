@@ -63,6 +63,22 @@ pub trait Hal: Send + Sync + fmt::Debug {
     /// as `EvaluationDomain::lagrange_to_coeff`.
     fn lagrange_to_coeff(&self, domain: &EvaluationDomain<Fr>, polys: &mut [Vec<Fr>]) -> Result<(), ProverError>;
 
+    /// Commitments of `polys` (evaluations, Lagrange bases) and, in place,
+    /// their coefficient forms: `commit` then `lagrange_to_coeff`, which is
+    /// what this default does. A device Hal overrides it to upload each
+    /// polynomial once for both.
+    fn commit_and_interpolate(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        domain: &EvaluationDomain<Fr>,
+        polys: &mut [Vec<Fr>],
+    ) -> Result<Vec<G1Affine>, ProverError> {
+        let views: Vec<&[Fr]> = polys.iter().map(Vec::as_slice).collect();
+        let commitments = self.commit(params, Bases::Lagrange, &views)?;
+        self.lagrange_to_coeff(domain, polys)?;
+        Ok(commitments)
+    }
+
     /// Each coefficient vector (2^k long) evaluated on the coset
     /// `zeta * factor * H` (size 2^k): one part of the extended domain, as
     /// `EvaluationDomain::coeff_to_extended_part`.

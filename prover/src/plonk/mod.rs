@@ -149,6 +149,7 @@ where
     // Phases: advice commitments and the circuit's own challenges.
     let witness = witness::synthesize(&ctx, circuit, instances, &mut rng, transcript)?;
     let advice_values = witness.values;
+    let advice_polys = witness.coeffs;
     let challenges = witness.challenges;
 
     let fixed: Vec<&[Fr]> = pk.fixed_values().iter().map(|p| p.values()).collect();
@@ -170,18 +171,15 @@ where
         Fr::random(&mut rng);
         Fr::random(&mut rng);
     }
-    let permuted_views: Vec<&[Fr]> =
-        permuted.iter().flat_map(|p| [p.permuted_input.as_slice(), p.permuted_table.as_slice()]).collect();
-    write_points(transcript, &hal.commit(params, Bases::Lagrange, &permuted_views)?)?;
-    let mut permuted_polys: Vec<Vec<Fr>> = permuted_views.iter().map(|v| v.to_vec()).collect();
-    hal.lagrange_to_coeff(domain, &mut permuted_polys)?;
+    let mut permuted_polys: Vec<Vec<Fr>> =
+        permuted.iter().flat_map(|p| [p.permuted_input.clone(), p.permuted_table.clone()]).collect();
+    write_points(transcript, &hal.commit_and_interpolate(params, domain, &mut permuted_polys)?)?;
 
     // Permutation grand products.
     let beta = squeeze(transcript);
     let gamma = squeeze(transcript);
     let mut products = permutation::products(&ctx, &fixed, &advice, &instance, beta, gamma, &mut rng)?;
-    write_points(transcript, &hal.commit(params, Bases::Lagrange, &slices(&products))?)?;
-    hal.lagrange_to_coeff(domain, &mut products)?;
+    write_points(transcript, &hal.commit_and_interpolate(params, domain, &mut products)?)?;
 
     // Lookup grand products.
     let mut lookup_products = Vec::with_capacity(permuted.len());
@@ -190,8 +188,7 @@ where
         Fr::random(&mut rng);
     }
     drop(permuted);
-    write_points(transcript, &hal.commit(params, Bases::Lagrange, &slices(&lookup_products))?)?;
-    hal.lagrange_to_coeff(domain, &mut lookup_products)?;
+    write_points(transcript, &hal.commit_and_interpolate(params, domain, &mut lookup_products)?)?;
     let mut permuted_polys = permuted_polys.into_iter();
     let lookup_polys: Vec<LookupPolys> = lookup_products
         .into_iter()
@@ -208,8 +205,7 @@ where
     write_points(transcript, &hal.commit(params, Bases::Monomial, &[&random_poly])?)?;
     let y = squeeze(transcript);
 
-    let mut advice_polys = advice_values;
-    hal.lagrange_to_coeff(domain, &mut advice_polys)?;
+    drop(advice_values); // the evaluations' last use was the grand products
     let h = quotient::quotient(
         &ctx,
         &Inputs {

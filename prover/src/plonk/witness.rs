@@ -20,11 +20,13 @@ use halo2_proofs::{
 use rand::RngCore;
 
 use super::Ctx;
-use crate::{hal::Bases, ProverError};
+use crate::ProverError;
 
-/// The committed advice of all phases: Lagrange values, one per column.
+/// The committed advice of all phases, one per column: Lagrange values and
+/// coefficients.
 pub(crate) struct Synthesized {
     pub values: Vec<Vec<Fr>>,
+    pub coeffs: Vec<Vec<Fr>>,
     pub challenges: Vec<Fr>,
 }
 
@@ -33,6 +35,7 @@ struct Collection<'c, 'a, E, T, R> {
     phase: u8,
     advice: Vec<Vec<Assigned<Fr>>>,
     values: Vec<Vec<Fr>>,
+    coeffs: Vec<Vec<Fr>>,
     instances: &'c [&'c [Fr]],
     challenges: HashMap<usize, Fr>,
     rng: &'c mut R,
@@ -87,12 +90,15 @@ impl<E: EncodedChallenge<G1Affine>, T: TranscriptWrite<G1Affine, E>, R: RngCore>
         for _ in &values {
             Fr::random(&mut *self.rng);
         }
-        let views: Vec<&[Fr]> = values.iter().map(Vec::as_slice).collect();
-        for c in ctx.hal.commit(ctx.params, Bases::Lagrange, &views)? {
+        // The commitments, and the coefficients the quotient needs later
+        // (a device Hal uploads each column once for both).
+        let mut coeffs = values.clone();
+        for c in ctx.hal.commit_and_interpolate(ctx.params, ctx.domain, &mut coeffs)? {
             self.transcript.write_point(c).map_err(ProverError::io("writing an advice commitment"))?;
         }
-        for (&c, v) in columns.iter().zip(values) {
+        for ((&c, v), p) in columns.iter().zip(values).zip(coeffs) {
             self.values[c] = v;
+            self.coeffs[c] = p;
         }
         for (i, _) in ctx.challenge_phase.iter().enumerate().filter(|(_, p)| **p == phase) {
             self.challenges.insert(i, *self.transcript.squeeze_challenge_scalar::<()>());
@@ -226,6 +232,7 @@ where
         phase: 0,
         advice: vec![vec![Assigned::Zero; ctx.n]; columns],
         values: vec![vec![]; columns],
+        coeffs: vec![vec![]; columns],
         instances,
         challenges: HashMap::new(),
         rng,
@@ -251,5 +258,5 @@ where
             w.challenges.get(&i).copied().ok_or_else(|| ProverError::Halo2(format!("challenge {i} never squeezed")))
         })
         .collect::<Result<_, _>>()?;
-    Ok(Synthesized { values: w.values, challenges })
+    Ok(Synthesized { values: w.values, coeffs: w.coeffs, challenges })
 }
