@@ -13,7 +13,7 @@ use statesync_circuits::{
     examples,
     fixed::{Fixed, Fx6},
     state::ChainState,
-    transition::{Batch, Kind, Transition, BATCH_VERSION},
+    transition::{Batch, Kind, Order, Transition, BATCH_VERSION},
     witness::fr_hex::to_hex,
 };
 use statesync_prover::{
@@ -64,6 +64,14 @@ pub struct Generator {
     rng: ChaCha20Rng,
     state: ChainState,
     script: Vec<Transition>,
+    /// The id of the next order (ids only grow, per account too).
+    order_id: u64,
+}
+
+/// An order for exactly `size` at `price` paying `fee`, live for the next
+/// 16 batches from `seq` (signed later, with the whole transition).
+fn order(size: i128, price: i128, fee: i128, seq: u64, id: u64) -> Order {
+    Order::new(fx(size), fx(price), fx(fee), seq + 16, id)
 }
 
 impl Generator {
@@ -81,6 +89,8 @@ impl Generator {
                 price: fx(mark),
                 taker_fee: Fixed(0),
                 maker_fee: Fixed(0),
+                taker_order: order(size.raw(), mark, 0, 0, 1),
+                maker_order: order(-size.raw(), mark, 0, 0, 2),
             },
             Transition::OraclePrice { market: 0, price: fx(crash) },
             Transition::Liquidate {
@@ -90,16 +100,20 @@ impl Generator {
                 size: fx(-size.raw()),
                 price: fx(crash),
                 fee: fx(1_000_000),
+                liquidator_order: order(size.raw(), crash, 0, 0, 3),
             },
         ];
         Generator {
             rng: ChaCha20Rng::seed_from_u64(seed),
             state: cfg.genesis_state(),
             script: script.into_iter().rev().collect(),
+            order_id: 4,
         }
     }
 
     fn candidate(&mut self) -> Transition {
+        let (seq, id) = (self.state.next_seq, self.order_id);
+        self.order_id += 2;
         let r = &mut self.rng;
         let accounts = [1u64, 2, 4];
         let acct = *accounts.choose(r).expect("non-empty");
@@ -119,14 +133,17 @@ impl Generator {
             2 | 3 => {
                 let notional = r.gen_range(100..5_000) as i128 * 1_000_000 * 1_000_000;
                 let size = (notional / mark).max(1) * if r.gen_bool(0.5) { 1 } else { -1 };
+                let (price, fee) = (jiggle(r, mark), r.gen_range(0..3) * 100_000);
                 Transition::Trade {
                     market: m as u32,
                     taker: acct,
                     maker: *other,
                     size: fx(size),
-                    price: fx(jiggle(r, mark)),
-                    taker_fee: fx(r.gen_range(0..3) * 100_000),
+                    price: fx(price),
+                    taker_fee: fx(fee),
                     maker_fee: Fixed(0),
+                    taker_order: order(size, price, fee, seq, id),
+                    maker_order: order(-size, price, 0, seq, id + 1),
                 }
             }
             4 => Transition::OraclePrice { market: m as u32, price: fx(jiggle(r, mark)) },
@@ -144,15 +161,18 @@ impl Generator {
             }
             _ if !mt.series.is_empty() => {
                 let j = r.gen_range(0..mt.series.len());
-                let premium = mt.series[j].premium.raw();
+                let premium = jiggle(r, mt.series[j].premium.raw());
+                let size = r.gen_range(-3..=3_i128).max(1) * 100_000;
                 Transition::OptionTrade {
                     series: j as u32,
                     taker: acct,
                     maker: *other,
-                    size: fx(r.gen_range(-3..=3_i128).max(1) * 100_000),
-                    premium: fx(jiggle(r, premium)),
+                    size: fx(size),
+                    premium: fx(premium),
                     taker_fee: Fixed(0),
                     maker_fee: Fixed(0),
+                    taker_order: order(size, premium, 0, seq, id),
+                    maker_order: order(-size, premium, 0, seq, id + 1),
                 }
             }
             _ => Transition::OraclePrice { market: m as u32, price: fx(jiggle(r, mark)) },
@@ -169,6 +189,8 @@ impl Generator {
             if !kinds.is_empty() && !kinds.contains(&t.kind()) {
                 continue;
             }
+            // every account signs with its example key
+            let t = t.signed_by(|id| Some(examples::secret(id)), self.state.tag);
             if let Ok(out) = apply_transitions(&self.state, std::slice::from_ref(&t), Mode::Enforce) {
                 let seq = self.state.next_seq;
                 self.state = out.state;

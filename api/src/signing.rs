@@ -1,7 +1,7 @@
 //! `statesync account` and `statesync sign`: the wallet side of
 //! authorization. An account's secret key lives in a file of its own (hex,
-//! created with mode 0600); `sign` prints the signed transition as the JSON
-//! object a batch carries.
+//! created with mode 0600); `sign` prints the signed transition, or the
+//! signed order, as the JSON object a batch carries.
 
 use std::{fs, io::Write, path::Path};
 
@@ -10,7 +10,7 @@ use rand::rngs::OsRng;
 use statesync_circuits::{
     eddsa::{PublicKey, SecretKey},
     fixed::Fx6,
-    transition::Transition,
+    transition::{Kind, Order, Transition},
 };
 
 use crate::cli::{read_chain, Failure};
@@ -48,6 +48,36 @@ pub enum SignAction {
         /// The account's nonce: signed transitions it has made so far.
         #[arg(long)]
         nonce: u64,
+    },
+    /// An order: prints the order object a `trade`'s `taker_order` or
+    /// `maker_order`, an `option_trade`'s, or a `liquidate`'s
+    /// `liquidator_order` carries, signed.
+    Order {
+        /// What fills the order: trade, option_trade or liquidate.
+        #[arg(long, value_parser = ["trade", "option_trade", "liquidate"])]
+        kind: String,
+        /// Account id (the order's owner: the key's account).
+        #[arg(long)]
+        account: u64,
+        /// Market id (trade, liquidate) or series id (option_trade).
+        #[arg(long)]
+        asset: u32,
+        /// Size limit from the account's side: positive buys, negative sells (decimal).
+        #[arg(long, allow_hyphen_values = true)]
+        size: Fx6,
+        /// Price limit: a buy fills at or below it, a sell at or above it (decimal).
+        #[arg(long)]
+        price: Fx6,
+        /// The most the order pays in fees over all its fills (decimal).
+        #[arg(long, default_value = "0")]
+        max_fee: Fx6,
+        /// The last batch (seq) in which the order may fill.
+        #[arg(long)]
+        expiry: u64,
+        /// The order's id: slot id mod 64 of the account's orders tree; a
+        /// higher id in the same slot ends the earlier order.
+        #[arg(long)]
+        id: u64,
     },
     /// A change of the account's key (signed with the current one).
     SetKey {
@@ -94,11 +124,21 @@ pub fn account(action: AccountAction) -> Result<(), Failure> {
     }
 }
 
-/// Runs `statesync sign`: prints the signed transition (JSON).
+/// Runs `statesync sign`: prints the signed transition or order (JSON).
 pub fn sign(chain: &Path, key_file: &Path, action: SignAction) -> Result<(), Failure> {
     let tag = read_chain(chain)?.tag();
     let key = read_key(key_file)?;
     let t = match action {
+        SignAction::Order { kind, account, asset, size, price, max_fee, expiry, id } => {
+            let kind = match kind.as_str() {
+                "trade" => Kind::Trade,
+                "option_trade" => Kind::OptionTrade,
+                _ => Kind::Liquidate,
+            };
+            let order = Order::new(size, price, max_fee, expiry, id).signed(&key, tag, kind, account, asset);
+            println!("{}", serde_json::to_string(&order).expect("orders serialize"));
+            return Ok(());
+        }
         SignAction::Withdraw { account, amount, nonce } => {
             Transition::Withdraw { account, amount, nonce, signature: None }
         }

@@ -46,6 +46,7 @@ use crate::{
     babyjub,
     config::Shape,
     eddsa::chip::{self as eddsa_chip, EddsaConfig, SigJob},
+    eddsa::Signature,
     engine::{self, X},
     fixed::{self, Bound, Fx6},
     margin::{self, RISK_BITS},
@@ -56,8 +57,8 @@ use crate::{
     },
     smt::{self, ARITY},
     state::fe,
-    transition::{Kind, NUM_KINDS},
-    witness::{BatchWitness, Step},
+    transition::{Kind, NUM_KINDS, ORDER_BITS, ORDER_SLOTS},
+    witness::{BatchWitness, OrderSlot, Step},
 };
 
 type V = AssignedValue<Fr>;
@@ -226,6 +227,8 @@ struct Leaf {
     /// Key x, y (`(0, 0)`: none).
     key: [V; 2],
     nonce: V,
+    /// Root of the account's orders tree.
+    orders: V,
 }
 
 impl Leaf {
@@ -237,6 +240,7 @@ impl Leaf {
             opts: a.options.iter().map(|o| ctx.load_witness(fe(o.raw()))).collect(),
             key: crate::transition::key_fields(a.key.as_ref()).map(|v| ctx.load_witness(v)),
             nonce: ctx.load_witness(fe(a.nonce as i128)),
+            orders: ctx.load_witness(a.orders_tree().root()),
         }
     }
     /// Same order as [`crate::state::Account::to_fields`].
@@ -249,6 +253,7 @@ impl Leaf {
         v.extend(&self.opts);
         v.extend(self.key);
         v.push(self.nonce);
+        v.push(self.orders);
         v
     }
 }
@@ -347,6 +352,8 @@ struct Slots<'a> {
     w: &'a BatchWitness,
     /// The chain tag (public), signed in every authorization.
     tag: V,
+    /// The batch's seq (public): orders expire after a seq.
+    seq: V,
     /// One-hot indicator of each series' underlying market (fixed per batch).
     und_ind: Vec<Vec<V>>,
 }
@@ -442,11 +449,27 @@ struct Deltas {
     opt: Vec<V>,
     /// Account `a`'s authorization (`None` for `b`).
     auth: Option<Auth>,
+    /// The account's order.
+    order: OrderCells,
+}
+
+/// An order a party fills in a step.
+struct OrderCells {
+    /// 1: the party fills an order.
+    on: V,
+    /// Size limit (signed by side), price limit, fee limit, expiry, id.
+    terms: [V; 5],
+    /// The party's position change.
+    change: V,
+    /// The fill's price.
+    price: V,
+    /// The fee it pays.
+    fee: V,
 }
 
 /// What a step does to account `a`'s key and nonce.
 struct Auth {
-    /// 1: the step is signed by the account's key at its nonce.
+    /// 1: the step is authorized by the account's key at its nonce.
     signed: V,
     /// The nonce the transition carries.
     nonce: V,
@@ -487,6 +510,7 @@ impl Slots<'_> {
         leaf_w: &crate::state::Account,
         path_w: &[Fr],
         pays_w: &[i128],
+        order_w: &OrderSlot,
         touch: V,
         t: &Table,
         d: Deltas,
@@ -525,6 +549,7 @@ impl Slots<'_> {
             let replace = g.add(ctx, sets, auth.set_key);
             new.key = std::array::from_fn(|i| g.select(ctx, auth.key[i], leaf.key[i], replace));
         }
+        new.orders = self.fill_order(ctx, set.orders, &d.order, order_w);
         new.coll = g.add(ctx, set.coll, d.coll);
         self.chips.bound(ctx, new.coll, fixed::COLLATERAL);
         for (m, ds) in d.size.into_iter().enumerate() {
@@ -542,13 +567,19 @@ impl Slots<'_> {
         Updated { set, new, root, neg_set, neg_new }
     }
 
-    /// Account `a`'s signature over the step, verified on the EdDSA chip
-    /// when `signed` (the leaf's key; a placeholder job otherwise: the
-    /// identity as key, which the chip's curve check accepts).
-    fn verify_signature(&self, ctx: &mut Context<Fr>, s: &Step, key: [V; 2], message: [V; 7], signed: V) {
+    /// A party's signature over the step's message for it, verified on the
+    /// EdDSA chip when `signed` (the leaf's key; a placeholder job
+    /// otherwise: the identity as key, which the chip's curve check accepts).
+    fn verify_signature(
+        &self,
+        ctx: &mut Context<Fr>,
+        sig: Option<&Signature>,
+        key: [V; 2],
+        message: [V; 12],
+        signed: V,
+    ) {
         let g = self.chips.gate();
-        let e = &s.transition;
-        let (r, sv) = match &e.signature {
+        let (r, sv) = match sig {
             Some(sig) => ((sig.r.x(), sig.r.y()), babyjub::fr_of(&sig.s)),
             None => ((babyjub::base8().x(), babyjub::base8().y()), Fr::zero()),
         };
@@ -560,6 +591,65 @@ impl Slots<'_> {
         let m = self.chips.hash(ctx, Domain::Authorize, &message);
         let h = self.chips.hash(ctx, Domain::Signature, &[r[0], r[1], kx, ky, m]);
         self.chips.sigs.borrow_mut().push(SigJob { key: [kx, ky], r, s: sv, h, enabled: signed });
+    }
+
+    /// The orders tree of an account after `o` fills (the same root when
+    /// `o.on` is 0): the slot `id mod 64` opened against `root`; the order
+    /// continues the slot's order of the same id or starts afresh over an
+    /// earlier one; it is live at the batch's seq, on the side of the
+    /// party's position change, within its price and fee limits and its
+    /// size over all its fills.
+    fn fill_order(&self, ctx: &mut Context<Fr>, root: V, o: &OrderCells, w: &OrderSlot) -> V {
+        let from = ctx.advice.len();
+        let merkle_before = self.chips.parts.borrow().get("merkle").copied().unwrap_or(0);
+        let g = self.chips.gate();
+        let r = &self.chips.range;
+        let [size, limit, max_fee, expiry, id] = o.terms;
+        let slot_w = id.value().to_repr().as_ref()[0] as u64 % ORDER_SLOTS;
+        let slot = ctx.load_witness(Fr::from(slot_w));
+        let high = g.sub(ctx, id, slot);
+        let high = g.mul(ctx, high, Constant(Fr::from(ORDER_SLOTS).invert().unwrap()));
+        r.range_check(ctx, high, 64 - ORDER_BITS);
+        let pos = self.chips.positions_inner(ctx, slot, ORDER_BITS);
+        let leaf = w.leaf.to_fields().map(|v| ctx.load_witness(v));
+        let h = self.chips.hash(ctx, Domain::Order, &leaf);
+        let (levels, opened) = self.chips.open(ctx, h, &pos, &w.path);
+        ctx.constrain_equal(&opened, &root);
+        let [lid, lfilled, lfees] = leaf;
+        // another order in the slot must be an earlier one
+        let same = g.is_equal(ctx, lid, id);
+        let later = g.sub(ctx, id, lid);
+        let later = g.sub(ctx, later, Constant(Fr::one()));
+        let other = g.mul_not(ctx, same, o.on);
+        let later = g.mul(ctx, later, other);
+        r.range_check(ctx, later, 64);
+        // amounts from the order's side
+        let sell = self.chips.is_neg(ctx, size, SIZE_BITS);
+        let neg_size = g.neg(ctx, size);
+        let abs_size = g.select(ctx, neg_size, size, sell);
+        let neg_change = g.neg(ctx, o.change);
+        let fill = g.select(ctx, neg_change, o.change, sell);
+        let filled = g.mul_add(ctx, lfilled, same, fill);
+        let fees = g.mul_add(ctx, lfees, same, o.fee);
+        let gap = g.sub(ctx, limit, o.price);
+        let neg_gap = g.neg(ctx, gap);
+        let gap = g.select(ctx, neg_gap, gap, sell);
+        let fill_1 = g.sub(ctx, fill, Constant(Fr::one()));
+        let left = g.sub(ctx, abs_size, filled);
+        let fee_left = g.sub(ctx, max_fee, fees);
+        let life = g.sub(ctx, expiry, self.seq);
+        for (v, bits) in
+            [(fill_1, SIZE_BITS), (left, SIZE_BITS + 1), (gap, fixed::PRICE.bits), (fee_left, 64), (life, 64)]
+        {
+            let v = g.mul(ctx, v, o.on);
+            r.range_check(ctx, v, bits);
+        }
+        let new: [V; 3] = [(id, lid), (filled, lfilled), (fees, lfees)].map(|(n, l)| g.select(ctx, n, l, o.on));
+        let h = self.chips.hash(ctx, Domain::Order, &new);
+        let root = self.chips.reroot(ctx, h, &pos, &levels);
+        let merkle = self.chips.parts.borrow()["merkle"] - merkle_before;
+        *self.chips.parts.borrow_mut().entry("orders").or_default() += ctx.advice.len() - from - merkle;
+        root
     }
 
     /// No slot grows or flips: `new * (set - new) >= 0` for every slot.
@@ -624,8 +714,16 @@ impl Slots<'_> {
         let (a, b, asset, x, price) = (l(e.a as i128), l(e.b as i128), l(e.asset as i128), l(e.x), l(e.price));
         let (fee_a, fee_b, delta, gamma, vega) = (l(e.fee_a), l(e.fee_b), l(e.delta), l(e.gamma), l(e.vega));
         let nonce = l(e.nonce as i128);
+        let orders = e.orders.map(|o| [l(o.size), l(o.price), l(o.max_fee), l(o.expiry as i128), l(o.id as i128)]);
         let key = e.key_fields().map(|v| ctx.load_witness(v));
         self.chips.bound(ctx, nonce, NONCE);
+        for [_, limit, max_fee, expiry, id] in orders {
+            // (sizes are bounded where their sign is taken)
+            self.chips.bound(ctx, limit, fixed::PRICE);
+            self.chips.bound(ctx, max_fee, fixed::AMOUNT);
+            self.chips.bound(ctx, expiry, NONCE);
+            self.chips.bound(ctx, id, NONCE);
+        }
         self.chips.bound(ctx, x, X);
         self.chips.bound(ctx, price, fixed::PRICE);
         self.chips.bound(ctx, fee_a, fixed::AMOUNT);
@@ -638,7 +736,12 @@ impl Slots<'_> {
         let h = self.chips.hash(
             ctx,
             Domain::Commit,
-            &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega, key[0], key[1], nonce],
+            &[
+                &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega, key[0], key[1], nonce][..],
+                &orders[0],
+                &orders[1],
+            ]
+            .concat(),
         );
         let commit = g.select(ctx, commit, h, fl(Kind::Noop));
 
@@ -664,6 +767,9 @@ impl Slots<'_> {
         let one_acct = g.add(ctx, amount_kind, fl(Kind::SetKey));
         let signed = g.add(ctx, fl(Kind::Withdraw), fl(Kind::SetKey));
         let plain_trade = sum(ctx, &[Kind::Trade, Kind::OptionTrade]);
+        // who fills an order (and signs it): both sides of a trade, the liquidator
+        let order_a = plain_trade;
+        let order_b = g.add(ctx, plain_trade, fl(Kind::Liquidate));
 
         // account wiring
         for acct in [a, b] {
@@ -680,7 +786,7 @@ impl Slots<'_> {
         // every field a kind does not use is zero, so the committed encoding
         // is exactly `Transition::encode`'s (accounts: above)
         use Kind::*;
-        let used: [(V, &[Kind]); 11] = [
+        let mut used: Vec<(V, &[Kind])> = vec![
             (asset, &[Trade, OptionTrade, OraclePrice, OptionMarks, FundingTick, Liquidate, Deleverage]),
             (x, &[Deposit, Withdraw, Trade, OptionTrade, FundingTick, Liquidate, Deleverage]),
             (price, &[Trade, OptionTrade, OraclePrice, OptionMarks, Liquidate, Deleverage]),
@@ -693,6 +799,8 @@ impl Slots<'_> {
             (key[1], &[Deposit, SetKey]),
             (nonce, &[Withdraw, SetKey]),
         ];
+        used.extend(orders[0].iter().map(|v| (*v, &[Trade, OptionTrade][..])));
+        used.extend(orders[1].iter().map(|v| (*v, &[Trade, OptionTrade, Liquidate][..])));
         for (field, kinds) in used {
             let by = sum(ctx, kinds);
             let stray = g.mul_not(ctx, by, field);
@@ -745,11 +853,13 @@ impl Slots<'_> {
         let x_opt = g.mul(ctx, x, fl(Kind::OptionTrade));
         let a_size: Vec<V> = ind_m.iter().map(|i| g.mul(ctx, x_perp, *i)).collect();
         let b_size: Vec<V> = a_size.iter().map(|v| g.neg(ctx, *v)).collect();
+        let neg_x = g.neg(ctx, x);
         let a_opt: Vec<V> = ind_s.iter().map(|i| g.mul(ctx, x_opt, *i)).collect();
         let b_opt: Vec<V> = a_opt.iter().map(|v| g.neg(ctx, *v)).collect();
 
         self.chips.tally(ctx, "deltas", from);
         let merkle_before = self.chips.parts.borrow().get("merkle").copied().unwrap_or(0);
+        let orders_before = self.chips.parts.borrow().get("orders").copied().unwrap_or(0);
         let from = ctx.advice.len();
         let a_pos = self.chips.positions(ctx, a, shape.depth);
         let b_pos = self.chips.positions(ctx, b, shape.depth);
@@ -760,6 +870,7 @@ impl Slots<'_> {
             &s.a_leaf,
             &s.a_path,
             &s.hints.funding_a,
+            &s.orders[0],
             touch,
             t,
             Deltas {
@@ -767,6 +878,7 @@ impl Slots<'_> {
                 size: a_size,
                 opt: a_opt,
                 auth: Some(Auth { signed, nonce, deposit: fl(Kind::Deposit), set_key: fl(Kind::SetKey), key, has_key }),
+                order: OrderCells { on: order_a, terms: orders[0], change: x, price, fee: fee_a },
             },
         );
         let ub = self.update(
@@ -776,16 +888,32 @@ impl Slots<'_> {
             &s.b_leaf,
             &s.b_path,
             &s.hints.funding_b,
+            &s.orders[1],
             touch,
             t,
-            Deltas { coll: b_coll, size: b_size, opt: b_opt, auth: None },
+            Deltas {
+                coll: b_coll,
+                size: b_size,
+                opt: b_opt,
+                auth: None,
+                order: OrderCells { on: order_b, terms: orders[1], change: neg_x, price, fee: fee_b },
+            },
         );
 
         let merkle = self.chips.parts.borrow()["merkle"] - merkle_before;
+        let in_orders = self.chips.parts.borrow().get("orders").copied().unwrap_or(0) - orders_before;
         *self.chips.parts.borrow_mut().entry("accounts (leaves, funding, keys)").or_default() +=
-            ctx.advice.len() - from - merkle;
+            ctx.advice.len() - from - merkle - in_orders;
         let from = ctx.advice.len();
-        self.verify_signature(ctx, s, ua.set.key, [self.tag, kind, a, x, key[0], key[1], nonce], signed);
+        // what a's key signs: its withdrawal, key change or order; b's: its order
+        let amount = g.mul_add(ctx, x, signed, orders[0][0]);
+        let zero = ctx.load_zero();
+        let [oa, ob] = orders;
+        let signer_a = g.add(ctx, signed, order_a);
+        let message_a = [self.tag, kind, a, asset, amount, oa[1], oa[2], oa[3], oa[4], key[0], key[1], nonce];
+        self.verify_signature(ctx, e.signature.as_ref(), ua.set.key, message_a, signer_a);
+        let message_b = [self.tag, kind, b, asset, ob[0], ob[1], ob[2], ob[3], ob[4], zero, zero, zero];
+        self.verify_signature(ctx, e.signature_b.as_ref(), ub.set.key, message_b, order_b);
         self.chips.tally(ctx, "authorization", from);
         // market table
         let from = ctx.advice.len();
@@ -929,6 +1057,9 @@ pub fn check_witness(w: &BatchWitness) -> Result<(), WitnessShapeError> {
         if st.hints.funding_a.len() != s.markets || st.hints.funding_b.len() != s.markets {
             return err("funding hints");
         }
+        if st.orders.iter().any(|o| o.path.len() != smt::SIBLINGS * smt::levels(ORDER_BITS)) {
+            return err("orders path length");
+        }
     }
     Ok(())
 }
@@ -963,11 +1094,11 @@ fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Laid,
         })
         .collect();
     let tag = ctx.load_witness(w.public.chain_tag);
-    let slots = Slots { chips, w, tag, und_ind };
+    let seq = ctx.load_witness(Fr::from(w.public.seq));
+    let slots = Slots { chips, w, tag, seq, und_ind };
     let market_root = slots.chips.hash(ctx, Domain::Market, &t.fields());
     let mut acc_root = ctx.load_witness(w.accounts_root);
     let old_root = slots.chips.hash(ctx, Domain::State, &[acc_root, market_root]);
-    let seq = ctx.load_witness(Fr::from(w.public.seq));
     let mut commit = slots.chips.hash(ctx, Domain::CommitStart, &[tag, seq]);
     let mut real = vec![];
     let mut liq = vec![];
@@ -1218,7 +1349,8 @@ pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
         c.parts.iter().map(|(name, cells)| (format!("halo2-base: {name}"), cells / slots)).collect();
     for (domains, name) in [
         (&[Domain::Leaf][..], "leaves"),
-        (&[Domain::Node], "tree nodes"),
+        (&[Domain::Order], "order leaves"),
+        (&[Domain::Node], "tree nodes (accounts and orders)"),
         (&[Domain::Commit], "commitment"),
         (&[Domain::Authorize, Domain::Signature], "authorization"),
     ] {
@@ -1282,12 +1414,12 @@ mod tests {
     use super::*;
     use crate::{
         config::ChainConfig,
-        engine::{apply_transitions, Mode},
+        engine::Mode,
         examples,
         fixed::Fixed,
         state::ChainState,
-        testutil::{fx, trade},
-        transition::Transition,
+        testutil::{apply, fx, liquidate, option_trade, order, sign_orders, trade},
+        transition::{Order, Transition},
     };
 
     fn small_chain(capacity: usize) -> ChainConfig {
@@ -1318,13 +1450,13 @@ mod tests {
         }
         let mut s = st;
         for chunk in setup.chunks(capacity) {
-            s = apply_transitions(&s, chunk, Mode::Enforce).expect("setup applies").state;
+            s = apply(&s, chunk, Mode::Enforce).expect("setup applies").state;
         }
         s
     }
 
     fn witness(st: &ChainState, ts: &[Transition], mode: Mode) -> BatchWitness {
-        apply_transitions(st, ts, mode).expect("applies").witness
+        apply(st, ts, mode).expect("applies").witness
     }
 
     /// A circuit of one hash of `inputs` (Leaf domain) whose digest is the
@@ -1412,15 +1544,8 @@ mod tests {
     #[test]
     fn liquidation_of_healthy_account_fails() {
         let st = state_after(2, &[trade(0, 3, 2, "0.5", "64000")]);
-        let liq = Transition::Liquidate {
-            market: 0,
-            liquidated: 3,
-            liquidator: 4,
-            size: fx("-0.5"),
-            price: fx("64000"),
-            fee: Fixed(0),
-        };
-        let e = apply_transitions(&st, std::slice::from_ref(&liq), Mode::Enforce).unwrap_err();
+        let liq = liquidate(0, 3, 4, "-0.5", "64000", Fixed(0));
+        let e = apply(&st, std::slice::from_ref(&liq), Mode::Enforce).unwrap_err();
         assert_eq!(e.rule, "not_liquidatable");
         assert!(!satisfied(&witness(&st, std::slice::from_ref(&liq), Mode::Unchecked)));
         // the same liquidation once the account is underwater is provable
@@ -1432,7 +1557,7 @@ mod tests {
         let st = state_after(2, &[trade(0, 3, 2, "0.5", "64000")]);
         let withdraw = |amount: &str| Transition::withdraw(3, fx(amount), 0, &examples::secret(3), st.tag);
         let w = withdraw("1000");
-        assert_eq!(apply_transitions(&st, std::slice::from_ref(&w), Mode::Enforce).unwrap_err().rule, "initial_margin");
+        assert_eq!(apply(&st, std::slice::from_ref(&w), Mode::Enforce).unwrap_err().rule, "initial_margin");
         assert!(!satisfied(&witness(&st, &[w], Mode::Unchecked)));
         let ok = withdraw("100");
         assert!(satisfied(&witness(&st, &[ok], Mode::Enforce)));
@@ -1442,10 +1567,7 @@ mod tests {
     fn undermargined_trade_that_adds_risk_fails_and_reducing_one_passes() {
         let st = carol_underwater();
         let more = trade(0, 3, 2, "0.1", "60000");
-        assert_eq!(
-            apply_transitions(&st, std::slice::from_ref(&more), Mode::Enforce).unwrap_err().rule,
-            "initial_margin"
-        );
+        assert_eq!(apply(&st, std::slice::from_ref(&more), Mode::Enforce).unwrap_err().rule, "initial_margin");
         assert!(!satisfied(&witness(&st, &[more], Mode::Unchecked)));
         let less = trade(0, 3, 2, "-0.2", "60000");
         assert!(satisfied(&witness(&st, &[less], Mode::Enforce)), "risk-reducing trade is allowed");
@@ -1479,19 +1601,19 @@ mod tests {
     #[test]
     fn unused_fields_are_zero_per_kind() {
         let under = carol_underwater();
-        let liq = Transition::Liquidate {
-            market: 0,
-            liquidated: 3,
-            liquidator: 4,
-            size: fx("-0.5"),
-            price: fx("60000"),
-            fee: fx("10"),
-        };
+        let liq = sign_orders(under.tag, &[liquidate(0, 3, 4, "-0.5", "60000", fx("10"))]).remove(0);
         // a liquidation charging the liquidator a maker fee into the fund
         let mut e = liq.encode();
         assert!(satisfied(&encoded_witness(&under, std::slice::from_ref(&e))), "the honest liquidation proves");
         e.fee_b = 5_000_000;
         assert!(!satisfied(&encoded_witness(&under, &[e])), "fee_b on a liquidation");
+        // an order for the liquidated account, signed by it
+        let mut e = liq.encode();
+        let Transition::Trade { taker_order, .. } = trade(0, 3, 4, "0.5", "60000") else { unreachable!() };
+        e.orders[0] = taker_order.terms();
+        e.set_signature(0, examples::secret(3).sign(e.signed_message(under.tag, 0)));
+        assert!(e.decode().is_err());
+        assert!(!satisfied(&encoded_witness(&under, &[e])), "an order of the liquidated account");
         // a deleverage moving fees out of either side
         let st =
             state_after(2, &[trade(1, 5, 2, "2", "3200"), Transition::OraclePrice { market: 1, price: fx("2600") }]);
@@ -1538,7 +1660,7 @@ mod tests {
         let unsigned = Transition::Withdraw { account: 1, amount: one, nonce: 0, signature: None };
         assert!(!satisfied(&unchecked(&st, unsigned)), "no signature");
         assert!(!satisfied(&unchecked(&st, Transition::withdraw(1, one, 0, &key1, tag + Fr::one()))), "another chain");
-        let after = apply_transitions(&st, std::slice::from_ref(&honest), Mode::Enforce).unwrap().state;
+        let after = apply(&st, std::slice::from_ref(&honest), Mode::Enforce).unwrap().state;
         assert!(!satisfied(&unchecked(&after, honest.clone())), "a replay at the spent nonce");
         assert!(satisfied(&witness(&after, &[Transition::withdraw(1, one, 1, &key1, tag)], Mode::Enforce)));
         // the leaf's nonce must move: the same step claiming a root where it did not
@@ -1563,9 +1685,69 @@ mod tests {
         // a signed set_key to no key at all (it would reopen the account to its next depositor)
         let mut keyless = set(&key1).encode();
         keyless.key = None;
-        keyless.signature = Some(key1.sign(keyless.signed_message(tag)));
+        keyless.signature = Some(key1.sign(keyless.signed_message(tag, 0)));
         assert!(keyless.decode().is_err());
         assert!(!satisfied(&encoded_witness(&st, &[keyless])), "a set_key without a key");
+    }
+
+    /// Account 4 buys BTC-PERP from account 2 on its order `taker`, fees
+    /// `fee` (the maker's order matches the fill; the taker's is signed
+    /// unless it carries a signature).
+    fn fill(st: &ChainState, size: &str, price: &str, fee: &str, taker: &Order) -> Transition {
+        let t = Transition::Trade {
+            market: 0,
+            taker: 4,
+            maker: 2,
+            size: fx(size),
+            price: fx(price),
+            taker_fee: fx(fee),
+            maker_fee: Fixed(0),
+            taker_order: taker.clone(),
+            maker_order: order(Fixed(-fx(size).raw()), fx(price)),
+        };
+        sign_orders(st.tag, &[t]).remove(0)
+    }
+
+    #[test]
+    fn orders_are_constrained() {
+        let st = state_after(2, &[]);
+        let unchecked = |st: &ChainState, t: Transition| witness(st, &[t], Mode::Unchecked);
+        // an order of 0.5 (limit 64000, fees up to 2, live through seq 1) filled by 0.3, then 0.2
+        let buy = Order::new(fx("0.5"), fx("64000"), fx("2"), 1, 5);
+        let first = fill(&st, "0.3", "64000", "1", &buy);
+        assert!(satisfied(&witness(&st, std::slice::from_ref(&first), Mode::Enforce)), "an honest fill");
+        let st1 = apply(&st, &[first], Mode::Enforce).unwrap().state;
+        assert!(satisfied(&witness(&st1, &[fill(&st1, "0.2", "64000", "1", &buy)], Mode::Enforce)), "its second fill");
+        assert!(!satisfied(&unchecked(&st1, fill(&st1, "0.3", "64000", "0", &buy))), "filled past its size");
+        assert!(!satisfied(&unchecked(&st1, fill(&st1, "0.1", "64000", "1.5", &buy))), "fees past its limit");
+        assert!(!satisfied(&unchecked(&st, fill(&st, "0.1", "64000.000001", "0", &buy))), "above its price limit");
+        let sell = Order::new(fx("-0.5"), fx("64000"), fx("2"), 1, 6);
+        assert!(!satisfied(&unchecked(&st, fill(&st, "0.1", "64000", "0", &sell))), "on the other side");
+        let mut late = st1.clone();
+        late.next_seq = 2;
+        assert!(!satisfied(&unchecked(&late, fill(&late, "0.1", "64000", "0", &buy))), "expired");
+        // a later order in the slot ends the earlier one
+        let later = Order::new(fx("0.5"), fx("64000"), fx("2"), 1, 5 + 64);
+        let mut st2 = apply(&st1, &[fill(&st1, "0.1", "64000", "0", &later)], Mode::Enforce).unwrap().state;
+        st2.next_seq = 1;
+        assert!(!satisfied(&unchecked(&st2, fill(&st2, "0.1", "64000", "0", &buy))), "a replaced order");
+        // signatures: another key; a limit or size altered after signing; none
+        let mut by5 = fill(&st, "0.1", "64000", "0", &buy).encode();
+        by5.set_signature(0, examples::secret(5).sign(by5.signed_message(st.tag, 0)));
+        assert!(!satisfied(&encoded_witness(&st, &[by5])), "signed by another key");
+        let mut altered = fill(&st, "0.1", "64000", "0", &buy).encode();
+        altered.orders[0].price = fx("65000").raw();
+        assert!(!satisfied(&encoded_witness(&st, &[altered])), "a signature over another price limit");
+        let mut resized = fill(&st, "0.1", "64000", "0", &buy).encode();
+        resized.orders[0].size = fx("5").raw();
+        assert!(!satisfied(&encoded_witness(&st, &[resized])), "a signature over another size");
+        let mut unsigned = fill(&st, "0.1", "64000", "0", &buy).encode();
+        unsigned.signature_b = None;
+        assert!(!satisfied(&encoded_witness(&st, &[unsigned])), "no maker signature");
+        // the orders tree: a leaf that is not the one under the account's orders root
+        let mut w = witness(&st1, &[fill(&st1, "0.1", "64000", "0", &buy)], Mode::Enforce);
+        w.steps[0].orders[0].leaf.filled = Fixed(0);
+        assert!(!satisfied(&w), "an order leaf with its fills forgotten");
     }
 
     #[test]
@@ -1577,7 +1759,7 @@ mod tests {
         // the padding slot names account 5 (its real leaf and path): nothing changes, but
         // the encoding is not the padding's
         let mut bad = w.clone();
-        let after = apply_transitions(&st, std::slice::from_ref(&dep), Mode::Enforce).unwrap().state;
+        let after = apply(&st, std::slice::from_ref(&dep), Mode::Enforce).unwrap().state;
         bad.steps[1].transition.a = 5;
         bad.steps[1].a_leaf = after.account(5);
         bad.steps[1].a_path = after.path(5);
@@ -1686,18 +1868,7 @@ mod tests {
 
     #[test]
     fn wrong_greeks_risk_fails() {
-        let st = state_after(
-            2,
-            &[Transition::OptionTrade {
-                series: 0,
-                taker: 1,
-                maker: 2,
-                size: fx("1"),
-                premium: fx("1500"),
-                taker_fee: Fixed(0),
-                maker_fee: Fixed(0),
-            }],
-        );
+        let st = state_after(2, &[option_trade(0, 1, 2, fx("1"), fx("1500"))]);
         let w = witness(&st, &[Transition::deposit(1, fx("1"))], Mode::Enforce);
         assert!(w.steps[0].hints.risk[0] > I256::ZERO, "a long call has scenario risk");
         for i in 0..4 {

@@ -10,9 +10,9 @@ use crate::{
     fixed::{self, Bound, Fixed, Fx6},
     margin::{self, Risk},
     poseidon::{self, Domain},
-    state::{Account, ChainState, Market, MarketTable, Scenario, Series},
-    transition::{Batch, Encoded, Kind, Transition, BATCH_VERSION},
-    witness::{BatchWitness, Hints, PublicInputs, Step},
+    state::{Account, ChainState, Market, MarketTable, OrderFill, Scenario, Series},
+    transition::{Batch, Encoded, Kind, Party, Transition, BATCH_VERSION},
+    witness::{BatchWitness, Hints, OrderSlot, PublicInputs, Step},
 };
 
 /// Bound of the generic `x` parameter (sizes, amounts, rates) in the circuit.
@@ -229,12 +229,14 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
         if touches { settle(&a_leaf, &mt_before) } else { (a_leaf.clone(), vec![0; shape.markets]) };
 
     if enforce {
-        authorize(e, &a_leaf, st.tag)?;
+        authorize(e, 0, &a_leaf, st.tag)?;
     }
+    let seq = st.next_seq;
     let mut a_new = a_set.clone();
+    let a_order = fill_order(e, 0, &mut a_new, seq, enforce)?;
     let mut mt = mt_before.clone();
     let kx = e.asset as usize;
-    if e.signed_kind() {
+    if e.nonce_kind() {
         a_new.nonce += 1;
     }
     // (a deposit carrying a key to an account that has one is refused
@@ -274,7 +276,11 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     let b_path = st.path(ib);
     let (b_set, funding_b) =
         if touches { settle(&b_leaf, &mt_before) } else { (b_leaf.clone(), vec![0; shape.markets]) };
+    if enforce {
+        authorize(e, 1, &b_leaf, st.tag)?;
+    }
     let mut b_new = b_set.clone();
+    let b_order = fill_order(e, 1, &mut b_new, seq, enforce)?;
     if trade_like {
         b_new.collateral.0 += e.x * e.price - e.fee_b * Fx6::ONE;
         if k == Kind::OptionTrade {
@@ -308,33 +314,37 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
         a_path,
         b_leaf,
         b_path,
+        orders: [a_order, b_order],
         hints: Hints { funding_a, funding_b, risk: [ra.0.r, ra.1.r, rb.0.r, rb.1.r] },
     })
 }
 
-/// The authorization rules of account `a` (leaf `leaf` before the step):
-/// keys set only where none is, signed transitions signed by the account's
-/// key at its nonce.
-fn authorize(e: &Encoded, leaf: &Account, tag: Fr) -> Result<(), RuleError> {
-    if e.signed_kind() {
+/// The authorization rules of `party` (its leaf `leaf` before the step):
+/// keys set only where none is; what the party must sign signed by its key,
+/// at its nonce for withdrawals and key changes.
+fn authorize(e: &Encoded, party: Party, leaf: &Account, tag: Fr) -> Result<(), RuleError> {
+    let who = e.account(party);
+    if e.signer(party) {
         let Some(key) = leaf.key else {
-            return Err(("no_key", format!("account {} has no key, so nothing it signs can be checked", e.a)));
+            return Err(("no_key", format!("account {who} has no key, so nothing it signs can be checked")));
         };
-        if e.nonce != leaf.nonce {
+        if e.nonce_kind() && e.nonce != leaf.nonce {
             return Err((
                 "nonce",
-                format!("account {} is at nonce {}, the transition carries {}", e.a, leaf.nonce, e.nonce),
+                format!("account {who} is at nonce {}, the transition carries {}", leaf.nonce, e.nonce),
             ));
         }
-        let m = e.signed_message(tag);
-        if !e.signature.as_ref().is_some_and(|sig| key.verify(m, sig)) {
-            let what = if e.signature.is_some() { "does not verify" } else { "is missing" };
-            return Err(("bad_signature", format!("the signature of account {}'s key {what}", e.a)));
+        let m = e.signed_message(tag, party);
+        let sig = e.signature(party);
+        if !sig.is_some_and(|sig| key.verify(m, sig)) {
+            let what = if sig.is_some() { "does not verify" } else { "is missing" };
+            let of = if e.order(party) { "order" } else { "transition" };
+            return Err(("bad_signature", format!("the signature of account {who}'s key on its {of} {what}")));
         }
     }
-    if let Some(new) = e.key {
+    if let (0, Some(new)) = (party, e.key) {
         if e.kind == Kind::Deposit && leaf.key.is_some() {
-            return Err(("key_set", format!("account {} has a key: only a signed set_key changes it", e.a)));
+            return Err(("key_set", format!("account {who} has a key: only a signed set_key changes it")));
         }
         if !new.usable() {
             return Err((
@@ -345,6 +355,75 @@ fn authorize(e: &Encoded, leaf: &Account, tag: Fr) -> Result<(), RuleError> {
         }
     }
     Ok(())
+}
+
+/// Fills `party`'s order (if the kind carries one) in `acct`'s orders tree
+/// and returns the witness of its slot (the leaf and path before the fill);
+/// enforced, the order must be live at `seq`, on the fill's side, within its
+/// price and fee limits, and not filled past its size.
+fn fill_order(e: &Encoded, party: Party, acct: &mut Account, seq: u64, enforce: bool) -> Result<OrderSlot, RuleError> {
+    let o = e.orders[party];
+    let slot = o.slot();
+    let witness = OrderSlot { leaf: acct.order(slot), path: acct.orders_tree().path(slot) };
+    if !e.order(party) {
+        return Ok(witness);
+    }
+    bound(fixed::SIZE, o.size, "order size")?;
+    bound(fixed::PRICE, o.price, "order price limit")?;
+    bound(fixed::AMOUNT, o.max_fee, "order fee limit")?;
+    let who = e.account(party);
+    let leaf = witness.leaf;
+    // the fill from the order's side: positive when on its side
+    let fill = if (party == 0) == (o.size >= 0) { e.x } else { -e.x };
+    let fee = if party == 0 { e.fee_a } else { e.fee_b };
+    let base = if leaf.id == o.id { leaf } else { OrderFill { id: o.id, ..OrderFill::default() } };
+    let new = OrderFill { id: o.id, filled: Fixed(base.filled.raw() + fill), fees: Fixed(base.fees.raw() + fee) };
+    if enforce {
+        let buy = o.size >= 0;
+        if seq > o.expiry {
+            return Err(("expired", format!("account {who}'s order {} expired after seq {}", o.id, o.expiry)));
+        }
+        if fill <= 0 {
+            return Err(("order_limit", format!("account {who}'s order {} is on the other side of the fill", o.id)));
+        }
+        if (buy && e.price > o.price) || (!buy && e.price < o.price) {
+            let (side, limit) = if buy { ("buy", "above") } else { ("sell", "below") };
+            return Err((
+                "order_limit",
+                format!("the price is {limit} account {who}'s {side} order {}'s limit {}", o.id, Fixed::<6>(o.price)),
+            ));
+        }
+        if new.fees.raw() > o.max_fee {
+            return Err((
+                "order_limit",
+                format!(
+                    "account {who}'s order {} would pay {} in fees, past its limit {}",
+                    o.id,
+                    new.fees,
+                    Fixed::<6>(o.max_fee)
+                ),
+            ));
+        }
+        if leaf.id > o.id {
+            return Err((
+                "order_filled",
+                format!("slot {slot} of account {who}'s orders holds order {}, later than order {}", leaf.id, o.id),
+            ));
+        }
+        if new.filled.raw() > o.size.abs() {
+            return Err((
+                "order_filled",
+                format!(
+                    "account {who}'s order {} would fill {} of its size {}",
+                    o.id,
+                    new.filled,
+                    Fixed::<6>(o.size.abs())
+                ),
+            ));
+        }
+    }
+    acct.orders.insert(slot, new);
+    Ok(witness)
 }
 
 type Side<'a> = (&'a Account, &'a Account, &'a (Risk, Risk));
@@ -401,7 +480,9 @@ mod tests {
     use crate::{
         eddsa::SecretKey,
         examples,
-        testutil::{fx, trade},
+        state::OrderFill,
+        testutil::{apply, fx, liquidate, order, trade},
+        transition::Order,
     };
 
     fn genesis() -> ChainState {
@@ -409,14 +490,14 @@ mod tests {
     }
 
     fn after(setup: &[Transition]) -> ChainState {
-        apply_transitions(&genesis(), setup, Mode::Enforce).expect("setup applies").state
+        apply(&genesis(), setup, Mode::Enforce).expect("setup applies").state
     }
 
     /// (index, type, rule) of a rejection.
     type Rejection = (Option<usize>, String, String);
 
     fn rejection(st: &ChainState, ts: &[Transition]) -> Rejection {
-        let Err(e) = apply_transitions(st, ts, Mode::Enforce) else { panic!("{ts:?} must be rejected") };
+        let Err(e) = apply(st, ts, Mode::Enforce) else { panic!("{ts:?} must be rejected") };
         (e.index, e.kind, e.rule)
     }
 
@@ -449,17 +530,7 @@ mod tests {
             (vec![Transition::OraclePrice { market: 1, price: fx("0") }], r(0, "oracle_price", "price_positive")),
             (vec![trade(0, 1, 2, "2", "64000")], r(0, "trade", "initial_margin")),
             (vec![trade(0, 2, 1, "2", "64000")], r(0, "trade", "initial_margin")),
-            (
-                vec![Transition::Liquidate {
-                    market: 0,
-                    liquidated: 1,
-                    liquidator: 4,
-                    size: fx("0.1"),
-                    price: fx("64000"),
-                    fee: Fixed(0),
-                }],
-                r(0, "liquidate", "not_liquidatable"),
-            ),
+            (vec![liquidate(0, 1, 4, "0.1", "64000", Fixed(0))], r(0, "liquidate", "not_liquidatable")),
             (
                 vec![Transition::Deleverage {
                     market: 0,
@@ -484,18 +555,19 @@ mod tests {
     #[test]
     fn liquidation_rules() {
         let st = underwater();
-        let liq = |size: &str, liquidator: u64| Transition::Liquidate {
-            market: 0,
-            liquidated: 3,
-            liquidator,
-            size: fx(size),
-            price: fx("60000"),
-            fee: Fixed(0),
-        };
+        let liq = |size: &str, liquidator: u64| liquidate(0, 3, liquidator, size, "60000", Fixed(0));
         assert_eq!(rejection(&st, &[liq("-0.6", 4)]), r(0, "liquidate", "risk_reducing"), "flipping is not reducing");
         assert_eq!(rejection(&st, &[liq("0.1", 4)]), r(0, "liquidate", "risk_reducing"), "growing is not reducing");
-        assert_eq!(rejection(&st, &[liq("-0.5", 6)]), r(0, "liquidate", "liquidator_margin"), "an empty liquidator");
-        let ok = apply_transitions(&st, &[liq("-0.5", 4)], Mode::Enforce).unwrap();
+        assert_eq!(rejection(&st, &[liq("-0.5", 6)]), r(0, "liquidate", "no_key"), "a liquidator without a key");
+        let key6 = Some(examples::secret(6).public());
+        let keyed = apply(&st, &[Transition::Deposit { account: 6, amount: fx("1"), key: key6 }], Mode::Enforce);
+        let mut keyed = keyed.unwrap().state;
+        keyed.next_seq = 0;
+        assert_eq!(rejection(&keyed, &[liq("-0.5", 6)]), r(0, "liquidate", "liquidator_margin"), "an empty liquidator");
+        let unsigned = liq("-0.5", 4);
+        let Err(e) = apply_transitions(&st, &[unsigned], Mode::Enforce) else { panic!("an unsigned liquidator order") };
+        assert_eq!(e.rule, "bad_signature", "the liquidator must sign");
+        let ok = apply(&st, &[liq("-0.5", 4)], Mode::Enforce).unwrap();
         assert_eq!(ok.witness.public.liquidations, 1);
         assert_eq!(ok.state.account(3).perps[0].size, Fixed(0));
         assert_eq!(ok.state.account(4).perps[0].size, fx("0.5"));
@@ -518,8 +590,8 @@ mod tests {
         };
         assert_eq!(rejection(&st, &[delev(4, "-1")]), r(0, "deleverage", "counterparty_reduces"), "4 is long too");
         assert_eq!(rejection(&st, &[delev(2, "-3")]), r(0, "deleverage", "risk_reducing"));
-        apply_transitions(&st, &[delev(2, "-2")], Mode::Enforce).unwrap();
-        apply_transitions(&st, &[delev(1, "-1")], Mode::Enforce).unwrap();
+        apply(&st, &[delev(2, "-2")], Mode::Enforce).unwrap();
+        apply(&st, &[delev(1, "-1")], Mode::Enforce).unwrap();
     }
 
     #[test]
@@ -527,12 +599,12 @@ mod tests {
         let st = after(&[trade(0, 3, 2, "0.5", "64000"), Transition::FundingTick { market: 0, rate: fx("4") }]);
         // buying 0.5 at 64000 moved 32000 out of collateral; funding is lazy: nothing paid yet
         assert_eq!(st.account(3).collateral, "-27000".parse().unwrap());
-        let out = apply_transitions(&st, &[Transition::deposit(3, fx("1"))], Mode::Enforce).unwrap();
+        let out = apply(&st, &[Transition::deposit(3, fx("1"))], Mode::Enforce).unwrap();
         // paid 0.5 * 4 = 2, deposited 1
         assert_eq!(out.state.account(3).collateral, "-27001".parse().unwrap());
         assert_eq!(out.state.account(3).perps[0].funding_index, fx("4"));
         // the short (account 2) receives when touched
-        let out = apply_transitions(&st, &[Transition::deposit(2, fx("1"))], Mode::Enforce).unwrap();
+        let out = apply(&st, &[Transition::deposit(2, fx("1"))], Mode::Enforce).unwrap();
         assert_eq!(out.state.account(2).collateral, "1032003".parse().unwrap());
     }
 
@@ -567,11 +639,11 @@ mod tests {
         let (tag, one, key1) = (g.tag, fx("1"), examples::secret(1));
         let withdraw = |account: u64, nonce: u64, key: &SecretKey| Transition::withdraw(account, one, nonce, key, tag);
         // a withdrawal signed by its account's key at its nonce applies once
-        let st = apply_transitions(&g, &[withdraw(1, 0, &key1)], Mode::Enforce).unwrap().state;
+        let st = apply(&g, &[withdraw(1, 0, &key1)], Mode::Enforce).unwrap().state;
         assert_eq!(st.account(1).nonce, 1);
         assert_eq!(rejection(&st, &[withdraw(1, 0, &key1)]), r(0, "withdraw", "nonce"), "a replay");
         assert_eq!(rejection(&g, &[withdraw(1, 1, &key1)]), r(0, "withdraw", "nonce"), "a nonce ahead");
-        apply_transitions(&st, &[withdraw(1, 1, &key1)], Mode::Enforce).unwrap();
+        apply(&st, &[withdraw(1, 1, &key1)], Mode::Enforce).unwrap();
         // another key, another chain, an altered amount, no signature
         assert_eq!(rejection(&g, &[withdraw(1, 0, &examples::secret(2))]), r(0, "withdraw", "bad_signature"));
         let other_chain = Transition::withdraw(1, one, 0, &key1, tag + Fr::one());
@@ -585,7 +657,7 @@ mod tests {
         let key6 = examples::secret(6);
         assert_eq!(rejection(&g, &[withdraw(6, 0, &key6)]), r(0, "withdraw", "no_key"));
         let first = Transition::Deposit { account: 6, amount: fx("10"), key: Some(key6.public()) };
-        let st = apply_transitions(&g, &[first.clone(), withdraw(6, 0, &key6)], Mode::Enforce).unwrap().state;
+        let st = apply(&g, &[first.clone(), withdraw(6, 0, &key6)], Mode::Enforce).unwrap().state;
         assert_eq!(st.account(6).key, Some(key6.public()));
         assert_eq!(rejection(&st, &[first]), r(0, "deposit", "key_set"), "a deposit never replaces a key");
         // set_key: signed by the current key; the old key stops working
@@ -594,16 +666,96 @@ mod tests {
             Transition::SetKey { account: 1, key: new.public(), nonce, signature: None }.signed(key, tag)
         };
         assert_eq!(rejection(&g, &[set(0, &new)]), r(0, "set_key", "bad_signature"));
-        let st = apply_transitions(&g, &[set(0, &key1)], Mode::Enforce).unwrap().state;
+        let st = apply(&g, &[set(0, &key1)], Mode::Enforce).unwrap().state;
         assert_eq!((st.account(1).key, st.account(1).nonce), (Some(new.public()), 1));
         assert_eq!(rejection(&st, &[withdraw(1, 1, &key1)]), r(0, "withdraw", "bad_signature"));
-        apply_transitions(&st, &[withdraw(1, 1, &new)], Mode::Enforce).unwrap();
+        apply(&st, &[withdraw(1, 1, &new)], Mode::Enforce).unwrap();
         // keys outside the prime-order subgroup are refused
         let small = crate::eddsa::PublicKey(crate::babyjub::Point::new(Fr::zero(), -Fr::one()).unwrap());
         let bad = Transition::SetKey { account: 1, key: small, nonce: 0, signature: None }.signed(&key1, tag);
         assert_eq!(rejection(&g, &[bad]), r(0, "set_key", "bad_key"));
         let bad = Transition::Deposit { account: 6, amount: one, key: Some(small) };
         assert_eq!(rejection(&g, &[bad]), r(0, "deposit", "bad_key"));
+    }
+
+    /// Account 4 buys BTC-PERP from account 2 on its order `taker` (the
+    /// maker's order matches the fill).
+    fn fill(size: &str, price: &str, fee: &str, taker: &Order) -> Transition {
+        Transition::Trade {
+            market: 0,
+            taker: 4,
+            maker: 2,
+            size: fx(size),
+            price: fx(price),
+            taker_fee: fx(fee),
+            maker_fee: Fixed(0),
+            taker_order: taker.clone(),
+            maker_order: order(Fixed(-fx(size).raw()), fx(price)),
+        }
+    }
+
+    fn taker_order(t: &mut Transition) -> &mut Order {
+        let Transition::Trade { taker_order, .. } = t else { unreachable!("a trade") };
+        taker_order
+    }
+
+    #[test]
+    fn order_rules() {
+        let g = genesis();
+        let tag = g.tag;
+        let next = |st: &ChainState, t: Transition| apply(st, &[t], Mode::Enforce).map(|o| o.state);
+        // one order of size 1 (limit 64000, fees up to 3, live through seq 2) in two fills across batches
+        let buy = Order::new(fx("1"), fx("64000"), fx("3"), 2, 7);
+        let st1 = next(&g, fill("0.4", "63990", "1", &buy)).unwrap();
+        assert_eq!(st1.account(4).order(7), OrderFill { id: 7, filled: fx("0.4"), fees: fx("1") });
+        let st2 = next(&st1, fill("0.6", "64000", "1", &buy)).unwrap();
+        assert_eq!(st2.account(4).order(7).filled, fx("1"));
+        assert_eq!(rejection(&st2, &[fill("0.1", "64000", "0", &buy)]), r(0, "trade", "order_filled"), "past its size");
+        assert_eq!(rejection(&st1, &[fill("0.7", "64000", "0", &buy)]), r(0, "trade", "order_filled"));
+        // limits: price, side, fees (over all fills), expiry
+        assert_eq!(
+            rejection(&g, &[fill("0.1", "64001", "0", &buy)]),
+            r(0, "trade", "order_limit"),
+            "above a buy limit"
+        );
+        let sell = Order::new(fx("-1"), fx("64000"), fx("3"), 2, 8);
+        assert_eq!(rejection(&g, &[fill("0.1", "64000", "0", &sell)]), r(0, "trade", "order_limit"), "the other side");
+        assert_eq!(
+            rejection(&g, &[fill("0.1", "64000", "4", &buy)]),
+            r(0, "trade", "order_limit"),
+            "a fee past the limit"
+        );
+        assert_eq!(rejection(&st1, &[fill("0.1", "64000", "2.5", &buy)]), r(0, "trade", "order_limit"), "fees add up");
+        let mut late = next(&st2, Transition::deposit(1, fx("1"))).unwrap();
+        let fresh = Order::new(fx("1"), fx("64000"), fx("3"), 2, 9);
+        assert_eq!(rejection(&late, &[fill("0.1", "64000", "0", &fresh)]), r(0, "trade", "expired"));
+        late.next_seq = 2;
+        next(&late, fill("0.1", "64000", "0", &fresh)).unwrap();
+        // a later order in the slot (id 7 + 64) ends order 7
+        let later = Order::new(fx("1"), fx("64000"), fx("3"), 2, 7 + 64);
+        let st = next(&st1, fill("0.1", "64000", "0", &later)).unwrap();
+        assert_eq!(st.account(4).order(7).id, 71);
+        assert_eq!(
+            rejection(&st, &[fill("0.1", "64000", "0", &buy)]),
+            r(0, "trade", "order_filled"),
+            "a replaced order"
+        );
+        // signatures: another key, altered terms after signing, none at all, no key
+        let by5 =
+            fill("0.1", "64000", "0", &buy).signed_by(|id| Some(examples::secret(if id == 4 { 5 } else { id })), tag);
+        assert_eq!(rejection(&g, &[by5]), r(0, "trade", "bad_signature"), "another key");
+        for alter in
+            [|o: &mut Order| o.price = fx("65000"), |o: &mut Order| o.size = fx("2"), |o: &mut Order| o.expiry = 9]
+        {
+            let mut t = fill("0.1", "64000", "0", &buy).signed_by(|id| Some(examples::secret(id)), tag);
+            alter(taker_order(&mut t));
+            assert_eq!(rejection(&g, &[t]), r(0, "trade", "bad_signature"), "terms altered after signing");
+        }
+        let unsigned = fill("0.1", "64000", "0", &buy);
+        let Err(e) = apply_transitions(&g, &[unsigned], Mode::Enforce) else { panic!("unsigned orders") };
+        assert_eq!(e.rule, "bad_signature");
+        let keyless = trade(0, 4, 6, "0.1", "64000");
+        assert_eq!(rejection(&g, &[keyless]), r(0, "trade", "no_key"), "a maker without a key");
     }
 
     #[test]
@@ -626,25 +778,26 @@ mod tests {
             }),
             (0u32..2, acct.clone(), acct.clone(), -200i128..200, 90i128..110).prop_map(|(m, a, b, s, p)| {
                 let mark = if m == 0 { 64_000 } else { 3_200 };
+                let (size, price) = (Fixed(s * 10_000), Fixed(mark * p * 10_000));
                 Transition::Trade {
                     market: m,
                     taker: a,
                     maker: b,
-                    size: Fixed(s * 10_000),
-                    price: Fixed(mark * p * 10_000),
+                    size,
+                    price,
                     taker_fee: Fixed(0),
                     maker_fee: Fixed(100_000),
+                    taker_order: order(size, price),
+                    maker_order: order(Fixed(-size.raw()), price),
                 }
             }),
-            (0u32..2, acct.clone(), acct.clone(), -20i128..20).prop_map(|(j, a, b, s)| Transition::OptionTrade {
-                series: j,
-                taker: a,
-                maker: b,
-                size: Fixed(s * 100_000),
-                premium: Fixed(if j == 0 { 1_500_000_000 } else { 100_000_000 }),
-                taker_fee: Fixed(0),
-                maker_fee: Fixed(0),
-            }),
+            (0u32..2, acct.clone(), acct.clone(), -20i128..20).prop_map(|(j, a, b, s)| crate::testutil::option_trade(
+                j,
+                a,
+                b,
+                Fixed(s * 100_000),
+                Fixed(if j == 0 { 1_500_000_000 } else { 100_000_000 })
+            )),
             (0u32..2, 85i128..115).prop_map(|(m, p)| Transition::OraclePrice {
                 market: m,
                 price: Fixed(if m == 0 { 64_000 } else { 3_200 } * p * 10_000),
@@ -668,7 +821,7 @@ mod tests {
                     }
                     t => t,
                 };
-                match apply_transitions(&st, std::slice::from_ref(&t), Mode::Enforce) {
+                match apply(&st, std::slice::from_ref(&t), Mode::Enforce) {
                     Ok(out) => {
                         prop_assert_eq!(out.witness.public.old_root, st.root());
                         prop_assert_eq!(out.witness.public.new_root, out.state.root());

@@ -3,11 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{
-    config::ChainConfig,
-    eddsa::SecretKey,
-    transition::{Batch, Transition},
-};
+use crate::{config::ChainConfig, eddsa::SecretKey, transition::Batch};
 
 /// `examples/chain.json`.
 pub const CHAIN_JSON: &str = include_str!("../../examples/chain.json");
@@ -61,21 +57,12 @@ pub fn secret(id: u64) -> SecretKey {
     SecretKey::from_bytes(h.finalize().into())
 }
 
-/// `batch` for the chain `cfg`: its chain id, and every signed transition
-/// signed again with the example key of its account ([`secret`]) for
-/// `cfg`'s tag (a chain of another shape has another tag).
+/// `batch` for the chain `cfg`: its chain id, and every signature signed
+/// again with the example key of its account ([`secret`]) for `cfg`'s tag
+/// (a chain of another shape has another tag).
 pub fn signed_for(batch: &Batch, cfg: &ChainConfig) -> Batch {
     let tag = cfg.tag();
-    let transitions = batch
-        .transitions
-        .iter()
-        .map(|t| match t {
-            Transition::Withdraw { account, .. } | Transition::SetKey { account, .. } => {
-                t.clone().signed(&secret(*account), tag)
-            }
-            _ => t.clone(),
-        })
-        .collect();
+    let transitions = batch.transitions.iter().map(|t| t.clone().signed_by(|id| Some(secret(id)), tag)).collect();
     Batch { chain_id: cfg.chain_id.clone(), transitions, ..batch.clone() }
 }
 

@@ -11,6 +11,7 @@ use crate::{
     fixed::{Fx12, Fx6},
     poseidon::{self, Domain},
     smt::SparseMerkleTree,
+    transition::ORDER_BITS,
 };
 
 /// A signed integer as a field element (negative values wrap to `p - |x|`).
@@ -50,6 +51,34 @@ pub struct Account {
     /// Signed transitions applied so far: the nonce the next one must carry.
     #[serde(default)]
     pub nonce: u64,
+    /// The account's orders tree: per slot (`id mod 64`) the latest order
+    /// that filled in it. Empty slots are absent.
+    #[serde(default)]
+    pub orders: BTreeMap<u64, OrderFill>,
+}
+
+/// A leaf of an account's orders tree: the latest order of its slot and
+/// how much of it has filled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFill {
+    /// The order's id.
+    pub id: u64,
+    /// Size filled so far (from the order's side: never negative).
+    pub filled: Fx6,
+    /// Fees paid so far.
+    pub fees: Fx6,
+}
+
+impl OrderFill {
+    /// Field encoding hashed into the leaf.
+    pub fn to_fields(&self) -> [Fr; 3] {
+        [fe(self.id as i128), fe(self.filled.raw()), fe(self.fees.raw())]
+    }
+
+    /// Poseidon hash of the leaf.
+    pub fn hash(&self) -> Fr {
+        poseidon::hash(Domain::Order, &self.to_fields())
+    }
 }
 
 impl Account {
@@ -61,12 +90,27 @@ impl Account {
             options: vec![Fx6::ZERO; shape.series],
             key: None,
             nonce: 0,
+            orders: BTreeMap::new(),
         }
+    }
+
+    /// The orders tree ([`ORDER_BITS`] deep, empty leaves `(0, 0, 0)`).
+    pub fn orders_tree(&self) -> SparseMerkleTree {
+        let mut tree = SparseMerkleTree::new(ORDER_BITS, OrderFill::default().hash());
+        for (slot, fill) in &self.orders {
+            tree.update(*slot, fill.hash());
+        }
+        tree
+    }
+
+    /// The order filling in slot `slot` (the empty leaf when none has).
+    pub fn order(&self, slot: u64) -> OrderFill {
+        self.orders.get(&slot).copied().unwrap_or_default()
     }
 
     /// Field encoding hashed into the leaf: collateral, (size, funding index)
     /// per market, size per series, the key's x and y (`(0, 0)`: none), the
-    /// nonce.
+    /// nonce, the root of the orders tree.
     pub fn to_fields(&self) -> Vec<Fr> {
         let mut v = vec![fe(self.collateral.raw())];
         for p in &self.perps {
@@ -76,6 +120,7 @@ impl Account {
         v.extend(self.options.iter().map(|o| fe(o.raw())));
         v.extend(crate::transition::key_fields(self.key.as_ref()));
         v.push(fe(self.nonce as i128));
+        v.push(self.orders_tree().root());
         v
     }
 
@@ -202,7 +247,7 @@ pub struct ChainState {
 
 /// Version of the state encoding (leaf and tree hashing, state root) this
 /// build reads and writes; bumped with the batch circuit's version.
-pub const STATE_VERSION: u32 = 3;
+pub const STATE_VERSION: u32 = 4;
 
 /// The serialized form of [`ChainState`] (the tree is rebuilt on load).
 #[derive(Debug, Clone, Serialize, Deserialize)]

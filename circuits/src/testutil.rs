@@ -1,8 +1,16 @@
 //! Helpers shared by the crate's tests.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+
 use crate::{
+    engine::{self, Applied, Mode},
+    error::BatchError,
+    examples,
     fixed::{Fixed, Fx6},
-    transition::Transition,
+    state::ChainState,
+    transition::{Order, Transition},
 };
 
 /// A 6-decimal value from its decimal string.
@@ -10,15 +18,77 @@ pub fn fx(s: &str) -> Fx6 {
     s.parse().expect("test decimals are valid")
 }
 
-/// A fee-less perp trade.
+/// An unsigned order for exactly `size` at `price`, any fee, never
+/// expiring, with a fresh id (ids only grow, so it never meets a later
+/// order in its slot).
+pub fn order(size: Fx6, price: Fx6) -> Order {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    Order::new(size, price, Fixed(1 << 62), u64::MAX, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fee-less perp trade with matching unsigned orders.
 pub fn trade(market: u32, taker: u64, maker: u64, size: &str, price: &str) -> Transition {
+    let (size, price) = (fx(size), fx(price));
     Transition::Trade {
         market,
         taker,
         maker,
-        size: fx(size),
-        price: fx(price),
+        size,
+        price,
         taker_fee: Fixed(0),
         maker_fee: Fixed(0),
+        taker_order: order(size, price),
+        maker_order: order(Fixed(-size.raw()), price),
     }
+}
+
+/// A fee-less option trade with matching unsigned orders.
+pub fn option_trade(series: u32, taker: u64, maker: u64, size: Fx6, premium: Fx6) -> Transition {
+    Transition::OptionTrade {
+        series,
+        taker,
+        maker,
+        size,
+        premium,
+        taker_fee: Fixed(0),
+        maker_fee: Fixed(0),
+        taker_order: order(size, premium),
+        maker_order: order(Fixed(-size.raw()), premium),
+    }
+}
+
+/// A liquidation with the liquidator's matching unsigned order.
+pub fn liquidate(market: u32, liquidated: u64, liquidator: u64, size: &str, price: &str, fee: Fx6) -> Transition {
+    let (size, price) = (fx(size), fx(price));
+    Transition::Liquidate {
+        market,
+        liquidated,
+        liquidator,
+        size,
+        price,
+        fee,
+        liquidator_order: order(Fixed(-size.raw()), price),
+    }
+}
+
+/// `ts` with every order signature that is missing made by the example key
+/// of its account ([`examples::secret`]) for the chain `tag`.
+pub fn sign_orders(tag: Fr, ts: &[Transition]) -> Vec<Transition> {
+    ts.iter()
+        .map(|t| {
+            let mut e = t.encode();
+            for party in 0..2 {
+                if e.order(party) && e.signature(party).is_none() {
+                    let sig = examples::secret(e.account(party)).sign(e.signed_message(tag, party));
+                    e.set_signature(party, sig);
+                }
+            }
+            e.decode().expect("an encoding decodes")
+        })
+        .collect()
+}
+
+/// [`engine::apply_transitions`] with the orders signed ([`sign_orders`]).
+pub fn apply(st: &ChainState, ts: &[Transition], mode: Mode) -> Result<Applied, BatchError> {
+    engine::apply_transitions(st, &sign_orders(st.tag, ts), mode)
 }

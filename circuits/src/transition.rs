@@ -64,6 +64,10 @@ pub enum Transition {
         /// Maker fee (quote), >= 0.
         #[serde(default)]
         maker_fee: Fx6,
+        /// The taker's signed order (market `market`, kind `trade`).
+        taker_order: Order,
+        /// The maker's signed order.
+        maker_order: Order,
     },
     /// Option trade on a series at a premium, same conventions as `trade`.
     OptionTrade {
@@ -83,6 +87,10 @@ pub enum Transition {
         /// Maker fee, >= 0.
         #[serde(default)]
         maker_fee: Fx6,
+        /// The taker's signed order (series `series`, kind `option_trade`).
+        taker_order: Order,
+        /// The maker's signed order.
+        maker_order: Order,
     },
     /// New mark price of a market.
     OraclePrice {
@@ -126,9 +134,15 @@ pub enum Transition {
         /// Penalty paid by the liquidated account into the insurance fund, >= 0.
         #[serde(default)]
         fee: Fx6,
+        /// The liquidator's signed order (kind `liquidate`): it takes on the
+        /// position, so it must ask for it. The liquidated account signs
+        /// nothing: the margin rules force the liquidation.
+        liquidator_order: Order,
     },
     /// An account with negative total value is closed against a counterparty
-    /// holding the opposite position.
+    /// holding the opposite position. Nobody signs: the rules force it (the
+    /// counterparty's position only shrinks, at a price the sequencer picks
+    /// within the margin rules), as in the exchanges' auto-deleveraging.
     Deleverage {
         /// Market id.
         market: u32,
@@ -154,6 +168,98 @@ pub enum Transition {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<Signature>,
     },
+}
+
+/// Orders per account: an order's id picks its slot (`id mod ORDER_SLOTS`)
+/// in the account's orders tree.
+pub const ORDER_SLOTS: u64 = 1 << ORDER_BITS;
+/// Binary depth of an account's orders tree.
+pub const ORDER_BITS: usize = 6;
+
+/// An account's signed order: what it agrees to trade. Each fill of a trade,
+/// option trade or liquidation carries the orders of the accounts that take
+/// a position; the batch proof checks the signature, the limits and, in the
+/// account's orders tree, how much of the order has filled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// Size limit from the account's side (buy > 0, sell < 0): the most the
+    /// order fills over all its fills, and its side.
+    pub size: Fx6,
+    /// Price limit: a buy fills at or below it, a sell at or above it.
+    pub price: Fx6,
+    /// The most the order pays in fees over all its fills.
+    #[serde(default)]
+    pub max_fee: Fx6,
+    /// The last batch (its seq) in which the order may fill.
+    pub expiry: u64,
+    /// The order's id, chosen by the account: slot `id mod 64` of its orders
+    /// tree keeps the slot's latest order id, its filled size and its fees;
+    /// an order with a higher id in the same slot ends the earlier one.
+    pub id: u64,
+    /// The account key's signature ([`Encoded::signed_message`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+impl Order {
+    /// An unsigned order.
+    pub fn new(size: Fx6, price: Fx6, max_fee: Fx6, expiry: u64, id: u64) -> Self {
+        Order { size, price, max_fee, expiry, id, signature: None }
+    }
+
+    /// This order signed by `key`, the key of `account`, for a fill of
+    /// `kind` (trade, option_trade, liquidate) on market or series `asset`
+    /// of the chain `tag`: what `statesync sign order` prints.
+    pub fn signed(self, key: &SecretKey, tag: Fr, kind: Kind, account: u64, asset: u32) -> Self {
+        let m = authorize_message(tag, kind, account, asset, &self.terms(), [Fr::zero(); 2], 0);
+        Order { signature: Some(key.sign(m)), ..self }
+    }
+
+    /// The order's terms, as the uniform encoding carries them.
+    pub fn terms(&self) -> OrderTerms {
+        OrderTerms {
+            size: self.size.raw(),
+            price: self.price.raw(),
+            max_fee: self.max_fee.raw(),
+            expiry: self.expiry,
+            id: self.id,
+        }
+    }
+}
+
+/// An order's terms in the uniform encoding (all zero where a kind carries
+/// no order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTerms {
+    /// Size limit (raw, 6 decimals, signed by side).
+    pub size: i128,
+    /// Price limit (raw).
+    pub price: i128,
+    /// Fee limit (raw).
+    pub max_fee: i128,
+    /// Last seq.
+    pub expiry: u64,
+    /// Order id.
+    pub id: u64,
+}
+
+impl OrderTerms {
+    fn order(&self, signature: Option<Signature>) -> Order {
+        Order {
+            size: Fixed(self.size),
+            price: Fixed(self.price),
+            max_fee: Fixed(self.max_fee),
+            expiry: self.expiry,
+            id: self.id,
+            signature,
+        }
+    }
+
+    /// The slot of the account's orders tree the order fills in.
+    pub fn slot(&self) -> u64 {
+        self.id % ORDER_SLOTS
+    }
 }
 
 /// Numeric codes of the transition types, as committed in the circuit.
@@ -240,8 +346,13 @@ pub struct Encoded {
     pub key: Option<PublicKey>,
     /// The account's nonce (withdraw, set_key).
     pub nonce: u64,
-    /// The signature of account `a`'s key (withdraw, set_key).
+    /// The orders of `a` (trade and option trade: the taker's) and of `b`
+    /// (the maker's, or the liquidator's).
+    pub orders: [OrderTerms; 2],
+    /// The signature of account `a`'s key (withdraw, set_key, the taker's order).
     pub signature: Option<Signature>,
+    /// The signature of account `b`'s key (the maker's or the liquidator's order).
+    pub signature_b: Option<Signature>,
 }
 
 /// Why an [`Encoded`] transition is not a transition.
@@ -250,7 +361,10 @@ pub struct Encoded {
 pub struct DecodeError(&'static str);
 
 /// Number of field elements of an encoded transition.
-pub const ENCODED_LEN: usize = 14;
+pub const ENCODED_LEN: usize = 24;
+
+/// One of the two accounts of a transition: `a` (0) or `b` (1).
+pub type Party = usize;
 
 impl Encoded {
     /// The padding transition.
@@ -269,7 +383,9 @@ impl Encoded {
             vega: 0,
             key: None,
             nonce: 0,
+            orders: [OrderTerms::default(); 2],
             signature: None,
+            signature_b: None,
         }
     }
 
@@ -278,20 +394,66 @@ impl Encoded {
         key_fields(self.key.as_ref())
     }
 
-    /// Whether the kind must be signed by account `a`'s key.
-    pub fn signed_kind(&self) -> bool {
+    /// Whether the kind is authorized by account `a`'s key at its nonce
+    /// (withdraw, set_key): the nonce is incremented.
+    pub fn nonce_kind(&self) -> bool {
         matches!(self.kind, Kind::Withdraw | Kind::SetKey)
     }
 
-    /// What account `a`'s key signs: Poseidon(`Authorize`; chain tag, kind,
-    /// account, amount, new key x, y, nonce). The tag keeps a signature to
-    /// its chain, the nonce to one use.
-    pub fn signed_message(&self, tag: Fr) -> Fr {
-        let [kx, ky] = self.key_fields();
-        poseidon::hash(
-            Domain::Authorize,
-            &[tag, fe(self.kind as i128), fe(self.a as i128), fe(self.x), kx, ky, fe(self.nonce as i128)],
-        )
+    /// Whether `party`'s key must sign: `a` for withdrawals, key changes and
+    /// the taker's order, `b` for the maker's and the liquidator's order.
+    pub fn signer(&self, party: Party) -> bool {
+        match party {
+            0 => self.nonce_kind() || self.order(0),
+            _ => self.order(1),
+        }
+    }
+
+    /// Whether `party` fills an order: both sides of a trade and an option
+    /// trade, the liquidator (`b`) of a liquidation.
+    pub fn order(&self, party: Party) -> bool {
+        match party {
+            0 => matches!(self.kind, Kind::Trade | Kind::OptionTrade),
+            _ => matches!(self.kind, Kind::Trade | Kind::OptionTrade | Kind::Liquidate),
+        }
+    }
+
+    /// The account of `party`.
+    pub fn account(&self, party: Party) -> u64 {
+        if party == 0 {
+            self.a
+        } else {
+            self.b
+        }
+    }
+
+    /// The signature of `party`.
+    pub fn signature(&self, party: Party) -> Option<&Signature> {
+        if party == 0 {
+            self.signature.as_ref()
+        } else {
+            self.signature_b.as_ref()
+        }
+    }
+
+    /// Sets the signature of `party`.
+    pub fn set_signature(&mut self, party: Party, sig: Signature) {
+        *(if party == 0 { &mut self.signature } else { &mut self.signature_b }) = Some(sig);
+    }
+
+    /// What `party`'s key signs: Poseidon(`Authorize`; chain tag, kind,
+    /// account, market or series, amount or order size, price limit, fee
+    /// limit, expiry, order id, new key x, y, nonce), zero where the kind
+    /// has no such field. The tag keeps a signature to its chain, the kind
+    /// to its use, the nonce (withdraw, set_key) and the order's fills in
+    /// its slot (orders) to what it allows once.
+    pub fn signed_message(&self, tag: Fr, party: Party) -> Fr {
+        let o = OrderTerms {
+            size: self.orders[party].size + self.x * i128::from(party == 0 && self.nonce_kind()),
+            ..self.orders[party]
+        };
+        let (key, nonce) = if party == 0 { (self.key_fields(), self.nonce) } else { ([Fr::zero(); 2], 0) };
+        authorize_message(tag, self.kind, self.account(party), self.asset, &o, key, nonce)
     }
 
     /// Field elements, in the order the circuit commits them.
@@ -312,6 +474,16 @@ impl Encoded {
             kx,
             ky,
             fe(self.nonce as i128),
+            fe(self.orders[0].size),
+            fe(self.orders[0].price),
+            fe(self.orders[0].max_fee),
+            fe(self.orders[0].expiry as i128),
+            fe(self.orders[0].id as i128),
+            fe(self.orders[1].size),
+            fe(self.orders[1].price),
+            fe(self.orders[1].max_fee),
+            fe(self.orders[1].expiry as i128),
+            fe(self.orders[1].id as i128),
         ]
     }
 
@@ -320,6 +492,8 @@ impl Encoded {
     /// inverse of [`Transition::encode`].
     pub fn decode(&self) -> Result<Transition, DecodeError> {
         let (x, price, fa, fb) = (Fixed(self.x), Fixed(self.price), Fixed(self.fee_a), Fixed(self.fee_b));
+        let order_a = || self.orders[0].order(self.signature.clone());
+        let order_b = || self.orders[1].order(self.signature_b.clone());
         let t = match self.kind {
             Kind::Noop => return Err(DecodeError("padding is not a transition")),
             Kind::Deposit => Transition::Deposit { account: self.a, amount: x, key: self.key },
@@ -337,6 +511,8 @@ impl Encoded {
                 price,
                 taker_fee: fa,
                 maker_fee: fb,
+                taker_order: order_a(),
+                maker_order: order_b(),
             },
             Kind::OptionTrade => Transition::OptionTrade {
                 series: self.asset,
@@ -346,6 +522,8 @@ impl Encoded {
                 premium: price,
                 taker_fee: fa,
                 maker_fee: fb,
+                taker_order: order_a(),
+                maker_order: order_b(),
             },
             Kind::OraclePrice => Transition::OraclePrice { market: self.asset, price },
             Kind::OptionMarks => Transition::OptionMarks {
@@ -363,6 +541,7 @@ impl Encoded {
                 size: x,
                 price,
                 fee: fa,
+                liquidator_order: order_b(),
             },
             Kind::Deleverage => {
                 Transition::Deleverage { market: self.asset, deleveraged: self.a, counterparty: self.b, size: x, price }
@@ -379,6 +558,13 @@ impl Encoded {
         } else {
             Err(DecodeError("a field this type does not use is set"))
         }
+    }
+
+    fn set_orders(&mut self, a: Option<Order>, b: Order) {
+        if let Some(a) = a {
+            (self.orders[0], self.signature) = (a.terms(), a.signature);
+        }
+        (self.orders[1], self.signature_b) = (b.terms(), b.signature);
     }
 
     /// Whether the transition touches accounts (and settles their funding).
@@ -417,13 +603,25 @@ impl Transition {
             Transition::SetKey { account, key, nonce, signature } => {
                 (e.a, e.b, e.key, e.nonce, e.signature) = (account, account, Some(key), nonce, signature);
             }
-            Transition::Trade { market, taker, maker, size, price, taker_fee, maker_fee } => {
+            Transition::Trade { market, taker, maker, size, price, taker_fee, maker_fee, taker_order, maker_order } => {
                 (e.a, e.b, e.asset, e.x, e.price) = (taker, maker, market, size.raw(), price.raw());
                 (e.fee_a, e.fee_b) = (taker_fee.raw(), maker_fee.raw());
+                e.set_orders(Some(taker_order), maker_order);
             }
-            Transition::OptionTrade { series, taker, maker, size, premium, taker_fee, maker_fee } => {
+            Transition::OptionTrade {
+                series,
+                taker,
+                maker,
+                size,
+                premium,
+                taker_fee,
+                maker_fee,
+                taker_order,
+                maker_order,
+            } => {
                 (e.a, e.b, e.asset, e.x, e.price) = (taker, maker, series, size.raw(), premium.raw());
                 (e.fee_a, e.fee_b) = (taker_fee.raw(), maker_fee.raw());
+                e.set_orders(Some(taker_order), maker_order);
             }
             Transition::OraclePrice { market, price } => (e.asset, e.price) = (market, price.raw()),
             Transition::OptionMarks { series, premium, delta, gamma, vega } => {
@@ -431,9 +629,10 @@ impl Transition {
                     (series, premium.raw(), delta.raw(), gamma.raw(), vega.raw());
             }
             Transition::FundingTick { market, rate } => (e.asset, e.x) = (market, rate.raw()),
-            Transition::Liquidate { market, liquidated, liquidator, size, price, fee } => {
+            Transition::Liquidate { market, liquidated, liquidator, size, price, fee, liquidator_order } => {
                 (e.a, e.b, e.asset, e.x, e.price, e.fee_a) =
                     (liquidated, liquidator, market, size.raw(), price.raw(), fee.raw());
+                e.set_orders(None, liquidator_order);
             }
             Transition::Deleverage { market, deleveraged, counterparty, size, price } => {
                 (e.a, e.b, e.asset, e.x, e.price) = (deleveraged, counterparty, market, size.raw(), price.raw());
@@ -455,15 +654,49 @@ impl Transition {
         Transition::Withdraw { account, amount, nonce, signature: None }.signed(key, tag)
     }
 
-    /// This transition with its signature by `key` for the chain `tag`
-    /// (transitions that carry none are returned as they are).
-    pub fn signed(mut self, key: &SecretKey, tag: Fr) -> Self {
-        let m = self.encode().signed_message(tag);
-        if let Transition::Withdraw { signature, .. } | Transition::SetKey { signature, .. } = &mut self {
-            *signature = Some(key.sign(m));
+    /// This transition with every signature it needs made by `key_of` the
+    /// signing account (see [`Encoded::signer`]) for the chain `tag`;
+    /// signatures of accounts `key_of` has no key for are left as they are.
+    pub fn signed_by(self, key_of: impl Fn(u64) -> Option<SecretKey>, tag: Fr) -> Self {
+        let mut e = self.encode();
+        for party in 0..2 {
+            if let (true, Some(key)) = (e.signer(party), key_of(e.account(party))) {
+                let sig = key.sign(e.signed_message(tag, party));
+                e.set_signature(party, sig);
+            }
         }
-        self
+        e.decode().expect("a transition's encoding decodes")
     }
+
+    /// This transition signed by `key` for the chain `tag`: the signatures
+    /// of every account that must sign (a withdrawal's or key change's
+    /// account, both sides of a trade) made with the one key.
+    pub fn signed(self, key: &SecretKey, tag: Fr) -> Self {
+        self.signed_by(|_| Some(key.clone()), tag)
+    }
+}
+
+/// Poseidon(`Authorize`; chain tag, kind, account, market or series, amount
+/// or order size, price limit, fee limit, expiry, order id, key x, y, nonce):
+/// [`Encoded::signed_message`].
+fn authorize_message(tag: Fr, kind: Kind, account: u64, asset: u32, o: &OrderTerms, key: [Fr; 2], nonce: u64) -> Fr {
+    poseidon::hash(
+        Domain::Authorize,
+        &[
+            tag,
+            fe(kind as i128),
+            fe(account as i128),
+            fe(asset as i128),
+            fe(o.size),
+            fe(o.price),
+            fe(o.max_fee),
+            fe(o.expiry as i128),
+            fe(o.id as i128),
+            key[0],
+            key[1],
+            fe(nonce as i128),
+        ],
+    )
 }
 
 /// A key's coordinates, `(0, 0)` for none.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::Shape,
-    state::{Account, MarketTable},
+    state::{Account, MarketTable, OrderFill},
     transition::Encoded,
 };
 
@@ -39,8 +39,21 @@ pub struct Step {
     /// Siblings of `b` after `a` was written.
     #[serde(with = "fr_vec")]
     pub b_path: Vec<Fr>,
+    /// The slot of `a`'s and of `b`'s orders tree that the step's orders
+    /// fill in (slot 0 where the party fills none), before the fill.
+    pub orders: [OrderSlot; 2],
     /// Constrained hints.
     pub hints: Hints,
+}
+
+/// A leaf of an account's orders tree and its siblings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSlot {
+    /// The leaf.
+    pub leaf: OrderFill,
+    /// Its siblings, from the leaf level up.
+    #[serde(with = "fr_vec")]
+    pub path: Vec<Fr>,
 }
 
 /// Public inputs of a batch proof, in instance-column order.

@@ -145,6 +145,8 @@ pub enum Domain {
     /// What an account's key signs for a transition:
     /// [`crate::transition::Encoded::signed_message`].
     Authorize = 9,
+    /// A leaf of an account's orders tree (order id, filled size, fees).
+    Order = 10,
 }
 
 /// The initial capacity element of a hash of `len` inputs in `domain`.
