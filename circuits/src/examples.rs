@@ -11,6 +11,16 @@ pub const CHAIN_JSON: &str = include_str!("../../examples/chain.json");
 pub const BATCH_VALID_JSON: &str = include_str!("../../examples/batch-valid.json");
 /// `examples/batch-invalid.json`: rejected at index 1 (withdraw, initial_margin).
 pub const BATCH_INVALID_JSON: &str = include_str!("../../examples/batch-invalid.json");
+/// `examples/invalid/RULE.json`: batches each refused by one authorization
+/// rule, with the index of the refused transition. All apply to the
+/// genesis but `expired`, which follows `batch-valid.json` (seq 1).
+pub const INVALID_BY_RULE: [(&str, usize, &str); 5] = [
+    ("bad_signature", 0, include_str!("../../examples/invalid/bad_signature.json")),
+    ("order_limit", 0, include_str!("../../examples/invalid/order_limit.json")),
+    ("order_filled", 1, include_str!("../../examples/invalid/order_filled.json")),
+    ("nonce", 1, include_str!("../../examples/invalid/nonce.json")),
+    ("expired", 0, include_str!("../../examples/invalid/expired.json")),
+];
 
 /// The example chain.
 pub fn chain() -> ChainConfig {
@@ -94,9 +104,25 @@ mod tests {
             assert_eq!(a.key, Some(secret(a.id).public()), "account {}", a.id);
         }
         // signatures are deterministic: signing the examples again changes nothing
-        for json in [BATCH_VALID_JSON, BATCH_INVALID_JSON] {
+        for json in [BATCH_VALID_JSON, BATCH_INVALID_JSON].into_iter().chain(INVALID_BY_RULE.iter().map(|e| e.2)) {
             let b = Batch::from_json(json).unwrap();
+            if json == INVALID_BY_RULE[0].2 {
+                continue; // signed by the wrong key on purpose
+            }
             assert_eq!(signed_for(&b, &cfg), b);
+        }
+    }
+
+    #[test]
+    fn each_invalid_example_is_refused_by_its_rule() {
+        let cfg = chain();
+        let genesis = cfg.genesis_state();
+        let after_valid = apply_batch(&genesis, &cfg.chain_id, &batch_valid()).unwrap().state;
+        for (rule, index, json) in INVALID_BY_RULE {
+            let b = Batch::from_json(json).unwrap();
+            let st = if rule == "expired" { &after_valid } else { &genesis };
+            let e = apply_batch(st, &cfg.chain_id, &b).unwrap_err();
+            assert_eq!((e.index, e.rule.as_str()), (Some(index), rule), "{}", e.message);
         }
     }
 
