@@ -1,6 +1,7 @@
 //! The `statesync` binary end to end on a small shape: apply (valid and
 //! rejected batches), prove, verify, and a tampered proof file; account keys
-//! and signed transitions made with `statesync account` and `statesync sign`.
+//! and signed transitions and orders made with `statesync account` and
+//! `statesync sign`, applied, refused by their rules, and proven.
 
 use std::{path::Path, process::Command};
 
@@ -195,4 +196,65 @@ fn accounts_and_signed_transitions_from_the_command_line() {
         2,
         "sign needs a chain and a key"
     );
+
+    // a trade: account 1 (now holding the other key) buys from account 2, each on its signed order
+    let maker_file = dir.join("maker.key");
+    std::fs::write(&maker_file, format!("{}\n", examples::secret(2))).unwrap();
+    let order = |key: &Path, account: &str, size: &str, price: &str, id: &str| {
+        let args = [
+            "sign",
+            "order",
+            "--chain",
+            c,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--kind",
+            "trade",
+            "--account",
+            account,
+            "--asset",
+            "0",
+            "--size",
+            size,
+            "--price",
+            price,
+            "--max-fee",
+            "1",
+            "--expiry",
+            "10",
+            "--id",
+            id,
+        ];
+        let (code, out, err) = statesync(&d, &args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let trade = |size: &str, price: &str, taker: &serde_json::Value, maker: &serde_json::Value| {
+        serde_json::json!({"type": "trade", "market": 0, "taker": 1, "maker": 2, "size": size, "price": price,
+            "taker_fee": "0.5", "taker_order": taker, "maker_order": maker})
+    };
+    let buy = order(&other_file, "1", "0.02", "64100", "7");
+    assert_eq!((buy["size"].as_str(), buy["id"].as_u64()), (Some("0.02"), Some(7)));
+    let sell = order(&maker_file, "2", "-0.05", "63900", "3");
+    let (code, out, err) = apply(3, &trade("0.01", "64000", &buy, &sell));
+    assert_eq!(code, 0, "{out}{err}");
+    // filled by 0.01 of 0.02: 0.015 more is past its size; above its limit; altered after signing
+    let rule = |seq: u64, t: serde_json::Value| {
+        let (code, out, _) = apply(seq, &t);
+        assert_eq!(code, 2, "{out}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["rule"].as_str().unwrap().to_string()
+    };
+    assert_eq!(rule(4, trade("0.015", "64000", &buy, &sell)), "order_filled");
+    assert_eq!(rule(4, trade("0.01", "64200", &buy, &sell)), "order_limit");
+    let mut altered = buy.clone();
+    altered["price"] = "65000".into();
+    assert_eq!(rule(4, trade("0.01", "64000", &altered, &sell)), "bad_signature");
+    // the hand-signed trade is proven and the proof verifies
+    let proof = dir.join("trade.proof.json");
+    let p = proof.to_str().unwrap();
+    let (code, _, err) =
+        statesync(&d, &["prove", "--chain", c, "--state-dir", state.to_str().unwrap(), "--seq", "3", "--out", p]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = statesync(&d, &["verify", "--chain", c, p]);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -266,6 +266,7 @@ struct Table {
     oi: Vec<V>,
     imf: Vec<V>,
     mmf: Vec<V>,
+    maxf: Vec<V>,
     und: Vec<V>,
     prem: Vec<V>,
     delta: Vec<V>,
@@ -285,6 +286,7 @@ impl Table {
             oi: vec![],
             imf: vec![],
             mmf: vec![],
+            maxf: vec![],
             und: vec![],
             prem: vec![],
             delta: vec![],
@@ -300,6 +302,7 @@ impl Table {
             t.oi.push(l(m.open_interest.raw()));
             t.imf.push(l(m.initial_margin.raw()));
             t.mmf.push(l(m.maintenance_margin.raw()));
+            t.maxf.push(l(m.max_funding_rate.raw()));
         }
         for s in &mt.series {
             t.und.push(l(s.underlying as i128));
@@ -318,7 +321,7 @@ impl Table {
     fn fields(&self) -> Vec<V> {
         let mut v = vec![];
         for m in 0..self.mark.len() {
-            v.extend([self.mark[m], self.fidx[m], self.oi[m], self.imf[m], self.mmf[m]]);
+            v.extend([self.mark[m], self.fidx[m], self.oi[m], self.imf[m], self.mmf[m], self.maxf[m]]);
         }
         for j in 0..self.prem.len() {
             v.extend([self.und[j], self.prem[j], self.delta[j], self.gamma[j], self.vega[j]]);
@@ -814,9 +817,6 @@ impl Slots<'_> {
         let has_key = g.not(ctx, keyless);
         let missing = g.mul(ctx, keyless, fl(SetKey));
         self.chips.assert_zero(ctx, missing);
-        // a funding tick's rate is bounded (DESIGN.md §2; `x` alone is wider)
-        let rate = g.mul(ctx, x, fl(FundingTick));
-        self.chips.bound(ctx, rate, fixed::FUNDING_RATE);
 
         // asset indicators
         let ind_m = g.idx_to_indicator(ctx, asset, shape.markets);
@@ -833,6 +833,16 @@ impl Slots<'_> {
             self.chips.assert_zero(ctx, series_asset);
             vec![]
         };
+
+        // a funding tick's rate is bounded by its market's limit (DESIGN.md §2;
+        // `x` alone is wider): |rate| <= max_funding_rate < 2^48
+        let rate = g.mul(ctx, x, fl(FundingTick));
+        let sign = self.chips.is_neg(ctx, rate, fixed::FUNDING_RATE.bits - 1);
+        let neg_rate = g.neg(ctx, rate);
+        let abs_rate = g.select(ctx, neg_rate, rate, sign);
+        let cap = g.select_by_indicator(ctx, t.maxf.iter().copied(), ind_m.iter().copied());
+        let room = g.sub(ctx, cap, abs_rate);
+        self.chips.range.range_check(ctx, room, fixed::MAX_FUNDING_RATE.bits);
 
         self.chips.tally(ctx, "encoding", from);
         // deltas
@@ -1778,28 +1788,27 @@ mod tests {
     #[test]
     fn funding_rate_past_its_bound_fails() {
         let st = state_after(2, &[]);
-        let tick = Transition::FundingTick { market: 0, rate: Fixed(1) };
+        // market 1's max_funding_rate (10), either way, is far inside x's own bound
+        let cap = st.markets.markets[1].max_funding_rate.raw();
+        assert!(cap < fixed::MAX_FUNDING_RATE.max - 1 && X.contains(cap + 1));
+        let tick = Transition::FundingTick { market: 1, rate: Fixed(1) };
         let w = witness(&st, &[tick], Mode::Enforce);
         assert!(satisfied(&w));
-        // the same tick at rate 2^48 (x's own bound is 2^64), with the roots and
-        // the commitment it would give
-        let rate = 1i128 << 48;
-        assert!(!fixed::FUNDING_RATE.contains(rate) && X.contains(rate));
-        let mut bad = w.clone();
-        bad.steps[0].transition.x = rate;
-        let mut mt = st.markets.clone();
-        mt.markets[0].funding_index.0 += rate;
-        bad.public.new_root = crate::state::state_root(st.accounts_root(), mt.root());
-        bad.public.commitment = engine::commit(engine::commit_start(st.tag, st.next_seq), &bad.steps[0].transition);
-        assert!(!satisfied(&bad), "a funding rate of 2^48");
-        // control: the same construction within the bound proves
-        let mut ok = w.clone();
-        ok.steps[0].transition.x = rate - 1;
-        let mut mt = st.markets.clone();
-        mt.markets[0].funding_index.0 += rate - 1;
-        ok.public.new_root = crate::state::state_root(st.accounts_root(), mt.root());
-        ok.public.commitment = engine::commit(engine::commit_start(st.tag, st.next_seq), &ok.steps[0].transition);
-        assert!(satisfied(&ok), "2^48 - 1 is inside the bound");
+        // the same tick at another rate, with the roots and the commitment it would give
+        let at = |rate: i128| {
+            let mut w = w.clone();
+            w.steps[0].transition.x = rate;
+            let mut mt = st.markets.clone();
+            mt.markets[1].funding_index.0 += rate;
+            w.public.new_root = crate::state::state_root(st.accounts_root(), mt.root());
+            w.public.commitment = engine::commit(engine::commit_start(st.tag, st.next_seq), &w.steps[0].transition);
+            w
+        };
+        for rate in [cap + 1, -cap - 1, 1 << 48] {
+            assert!(!satisfied(&at(rate)), "a funding rate of {rate} (raw) past the market's {cap}");
+        }
+        // control: the same construction at the limit proves
+        assert!(satisfied(&at(cap)) && satisfied(&at(-cap)), "the market's max_funding_rate itself is allowed");
     }
 
     #[test]

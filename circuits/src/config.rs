@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     error::ConfigError,
-    fixed::{self, Bound, Fx12, Fx6},
+    fixed::{self, Bound, Fixed, Fx12, Fx6},
     state::{Account, ChainState, Market, MarketTable, Scenario, Series},
 };
 
@@ -68,6 +68,10 @@ pub struct MarketConfig {
     pub maintenance_margin: Fx6,
     /// Mark price at genesis.
     pub mark_price: Fx6,
+    /// The largest funding rate of one tick, either way (decimal; at most
+    /// the global bound, 2^48 - 1 raw, which is also the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_funding_rate: Option<Fx6>,
 }
 
 /// An option series' static config and initial marks.
@@ -177,6 +181,9 @@ impl ChainConfig {
             bounded(fixed::FRACTION, m.initial_margin.raw(), &m.name)?;
             bounded(fixed::FRACTION, m.maintenance_margin.raw(), &m.name)?;
             bounded(fixed::PRICE, m.mark_price.raw(), &m.name)?;
+            if let Some(r) = m.max_funding_rate {
+                bounded(fixed::MAX_FUNDING_RATE, r.raw(), &m.name)?;
+            }
             if m.maintenance_margin > m.initial_margin {
                 return Err(ConfigError::Bounds(format!("{}: maintenance margin above initial margin", m.name)));
             }
@@ -242,6 +249,7 @@ impl ChainConfig {
                     open_interest: Fx6::ZERO,
                     initial_margin: m.initial_margin,
                     maintenance_margin: m.maintenance_margin,
+                    max_funding_rate: m.max_funding_rate.unwrap_or(Fixed(fixed::MAX_FUNDING_RATE.max - 1)),
                 })
                 .collect(),
             series: self

@@ -255,6 +255,16 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
         Kind::FundingTick => {
             bound(fixed::FUNDING_RATE, e.x, "funding rate")?;
             let m = &mut mt.markets[kx];
+            if enforce && e.x.abs() > m.max_funding_rate.raw() {
+                return Err((
+                    "funding_rate",
+                    format!(
+                        "the rate {} is beyond the market's max_funding_rate {}",
+                        Fixed::<6>(e.x),
+                        m.max_funding_rate
+                    ),
+                ));
+            }
             m.funding_index.0 += e.x;
             bound(fixed::FUNDING_INDEX, m.funding_index.raw(), "funding index")?;
         }
@@ -528,6 +538,7 @@ mod tests {
             (vec![Transition::deposit(1, fx("0"))], r(0, "deposit", "amount_positive")),
             (vec![ok.clone(), ok.clone(), trade(0, 1, 2, "0", "64000")], r(2, "trade", "size_nonzero")),
             (vec![Transition::OraclePrice { market: 1, price: fx("0") }], r(0, "oracle_price", "price_positive")),
+            (vec![Transition::FundingTick { market: 1, rate: fx("-10.000001") }], r(0, "funding_tick", "funding_rate")),
             (vec![trade(0, 1, 2, "2", "64000")], r(0, "trade", "initial_margin")),
             (vec![trade(0, 2, 1, "2", "64000")], r(0, "trade", "initial_margin")),
             (vec![liquidate(0, 1, 4, "0.1", "64000", Fixed(0))], r(0, "liquidate", "not_liquidatable")),

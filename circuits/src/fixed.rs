@@ -189,6 +189,8 @@ pub const FUND: Bound = Bound::signed("insurance_fund", 121);
 pub const FUNDING_INDEX: Bound = Bound::signed("funding_index", 65);
 /// Funding rate of one tick (6 decimals): |rate| < 2^48.
 pub const FUNDING_RATE: Bound = Bound::signed("funding_rate", 49);
+/// A market's largest funding rate of one tick (6 decimals): 0 <= rate < 2^48.
+pub const MAX_FUNDING_RATE: Bound = Bound::unsigned("max_funding_rate", 48);
 /// Open interest (6 decimals): 0 <= oi < 2^64.
 pub const OPEN_INTEREST: Bound = Bound::unsigned("open_interest", 64);
 /// Margin fractions (6 decimals): 0 <= f < 2^20 (at most 1.048576).
@@ -242,6 +244,7 @@ mod tests {
             FUND,
             FUNDING_INDEX,
             FUNDING_RATE,
+            MAX_FUNDING_RATE,
             OPEN_INTEREST,
             FRACTION,
             DELTA,

@@ -143,6 +143,8 @@ pub struct Market {
     pub initial_margin: Fx6,
     /// Maintenance margin fraction.
     pub maintenance_margin: Fx6,
+    /// The largest funding rate of one tick, either way.
+    pub max_funding_rate: Fx6,
 }
 
 /// An option series' live marks.
@@ -185,13 +187,14 @@ pub struct MarketTable {
 
 impl MarketTable {
     /// Field encoding: per market (mark, funding index, open interest, imf,
-    /// mmf); per series (underlying, premium, delta, gamma, vega); per scenario
+    /// mmf, max funding rate); per series (underlying, premium, delta, gamma, vega); per scenario
     /// (price shock, vol shock); the insurance fund.
     pub fn to_fields(&self) -> Vec<Fr> {
         let mut v = Vec::new();
         for m in &self.markets {
             v.extend(
-                [m.mark, m.funding_index, m.open_interest, m.initial_margin, m.maintenance_margin].map(|x| fe(x.raw())),
+                [m.mark, m.funding_index, m.open_interest, m.initial_margin, m.maintenance_margin, m.max_funding_rate]
+                    .map(|x| fe(x.raw())),
             );
         }
         for s in &self.series {
