@@ -1428,7 +1428,7 @@ mod tests {
         examples,
         fixed::Fixed,
         state::ChainState,
-        testutil::{apply, fx, liquidate, option_trade, order, sign_orders, trade},
+        testutil::{apply, fx, liquidate, option_trade, sign_orders, trade},
         transition::{Order, Transition},
     };
 
@@ -1700,22 +1700,10 @@ mod tests {
         assert!(!satisfied(&encoded_witness(&st, &[keyless])), "a set_key without a key");
     }
 
-    /// Account 4 buys BTC-PERP from account 2 on its order `taker`, fees
-    /// `fee` (the maker's order matches the fill; the taker's is signed
-    /// unless it carries a signature).
+    /// [`crate::testutil::fill`] with its orders signed (the taker's unless
+    /// it carries a signature).
     fn fill(st: &ChainState, size: &str, price: &str, fee: &str, taker: &Order) -> Transition {
-        let t = Transition::Trade {
-            market: 0,
-            taker: 4,
-            maker: 2,
-            size: fx(size),
-            price: fx(price),
-            taker_fee: fx(fee),
-            maker_fee: Fixed(0),
-            taker_order: taker.clone(),
-            maker_order: order(Fixed(-fx(size).raw()), fx(price)),
-        };
-        sign_orders(st.tag, &[t]).remove(0)
+        sign_orders(st.tag, &[crate::testutil::fill(size, price, fee, taker)]).remove(0)
     }
 
     #[test]

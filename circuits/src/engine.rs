@@ -491,7 +491,7 @@ mod tests {
         eddsa::SecretKey,
         examples,
         state::OrderFill,
-        testutil::{apply, fx, liquidate, order, trade},
+        testutil::{apply, fill, fx, liquidate, order, trade},
         transition::Order,
     };
 
@@ -687,22 +687,6 @@ mod tests {
         assert_eq!(rejection(&g, &[bad]), r(0, "set_key", "bad_key"));
         let bad = Transition::Deposit { account: 6, amount: one, key: Some(small) };
         assert_eq!(rejection(&g, &[bad]), r(0, "deposit", "bad_key"));
-    }
-
-    /// Account 4 buys BTC-PERP from account 2 on its order `taker` (the
-    /// maker's order matches the fill).
-    fn fill(size: &str, price: &str, fee: &str, taker: &Order) -> Transition {
-        Transition::Trade {
-            market: 0,
-            taker: 4,
-            maker: 2,
-            size: fx(size),
-            price: fx(price),
-            taker_fee: fx(fee),
-            maker_fee: Fixed(0),
-            taker_order: taker.clone(),
-            maker_order: order(Fixed(-fx(size).raw()), fx(price)),
-        }
     }
 
     fn taker_order(t: &mut Transition) -> &mut Order {

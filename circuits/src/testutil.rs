@@ -57,6 +57,22 @@ pub fn option_trade(series: u32, taker: u64, maker: u64, size: Fx6, premium: Fx6
     }
 }
 
+/// Account 4 buys BTC-PERP from account 2 on its order `taker`, paying
+/// `fee` (the maker's unsigned order matches the fill).
+pub fn fill(size: &str, price: &str, fee: &str, taker: &Order) -> Transition {
+    Transition::Trade {
+        market: 0,
+        taker: 4,
+        maker: 2,
+        size: fx(size),
+        price: fx(price),
+        taker_fee: fx(fee),
+        maker_fee: Fixed(0),
+        taker_order: taker.clone(),
+        maker_order: order(Fixed(-fx(size).raw()), fx(price)),
+    }
+}
+
 /// A liquidation with the liquidator's matching unsigned order.
 pub fn liquidate(market: u32, liquidated: u64, liquidator: u64, size: &str, price: &str, fee: Fx6) -> Transition {
     let (size, price) = (fx(size), fx(price));
