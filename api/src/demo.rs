@@ -13,7 +13,7 @@ use statesync_circuits::{
     examples,
     fixed::{Fixed, Fx6},
     state::ChainState,
-    transition::{Batch, Kind, Order, Transition, BATCH_VERSION},
+    transition::{Batch, Kind, MarksQuote, Order, PriceQuote, Transition, BATCH_VERSION},
     witness::fr_hex::to_hex,
 };
 use statesync_prover::{
@@ -66,6 +66,22 @@ pub struct Generator {
     script: Vec<Transition>,
     /// The id of the next order (ids only grow, per account too).
     order_id: u64,
+    /// The next oracle timestamp (they only grow).
+    clock: u64,
+}
+
+/// Quotes of `price` (raw) by each of `oracles` oracles, spread by a
+/// hundredth of a percent around it, so that it is their median (unsigned:
+/// the oracles sign with their example keys later).
+fn spread(oracles: u32, price: i128) -> Vec<PriceQuote> {
+    (0..oracles)
+        .map(|i| PriceQuote { oracle: i, price: fx(price + (i as i128 - 1) * (price / 10_000)), signature: None })
+        .collect()
+}
+
+/// Every oracle of `cfg` quoting `price` (raw).
+fn quotes(cfg: &ChainConfig, price: i128) -> Vec<PriceQuote> {
+    spread(cfg.oracles.keys.len() as u32, price)
 }
 
 /// An order for exactly `size` at `price` paying `fee`, live for the next
@@ -92,7 +108,7 @@ impl Generator {
                 taker_order: order(size.raw(), mark, 0, 0, 1),
                 maker_order: order(-size.raw(), mark, 0, 0, 2),
             },
-            Transition::OraclePrice { market: 0, price: fx(crash) },
+            Transition::oracle_price(0, 1, quotes(cfg, crash)),
             Transition::Liquidate {
                 market: 0,
                 liquidated: 3,
@@ -108,10 +124,18 @@ impl Generator {
             state: cfg.genesis_state(),
             script: script.into_iter().rev().collect(),
             order_id: 4,
+            clock: 2,
         }
     }
 
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
     fn candidate(&mut self) -> Transition {
+        let time = self.tick();
+        let oracles = self.state.markets.oracles.keys.iter().flatten().count() as u32;
         let (seq, id) = (self.state.next_seq, self.order_id);
         self.order_id += 2;
         let r = &mut self.rng;
@@ -146,18 +170,24 @@ impl Generator {
                     maker_order: order(-size, price, 0, seq, id + 1),
                 }
             }
-            4 => Transition::OraclePrice { market: m as u32, price: fx(jiggle(r, mark)) },
+            4 => Transition::oracle_price(m as u32, time, spread(oracles, jiggle(r, mark))),
             5 => Transition::FundingTick { market: m as u32, rate: fx(r.gen_range(-5..=5) * 100_000) },
             6 if !mt.series.is_empty() => {
                 let j = r.gen_range(0..mt.series.len());
                 let s = mt.series[j].clone();
-                Transition::OptionMarks {
-                    series: j as u32,
-                    premium: fx(jiggle(r, s.premium.raw())),
-                    delta: s.delta,
-                    gamma: s.gamma,
-                    vega: s.vega,
-                }
+                let premium = jiggle(r, s.premium.raw());
+                let quotes = spread(oracles, premium)
+                    .into_iter()
+                    .map(|q| MarksQuote {
+                        oracle: q.oracle,
+                        premium: q.price,
+                        delta: s.delta,
+                        gamma: s.gamma,
+                        vega: s.vega,
+                        signature: None,
+                    })
+                    .collect();
+                Transition::option_marks(j as u32, time, quotes)
             }
             _ if !mt.series.is_empty() => {
                 let j = r.gen_range(0..mt.series.len());
@@ -175,22 +205,28 @@ impl Generator {
                     maker_order: order(-size, premium, 0, seq, id + 1),
                 }
             }
-            _ => Transition::OraclePrice { market: m as u32, price: fx(jiggle(r, mark)) },
+            _ => Transition::oracle_price(m as u32, time, spread(oracles, jiggle(r, mark))),
         }
     }
 
-    /// The next transition the engine accepts, of one of `kinds` when given.
-    fn next(&mut self, kinds: &[Kind]) -> Option<Transition> {
+    /// The next transition the engine accepts, of one of `kinds` when given,
+    /// an oracle update only while `out` has fewer than the shape allows.
+    fn next(&mut self, kinds: &[Kind], out: &[Transition]) -> Option<Transition> {
+        let oracle = |t: &Transition| matches!(t.kind(), Kind::OraclePrice | Kind::OptionMarks);
+        let room = out.iter().filter(|t| oracle(t)).count() < self.state.shape().oracle_updates;
         for _ in 0..10_000 {
             let t = match self.script.pop() {
                 Some(t) => t,
                 None => self.candidate(),
             };
-            if !kinds.is_empty() && !kinds.contains(&t.kind()) {
+            if (!kinds.is_empty() && !kinds.contains(&t.kind())) || (oracle(&t) && !room) {
                 continue;
             }
-            // every account signs with its example key
-            let t = t.signed_by(|id| Some(examples::secret(id)), self.state.tag);
+            // every account and oracle signs with its example key
+            let tag = self.state.tag;
+            let t = t
+                .signed_by(|id| Some(examples::secret(id)), tag)
+                .quotes_signed_by(|i| Some(examples::oracle_secret(i)), tag);
             if let Ok(out) = apply_transitions(&self.state, std::slice::from_ref(&t), Mode::Enforce) {
                 let seq = self.state.next_seq;
                 self.state = out.state;
@@ -206,15 +242,15 @@ impl Generator {
     pub fn batch(&mut self, capacity: usize) -> Vec<Transition> {
         let mut out = vec![];
         while out.len() < capacity && !self.script.is_empty() {
-            out.extend(self.next(&[]));
+            out.extend(self.next(&[], &out));
         }
         for kind in [Kind::Trade, Kind::OraclePrice, Kind::FundingTick, Kind::OptionMarks] {
             if out.len() < capacity && !out.iter().any(|t| t.kind() == kind) {
-                out.extend(self.next(&[kind]));
+                out.extend(self.next(&[kind], &out));
             }
         }
         while out.len() < capacity {
-            out.extend(self.next(&[]));
+            out.extend(self.next(&[], &out));
         }
         out
     }
@@ -225,6 +261,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let mut cfg = examples::chain();
     if let Some(c) = args.capacity {
         cfg.shape.capacity = c;
+        cfg.shape.oracle_updates = cfg.shape.oracle_updates.min(c);
     }
     if let Some(d) = args.depth {
         cfg.shape.depth = d;

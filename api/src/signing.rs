@@ -1,7 +1,7 @@
 //! `statesync account` and `statesync sign`: the wallet side of
 //! authorization. An account's secret key lives in a file of its own (hex,
-//! created with mode 0600); `sign` prints the signed transition, or the
-//! signed order, as the JSON object a batch carries.
+//! created with mode 0600); `sign` prints the signed transition, the signed
+//! order or the signed oracle quote, as the JSON object a batch carries.
 
 use std::{fs, io::Write, path::Path};
 
@@ -9,8 +9,8 @@ use clap::Subcommand;
 use rand::rngs::OsRng;
 use statesync_circuits::{
     eddsa::{PublicKey, SecretKey},
-    fixed::Fx6,
-    transition::{Kind, Order, Transition},
+    fixed::{Fx12, Fx6},
+    transition::{Kind, MarksQuote, Order, PriceQuote, Transition},
 };
 
 use crate::cli::{read_chain, Failure};
@@ -79,6 +79,35 @@ pub enum SignAction {
         #[arg(long)]
         id: u64,
     },
+    /// An oracle's quote: prints the quote object an `oracle_price`'s or an
+    /// `option_marks`' `quotes` carries, signed with the oracle's key.
+    Oracle {
+        /// What the quote updates: oracle_price or option_marks.
+        #[arg(long, value_parser = ["oracle_price", "option_marks"])]
+        kind: String,
+        /// The oracle: its index in the chain's `oracles.keys`.
+        #[arg(long)]
+        oracle: u32,
+        /// Market id (oracle_price) or series id (option_marks).
+        #[arg(long)]
+        asset: u32,
+        /// The quote's timestamp (every update of a market or series must
+        /// be later than its previous one).
+        #[arg(long)]
+        timestamp: u64,
+        /// Price (oracle_price) or premium (option_marks), decimal.
+        #[arg(long)]
+        price: Fx6,
+        /// Delta (option_marks).
+        #[arg(long, allow_hyphen_values = true, default_value = "0")]
+        delta: Fx6,
+        /// Gamma, 12 decimals (option_marks).
+        #[arg(long, allow_hyphen_values = true, default_value = "0")]
+        gamma: Fx12,
+        /// Vega (option_marks).
+        #[arg(long, allow_hyphen_values = true, default_value = "0")]
+        vega: Fx6,
+    },
     /// A change of the account's key (signed with the current one).
     SetKey {
         /// Account id.
@@ -126,7 +155,8 @@ pub fn account(action: AccountAction) -> Result<(), Failure> {
 
 /// Runs `statesync sign`: prints the signed transition or order (JSON).
 pub fn sign(chain: &Path, key_file: &Path, action: SignAction) -> Result<(), Failure> {
-    let tag = read_chain(chain)?.tag();
+    let cfg = read_chain(chain)?;
+    let tag = cfg.tag();
     let key = read_key(key_file)?;
     let t = match action {
         SignAction::Order { kind, account, asset, size, price, max_fee, expiry, id } => {
@@ -137,6 +167,26 @@ pub fn sign(chain: &Path, key_file: &Path, action: SignAction) -> Result<(), Fai
             };
             let order = Order::new(size, price, max_fee, expiry, id).signed(&key, tag, kind, account, asset);
             println!("{}", serde_json::to_string(&order).expect("orders serialize"));
+            return Ok(());
+        }
+        SignAction::Oracle { kind, oracle, asset, timestamp, price, delta, gamma, vega } => {
+            if cfg.oracles.keys.get(oracle as usize) != Some(&key.public()) {
+                return Err(Failure::input(format!(
+                    "the key in {} is not oracle {oracle}'s key in the chain config",
+                    key_file.display()
+                )));
+            }
+            let quote = if kind == "oracle_price" {
+                let plain = Fx6::ZERO;
+                if (delta, gamma.raw(), vega) != (plain, 0, plain) {
+                    return Err(Failure::input("--delta, --gamma and --vega are for option_marks"));
+                }
+                serde_json::to_string(&PriceQuote::signed(&key, tag, oracle, asset, timestamp, price))
+            } else {
+                let values = [price.raw(), delta.raw(), gamma.raw(), vega.raw()];
+                serde_json::to_string(&MarksQuote::signed(&key, tag, oracle, asset, timestamp, values))
+            };
+            println!("{}", quote.expect("quotes serialize"));
             return Ok(());
         }
         SignAction::Withdraw { account, amount, nonce } => {

@@ -267,6 +267,12 @@ struct Table {
     imf: Vec<V>,
     mmf: Vec<V>,
     maxf: Vec<V>,
+    /// Latest oracle timestamp per market, per series.
+    otime: Vec<V>,
+    stime: Vec<V>,
+    /// Oracle keys (x, y; `(0, 0)`: none) and the quorum.
+    okeys: Vec<[V; 2]>,
+    quorum: V,
     und: Vec<V>,
     prem: Vec<V>,
     delta: Vec<V>,
@@ -287,6 +293,10 @@ impl Table {
             imf: vec![],
             mmf: vec![],
             maxf: vec![],
+            otime: vec![],
+            stime: vec![],
+            okeys: vec![],
+            quorum: l(mt.oracles.quorum as i128),
             und: vec![],
             prem: vec![],
             delta: vec![],
@@ -303,6 +313,7 @@ impl Table {
             t.imf.push(l(m.initial_margin.raw()));
             t.mmf.push(l(m.maintenance_margin.raw()));
             t.maxf.push(l(m.max_funding_rate.raw()));
+            t.otime.push(l(m.oracle_time as i128));
         }
         for s in &mt.series {
             t.und.push(l(s.underlying as i128));
@@ -310,10 +321,14 @@ impl Table {
             t.delta.push(l(s.delta.raw()));
             t.gamma.push(l(s.gamma.raw()));
             t.vega.push(l(s.vega.raw()));
+            t.stime.push(l(s.oracle_time as i128));
         }
         for s in &mt.scenarios {
             t.pshock.push(l(s.price_shock.raw()));
             t.vshock.push(l(s.vol_shock.raw()));
+        }
+        for k in &mt.oracles.keys {
+            t.okeys.push(crate::transition::key_fields(k.as_ref()).map(|v| ctx.load_witness(v)));
         }
         t
     }
@@ -321,14 +336,18 @@ impl Table {
     fn fields(&self) -> Vec<V> {
         let mut v = vec![];
         for m in 0..self.mark.len() {
-            v.extend([self.mark[m], self.fidx[m], self.oi[m], self.imf[m], self.mmf[m], self.maxf[m]]);
+            v.extend([self.mark[m], self.fidx[m], self.oi[m], self.imf[m], self.mmf[m], self.maxf[m], self.otime[m]]);
         }
         for j in 0..self.prem.len() {
-            v.extend([self.und[j], self.prem[j], self.delta[j], self.gamma[j], self.vega[j]]);
+            v.extend([self.und[j], self.prem[j], self.delta[j], self.gamma[j], self.vega[j], self.stime[j]]);
         }
         for s in 0..self.pshock.len() {
             v.extend([self.pshock[s], self.vshock[s]]);
         }
+        for k in &self.okeys {
+            v.extend(k);
+        }
+        v.push(self.quorum);
         v.push(self.fund);
         v
     }
@@ -359,6 +378,22 @@ struct Slots<'a> {
     seq: V,
     /// One-hot indicator of each series' underlying market (fixed per batch).
     und_ind: Vec<Vec<V>>,
+    /// The batch's oracle quote sets ([`Slots::quote_sets`]).
+    sets: Vec<QuoteSet>,
+    /// Oracle updates applied so far: the next one's quote set.
+    updates: std::cell::Cell<Option<V>>,
+}
+
+/// The quote set of an oracle update: what the slot applying it reads.
+#[derive(Clone, Copy)]
+struct QuoteSet {
+    /// 1: an update's quorum is verified here.
+    enabled: V,
+    kind: V,
+    asset: V,
+    timestamp: V,
+    /// Price or premium, delta, gamma, vega.
+    values: [V; 4],
 }
 
 impl Slots<'_> {
@@ -573,14 +608,7 @@ impl Slots<'_> {
     /// A party's signature over the step's message for it, verified on the
     /// EdDSA chip when `signed` (the leaf's key; a placeholder job
     /// otherwise: the identity as key, which the chip's curve check accepts).
-    fn verify_signature(
-        &self,
-        ctx: &mut Context<Fr>,
-        sig: Option<&Signature>,
-        key: [V; 2],
-        message: [V; 12],
-        signed: V,
-    ) {
+    fn verify_signature(&self, ctx: &mut Context<Fr>, sig: Option<&Signature>, key: [V; 2], m: V, signed: V) {
         let g = self.chips.gate();
         let (r, sv) = match sig {
             Some(sig) => ((sig.r.x(), sig.r.y()), babyjub::fr_of(&sig.s)),
@@ -591,9 +619,150 @@ impl Slots<'_> {
         let kx = g.mul(ctx, key[0], signed);
         let ky_1 = g.sub(ctx, key[1], Constant(Fr::one()));
         let ky = g.mul_add(ctx, ky_1, signed, Constant(Fr::one()));
-        let m = self.chips.hash(ctx, Domain::Authorize, &message);
         let h = self.chips.hash(ctx, Domain::Signature, &[r[0], r[1], kx, ky, m]);
         self.chips.sigs.borrow_mut().push(SigJob { key: [kx, ky], r, s: sv, h, enabled: signed });
+    }
+
+    /// The batch's quote sets, one per oracle update of the shape, in the
+    /// order of the updates: per set, per quote position, the oracle's key
+    /// picked from the table (a slot with a key), its values bounded, its
+    /// signature of [`crate::transition::oracle_message`] verified; each
+    /// oracle quotes at most once, at least the quorum quote, and each of
+    /// the update's values is the lower median of the quoted ones: fewer
+    /// than half of the quotes below it, at most half above.
+    fn quote_sets(&self, ctx: &mut Context<Fr>, t: &Table) -> Vec<QuoteSet> {
+        let from = ctx.advice.len();
+        let g = self.chips.gate();
+        let n = self.w.shape.oracles;
+        let updates: Vec<&crate::transition::Encoded> =
+            self.w.steps.iter().map(|s| &s.transition).filter(|e| e.oracle_kind()).collect();
+        let bounds = [fixed::PRICE, fixed::DELTA, fixed::GAMMA, fixed::VEGA];
+        let mut sets = vec![];
+        for u in 0..self.w.shape.oracle_updates {
+            let e = updates.get(u).copied();
+            let mut l = |x: i128| ctx.load_witness(fe(x));
+            let enabled = l(i128::from(e.is_some()));
+            let kind = l(e.map_or(0, |e| e.kind as i128));
+            let asset = l(e.map_or(0, |e| e.asset as i128));
+            let timestamp = l(e.map_or(0, |e| e.timestamp as i128));
+            let values = e.map_or([0; 4], |e| e.values()).map(&mut l);
+            g.assert_bit(ctx, enabled);
+            let mut used = vec![vec![]; n];
+            let mut count = vec![];
+            let mut below = vec![vec![]; 4];
+            let mut above = vec![vec![]; 4];
+            for p in 0..n {
+                let q = e.and_then(|e| e.quotes.get(p));
+                let on = ctx.load_witness(Fr::from(u64::from(q.is_some())));
+                g.assert_bit(ctx, on);
+                let stray = g.mul_not(ctx, enabled, on);
+                self.chips.assert_zero(ctx, stray);
+                count.push(Existing(on));
+                let idx = ctx.load_witness(Fr::from(q.map_or(0, |q| u64::from(q.oracle))));
+                let ind = g.idx_to_indicator(ctx, idx, n);
+                let hit = g.sum(ctx, ind.iter().copied());
+                self.chips.assert_one(ctx, hit);
+                for i in 0..n {
+                    used[i].push(g.mul(ctx, on, ind[i]));
+                }
+                let key: [V; 2] = std::array::from_fn(|c| {
+                    g.select_by_indicator(ctx, t.okeys.iter().map(|k| k[c]), ind.iter().copied())
+                });
+                let keyless = g.is_zero(ctx, key[0]);
+                let stray = g.mul(ctx, keyless, on);
+                self.chips.assert_zero(ctx, stray);
+                let quoted = q.map_or([0; 4], |q| q.values).map(|v| ctx.load_witness(fe(v)));
+                for c in 0..4 {
+                    self.chips.bound(ctx, quoted[c], bounds[c]);
+                    let bits = bounds[c].bits + 1;
+                    let lo = g.sub(ctx, quoted[c], values[c]);
+                    let lo = self.chips.is_neg(ctx, lo, bits);
+                    below[c].push(g.mul(ctx, lo, on));
+                    let hi = g.sub(ctx, values[c], quoted[c]);
+                    let hi = self.chips.is_neg(ctx, hi, bits);
+                    above[c].push(g.mul(ctx, hi, on));
+                }
+                let m =
+                    self.chips.hash(ctx, Domain::Oracle, &[&[self.tag, kind, asset, timestamp][..], &quoted].concat());
+                self.verify_signature(ctx, q.and_then(|q| q.signature.as_ref()), key, m, on);
+            }
+            for quotes in used {
+                let times = g.sum(ctx, quotes);
+                g.assert_bit(ctx, times);
+            }
+            let count = g.sum(ctx, count);
+            let r = &self.chips.range;
+            let short = g.sub(ctx, count, t.quorum);
+            let short = g.mul(ctx, short, enabled);
+            r.range_check(ctx, short, 8);
+            for c in 0..4 {
+                // count - 1 - 2 * below >= 0 and count - 2 * above >= 0
+                let lt = g.sum(ctx, below[c].iter().copied());
+                let gt = g.sum(ctx, above[c].iter().copied());
+                let room = g.sub(ctx, count, Constant(Fr::one()));
+                let room = g.sub_mul(ctx, room, lt, Constant(Fr::from(2)));
+                let room = g.mul(ctx, room, enabled);
+                r.range_check(ctx, room, 8);
+                let room = g.sub_mul(ctx, count, gt, Constant(Fr::from(2)));
+                let room = g.mul(ctx, room, enabled);
+                r.range_check(ctx, room, 8);
+            }
+            sets.push(QuoteSet { enabled, kind, asset, timestamp, values });
+        }
+        self.chips.tally(ctx, "oracle quote sets", from);
+        sets
+    }
+
+    /// An oracle update (`on`: price, marks) reads the next quote set, which
+    /// must hold its kind, asset, timestamp and values, and its timestamp is
+    /// later than the market's or series' latest.
+    #[allow(clippy::too_many_arguments)]
+    fn oracle_update(
+        &self,
+        ctx: &mut Context<Fr>,
+        t: &Table,
+        on: [V; 2],
+        ind: [&[V]; 2],
+        [kind, asset, timestamp]: [V; 3],
+        values: [V; 4],
+    ) {
+        let from = ctx.advice.len();
+        let g = self.chips.gate();
+        let oracle = g.add(ctx, on[0], on[1]);
+        let seen = self.updates.get().unwrap_or_else(|| ctx.load_zero());
+        if self.sets.is_empty() {
+            self.chips.assert_zero(ctx, oracle);
+        } else {
+            let pick = g.idx_to_indicator(ctx, seen, self.sets.len());
+            let enabled = g.select_by_indicator(ctx, self.sets.iter().map(|q| q.enabled), pick.iter().copied());
+            let missing = g.mul_not(ctx, enabled, oracle);
+            self.chips.assert_zero(ctx, missing);
+            let fields =
+                [(kind, 0), (asset, 1), (timestamp, 2), (values[0], 3), (values[1], 4), (values[2], 5), (values[3], 6)];
+            for (v, i) in fields {
+                let set = self
+                    .sets
+                    .iter()
+                    .map(|q| [q.kind, q.asset, q.timestamp, q.values[0], q.values[1], q.values[2], q.values[3]][i]);
+                let want = g.select_by_indicator(ctx, set, pick.iter().copied());
+                let gap = g.sub(ctx, v, want);
+                let gap = g.mul(ctx, gap, oracle);
+                self.chips.assert_zero(ctx, gap);
+            }
+        }
+        self.updates.set(Some(g.add(ctx, seen, oracle)));
+        // strictly later than the latest update of its market or series
+        let last_m = g.select_by_indicator(ctx, t.otime.iter().copied(), ind[0].iter().copied());
+        let mut last = g.mul(ctx, last_m, on[0]);
+        if !t.stime.is_empty() {
+            let last_s = g.select_by_indicator(ctx, t.stime.iter().copied(), ind[1].iter().copied());
+            last = g.mul_add(ctx, last_s, on[1], last);
+        }
+        let gap = g.sub(ctx, timestamp, last);
+        let gap = g.sub(ctx, gap, Constant(Fr::one()));
+        let gap = g.mul(ctx, gap, oracle);
+        self.chips.range.range_check(ctx, gap, NONCE.bits);
+        self.chips.tally(ctx, "oracle updates", from);
     }
 
     /// The orders tree of an account after `o` fills (the same root when
@@ -717,9 +886,11 @@ impl Slots<'_> {
         let (a, b, asset, x, price) = (l(e.a as i128), l(e.b as i128), l(e.asset as i128), l(e.x), l(e.price));
         let (fee_a, fee_b, delta, gamma, vega) = (l(e.fee_a), l(e.fee_b), l(e.delta), l(e.gamma), l(e.vega));
         let nonce = l(e.nonce as i128);
+        let timestamp = l(e.timestamp as i128);
         let orders = e.orders.map(|o| [l(o.size), l(o.price), l(o.max_fee), l(o.expiry as i128), l(o.id as i128)]);
         let key = e.key_fields().map(|v| ctx.load_witness(v));
         self.chips.bound(ctx, nonce, NONCE);
+        self.chips.bound(ctx, timestamp, NONCE);
         for [_, limit, max_fee, expiry, id] in orders {
             // (sizes are bounded where their sign is taken)
             self.chips.bound(ctx, limit, fixed::PRICE);
@@ -743,6 +914,7 @@ impl Slots<'_> {
                 &[commit, kind, a, b, asset, x, price, fee_a, fee_b, delta, gamma, vega, key[0], key[1], nonce][..],
                 &orders[0],
                 &orders[1],
+                &[timestamp],
             ]
             .concat(),
         );
@@ -801,6 +973,7 @@ impl Slots<'_> {
             (key[0], &[Deposit, SetKey]),
             (key[1], &[Deposit, SetKey]),
             (nonce, &[Withdraw, SetKey]),
+            (timestamp, &[OraclePrice, OptionMarks]),
         ];
         used.extend(orders[0].iter().map(|v| (*v, &[Trade, OptionTrade][..])));
         used.extend(orders[1].iter().map(|v| (*v, &[Trade, OptionTrade, Liquidate][..])));
@@ -921,9 +1094,11 @@ impl Slots<'_> {
         let [oa, ob] = orders;
         let signer_a = g.add(ctx, signed, order_a);
         let message_a = [self.tag, kind, a, asset, amount, oa[1], oa[2], oa[3], oa[4], key[0], key[1], nonce];
-        self.verify_signature(ctx, e.signature.as_ref(), ua.set.key, message_a, signer_a);
+        let m = self.chips.hash(ctx, Domain::Authorize, &message_a);
+        self.verify_signature(ctx, e.signature.as_ref(), ua.set.key, m, signer_a);
         let message_b = [self.tag, kind, b, asset, ob[0], ob[1], ob[2], ob[3], ob[4], zero, zero, zero];
-        self.verify_signature(ctx, e.signature_b.as_ref(), ub.set.key, message_b, order_b);
+        let m = self.chips.hash(ctx, Domain::Authorize, &message_b);
+        self.verify_signature(ctx, e.signature_b.as_ref(), ub.set.key, m, order_b);
         self.chips.tally(ctx, "authorization", from);
         // market table
         let from = ctx.advice.len();
@@ -931,9 +1106,19 @@ impl Slots<'_> {
         let is_oracle = fl(Kind::OraclePrice);
         let is_funding = fl(Kind::FundingTick);
         let x_fund = g.mul(ctx, x, is_funding);
+        let is_marks = fl(Kind::OptionMarks);
+        self.oracle_update(
+            ctx,
+            t,
+            [is_oracle, is_marks],
+            [&ind_m, &ind_s],
+            [kind, asset, timestamp],
+            [price, delta, gamma, vega],
+        );
         for m in 0..shape.markets {
             let sel = g.mul(ctx, is_oracle, ind_m[m]);
             t2.mark[m] = g.select(ctx, price, t.mark[m], sel);
+            t2.otime[m] = g.select(ctx, timestamp, t.otime[m], sel);
             t2.fidx[m] = g.mul_add(ctx, x_fund, ind_m[m], t.fidx[m]);
             self.chips.bound(ctx, t2.fidx[m], fixed::FUNDING_INDEX);
             let mut oi = t.oi[m];
@@ -949,10 +1134,10 @@ impl Slots<'_> {
             t2.oi[m] = oi;
             self.chips.bound(ctx, oi, fixed::OPEN_INTEREST);
         }
-        let is_marks = fl(Kind::OptionMarks);
         for j in 0..shape.series {
             let sel = g.mul(ctx, is_marks, ind_s[j]);
             t2.prem[j] = g.select(ctx, price, t.prem[j], sel);
+            t2.stime[j] = g.select(ctx, timestamp, t.stime[j], sel);
             t2.delta[j] = g.select(ctx, delta, t.delta[j], sel);
             t2.gamma[j] = g.select(ctx, gamma, t.gamma[j], sel);
             t2.vega[j] = g.select(ctx, vega, t.vega[j], sel);
@@ -1084,6 +1269,8 @@ struct Laid {
     hashes: Vec<HashJob>,
     sigs: Vec<SigJob>,
     parts: Parts,
+    /// Hash jobs and signatures of the oracle quote sets (the first ones).
+    sets: (usize, usize),
 }
 
 fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Laid, WitnessShapeError> {
@@ -1105,7 +1292,9 @@ fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Laid,
         .collect();
     let tag = ctx.load_witness(w.public.chain_tag);
     let seq = ctx.load_witness(Fr::from(w.public.seq));
-    let slots = Slots { chips, w, tag, seq, und_ind };
+    let mut slots = Slots { chips, w, tag, seq, und_ind, sets: vec![], updates: Default::default() };
+    slots.sets = slots.quote_sets(ctx, &t);
+    let sets = (slots.chips.hashes.borrow().jobs.len(), slots.chips.sigs.borrow().len());
     let market_root = slots.chips.hash(ctx, Domain::Market, &t.fields());
     let mut acc_root = ctx.load_witness(w.accounts_root);
     let old_root = slots.chips.hash(ctx, Domain::State, &[acc_root, market_root]);
@@ -1135,6 +1324,7 @@ fn build(builder: &mut BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Laid,
         hashes: slots.chips.hashes.into_inner().jobs,
         sigs: slots.chips.sigs.into_inner(),
         parts: slots.chips.parts.into_inner(),
+        sets,
     })
 }
 
@@ -1151,13 +1341,14 @@ pub struct BatchCircuit {
     hashes: Vec<HashJob>,
     sigs: Vec<SigJob>,
     parts: Parts,
+    sets: (usize, usize),
 }
 
 impl BatchCircuit {
     /// Lays out `w` in `builder` (any stage).
     pub fn new(mut builder: BaseCircuitBuilder<Fr>, w: &BatchWitness) -> Result<Self, WitnessShapeError> {
-        let Laid { hashes, sigs, parts } = build(&mut builder, w)?;
-        Ok(BatchCircuit { builder, hashes, sigs, parts })
+        let Laid { hashes, sigs, parts, sets } = build(&mut builder, w)?;
+        Ok(BatchCircuit { builder, hashes, sigs, parts, sets })
     }
 
     /// The public inputs the circuit computes.
@@ -1230,7 +1421,7 @@ impl Circuit<Fr> for BatchCircuit {
 
 /// Version of the batch circuit's constraints: bump it whenever a change
 /// alters the constraint system or its layout.
-pub const CIRCUIT_VERSION: u32 = 3;
+pub const CIRCUIT_VERSION: u32 = 5;
 
 /// SHA-256 (hex) of this crate's sources and of the workspace's Cargo.lock,
 /// computed at build time (`build.rs`). Key caches are addressed by it
@@ -1340,6 +1531,9 @@ pub struct ShapeReport {
     /// Advice cells per slot by part: halo2-base's, then the Poseidon chip's
     /// per hash domain, then the EdDSA chip's.
     pub slot_parts: std::collections::BTreeMap<String, usize>,
+    /// Advice cells per oracle update's quote set (all three parts; not in
+    /// the slots' figures).
+    pub oracle_update_cells: usize,
     /// Cells copied into the lookup columns (range checks).
     pub lookup_cells: usize,
     /// Lookup cells per slot.
@@ -1355,8 +1549,17 @@ pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
     let (advice, lookup) = (stats.gate.total_advice_per_phase[0], stats.total_lookup_advice_per_phase[0]);
     let width = 2 * poseidon::WIDTH;
     let slots = shape.capacity;
-    let mut parts: std::collections::BTreeMap<String, usize> =
-        c.parts.iter().map(|(name, cells)| (format!("halo2-base: {name}"), cells / slots)).collect();
+    let rows =
+        |jobs: &[HashJob]| -> usize { jobs.iter().map(|j| chip::hash_rows(poseidon::params(), j.inputs.len())).sum() };
+    let (set_jobs, set_sigs) = c.sets;
+    let set_cells = c.parts.get("oracle quote sets").copied().unwrap_or(0)
+        + (rows(&c.hashes[..set_jobs]) + set_sigs * eddsa_chip::ROWS) * width;
+    let mut parts: std::collections::BTreeMap<String, usize> = c
+        .parts
+        .iter()
+        .filter(|(name, _)| **name != "oracle quote sets")
+        .map(|(name, cells)| (format!("halo2-base: {name}"), cells / slots))
+        .collect();
     for (domains, name) in [
         (&[Domain::Leaf][..], "leaves"),
         (&[Domain::Order], "order leaves"),
@@ -1364,16 +1567,11 @@ pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
         (&[Domain::Commit], "commitment"),
         (&[Domain::Authorize, Domain::Signature], "authorization"),
     ] {
-        let rows: usize = c
-            .hashes
-            .iter()
-            .filter(|j| domains.contains(&j.domain))
-            .map(|j| chip::hash_rows(poseidon::params(), j.inputs.len()))
-            .sum();
-        parts.insert(format!("poseidon chip: {name}"), rows * width / slots);
+        let jobs: Vec<HashJob> = c.hashes[set_jobs..].iter().filter(|j| domains.contains(&j.domain)).cloned().collect();
+        parts.insert(format!("poseidon chip: {name}"), rows(&jobs) * width / slots);
     }
     let (poseidon_rows, signature_rows) = (c.poseidon_rows(), c.signature_rows());
-    parts.insert("eddsa chip: signatures".into(), signature_rows * width / slots);
+    parts.insert("eddsa chip: signatures".into(), (signature_rows - set_sigs * eddsa_chip::ROWS) * width / slots);
     c.builder.clear();
     let lookup_per_slot = if slots > 1 {
         let mut one = shape.clone();
@@ -1401,6 +1599,7 @@ pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
         advice_cells: advice + (poseidon_rows + signature_rows) * width,
         advice_cells_per_slot: parts.values().sum(),
         slot_parts: parts,
+        oracle_update_cells: set_cells / shape.oracle_updates.max(1),
         lookup_cells: lookup,
         lookup_cells_per_slot: lookup_per_slot,
     })
@@ -1428,8 +1627,8 @@ mod tests {
         examples,
         fixed::Fixed,
         state::ChainState,
-        testutil::{apply, fx, liquidate, option_trade, sign_orders, trade},
-        transition::{Order, Transition},
+        testutil::{apply, fx, liquidate, option_trade, price, sign_missing, trade},
+        transition::{Encoded, Order, PriceQuote, Transition},
     };
 
     fn small_chain(capacity: usize) -> ChainConfig {
@@ -1484,7 +1683,13 @@ mod tests {
         let out = chips.hash(ctx, Domain::Leaf, &cells);
         b.assigned_instances = vec![vec![out]];
         b.calculate_params(Some(MIN_ROWS));
-        BatchCircuit { builder: b, hashes: chips.hashes.into_inner().jobs, sigs: vec![], parts: Parts::new() }
+        BatchCircuit {
+            builder: b,
+            hashes: chips.hashes.into_inner().jobs,
+            sigs: vec![],
+            parts: Parts::new(),
+            sets: (0, 0),
+        }
     }
 
     /// MockProver's failures of a one-hash circuit claiming the native digest.
@@ -1548,7 +1753,7 @@ mod tests {
 
     /// Carol (3) long 0.5 BTC on 5000; BTC drops to 60000: liquidatable.
     fn carol_underwater() -> ChainState {
-        state_after(2, &[trade(0, 3, 2, "0.5", "64000"), Transition::OraclePrice { market: 0, price: fx("60000") }])
+        state_after(2, &[trade(0, 3, 2, "0.5", "64000"), price(0, fx("60000"))])
     }
 
     #[test]
@@ -1583,11 +1788,56 @@ mod tests {
         assert!(satisfied(&witness(&st, &[less], Mode::Enforce)), "risk-reducing trade is allowed");
     }
 
+    /// An update of BTC-PERP to `price` at `timestamp` from `quotes`
+    /// (oracle, price); quotes signed unless `f` changes them after.
+    fn quoted(
+        st: &ChainState,
+        price: &str,
+        timestamp: u64,
+        quotes: &[(u32, &str)],
+        f: impl FnOnce(&mut Encoded),
+    ) -> Transition {
+        let quotes = quotes.iter().map(|(oracle, p)| PriceQuote { oracle: *oracle, price: fx(p), signature: None });
+        let t = Transition::OraclePrice { market: 0, price: fx(price), timestamp, quotes: quotes.collect() };
+        let mut e = sign_missing(st.tag, &[t]).remove(0).encode();
+        f(&mut e);
+        e.decode().unwrap()
+    }
+
+    #[test]
+    fn oracle_quorum_is_constrained() {
+        let st = small_chain(1).genesis_state();
+        let honest = [(0, "59990"), (1, "60000"), (2, "60012")];
+        let proves = |st: &ChainState, t: Transition| satisfied(&witness(st, &[t], Mode::Unchecked));
+        let keep = |_: &mut Encoded| {};
+        assert!(proves(&st, quoted(&st, "60000", 7, &honest, keep)));
+        assert!(proves(&st, quoted(&st, "60000", 7, &honest[1..], keep)), "the lower median of two");
+        assert!(!proves(&st, quoted(&st, "60000", 7, &honest[1..2], keep)), "one quote short of the quorum");
+        assert!(!proves(&st, quoted(&st, "60000", 7, &[(1, "60000"), (1, "60000")], keep)), "one oracle twice");
+        assert!(!proves(&st, quoted(&st, "60012", 7, &honest, keep)), "above the median");
+        assert!(!proves(&st, quoted(&st, "59990", 7, &honest, keep)), "below the median");
+        let forged = |e: &mut Encoded| e.quotes[2].signature = e.quotes[0].signature.clone();
+        assert!(!proves(&st, quoted(&st, "60000", 7, &honest, forged)), "oracle 2's quote signed by oracle 0");
+        let moved = |e: &mut Encoded| e.quotes[0].values[0] = 59_991_000_000;
+        assert!(!proves(&st, quoted(&st, "60000", 7, &honest, moved)), "a signature over another price");
+        // the quote of an oracle slot without a key
+        let mut cfg = small_chain(1);
+        cfg.oracles.keys.truncate(2);
+        let two = cfg.genesis_state();
+        assert!(!proves(&two, quoted(&two, "60000", 7, &honest, keep)), "an oracle the chain does not have");
+        // timestamps strictly increase per market
+        let later = apply(&st, &[quoted(&st, "60000", 7, &honest, keep)], Mode::Enforce).unwrap().state;
+        assert!(!proves(&later, quoted(&later, "60000", 7, &honest, keep)), "a stale timestamp");
+        assert!(proves(&later, quoted(&later, "60000", 8, &honest, keep)));
+    }
+
     #[test]
     fn other_shapes_prove_too() {
         // one market, no option series, one scenario
         let mut cfg = small_chain(2);
-        cfg.shape = Shape { capacity: 2, depth: 2, markets: 1, series: 0, scenarios: 1 };
+        // and no oracles
+        cfg.shape = Shape { capacity: 2, depth: 2, markets: 1, series: 0, scenarios: 1, oracles: 0, oracle_updates: 0 };
+        cfg.oracles = Default::default();
         cfg.markets.truncate(1);
         cfg.series.clear();
         cfg.scenarios.truncate(1);
@@ -1611,7 +1861,7 @@ mod tests {
     #[test]
     fn unused_fields_are_zero_per_kind() {
         let under = carol_underwater();
-        let liq = sign_orders(under.tag, &[liquidate(0, 3, 4, "-0.5", "60000", fx("10"))]).remove(0);
+        let liq = sign_missing(under.tag, &[liquidate(0, 3, 4, "-0.5", "60000", fx("10"))]).remove(0);
         // a liquidation charging the liquidator a maker fee into the fund
         let mut e = liq.encode();
         assert!(satisfied(&encoded_witness(&under, std::slice::from_ref(&e))), "the honest liquidation proves");
@@ -1625,8 +1875,7 @@ mod tests {
         assert!(e.decode().is_err());
         assert!(!satisfied(&encoded_witness(&under, &[e])), "an order of the liquidated account");
         // a deleverage moving fees out of either side
-        let st =
-            state_after(2, &[trade(1, 5, 2, "2", "3200"), Transition::OraclePrice { market: 1, price: fx("2600") }]);
+        let st = state_after(2, &[trade(1, 5, 2, "2", "3200"), price(1, fx("2600"))]);
         let delev =
             Transition::Deleverage { market: 1, deleveraged: 5, counterparty: 2, size: fx("-2"), price: fx("2600") };
         let e = delev.encode();
@@ -1703,7 +1952,7 @@ mod tests {
     /// [`crate::testutil::fill`] with its orders signed (the taker's unless
     /// it carries a signature).
     fn fill(st: &ChainState, size: &str, price: &str, fee: &str, taker: &Order) -> Transition {
-        sign_orders(st.tag, &[crate::testutil::fill(size, price, fee, taker)]).remove(0)
+        sign_missing(st.tag, &[crate::testutil::fill(size, price, fee, taker)]).remove(0)
     }
 
     #[test]

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     error::ConfigError,
     fixed::{self, Bound, Fixed, Fx12, Fx6},
-    state::{Account, ChainState, Market, MarketTable, Scenario, Series},
+    state::{Account, ChainState, Market, MarketTable, OracleTable, Scenario, Series},
 };
 
 /// Version of the chain config format this build reads and writes.
@@ -22,6 +22,8 @@ pub const MAX_SERIES: usize = 16;
 pub const MAX_SCENARIOS: usize = 32;
 /// Largest tree depth (account ids are `u32`-sized at most).
 pub const MAX_DEPTH: usize = 32;
+/// Largest number of oracle keys.
+pub const MAX_ORACLES: usize = 16;
 
 /// The fixed shape of a batch circuit: one proving key per shape.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,12 +39,24 @@ pub struct Shape {
     pub series: usize,
     /// Scenarios of the risk grid.
     pub scenarios: usize,
+    /// Oracle key slots (the chain's oracle keys, at most this many) and
+    /// quotes per oracle update.
+    #[serde(default)]
+    pub oracles: usize,
+    /// Oracle updates (`oracle_price`, `option_marks`) per batch: each one's
+    /// quorum of quotes is verified in one of this many quote sets of the
+    /// circuit. 0: the shape proves no price changes.
+    #[serde(default)]
+    pub oracle_updates: usize,
 }
 
 impl Shape {
-    /// A short, stable name used for key caches: `c8-d20-m2-s2-g5`.
+    /// A short, stable name used for key caches: `c8-d20-m2-s2-g5-o3u2`.
     pub fn id(&self) -> String {
-        format!("c{}-d{}-m{}-s{}-g{}", self.capacity, self.depth, self.markets, self.series, self.scenarios)
+        format!(
+            "c{}-d{}-m{}-s{}-g{}-o{}u{}",
+            self.capacity, self.depth, self.markets, self.series, self.scenarios, self.oracles, self.oracle_updates
+        )
     }
 
     /// Checks the shape's limits.
@@ -52,7 +66,10 @@ impl Shape {
         check((1..=MAX_DEPTH).contains(&self.depth), "depth must be 1..=32")?;
         check((1..=MAX_MARKETS).contains(&self.markets), "markets must be 1..=16")?;
         check(self.series <= MAX_SERIES, "series must be 0..=16")?;
-        check((1..=MAX_SCENARIOS).contains(&self.scenarios), "scenarios must be 1..=32")
+        check((1..=MAX_SCENARIOS).contains(&self.scenarios), "scenarios must be 1..=32")?;
+        check(self.oracles <= MAX_ORACLES, "oracles must be 0..=16")?;
+        check(self.oracle_updates <= self.capacity, "oracle_updates must be at most the capacity")?;
+        check(self.oracle_updates == 0 || self.oracles > 0, "oracle updates need oracle slots (oracles >= 1)")
     }
 }
 
@@ -106,6 +123,18 @@ pub struct GenesisAccount {
     pub key: Option<crate::eddsa::PublicKey>,
 }
 
+/// The chain's oracles: every `oracle_price` and `option_marks` carries
+/// quotes signed by at least `quorum` distinct keys of this list, and its
+/// values are their median.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OracleConfig {
+    /// The oracles' public keys; a quote names its oracle by index here.
+    pub keys: Vec<crate::eddsa::PublicKey>,
+    /// Quotes of distinct oracles an update needs.
+    pub quorum: u32,
+}
+
 /// Initial state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -135,6 +164,9 @@ pub struct ChainConfig {
     pub series: Vec<SeriesConfig>,
     /// Scenario grid of the options risk.
     pub scenarios: Vec<Scenario>,
+    /// Oracle keys and quorum (none: marks never change).
+    #[serde(default)]
+    pub oracles: OracleConfig,
     /// Initial state.
     #[serde(default)]
     pub genesis: Genesis,
@@ -176,6 +208,30 @@ impl ChainConfig {
                 self.series.len(),
                 self.scenarios.len()
             )));
+        }
+        let o = &self.oracles;
+        if o.keys.len() > s.oracles {
+            return Err(ConfigError::Shape(format!(
+                "{} oracle keys, the shape has {} oracle slots",
+                o.keys.len(),
+                s.oracles
+            )));
+        }
+        if !o.keys.is_empty() && !(1..=o.keys.len()).contains(&(o.quorum as usize)) {
+            return Err(ConfigError::Bounds(format!("oracle quorum {} must be 1..={}", o.quorum, o.keys.len())));
+        }
+        if o.keys.is_empty() && o.quorum != 0 {
+            return Err(ConfigError::Bounds("an oracle quorum without oracle keys".into()));
+        }
+        for (i, k) in o.keys.iter().enumerate() {
+            if !k.usable() {
+                return Err(ConfigError::Bounds(format!(
+                    "oracle key {i} is not a point of the prime-order subgroup (or is its identity)"
+                )));
+            }
+            if o.keys[..i].contains(k) {
+                return Err(ConfigError::Bounds(format!("oracle key {i} is listed twice")));
+            }
         }
         for m in &self.markets {
             bounded(fixed::FRACTION, m.initial_margin.raw(), &m.name)?;
@@ -250,6 +306,7 @@ impl ChainConfig {
                     initial_margin: m.initial_margin,
                     maintenance_margin: m.maintenance_margin,
                     max_funding_rate: m.max_funding_rate.unwrap_or(Fixed(fixed::MAX_FUNDING_RATE.max - 1)),
+                    oracle_time: 0,
                 })
                 .collect(),
             series: self
@@ -261,9 +318,11 @@ impl ChainConfig {
                     delta: o.delta,
                     gamma: o.gamma,
                     vega: o.vega,
+                    oracle_time: 0,
                 })
                 .collect(),
             scenarios: self.scenarios.clone(),
+            oracles: OracleTable::new(&self.shape, &self.oracles.keys, self.oracles.quorum),
             insurance_fund: self.genesis.insurance_fund,
         };
         let mut state = ChainState::new(self.shape.clone(), markets, self.tag());

@@ -10,8 +10,8 @@ use crate::{
     fixed::{self, Bound, Fixed, Fx6},
     margin::{self, Risk},
     poseidon::{self, Domain},
-    state::{Account, ChainState, Market, MarketTable, OrderFill, Scenario, Series},
-    transition::{Batch, Encoded, Kind, Party, Transition, BATCH_VERSION},
+    state::{Account, ChainState, Market, MarketTable, OracleTable, OrderFill, Scenario, Series},
+    transition::{lower_median, Batch, Encoded, Kind, Party, Transition, BATCH_VERSION},
     witness::{BatchWitness, Hints, OrderSlot, PublicInputs, Step},
 };
 
@@ -71,6 +71,13 @@ pub fn apply_transitions(state: &ChainState, transitions: &[Transition], mode: M
             format!("{} transitions exceed the shape's capacity of {}", transitions.len(), shape.capacity),
         ));
     }
+    let updates = transitions.iter().filter(|t| matches!(t.kind(), Kind::OraclePrice | Kind::OptionMarks)).count();
+    if updates > shape.oracle_updates {
+        return Err(BatchError::batch(
+            "capacity",
+            format!("{updates} oracle updates exceed the shape's oracle_updates of {}", shape.oracle_updates),
+        ));
+    }
     let encoded: Vec<Encoded> = transitions.iter().map(Transition::encode).collect();
     build_witness(state, &encoded, mode)
 }
@@ -82,6 +89,7 @@ pub fn padding_witness(shape: &Shape) -> BatchWitness {
         markets: vec![Market::default(); shape.markets],
         series: vec![Series::default(); shape.series],
         scenarios: vec![Scenario::default(); shape.scenarios],
+        oracles: OracleTable::new(shape, &[], 0),
         insurance_fund: Fixed(0),
     };
     let state = ChainState::new(shape.clone(), markets, Fr::zero());
@@ -140,6 +148,71 @@ pub fn commit(prev: Fr, enc: &Encoded) -> Fr {
 }
 
 type RuleError = (&'static str, String);
+
+/// Checks an oracle update's quotes: at most the shape's oracle slots, each
+/// bounded (always: the circuit has no room for more); with the rules on,
+/// each signed by its oracle's key (`bad_signature`), at least the quorum of
+/// distinct oracles of the chain (`oracle_quorum`), the update's values the
+/// lower median of theirs, value by value (`oracle_median`). Returns the
+/// latest update's timestamp of the market or series.
+fn oracle_quorum(e: &Encoded, mt: &MarketTable, shape: &Shape, tag: Fr, enforce: bool) -> Result<u64, RuleError> {
+    let last = match e.kind {
+        Kind::OraclePrice => mt.markets[e.asset as usize].oracle_time,
+        _ => mt.series[e.asset as usize].oracle_time,
+    };
+    if e.quotes.len() > shape.oracles {
+        return Err((
+            "oracle_quorum",
+            format!("{} quotes, more than the shape's {} oracle slots", e.quotes.len(), shape.oracles),
+        ));
+    }
+    let bounds = [fixed::PRICE, fixed::DELTA, fixed::GAMMA, fixed::VEGA];
+    for q in &e.quotes {
+        if q.oracle as usize >= shape.oracles {
+            return Err(("oracle_quorum", format!("oracle {} is not one of the chain's", q.oracle)));
+        }
+        for (v, b) in q.values.iter().zip(bounds) {
+            bound(b, *v, "quoted value")?;
+        }
+    }
+    if !enforce {
+        return Ok(last);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, q) in e.quotes.iter().enumerate() {
+        let key = mt
+            .oracles
+            .key(q.oracle)
+            .ok_or_else(|| ("oracle_quorum", format!("oracle {} is not one of the chain's", q.oracle)))?;
+        let good = q.signature.as_ref().is_some_and(|sig| key.verify(e.quote_message(tag, i), sig));
+        if !good {
+            return Err(("bad_signature", format!("quote {i} is not signed by oracle {}", q.oracle)));
+        }
+        if !seen.insert(q.oracle) {
+            return Err(("oracle_quorum", format!("two quotes of oracle {}", q.oracle)));
+        }
+    }
+    let quorum = mt.oracles.quorum as usize;
+    if quorum == 0 {
+        return Err(("oracle_quorum", "the chain has no oracles: its marks never change".into()));
+    }
+    if e.quotes.len() < quorum {
+        return Err((
+            "oracle_quorum",
+            format!("{} quotes of distinct oracles, the quorum is {quorum}", e.quotes.len()),
+        ));
+    }
+    for (c, name) in ["price", "delta", "gamma", "vega"].iter().enumerate() {
+        let median = lower_median(e.quotes.iter().map(|q| q.values[c]).collect());
+        if e.values()[c] != median {
+            return Err((
+                "oracle_median",
+                format!("{name} {} (raw) is not the quotes' median, {median}", e.values()[c]),
+            ));
+        }
+    }
+    Ok(last)
+}
 
 fn bound(b: Bound, raw: i128, what: &str) -> Result<(), RuleError> {
     if b.contains(raw) {
@@ -236,6 +309,19 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     let a_order = fill_order(e, 0, &mut a_new, seq, enforce)?;
     let mut mt = mt_before.clone();
     let kx = e.asset as usize;
+    if e.oracle_kind() {
+        let last = oracle_quorum(e, &mt_before, &shape, st.tag, enforce)?;
+        if enforce && e.timestamp <= last {
+            return Err((
+                "oracle_stale",
+                format!("timestamp {} is not later than the latest update's, {last}", e.timestamp),
+            ));
+        }
+        match k {
+            Kind::OraclePrice => mt.markets[kx].oracle_time = e.timestamp,
+            _ => mt.series[kx].oracle_time = e.timestamp,
+        }
+    }
     if e.nonce_kind() {
         a_new.nonce += 1;
     }
@@ -491,8 +577,8 @@ mod tests {
         eddsa::SecretKey,
         examples,
         state::OrderFill,
-        testutil::{apply, fill, fx, liquidate, order, trade},
-        transition::Order,
+        testutil::{apply, fill, fx, liquidate, marks, order, price, sign_missing, trade},
+        transition::{Order, PriceQuote},
     };
 
     fn genesis() -> ChainState {
@@ -521,23 +607,14 @@ mod tests {
         let ok = Transition::deposit(1, fx("1"));
         let cases: Vec<(Vec<Transition>, Rejection)> = vec![
             (vec![ok.clone(), trade(5, 1, 2, "1", "1")], r(1, "trade", "unknown_market")),
-            (
-                vec![Transition::OptionMarks {
-                    series: 9,
-                    premium: fx("1"),
-                    delta: fx("0"),
-                    gamma: Fixed(0),
-                    vega: fx("0"),
-                }],
-                r(0, "option_marks", "unknown_series"),
-            ),
+            (vec![marks(9, [1_000_000, 0, 0, 0])], r(0, "option_marks", "unknown_series")),
             (vec![Transition::deposit(1 << 20, fx("1"))], r(0, "deposit", "unknown_account")),
             (vec![trade(0, 2, 2, "1", "64000")], r(0, "trade", "distinct_accounts")),
             (vec![Transition::deposit(1, Fixed(1 << 64))], r(0, "deposit", "bounds")),
-            (vec![Transition::OraclePrice { market: 0, price: Fixed(1 << 48) }], r(0, "oracle_price", "bounds")),
+            (vec![price(0, Fixed(1 << 48))], r(0, "oracle_price", "bounds")),
             (vec![Transition::deposit(1, fx("0"))], r(0, "deposit", "amount_positive")),
             (vec![ok.clone(), ok.clone(), trade(0, 1, 2, "0", "64000")], r(2, "trade", "size_nonzero")),
-            (vec![Transition::OraclePrice { market: 1, price: fx("0") }], r(0, "oracle_price", "price_positive")),
+            (vec![price(1, fx("0"))], r(0, "oracle_price", "price_positive")),
             (vec![Transition::FundingTick { market: 1, rate: fx("-10.000001") }], r(0, "funding_tick", "funding_rate")),
             (vec![trade(0, 1, 2, "2", "64000")], r(0, "trade", "initial_margin")),
             (vec![trade(0, 2, 1, "2", "64000")], r(0, "trade", "initial_margin")),
@@ -558,9 +635,73 @@ mod tests {
         }
     }
 
+    /// An update of BTC-PERP to `price` at `timestamp` from `quotes`
+    /// (oracle, price), unsigned.
+    fn quoted(price: &str, timestamp: u64, quotes: &[(u32, &str)]) -> Transition {
+        let quotes = quotes.iter().map(|(oracle, p)| PriceQuote { oracle: *oracle, price: fx(p), signature: None });
+        Transition::OraclePrice { market: 0, price: fx(price), timestamp, quotes: quotes.collect() }
+    }
+
+    /// The update with every quote signed, then `f` applied to its quotes.
+    fn tampered(t: Transition, f: impl FnOnce(&mut Vec<PriceQuote>)) -> Transition {
+        let Transition::OraclePrice { market, price, timestamp, mut quotes } =
+            sign_missing(genesis().tag, &[t]).remove(0)
+        else {
+            unreachable!("an oracle price")
+        };
+        f(&mut quotes);
+        Transition::OraclePrice { market, price, timestamp, quotes }
+    }
+
+    #[test]
+    fn oracle_rules() {
+        let g = genesis();
+        let honest = [(0, "59990"), (1, "60000"), (2, "60012")];
+        let out = apply(&g, &[quoted("60000", 7, &honest)], Mode::Enforce).unwrap();
+        assert_eq!((out.state.markets.markets[0].mark, out.state.markets.markets[0].oracle_time), (fx("60000"), 7));
+        // an even count takes the lower of the two middle quotes
+        apply(&g, &[quoted("60000", 7, &honest[1..])], Mode::Enforce).unwrap();
+        let oracle = |i, rule| r(i, "oracle_price", rule);
+        let cases: Vec<(Vec<Transition>, Rejection)> = vec![
+            (vec![quoted("60000", 7, &honest[1..2])], oracle(0, "oracle_quorum")),
+            (vec![quoted("60000", 7, &[(1, "60000"), (1, "60000")])], oracle(0, "oracle_quorum")),
+            (vec![quoted("60000", 7, &[(1, "60000"), (3, "60000")])], oracle(0, "oracle_quorum")),
+            (
+                vec![quoted("60000", 7, &[(0, "1"), (1, "60000"), (2, "60000"), (2, "60000")])],
+                oracle(0, "oracle_quorum"),
+            ),
+            (vec![quoted("60012", 7, &honest)], oracle(0, "oracle_median")),
+            (vec![quoted("59990", 7, &honest)], oracle(0, "oracle_median")),
+            (vec![quoted("60000", 7, &honest), quoted("60000", 7, &honest)], oracle(1, "oracle_stale")),
+            (vec![quoted("60000", 7, &honest), quoted("60000", 6, &honest)], oracle(1, "oracle_stale")),
+            // oracle 2's quote signed by oracle 0's key
+            (
+                vec![tampered(quoted("60000", 7, &honest), |q| q[2].signature = q[0].signature.clone())],
+                oracle(0, "bad_signature"),
+            ),
+            // a real signature over another price
+            (vec![tampered(quoted("60000", 7, &honest), |q| q[0].price = fx("59991"))], oracle(0, "bad_signature")),
+            (
+                vec![quoted("60000", 7, &honest), price(1, fx("3000")), price(0, fx("1")), price(1, fx("2"))],
+                (None, "batch".into(), "capacity".into()),
+            ),
+        ];
+        for (ts, expect) in cases {
+            assert_eq!(rejection(&g, &ts), expect, "{ts:?}");
+        }
+        let Err(e) = apply_transitions(&g, &[quoted("60000", 7, &honest)], Mode::Enforce) else {
+            panic!("unsigned quotes")
+        };
+        assert_eq!(e.rule, "bad_signature");
+        // a chain without oracles never changes a mark
+        let mut cfg = examples::chain();
+        cfg.oracles = Default::default();
+        assert_eq!(rejection(&cfg.genesis_state(), &[quoted("60000", 7, &[])]), oracle(0, "oracle_quorum"));
+    }
+
     /// Account 3 long 0.5 BTC at 64000 on 5000 collateral, BTC marked at 60000.
     fn underwater() -> ChainState {
-        after(&[trade(0, 3, 2, "0.5", "64000"), Transition::OraclePrice { market: 0, price: fx("60000") }])
+        after(&[trade(0, 3, 2, "0.5", "64000"), price(0, fx("60000"))])
     }
 
     #[test]
@@ -587,11 +728,7 @@ mod tests {
     #[test]
     fn deleverage_rules() {
         // account 5 long 2 ETH at 3200 on 1000; ETH to 2600: TV = -200
-        let st = after(&[
-            trade(1, 5, 2, "2", "3200"),
-            trade(1, 4, 1, "1", "3200"),
-            Transition::OraclePrice { market: 1, price: fx("2600") },
-        ]);
+        let st = after(&[trade(1, 5, 2, "2", "3200"), trade(1, 4, 1, "1", "3200"), price(1, fx("2600"))]);
         let delev = |counterparty: u64, size: &str| Transition::Deleverage {
             market: 1,
             deleveraged: 5,
@@ -793,10 +930,8 @@ mod tests {
                 Fixed(s * 100_000),
                 Fixed(if j == 0 { 1_500_000_000 } else { 100_000_000 })
             )),
-            (0u32..2, 85i128..115).prop_map(|(m, p)| Transition::OraclePrice {
-                market: m,
-                price: Fixed(if m == 0 { 64_000 } else { 3_200 } * p * 10_000),
-            }),
+            (0u32..2, 85i128..115)
+                .prop_map(|(m, p)| crate::testutil::price(m, Fixed(if m == 0 { 64_000 } else { 3_200 } * p * 10_000))),
             (0u32..2, -50i128..50).prop_map(|(m, r)| Transition::FundingTick { market: m, rate: Fixed(r * 100_000) }),
         ]
     }

@@ -12,14 +12,17 @@ pub const BATCH_VALID_JSON: &str = include_str!("../../examples/batch-valid.json
 /// `examples/batch-invalid.json`: rejected at index 1 (withdraw, initial_margin).
 pub const BATCH_INVALID_JSON: &str = include_str!("../../examples/batch-invalid.json");
 /// `examples/invalid/RULE.json`: batches each refused by one authorization
-/// rule, with the index of the refused transition. All apply to the
+/// or oracle rule, with the index of the refused transition. All apply to the
 /// genesis but `expired`, which follows `batch-valid.json` (seq 1).
-pub const INVALID_BY_RULE: [(&str, usize, &str); 5] = [
+pub const INVALID_BY_RULE: [(&str, usize, &str); 8] = [
     ("bad_signature", 0, include_str!("../../examples/invalid/bad_signature.json")),
     ("order_limit", 0, include_str!("../../examples/invalid/order_limit.json")),
     ("order_filled", 1, include_str!("../../examples/invalid/order_filled.json")),
     ("nonce", 1, include_str!("../../examples/invalid/nonce.json")),
     ("expired", 0, include_str!("../../examples/invalid/expired.json")),
+    ("oracle_quorum", 0, include_str!("../../examples/invalid/oracle_quorum.json")),
+    ("oracle_median", 0, include_str!("../../examples/invalid/oracle_median.json")),
+    ("oracle_stale", 1, include_str!("../../examples/invalid/oracle_stale.json")),
 ];
 
 /// The example chain.
@@ -27,16 +30,19 @@ pub fn chain() -> ChainConfig {
     ChainConfig::from_json(CHAIN_JSON).expect("the embedded example chain is valid")
 }
 
-/// The example chain with another capacity and depth.
+/// The example chain with another capacity and depth (and no more oracle
+/// updates than the capacity).
 pub fn chain_with(capacity: usize, depth: usize) -> ChainConfig {
     let mut c = chain();
     c.shape.capacity = capacity;
     c.shape.depth = depth;
+    c.shape.oracle_updates = c.shape.oracle_updates.min(capacity);
     c
 }
 
 /// The smallest useful chain: the example's first market, no option series,
-/// its first scenario, its genesis, with `capacity` and `depth`. The epoch
+/// its first scenario, its genesis and oracles, but no room for oracle
+/// updates (marks never change), with `capacity` and `depth`. The epoch
 /// tests of the prover and of the service aggregate proofs of
 /// `tiny_chain("epoch-chain", 1, 3)`, so they share one epoch key.
 pub fn tiny_chain(chain_id: &str, capacity: usize, depth: usize) -> ChainConfig {
@@ -45,6 +51,7 @@ pub fn tiny_chain(chain_id: &str, capacity: usize, depth: usize) -> ChainConfig 
     c.shape.markets = 1;
     c.shape.series = 0;
     c.shape.scenarios = 1;
+    c.shape.oracle_updates = 0;
     c.markets.truncate(1);
     c.series.clear();
     c.scenarios.truncate(1);
@@ -61,18 +68,35 @@ pub fn batch_valid() -> Batch {
 /// Published, so for examples and tests only: `examples/chain.json` gives
 /// accounts 1–5 these keys, and the example batches are signed with them.
 pub fn secret(id: u64) -> SecretKey {
+    example_key(b"statesync example account", id)
+}
+
+/// The secret key of example oracle `i`: SHA-256("statesync example
+/// oracle" ‖ `i` as 8 bytes little-endian). Published, like [`secret`]:
+/// `examples/chain.json` lists oracles 0–2 with these keys, and the example
+/// batches' quotes are signed with them.
+pub fn oracle_secret(i: u32) -> SecretKey {
+    example_key(b"statesync example oracle", u64::from(i))
+}
+
+fn example_key(label: &[u8], id: u64) -> SecretKey {
     let mut h = Sha256::new();
-    h.update(b"statesync example account");
+    h.update(label);
     h.update(id.to_le_bytes());
     SecretKey::from_bytes(h.finalize().into())
 }
 
 /// `batch` for the chain `cfg`: its chain id, and every signature signed
-/// again with the example key of its account ([`secret`]) for `cfg`'s tag
-/// (a chain of another shape has another tag).
+/// again with the example key of its account ([`secret`]) or oracle
+/// ([`oracle_secret`]) for `cfg`'s tag (a chain of another shape has
+/// another tag).
 pub fn signed_for(batch: &Batch, cfg: &ChainConfig) -> Batch {
     let tag = cfg.tag();
-    let transitions = batch.transitions.iter().map(|t| t.clone().signed_by(|id| Some(secret(id)), tag)).collect();
+    let transitions = batch
+        .transitions
+        .iter()
+        .map(|t| t.clone().signed_by(|id| Some(secret(id)), tag).quotes_signed_by(|i| Some(oracle_secret(i)), tag))
+        .collect();
     Batch { chain_id: cfg.chain_id.clone(), transitions, ..batch.clone() }
 }
 
@@ -102,6 +126,9 @@ mod tests {
         let cfg = chain();
         for a in &cfg.genesis.accounts {
             assert_eq!(a.key, Some(secret(a.id).public()), "account {}", a.id);
+        }
+        for (i, key) in cfg.oracles.keys.iter().enumerate() {
+            assert_eq!(*key, oracle_secret(i as u32).public(), "oracle {i}");
         }
         // signatures are deterministic: signing the examples again changes nothing
         for json in [BATCH_VALID_JSON, BATCH_INVALID_JSON].into_iter().chain(INVALID_BY_RULE.iter().map(|e| e.2)) {

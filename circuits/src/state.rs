@@ -145,6 +145,10 @@ pub struct Market {
     pub maintenance_margin: Fx6,
     /// The largest funding rate of one tick, either way.
     pub max_funding_rate: Fx6,
+    /// Timestamp of the latest oracle update (0: none yet); the next one
+    /// must be later.
+    #[serde(default)]
+    pub oracle_time: u64,
 }
 
 /// An option series' live marks.
@@ -160,6 +164,9 @@ pub struct Series {
     pub gamma: Fx12,
     /// Vega per unit, quote per vol point.
     pub vega: Fx6,
+    /// Timestamp of the latest oracle update (0: none yet).
+    #[serde(default)]
+    pub oracle_time: u64,
 }
 
 /// One scenario of the risk grid.
@@ -172,6 +179,30 @@ pub struct Scenario {
     pub vol_shock: Fx6,
 }
 
+/// The chain's oracle keys and quorum, fixed at genesis and kept in the
+/// market table, so that the state root (and every batch proof) binds them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OracleTable {
+    /// One slot per oracle of the shape; `None` past the chain's keys.
+    pub keys: Vec<Option<PublicKey>>,
+    /// Quotes of distinct oracles an update needs.
+    pub quorum: u32,
+}
+
+impl OracleTable {
+    /// `keys` in a shape's oracle slots.
+    pub fn new(shape: &Shape, keys: &[PublicKey], quorum: u32) -> Self {
+        let mut slots: Vec<Option<PublicKey>> = keys.iter().copied().map(Some).collect();
+        slots.resize(shape.oracles, None);
+        OracleTable { keys: slots, quorum }
+    }
+
+    /// The key of oracle `i`, if the chain has one.
+    pub fn key(&self, i: u32) -> Option<PublicKey> {
+        self.keys.get(i as usize).copied().flatten()
+    }
+}
+
 /// The market table; its Poseidon hash is the market root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketTable {
@@ -181,14 +212,18 @@ pub struct MarketTable {
     pub series: Vec<Series>,
     /// Scenario grid.
     pub scenarios: Vec<Scenario>,
+    /// Oracle keys and quorum.
+    pub oracles: OracleTable,
     /// Insurance fund (fees are paid into it), 12 decimals.
     pub insurance_fund: Fx12,
 }
 
 impl MarketTable {
     /// Field encoding: per market (mark, funding index, open interest, imf,
-    /// mmf, max funding rate); per series (underlying, premium, delta, gamma, vega); per scenario
-    /// (price shock, vol shock); the insurance fund.
+    /// mmf, max funding rate, oracle time); per series (underlying, premium,
+    /// delta, gamma, vega, oracle time); per scenario (price shock, vol
+    /// shock); per oracle slot the key's x and y (`(0, 0)`: none); the
+    /// quorum; the insurance fund.
     pub fn to_fields(&self) -> Vec<Fr> {
         let mut v = Vec::new();
         for m in &self.markets {
@@ -196,6 +231,7 @@ impl MarketTable {
                 [m.mark, m.funding_index, m.open_interest, m.initial_margin, m.maintenance_margin, m.max_funding_rate]
                     .map(|x| fe(x.raw())),
             );
+            v.push(fe(m.oracle_time as i128));
         }
         for s in &self.series {
             v.extend([
@@ -204,11 +240,16 @@ impl MarketTable {
                 fe(s.delta.raw()),
                 fe(s.gamma.raw()),
                 fe(s.vega.raw()),
+                fe(s.oracle_time as i128),
             ]);
         }
         for s in &self.scenarios {
             v.extend([fe(s.price_shock.raw()), fe(s.vol_shock.raw())]);
         }
+        for k in &self.oracles.keys {
+            v.extend(crate::transition::key_fields(k.as_ref()));
+        }
+        v.push(fe(self.oracles.quorum as i128));
         v.push(fe(self.insurance_fund.raw()));
         v
     }
@@ -250,7 +291,7 @@ pub struct ChainState {
 
 /// Version of the state encoding (leaf and tree hashing, state root) this
 /// build reads and writes; bumped with the batch circuit's version.
-pub const STATE_VERSION: u32 = 4;
+pub const STATE_VERSION: u32 = 5;
 
 /// The serialized form of [`ChainState`] (the tree is rebuilt on load).
 #[derive(Debug, Clone, Serialize, Deserialize)]

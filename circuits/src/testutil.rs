@@ -10,7 +10,7 @@ use crate::{
     examples,
     fixed::{Fixed, Fx6},
     state::ChainState,
-    transition::{Order, Transition},
+    transition::{MarksQuote, Order, PriceQuote, Transition},
 };
 
 /// A 6-decimal value from its decimal string.
@@ -87,9 +87,32 @@ pub fn liquidate(market: u32, liquidated: u64, liquidator: u64, size: &str, pric
     }
 }
 
-/// `ts` with every order signature that is missing made by the example key
-/// of its account ([`examples::secret`]) for the chain `tag`.
-pub fn sign_orders(tag: Fr, ts: &[Transition]) -> Vec<Transition> {
+/// A fresh oracle timestamp (they only grow, so an update is never stale).
+fn timestamp() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A new mark of `market`, quoted at that price by example oracles 0 and 1
+/// (the example chain's quorum), unsigned.
+pub fn price(market: u32, price: Fx6) -> Transition {
+    let quotes = (0..2).map(|oracle| PriceQuote { oracle, price, signature: None }).collect();
+    Transition::OraclePrice { market, price, timestamp: timestamp(), quotes }
+}
+
+/// New marks of `series` (premium, delta, gamma and vega, raw), quoted by
+/// example oracles 0 and 1, unsigned.
+pub fn marks(series: u32, values: [i128; 4]) -> Transition {
+    let [premium, delta, gamma, vega] = values;
+    let (premium, delta, gamma, vega) = (Fixed(premium), Fixed(delta), Fixed(gamma), Fixed(vega));
+    let quotes = (0..2).map(|oracle| MarksQuote { oracle, premium, delta, gamma, vega, signature: None }).collect();
+    Transition::OptionMarks { series, premium, delta, gamma, vega, timestamp: timestamp(), quotes }
+}
+
+/// `ts` with every order and quote signature that is missing made by the
+/// example key of its account or oracle ([`examples::secret`],
+/// [`examples::oracle_secret`]) for the chain `tag`.
+pub fn sign_missing(tag: Fr, ts: &[Transition]) -> Vec<Transition> {
     ts.iter()
         .map(|t| {
             let mut e = t.encode();
@@ -99,12 +122,18 @@ pub fn sign_orders(tag: Fr, ts: &[Transition]) -> Vec<Transition> {
                     e.set_signature(party, sig);
                 }
             }
+            for i in 0..e.quotes.len() {
+                if e.quotes[i].signature.is_none() {
+                    let sig = examples::oracle_secret(e.quotes[i].oracle).sign(e.quote_message(tag, i));
+                    e.quotes[i].signature = Some(sig);
+                }
+            }
             e.decode().expect("an encoding decodes")
         })
         .collect()
 }
 
-/// [`engine::apply_transitions`] with the orders signed ([`sign_orders`]).
+/// [`engine::apply_transitions`] with the orders and quotes signed ([`sign_missing`]).
 pub fn apply(st: &ChainState, ts: &[Transition], mode: Mode) -> Result<Applied, BatchError> {
-    engine::apply_transitions(st, &sign_orders(st.tag, ts), mode)
+    engine::apply_transitions(st, &sign_missing(st.tag, ts), mode)
 }

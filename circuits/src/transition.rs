@@ -92,14 +92,20 @@ pub enum Transition {
         /// The maker's signed order.
         maker_order: Order,
     },
-    /// New mark price of a market.
+    /// New mark price of a market: the median of the prices its quotes
+    /// sign (the lower median for an even count).
     OraclePrice {
         /// Market id.
         market: u32,
         /// Mark price, > 0.
         price: Fx6,
+        /// The quotes' timestamp: later than the market's latest update.
+        timestamp: u64,
+        /// Quotes of at least the chain's quorum of distinct oracles.
+        quotes: Vec<PriceQuote>,
     },
-    /// New premium and Greeks of a series.
+    /// New premium and Greeks of a series: each the median of the values
+    /// its quotes sign.
     OptionMarks {
         /// Series id.
         series: u32,
@@ -111,6 +117,10 @@ pub enum Transition {
         gamma: Fx12,
         /// Vega (quote per vol point).
         vega: Fx6,
+        /// The quotes' timestamp: later than the series' latest update.
+        timestamp: u64,
+        /// Quotes of at least the chain's quorum of distinct oracles.
+        quotes: Vec<MarksQuote>,
     },
     /// Adds `rate` to the market's funding index (longs pay when positive).
     FundingTick {
@@ -168,6 +178,92 @@ pub enum Transition {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<Signature>,
     },
+}
+
+/// An oracle's signed price of a market at a timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceQuote {
+    /// The oracle: an index into the chain's oracle keys.
+    pub oracle: u32,
+    /// The price it signs.
+    pub price: Fx6,
+    /// The oracle key's signature of [`oracle_message`] (required; absent
+    /// only in tests of the circuit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+/// An oracle's signed premium and Greeks of a series at a timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarksQuote {
+    /// The oracle: an index into the chain's oracle keys.
+    pub oracle: u32,
+    /// Premium.
+    pub premium: Fx6,
+    /// Delta.
+    pub delta: Fx6,
+    /// Gamma (12 decimals).
+    pub gamma: Fx12,
+    /// Vega.
+    pub vega: Fx6,
+    /// The oracle key's signature of [`oracle_message`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+/// A quote in the uniform encoding: `values` are the price (or premium),
+/// delta, gamma and vega (raw; zero past the price for `oracle_price`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// Oracle index.
+    pub oracle: u32,
+    /// Signed values.
+    pub values: [i128; 4],
+    /// Signature.
+    pub signature: Option<Signature>,
+}
+
+impl PriceQuote {
+    /// Oracle `oracle`'s quote of `price` for market `market` at
+    /// `timestamp`, signed by `key` for the chain `tag`: what
+    /// `statesync sign oracle` prints.
+    pub fn signed(key: &SecretKey, tag: Fr, oracle: u32, market: u32, timestamp: u64, price: Fx6) -> Self {
+        let m = oracle_message(tag, Kind::OraclePrice, market, timestamp, &[price.raw(), 0, 0, 0]);
+        PriceQuote { oracle, price, signature: Some(key.sign(m)) }
+    }
+}
+
+impl MarksQuote {
+    /// Oracle `oracle`'s quote of `values` (premium, delta, gamma, vega,
+    /// raw) for series `series` at `timestamp`, signed by `key`.
+    pub fn signed(key: &SecretKey, tag: Fr, oracle: u32, series: u32, timestamp: u64, values: [i128; 4]) -> Self {
+        let m = oracle_message(tag, Kind::OptionMarks, series, timestamp, &values);
+        let [premium, delta, gamma, vega] = values;
+        MarksQuote {
+            oracle,
+            premium: Fixed(premium),
+            delta: Fixed(delta),
+            gamma: Fixed(gamma),
+            vega: Fixed(vega),
+            signature: Some(key.sign(m)),
+        }
+    }
+}
+
+/// The lower median: the `⌈n/2⌉`-th smallest (0 for none).
+pub fn lower_median(mut values: Vec<i128>) -> i128 {
+    values.sort_unstable();
+    values.get(values.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+}
+
+/// Poseidon(`Oracle`; chain tag, kind, market or series, timestamp, price or
+/// premium, delta, gamma, vega): what an oracle's key signs for a quote.
+pub fn oracle_message(tag: Fr, kind: Kind, asset: u32, timestamp: u64, values: &[i128; 4]) -> Fr {
+    let mut v = vec![tag, fe(kind as i128), fe(asset as i128), fe(timestamp as i128)];
+    v.extend(values.iter().map(|x| fe(*x)));
+    poseidon::hash(Domain::Oracle, &v)
 }
 
 /// Orders per account: an order's id picks its slot (`id mod ORDER_SLOTS`)
@@ -353,6 +449,10 @@ pub struct Encoded {
     pub signature: Option<Signature>,
     /// The signature of account `b`'s key (the maker's or the liquidator's order).
     pub signature_b: Option<Signature>,
+    /// The oracle quotes' timestamp (oracle_price, option_marks).
+    pub timestamp: u64,
+    /// The oracle quotes (carried, not committed: what they sign is).
+    pub quotes: Vec<Quote>,
 }
 
 /// Why an [`Encoded`] transition is not a transition.
@@ -361,7 +461,7 @@ pub struct Encoded {
 pub struct DecodeError(&'static str);
 
 /// Number of field elements of an encoded transition.
-pub const ENCODED_LEN: usize = 24;
+pub const ENCODED_LEN: usize = 25;
 
 /// One of the two accounts of a transition: `a` (0) or `b` (1).
 pub type Party = usize;
@@ -386,7 +486,24 @@ impl Encoded {
             orders: [OrderTerms::default(); 2],
             signature: None,
             signature_b: None,
+            timestamp: 0,
+            quotes: vec![],
         }
+    }
+
+    /// Whether the kind is an oracle update (it carries quotes).
+    pub fn oracle_kind(&self) -> bool {
+        matches!(self.kind, Kind::OraclePrice | Kind::OptionMarks)
+    }
+
+    /// The values an oracle update sets: price or premium, delta, gamma, vega.
+    pub fn values(&self) -> [i128; 4] {
+        [self.price, self.delta, self.gamma, self.vega]
+    }
+
+    /// What quote `i`'s oracle signs ([`oracle_message`]).
+    pub fn quote_message(&self, tag: Fr, i: usize) -> Fr {
+        oracle_message(tag, self.kind, self.asset, self.timestamp, &self.quotes[i].values)
     }
 
     /// The key's coordinates, `(0, 0)` for none (not a point of the curve).
@@ -484,6 +601,7 @@ impl Encoded {
             fe(self.orders[1].max_fee),
             fe(self.orders[1].expiry as i128),
             fe(self.orders[1].id as i128),
+            fe(self.timestamp as i128),
         ]
     }
 
@@ -525,13 +643,35 @@ impl Encoded {
                 taker_order: order_a(),
                 maker_order: order_b(),
             },
-            Kind::OraclePrice => Transition::OraclePrice { market: self.asset, price },
+            Kind::OraclePrice => Transition::OraclePrice {
+                market: self.asset,
+                price,
+                timestamp: self.timestamp,
+                quotes: self
+                    .quotes
+                    .iter()
+                    .map(|q| PriceQuote { oracle: q.oracle, price: Fixed(q.values[0]), signature: q.signature.clone() })
+                    .collect(),
+            },
             Kind::OptionMarks => Transition::OptionMarks {
                 series: self.asset,
                 premium: price,
                 delta: Fixed(self.delta),
                 gamma: Fixed(self.gamma),
                 vega: Fixed(self.vega),
+                timestamp: self.timestamp,
+                quotes: self
+                    .quotes
+                    .iter()
+                    .map(|q| MarksQuote {
+                        oracle: q.oracle,
+                        premium: Fixed(q.values[0]),
+                        delta: Fixed(q.values[1]),
+                        gamma: Fixed(q.values[2]),
+                        vega: Fixed(q.values[3]),
+                        signature: q.signature.clone(),
+                    })
+                    .collect(),
             },
             Kind::FundingTick => Transition::FundingTick { market: self.asset, rate: x },
             Kind::Liquidate => Transition::Liquidate {
@@ -623,10 +763,24 @@ impl Transition {
                 (e.fee_a, e.fee_b) = (taker_fee.raw(), maker_fee.raw());
                 e.set_orders(Some(taker_order), maker_order);
             }
-            Transition::OraclePrice { market, price } => (e.asset, e.price) = (market, price.raw()),
-            Transition::OptionMarks { series, premium, delta, gamma, vega } => {
-                (e.asset, e.price, e.delta, e.gamma, e.vega) =
-                    (series, premium.raw(), delta.raw(), gamma.raw(), vega.raw());
+            Transition::OraclePrice { market, price, timestamp, quotes } => {
+                (e.asset, e.price, e.timestamp) = (market, price.raw(), timestamp);
+                e.quotes = quotes
+                    .into_iter()
+                    .map(|q| Quote { oracle: q.oracle, values: [q.price.raw(), 0, 0, 0], signature: q.signature })
+                    .collect();
+            }
+            Transition::OptionMarks { series, premium, delta, gamma, vega, timestamp, quotes } => {
+                (e.asset, e.price, e.delta, e.gamma, e.vega, e.timestamp) =
+                    (series, premium.raw(), delta.raw(), gamma.raw(), vega.raw(), timestamp);
+                e.quotes = quotes
+                    .into_iter()
+                    .map(|q| Quote {
+                        oracle: q.oracle,
+                        values: [q.premium.raw(), q.delta.raw(), q.gamma.raw(), q.vega.raw()],
+                        signature: q.signature,
+                    })
+                    .collect();
             }
             Transition::FundingTick { market, rate } => (e.asset, e.x) = (market, rate.raw()),
             Transition::Liquidate { market, liquidated, liquidator, size, price, fee, liquidator_order } => {
@@ -663,6 +817,36 @@ impl Transition {
             if let (true, Some(key)) = (e.signer(party), key_of(e.account(party))) {
                 let sig = key.sign(e.signed_message(tag, party));
                 e.set_signature(party, sig);
+            }
+        }
+        e.decode().expect("a transition's encoding decodes")
+    }
+
+    /// A new mark of `market` from oracle quotes at `timestamp`: the lower
+    /// median of their prices (sign the quotes with [`PriceQuote::signed`]
+    /// or [`Transition::quotes_signed_by`]).
+    pub fn oracle_price(market: u32, timestamp: u64, quotes: Vec<PriceQuote>) -> Self {
+        let price = Fixed(lower_median(quotes.iter().map(|q| q.price.raw()).collect()));
+        Transition::OraclePrice { market, price, timestamp, quotes }
+    }
+
+    /// New marks of `series` from oracle quotes at `timestamp`: each value
+    /// the lower median of the quoted ones.
+    pub fn option_marks(series: u32, timestamp: u64, quotes: Vec<MarksQuote>) -> Self {
+        let median = |f: fn(&MarksQuote) -> i128| lower_median(quotes.iter().map(f).collect());
+        let (premium, delta) = (Fixed(median(|q| q.premium.raw())), Fixed(median(|q| q.delta.raw())));
+        let (gamma, vega) = (Fixed(median(|q| q.gamma.raw())), Fixed(median(|q| q.vega.raw())));
+        Transition::OptionMarks { series, premium, delta, gamma, vega, timestamp, quotes }
+    }
+
+    /// This transition with every oracle quote signed again by `key_of` its
+    /// oracle, for the chain `tag` (quotes of oracles `key_of` has no key
+    /// for are left as they are).
+    pub fn quotes_signed_by(self, key_of: impl Fn(u32) -> Option<SecretKey>, tag: Fr) -> Self {
+        let mut e = self.encode();
+        for i in 0..e.quotes.len() {
+            if let Some(key) = key_of(e.quotes[i].oracle) {
+                e.quotes[i].signature = Some(key.sign(e.quote_message(tag, i)));
             }
         }
         e.decode().expect("a transition's encoding decodes")

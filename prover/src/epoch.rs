@@ -467,15 +467,14 @@ mod tests {
 
     use super::*;
 
-    /// Batch public inputs of a chain whose roots repeat: the mark price
+    /// Batch public inputs of a chain whose roots repeat: the funding index
     /// moved and moved back, again and again (roots R0, R1, R0, R1, ...).
     fn repeating(cfg: &ChainConfig, n: u64) -> Vec<PublicInputs> {
         let mut st = cfg.genesis_state();
         (0..n)
             .map(|seq| {
-                let mark = cfg.markets[0].mark_price;
-                let price = if seq % 2 == 0 { Fixed(mark.raw() + 1_000_000) } else { mark };
-                let t = Transition::OraclePrice { market: 0, price };
+                let rate = Fixed(if seq % 2 == 0 { 1_000_000 } else { -1_000_000 });
+                let t = Transition::FundingTick { market: 0, rate };
                 let b = Batch { version: BATCH_VERSION, chain_id: cfg.chain_id.clone(), seq, transitions: vec![t] };
                 let out = apply_batch(&st, &cfg.chain_id, &b).unwrap();
                 st = out.state;
@@ -503,7 +502,7 @@ mod tests {
         let mut b = a.clone();
         b.chain_id = "chain-b".into();
         let (pa, pb) = (repeating(&a, 4), repeating(&b, 1));
-        assert_eq!(pa[0].old_root, pa[1].new_root, "a price moved and moved back returns to the same root");
+        assert_eq!(pa[0].old_root, pa[1].new_root, "a funding index moved and moved back returns to the same root");
         assert_eq!(pa[0].old_root, pb[0].old_root, "identical genesis content, identical roots");
         assert_eq!(pa[0].new_root, pb[0].new_root);
         let tag = a.tag();

@@ -147,6 +147,9 @@ pub enum Domain {
     Authorize = 9,
     /// A leaf of an account's orders tree (order id, filled size, fees).
     Order = 10,
+    /// What an oracle's key signs for a quote:
+    /// [`crate::transition::oracle_message`].
+    Oracle = 11,
 }
 
 /// The initial capacity element of a hash of `len` inputs in `domain`.
