@@ -190,13 +190,14 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::signing::AccountAction,
     },
-    /// Sign a transition with an account's secret key for a chain; prints
-    /// the transition's JSON, ready for a batch.
+    /// Sign a transition, an order or an oracle quote with an account's or
+    /// an oracle's secret key for a chain; prints its JSON, ready for a
+    /// batch.
     Sign {
         /// Chain config (its tag is signed: a signature holds on this chain only).
         #[arg(long, global = true)]
         chain: Option<PathBuf>,
-        /// The account's secret key file (`statesync account new`).
+        /// The account's or oracle's secret key file (`statesync account new`).
         #[arg(long, global = true)]
         key_file: Option<PathBuf>,
         /// The transition.
@@ -384,6 +385,12 @@ fn shape(chain: &Path, json: bool, opts: &ProverOpts) -> Result<(), Failure> {
     println!("advice cells: {} in all, {} per transition slot:", r.advice_cells, r.advice_cells_per_slot);
     for (part, cells) in &r.slot_parts {
         println!("  {cells:>8}  {part}");
+    }
+    if r.shape.oracle_updates > 0 {
+        println!(
+            "oracle updates: {} per batch, {} advice cells per update ({} quotes: keys, bounds, medians, signatures)",
+            r.shape.oracle_updates, r.oracle_update_cells, r.shape.oracles
+        );
     }
     println!("lookup cells: {} in all, {} per transition slot", r.lookup_cells, r.lookup_cells_per_slot);
     if keys.is_empty() {

@@ -8,6 +8,7 @@ use std::{fs, io::Write, path::Path};
 use clap::Subcommand;
 use rand::rngs::OsRng;
 use statesync_circuits::{
+    config::ChainConfig,
     eddsa::{PublicKey, SecretKey},
     fixed::{Fx12, Fx6},
     transition::{Kind, MarksQuote, Order, PriceQuote, Transition},
@@ -108,6 +109,21 @@ pub enum SignAction {
         #[arg(long, allow_hyphen_values = true, default_value = "0")]
         vega: Fx6,
     },
+    /// A transition's JSON (FILE, or standard input without one or with
+    /// `-`), printed back with the signatures of one signer made: with
+    /// `--account N`, account N's (its withdrawal or key change, its orders
+    /// in a trade, option trade or liquidation); with `--oracle I`, oracle
+    /// I's quotes (the key must be that oracle's in the chain config).
+    Transition {
+        /// The account whose signatures to make.
+        #[arg(long, conflicts_with = "oracle", required_unless_present = "oracle")]
+        account: Option<u64>,
+        /// The oracle whose quotes to sign.
+        #[arg(long)]
+        oracle: Option<u32>,
+        /// The transition (JSON).
+        file: Option<std::path::PathBuf>,
+    },
     /// A change of the account's key (signed with the current one).
     SetKey {
         /// Account id.
@@ -125,6 +141,18 @@ pub enum SignAction {
 fn read_key(path: &Path) -> Result<SecretKey, Failure> {
     let text = fs::read_to_string(path).map_err(|e| Failure::input(format!("reading {}: {e}", path.display())))?;
     text.trim().parse().map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+}
+
+/// Refuses a key that is not oracle `oracle`'s in the chain config.
+fn oracle_key(cfg: &ChainConfig, key_file: &Path, key: &SecretKey, oracle: u32) -> Result<(), Failure> {
+    if cfg.oracles.keys.get(oracle as usize) == Some(&key.public()) {
+        Ok(())
+    } else {
+        Err(Failure::input(format!(
+            "the key in {} is not oracle {oracle}'s key in the chain config",
+            key_file.display()
+        )))
+    }
 }
 
 fn print_public(key: &PublicKey) {
@@ -169,13 +197,43 @@ pub fn sign(chain: &Path, key_file: &Path, action: SignAction) -> Result<(), Fai
             println!("{}", serde_json::to_string(&order).expect("orders serialize"));
             return Ok(());
         }
-        SignAction::Oracle { kind, oracle, asset, timestamp, price, delta, gamma, vega } => {
-            if cfg.oracles.keys.get(oracle as usize) != Some(&key.public()) {
-                return Err(Failure::input(format!(
-                    "the key in {} is not oracle {oracle}'s key in the chain config",
-                    key_file.display()
-                )));
+        SignAction::Transition { account, oracle, file } => {
+            let text = match file.as_deref() {
+                Some(path) if path != Path::new("-") => {
+                    fs::read_to_string(path).map_err(|e| Failure::input(format!("reading {}: {e}", path.display())))?
+                }
+                _ => std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| Failure::input(format!("reading standard input: {e}")))?,
+            };
+            let t: Transition =
+                serde_json::from_str(&text).map_err(|e| Failure::input(format!("not a transition: {e}")))?;
+            let mut e = t.encode();
+            let mut made = 0;
+            if let Some(oracle) = oracle {
+                oracle_key(&cfg, key_file, &key, oracle)?;
+                for i in 0..e.quotes.len() {
+                    if e.quotes[i].oracle == oracle {
+                        e.quotes[i].signature = Some(key.sign(e.quote_message(tag, i)));
+                        made += 1;
+                    }
+                }
             }
+            for party in 0..2 {
+                if e.signer(party) && Some(e.account(party)) == account {
+                    let sig = key.sign(e.signed_message(tag, party));
+                    e.set_signature(party, sig);
+                    made += 1;
+                }
+            }
+            if made == 0 {
+                return Err(Failure::input("the signer signs nothing in this transition"));
+            }
+            let t = e.decode().map_err(|err| Failure::input(err.to_string()))?;
+            println!("{}", serde_json::to_string(&t).expect("transitions serialize"));
+            return Ok(());
+        }
+        SignAction::Oracle { kind, oracle, asset, timestamp, price, delta, gamma, vega } => {
+            oracle_key(&cfg, key_file, &key, oracle)?;
             let quote = if kind == "oracle_price" {
                 let plain = Fx6::ZERO;
                 if (delta, gamma.raw(), vega) != (plain, 0, plain) {

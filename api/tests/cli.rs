@@ -249,12 +249,85 @@ fn accounts_and_signed_transitions_from_the_command_line() {
     let mut altered = buy.clone();
     altered["price"] = "65000".into();
     assert_eq!(rule(4, trade("0.01", "64000", &altered, &sell)), "bad_signature");
-    // the hand-signed trade is proven and the proof verifies
-    let proof = dir.join("trade.proof.json");
-    let p = proof.to_str().unwrap();
-    let (code, _, err) =
-        statesync(&d, &["prove", "--chain", c, "--state-dir", state.to_str().unwrap(), "--seq", "3", "--out", p]);
-    assert_eq!(code, 0, "{err}");
-    let (code, out, err) = statesync(&d, &["verify", "--chain", c, p]);
+
+    // an oracle update: quotes signed by the chain's oracles 0 and 2 (the quorum is 2)
+    let quote = |oracle: u32, price: &str, timestamp: &str| {
+        let key = dir.join(format!("oracle{oracle}.key"));
+        std::fs::write(&key, format!("{}\n", examples::oracle_secret(oracle))).unwrap();
+        let args = [
+            "sign",
+            "oracle",
+            "--chain",
+            c,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--kind",
+            "oracle_price",
+            "--oracle",
+            &oracle.to_string(),
+            "--asset",
+            "0",
+            "--timestamp",
+            timestamp,
+            "--price",
+            price,
+        ];
+        statesync(&d, &args)
+    };
+    let signed = |oracle: u32, price: &str| {
+        let (code, out, err) = quote(oracle, price, "1796000000");
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()
+    };
+    let update = |price: &str, quotes: Vec<serde_json::Value>| {
+        serde_json::json!({"type": "oracle_price", "market": 0, "price": price, "timestamp": 1796000000u64,
+            "quotes": quotes})
+    };
+    let (low, high) = (signed(0, "63000"), signed(2, "63500"));
+    assert_eq!((low["oracle"].as_u64(), low["price"].as_str()), (Some(0), Some("63000")));
+    assert_eq!(rule(4, update("63000", vec![low.clone()])), "oracle_quorum");
+    assert_eq!(rule(4, update("63500", vec![low.clone(), high.clone()])), "oracle_median");
+    let mut moved = high.clone();
+    moved["price"] = "63400".into();
+    assert_eq!(rule(4, update("63000", vec![low.clone(), moved])), "bad_signature");
+    // the same update signed whole, JSON in and out, oracle by oracle
+    let unsigned: Vec<serde_json::Value> = [(0, "63000"), (2, "63500")]
+        .iter()
+        .map(|(oracle, price)| serde_json::json!({"oracle": oracle, "price": price}))
+        .collect();
+    let mut whole = update("63000", unsigned);
+    for oracle in ["0", "2"] {
+        let file = dir.join("update.json");
+        std::fs::write(&file, whole.to_string()).unwrap();
+        let key = dir.join(format!("oracle{oracle}.key"));
+        let args = ["sign", "transition", "--chain", c, "--key-file", key.to_str().unwrap(), "--oracle", oracle];
+        let (code, out, err) = statesync(&d, &[&args[..], &[file.to_str().unwrap()]].concat());
+        assert_eq!(code, 0, "{err}");
+        whole = serde_json::from_str(out.trim()).unwrap();
+    }
+    assert_eq!(whole, update("63000", vec![low.clone(), high.clone()]), "signatures are deterministic");
+    let (code, out, err) = apply(4, &whole);
     assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(rule(5, update("63000", vec![low, high])), "oracle_stale");
+    // a key that is not the named oracle's is refused before signing
+    let (code, _, err) = quote(1, "63000", "1796000001");
+    assert_eq!(code, 0, "{err}");
+    let wrong = dir.join("oracle1.key");
+    std::fs::rename(dir.join("oracle2.key"), &wrong).unwrap();
+    let args = ["sign", "oracle", "--chain", c, "--key-file", wrong.to_str().unwrap()];
+    let more = ["--kind", "oracle_price", "--oracle", "1", "--asset", "0", "--timestamp", "9", "--price", "1"];
+    let (code, _, err) = statesync(&d, &[&args[..], &more[..]].concat());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not oracle 1's key"), "{err}");
+
+    // the hand-signed trade and oracle update are proven and the proofs verify
+    for seq in ["3", "4"] {
+        let proof = dir.join(format!("batch{seq}.proof.json"));
+        let p = proof.to_str().unwrap();
+        let (code, _, err) =
+            statesync(&d, &["prove", "--chain", c, "--state-dir", state.to_str().unwrap(), "--seq", seq, "--out", p]);
+        assert_eq!(code, 0, "{err}");
+        let (code, out, err) = statesync(&d, &["verify", "--chain", c, p]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
 }

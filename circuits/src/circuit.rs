@@ -1573,12 +1573,18 @@ pub fn report(shape: &Shape) -> Result<ShapeReport, WitnessShapeError> {
     let (poseidon_rows, signature_rows) = (c.poseidon_rows(), c.signature_rows());
     parts.insert("eddsa chip: signatures".into(), (signature_rows - set_sigs * eddsa_chip::ROWS) * width / slots);
     c.builder.clear();
-    let lookup_per_slot = if slots > 1 {
-        let mut one = shape.clone();
-        one.capacity = 1;
-        (lookup - cell_counts(&one)?.lookup) / (slots - 1)
-    } else {
-        lookup
+    // per slot: between shapes without quote sets that differ in capacity
+    let lookup_per_slot = {
+        let mut none = shape.clone();
+        none.oracle_updates = 0;
+        let all = cell_counts(&none)?.lookup;
+        none.capacity = 1;
+        let one = cell_counts(&none)?.lookup;
+        if slots > 1 {
+            (all - one) / (slots - 1)
+        } else {
+            one
+        }
     };
     let mut cs = ConstraintSystem::<Fr>::default();
     BatchCircuit::configure_with_params(&mut cs, params.clone());
