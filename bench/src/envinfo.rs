@@ -29,7 +29,7 @@ pub struct EnvInfo {
     pub crates: BTreeMap<String, String>,
     /// The compiler that built the bench.
     pub rustc: String,
-    /// git commit of the working tree, when known.
+    /// The git commit the bench was built from (`build.rs`), when known.
     pub git_commit: Option<String>,
     /// Build profile.
     pub profile: String,
@@ -54,12 +54,6 @@ pub fn collect() -> EnvInfo {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    let git_commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let devices = Devices::probe();
     EnvInfo {
         cpu,
@@ -69,7 +63,7 @@ pub fn collect() -> EnvInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         crates: CRATES.iter().filter_map(|c| Some((c.to_string(), locked_version(LOCK, c)?))).collect(),
         rustc: env!("STATESYNC_RUSTC_VERSION").into(),
-        git_commit,
+        git_commit: option_env!("STATESYNC_GIT_COMMIT").map(String::from),
         profile: if cfg!(debug_assertions) { "debug" } else { "release" }.into(),
     }
 }
@@ -89,5 +83,16 @@ mod tests {
         let env = collect();
         assert_eq!(env.crates.len(), CRATES.len(), "{:?}", env.crates);
         assert!(env.rustc.starts_with("rustc "), "{}", env.rustc);
+        // the commit is the build's: the tree's HEAD, as the tests are built from it
+        let head = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        if head.is_some() {
+            assert_eq!(env.git_commit, head);
+        }
     }
 }
