@@ -13,12 +13,12 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::OsRng;
 use statesync_circuits::{config::ChainConfig, transition::Batch};
 use statesync_prover::{
-    epoch::{chain_tag, EpochSpec, EPOCH_K},
+    batch::ProofFile,
+    epoch::{EpochSpec, EPOCH_K},
     evm::verifier_solidity,
-    hal::{self, Backend, Hal},
-    keys::{vk_hash, KeyStore},
-    proof::{prove_batch, verify_batch, ProofFile, TranscriptKind, PROOF_VERSION},
-    srs::SrsSource,
+    hal::{self, Backend, CpuHal, Hal},
+    snark::TranscriptKind,
+    Prover,
 };
 
 use crate::{
@@ -59,19 +59,20 @@ impl ProverOpts {
     fn cache_dir(&self) -> &Path {
         self.cache_dir.as_deref().unwrap_or(&self.data_dir)
     }
-    /// The SRS source these options name.
-    pub fn srs(&self) -> SrsSource {
-        SrsSource::new(self.srs.clone(), self.cache_dir())
-    }
-    /// The key store in the cache directory.
-    pub fn keys(&self) -> KeyStore {
-        KeyStore::in_cache_dir(self.cache_dir())
-    }
-    /// The prover backend these options name.
-    pub fn hal(&self) -> Result<Arc<dyn Hal>, Failure> {
+    /// The prover these options name: their SRS and caches, on their
+    /// backend (announced on stderr).
+    pub fn prover(&self) -> Result<Prover, Failure> {
         let hal = hal::select(self.backend)?;
         eprintln!("proving on {}", hal.name());
-        Ok(hal)
+        Ok(self.on(hal))
+    }
+    /// The same SRS and caches for verifying and inspecting keys (it proves
+    /// nothing, so no backend is chosen).
+    pub fn verifier(&self) -> Prover {
+        self.on(Arc::new(CpuHal))
+    }
+    fn on(&self, hal: Arc<dyn Hal>) -> Prover {
+        Prover::in_cache_dir(self.srs.clone(), self.cache_dir(), hal)
     }
 }
 
@@ -349,7 +350,7 @@ pub fn run(cli: Cli) -> ExitCode {
 fn shape(chain: &Path, json: bool, opts: &ProverOpts) -> Result<(), Failure> {
     let cfg = read_chain(chain)?;
     let r = statesync_circuits::circuit::report(&cfg.shape)?;
-    let keys = opts.keys().cached(&cfg.shape);
+    let keys = opts.verifier().key_store().cached(&cfg.shape);
     if json {
         let mut v = serde_json::to_value(&r).expect("reports serialize");
         v["chain_id"] = serde_json::json!(cfg.chain_id);
@@ -438,26 +439,14 @@ fn prove(
     let sd = StateDir::open(dir, &cfg).map_err(state_dir_failure)?;
     let w = sd.witness(seq).map_err(state_dir_failure)?;
     drop(sd);
-    let store = opts.keys();
-    let layout = store.layout(&cfg.shape)?;
-    let params = opts.srs().params(layout.k as u32)?;
+    let prover = opts.prover()?;
     let t0 = Instant::now();
-    let keys = store.keys(&params, &cfg.shape)?;
+    let keys = prover.batch_keys(&cfg.shape)?.keys;
     eprintln!("keys for shape {} (k = {}) ready in {:.1?}", cfg.shape.id(), keys.k(), t0.elapsed());
     let t1 = Instant::now();
-    let proof = prove_batch(opts.hal()?.as_ref(), &params, &keys, &w, kind, OsRng)?;
+    let (proof, _) = prover.prove_batch(&w, kind, OsRng)?;
     eprintln!("proved batch {seq} in {:.1?}", t1.elapsed());
-    let file = ProofFile {
-        version: PROOF_VERSION,
-        chain_id: cfg.chain_id.clone(),
-        seq,
-        shape: cfg.shape.clone(),
-        k: keys.k(),
-        transcript: kind,
-        public_inputs: w.public,
-        vk_hash: keys.vk_hash.clone(),
-        proof: hex::encode(&proof),
-    };
+    let file = prover.proof_file(&cfg.chain_id, seq, &cfg.shape, &proof)?;
     let text = serde_json::to_string_pretty(&file).expect("proof files serialize");
     fs::write(out, text).map_err(|e| Failure::failed(format!("writing {}: {e}", out.display())))?;
     println!("{}", serde_json::json!({ "seq": seq, "out": out.display().to_string(), "vk_hash": keys.vk_hash }));
@@ -471,15 +460,12 @@ fn verify(chain: &Path, proof: &Path, opts: &ProverOpts) -> Result<(), Failure> 
     if file.chain_id != cfg.chain_id || file.shape != cfg.shape {
         return Err(Failure::failed("invalid: the proof is for another chain or shape"));
     }
-    let bytes = file.proof_bytes().map_err(|e| Failure::input(e.to_string()))?;
-    let store = opts.keys();
-    let layout = store.layout(&cfg.shape)?;
-    let params = opts.srs().params(layout.k as u32)?;
-    let (vk, vk_hash) = store.verifying_key(&params, &cfg.shape)?;
-    if vk_hash != file.vk_hash {
+    let proof = file.batch_proof().map_err(|e| Failure::input(e.to_string()))?;
+    let prover = opts.verifier();
+    if prover.batch_verifier(&cfg.shape)?.vk_hash != file.vk_hash {
         return Err(Failure::failed("invalid: the proof names another verifying key"));
     }
-    if verify_batch(&params, &vk, &file.public_inputs, &bytes, file.transcript) {
+    if prover.verify_batch(&cfg.shape, &proof)? {
         println!("{}", serde_json::json!({ "valid": true, "seq": file.seq }));
         Ok(())
     } else {
@@ -492,21 +478,15 @@ fn evm_verifier(chain: &Path, epoch_size: usize, out: &Path, prover: &ProverOpts
     let cfg = read_chain(chain)?;
     let spec = EpochSpec { level: 1, n: epoch_size, k: EPOCH_K };
     spec.validate().map_err(|e| Failure::input(format!("--epoch-size: {e}")))?;
-    let srs = prover.srs();
-    let store = prover.keys();
-    let layout = store.layout(&cfg.shape)?;
-    let params = srs.params(layout.k as u32)?;
-    let (batch_vk, _) = store.verifying_key(&params, &cfg.shape)?;
-    let agg_params = srs.params(EPOCH_K)?;
-    let vk = store.epoch_verifying_key(&agg_params, &params, &batch_vk, &spec, chain_tag(&cfg))?;
-    let sol = verifier_solidity(&agg_params, &vk);
+    let v = prover.verifier().epoch_verifier(&cfg, &spec)?;
+    let sol = verifier_solidity(&v.params, &v.vk);
     fs::write(out, &sol).map_err(|e| Failure::failed(format!("writing {}: {e}", out.display())))?;
     println!(
         "{}: verifier of chain {}'s epochs of {epoch_size} batches (shape {}, epoch vk sha256 {}), {} bytes of Solidity",
         out.display(),
         cfg.chain_id,
         cfg.shape.id(),
-        vk_hash(&vk),
+        v.vk_hash,
         sol.len()
     );
     Ok(())

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use statesync_circuits::transition::Batch;
 
-use crate::{http::SubmitResponse, store::Job};
+use crate::{http::batches::SubmitResponse, store::Job};
 
 /// Client errors.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ impl Client {
     }
 
     /// A done job's proof file.
-    pub async fn proof(&self, id: &str) -> Result<statesync_prover::proof::ProofFile, ClientError> {
+    pub async fn proof(&self, id: &str) -> Result<statesync_prover::batch::ProofFile, ClientError> {
         let path = format!("/v1/jobs/{id}/proof");
         self.send_json(|| self.req(reqwest::Method::GET, &path)).await
     }

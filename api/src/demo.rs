@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use statesync_circuits::witness::PublicInputs;
 use statesync_circuits::{
     circuit,
     config::ChainConfig,
@@ -17,12 +16,11 @@ use statesync_circuits::{
     witness::fr_hex::to_hex,
 };
 use statesync_prover::{
-    epoch::{chain_tag, epoch_public, inner_snark, prove_epoch, verify_epoch, EpochSpec, EPOCH_K},
+    batch::BatchProof,
+    epoch::{epoch_public, EpochSpec, EPOCH_K},
     evm::{calldata as evm_calldata, verifier_solidity},
-    hal::Hal,
-    keys::ShapeKeys,
-    proof::{prove_batch, verify_batch, TranscriptKind},
-    srs::Params,
+    snark::TranscriptKind,
+    Prover,
 };
 
 use crate::cli::{Failure, ProverOpts};
@@ -276,12 +274,10 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     // batch proofs that will be aggregated use the Poseidon transcript
     let transcript = if args.epoch { TranscriptKind::Poseidon } else { TranscriptKind::Blake2b };
     let mut proven = vec![];
-    let srs = args.prover.srs();
-    let store = args.prover.keys();
-    let hal = args.prover.hal()?;
+    let prover = args.prover.prover()?;
     println!("statesync demo: chain {}, shape {}", cfg.chain_id, cfg.shape.id());
     let t = Instant::now();
-    let layout = store.layout(&cfg.shape)?;
+    let layout = prover.layout(&cfg.shape)?;
     let k = layout.k as u32;
     let advice = layout.num_advice_per_phase[0];
     println!(
@@ -300,14 +296,14 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         r.slot_parts.iter().map(|(p, c)| format!("{p} {c}")).collect::<Vec<_>>().join(", "),
         r.lookup_cells_per_slot
     );
-    if srs.is_insecure() {
+    if prover.srs().is_insecure() {
         println!("WARNING: INSECURE development SRS (public seed) — for demos and tests only");
     }
     let t = Instant::now();
-    let params = srs.params(k)?;
+    prover.params(k)?;
     println!("params ready in {:.1?}", t.elapsed());
     let t = Instant::now();
-    let keys = store.keys(&params, &cfg.shape)?;
+    let keys = prover.batch_keys(&cfg.shape)?.keys;
     println!("proving and verifying keys in {:.1?}; vk sha256 {}", t.elapsed(), keys.vk_hash);
 
     let mut gen = Generator::new(&cfg, args.seed);
@@ -325,11 +321,11 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
         kinds.dedup();
         let w = &applied.witness;
         let t = Instant::now();
-        let proof = prove_batch(hal.as_ref(), &params, &keys, w, transcript, &mut prover_rng)?;
+        let (proof, _) = prover.prove_batch(w, transcript, &mut prover_rng)?;
         let prove_time = t.elapsed();
         total += prove_time;
         let t = Instant::now();
-        let ok = verify_batch(&params, keys.pk.get_vk(), &w.public, &proof, transcript);
+        let ok = prover.verify_batch(&cfg.shape, &proof)?;
         all_ok &= ok;
         println!(
             "batch {seq}: {} transitions ({} liquidations; {}), root {} -> {}, proof {} bytes, proved in {:.1?}, verified in {:.1?}: {}",
@@ -338,12 +334,12 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
             kinds.join(", "),
             to_hex(&w.public.old_root),
             to_hex(&w.public.new_root),
-            proof.len(),
+            proof.proof.len(),
             prove_time,
             t.elapsed(),
             if ok { "VALID" } else { "INVALID" }
         );
-        proven.push((w.public, proof));
+        proven.push(proof);
         state = applied.state;
     }
     println!(
@@ -357,7 +353,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     }
     println!("all proofs verified");
     if args.epoch {
-        epoch(args, hal.as_ref(), &cfg, &params, &keys, proven, &mut prover_rng)?;
+        epoch(args, &prover, &cfg, &proven, &mut prover_rng)?;
     }
     Ok(())
 }
@@ -365,20 +361,18 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
 /// Aggregates `proven` (all the demo's batches) into one epoch proof.
 fn epoch(
     args: &DemoArgs,
-    hal: &dyn Hal,
+    prover: &Prover,
     cfg: &ChainConfig,
-    params: &Params,
-    keys: &ShapeKeys,
-    proven: Vec<(PublicInputs, Vec<u8>)>,
+    proven: &[BatchProof],
     rng: &mut ChaCha20Rng,
 ) -> Result<(), Failure> {
     let spec = EpochSpec { level: 1, n: proven.len(), k: EPOCH_K };
-    let tag = chain_tag(cfg);
+    let tag = cfg.tag();
     let t = Instant::now();
-    let agg_params = args.prover.srs().params(EPOCH_K)?;
+    prover.params(EPOCH_K)?;
     println!("epoch: params k = {EPOCH_K} ready in {:.1?}", t.elapsed());
     let t = Instant::now();
-    let ekeys = args.prover.keys().epoch_keys(&agg_params, params, keys.pk.get_vk(), &spec, tag)?;
+    let ekeys = prover.epoch_keys(cfg, &spec)?.keys;
     println!(
         "epoch: keys for {} batches in {:.1?} ({} advice + {} lookup columns); vk sha256 {}",
         spec.n,
@@ -387,16 +381,12 @@ fn epoch(
         ekeys.config.num_lookup_advice,
         ekeys.vk_hash
     );
-    let publics: Vec<PublicInputs> = proven.iter().map(|(p, _)| *p).collect();
-    let snarks = proven
-        .into_iter()
-        .map(|(p, proof)| inner_snark(params, keys.pk.get_vk(), &spec, p.to_fields(), proof))
-        .collect();
+    let publics: Vec<_> = proven.iter().map(|p| p.public).collect();
     let t = Instant::now();
-    let proof = prove_epoch(hal, &agg_params, &ekeys, snarks, TranscriptKind::Evm, rng)?;
+    let proof = prover.prove_epoch(cfg, &spec, proven, TranscriptKind::Evm, rng)?;
     let prove_time = t.elapsed();
     let t = Instant::now();
-    let ok = verify_epoch(&agg_params, ekeys.pk.get_vk(), &proof.instances, &proof.proof, TranscriptKind::Evm);
+    let ok = prover.verify_epoch(cfg, &spec, &proof)?;
     let public = proof.public();
     println!(
         "epoch: batches 0..={} root {} -> {}, {} transitions, {} liquidations, proof {} bytes, proved in {:.1?}, verified (with the accumulator's pairing) in {:.1?}: {}",
@@ -417,7 +407,8 @@ fn epoch(
     std::fs::create_dir_all(&dir).map_err(|e| Failure::failed(format!("creating {}: {e}", dir.display())))?;
     let sol = dir.join("Verifier.sol");
     let calldata = dir.join("calldata.hex");
-    std::fs::write(&sol, verifier_solidity(&agg_params, ekeys.pk.get_vk()))
+    let verifier = prover.epoch_verifier(cfg, &spec)?;
+    std::fs::write(&sol, verifier_solidity(&verifier.params, &verifier.vk))
         .and_then(|_| std::fs::write(&calldata, hex::encode(evm_calldata(&proof.instances, &proof.proof))))
         .map_err(|e| Failure::failed(format!("writing {}: {e}", dir.display())))?;
     println!("epoch: Solidity verifier {} and calldata {} written", sol.display(), calldata.display());

@@ -8,30 +8,30 @@ use crate::{http, store};
 #[openapi(
     info(title = "statesync", description = "Proofs of derivatives-protocol state transitions"),
     paths(
-        http::create_chain,
-        http::get_chain,
-        http::submit,
-        http::list_jobs,
-        http::get_job,
-        http::cancel_job,
-        http::get_proof,
-        http::job_events,
-        http::request_epoch,
-        http::list_epochs,
-        http::get_epoch,
-        http::epoch_events,
-        http::devices
+        http::chains::create_chain,
+        http::chains::get_chain,
+        http::batches::submit,
+        http::jobs::list_jobs,
+        http::jobs::get_job,
+        http::jobs::cancel_job,
+        http::jobs::get_proof,
+        http::jobs::job_events,
+        http::epochs::request_epoch,
+        http::epochs::list_epochs,
+        http::epochs::get_epoch,
+        http::epochs::epoch_events,
+        http::ops::devices
     ),
     components(schemas(
-        http::ChainCreated,
-        http::SubmitResponse,
-        http::JobPage,
+        http::chains::ChainCreated,
+        http::batches::SubmitResponse,
+        http::jobs::JobPage,
         store::Job,
         store::JobState,
         store::Timings,
         store::EpochState,
-        http::EpochRequest,
-        http::EpochView
+        http::epochs::EpochRequest,
+        http::epochs::EpochView
     ))
 )]
 struct ApiDoc;

@@ -32,7 +32,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let workers: Vec<_> = (0..cfg.workers)
         .map(|i| tokio::spawn(service::run_worker(svc.clone(), format!("w-{}-{i}", &instance[..8]), stop.clone())))
         .collect();
-    if svc.srs.is_insecure() {
+    if svc.prover.srs().is_insecure() {
         println!("WARNING: proving with the INSECURE development SRS (public seed); pass --srs with ceremony params in production");
     }
     if cfg.open {

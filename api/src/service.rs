@@ -17,18 +17,17 @@ use statesync_circuits::{
     config::ChainConfig, engine::apply_batch, error::BatchError, state::ChainState, transition::Batch,
 };
 use statesync_prover::{
-    epoch::{chain_tag, inner_snark, prove_epoch, verify_epoch, EpochSpec, EPOCH_K},
+    epoch::{EpochProof, EpochSpec, EPOCH_K},
     hal::Hal,
-    keys::KeyStore,
-    proof::{prove_batch, verify_batch, TranscriptKind},
-    srs::{Params, SrsSource},
+    snark::TranscriptKind,
+    Prover, ProverError,
 };
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::ServeConfig,
-    store::{ChainRecord, EpochRecord, Job, JobStore, NewJob, StoreError, StoredProof, Timings},
+    store::{BatchProof, ChainRecord, EpochRecord, Job, JobStore, NewJob, StoreError, Timings},
 };
 
 /// Why an epoch request was refused.
@@ -72,6 +71,36 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
+/// Why a proving attempt failed (recorded on the job or epoch, which is
+/// retried with backoff until its attempts run out).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// Keys, proving or verifying.
+    #[error(transparent)]
+    Prover(#[from] ProverError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blocking proving task panicked or was cancelled.
+    #[error("the proving task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The epoch's chain is no longer stored.
+    #[error("chain {0} is gone")]
+    ChainGone(String),
+    /// Not every batch proof of the epoch's range is stored.
+    #[error("{stored} of the epoch's {needed} batch proofs are stored")]
+    MissingProofs {
+        /// Stored.
+        stored: usize,
+        /// Needed.
+        needed: usize,
+    },
+    /// The prover made a proof its own verifier refuses.
+    #[error("the {0} proof did not verify")]
+    NotVerified(&'static str),
+}
+
 /// What an accepted submission returns.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -95,17 +124,12 @@ pub struct Service {
     chains: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<ChainEntry>>>>>,
     /// Wakes idle workers.
     pub work: Notify,
-    /// SRS source.
-    pub srs: SrsSource,
-    /// Keys per shape.
-    pub keys: KeyStore,
-    params: std::sync::Mutex<HashMap<u32, Arc<Params>>>,
+    /// The prover every proof is made with (SRS, keys, the Hal).
+    pub prover: Prover,
     /// Set once the store is open and workers run.
     pub ready: AtomicBool,
     /// Proving devices and GPU telemetry.
     pub devices: crate::devices::Devices,
-    /// The prover backend every proof runs on.
-    pub hal: Arc<dyn Hal>,
 }
 
 impl std::fmt::Debug for Service {
@@ -122,19 +146,15 @@ pub fn content_hash(batch: &Batch) -> String {
 impl Service {
     /// A service over `store`.
     pub fn new(store: Arc<dyn JobStore>, config: ServeConfig, hal: Arc<dyn Hal>) -> Self {
-        let srs = SrsSource::new(config.srs.clone(), &config.cache_dir);
-        let keys = KeyStore::in_cache_dir(&config.cache_dir);
+        let prover = Prover::in_cache_dir(config.srs.clone(), &config.cache_dir, hal);
         Service {
             store,
             config,
             chains: Default::default(),
             work: Notify::new(),
-            srs,
-            keys,
-            params: Default::default(),
+            prover,
             ready: AtomicBool::new(false),
             devices: crate::devices::Devices::probe(),
-            hal,
         }
     }
 
@@ -244,16 +264,6 @@ impl Service {
         }
         Ok(out)
     }
-
-    /// Parameters of size `k` (loaded or generated once per process).
-    pub fn params(&self, k: u32) -> Result<Arc<Params>, statesync_prover::ProverError> {
-        if let Some(p) = self.params.lock().unwrap_or_else(|p| p.into_inner()).get(&k) {
-            return Ok(p.clone());
-        }
-        let p = Arc::new(self.srs.params(k)?);
-        self.params.lock().unwrap_or_else(|p| p.into_inner()).insert(k, p.clone());
-        Ok(p)
-    }
 }
 
 /// Runs one worker until `stop` is cancelled.
@@ -350,32 +360,23 @@ async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claime
     // heartbeats keep the lease while the blocking prover runs
     let beat_stop = CancellationToken::new();
     let beat = spawn_heartbeat(svc, &job_id, worker, Leased::Job, &beat_stop);
-    let started = Instant::now();
     let svc2 = svc.clone();
     let (job2, worker2) = (job_id.clone(), worker.to_string());
     let handle = tokio::runtime::Handle::current();
-    let work = tokio::task::spawn_blocking(move || -> Result<(StoredProof, Timings), String> {
+    let work = tokio::task::spawn_blocking(move || -> Result<(BatchProof, Timings), WorkerError> {
         let w = claimed.witness;
-        let layout = svc2.keys.layout(&w.shape).map_err(|e| e.to_string())?;
-        let params = svc2.params(layout.k as u32).map_err(|e| e.to_string())?;
-        let keys = svc2.keys.keys(&params, &w.shape).map_err(|e| e.to_string())?;
-        let witness_ms = started.elapsed().as_millis() as u64;
-        handle
-            .block_on(svc2.store.set_stage(&job2, &worker2, crate::store::JobState::Proving, 0.3))
-            .map_err(|e| e.to_string())?;
-        let t = Instant::now();
-        let proof = prove_batch(svc2.hal.as_ref(), &params, &keys, &w, TranscriptKind::Poseidon, rand::rngs::OsRng)
-            .map_err(|e| e.to_string())?;
-        let proving_ms = t.elapsed().as_millis() as u64;
-        if !verify_batch(&params, keys.pk.get_vk(), &w.public, &proof, TranscriptKind::Poseidon) {
-            return Err("the proof did not verify".into());
+        // the keys (made or loaded on first use), then the proof
+        svc2.prover.batch_keys(&w.shape)?;
+        handle.block_on(svc2.store.set_stage(&job2, &worker2, crate::store::JobState::Proving, 0.3))?;
+        let (proof, t) = svc2.prover.prove_batch(&w, TranscriptKind::Poseidon, rand::rngs::OsRng)?;
+        if !svc2.prover.verify_batch(&w.shape, &proof)? {
+            return Err(WorkerError::NotVerified("batch"));
         }
-        let stored =
-            StoredProof { proof, vk_hash: keys.vk_hash.clone(), transcript: "poseidon".into(), public: w.public };
-        Ok((stored, Timings { witness_ms: Some(witness_ms), proving_ms: Some(proving_ms) }))
+        let ms = |d: Duration| Some(d.as_millis() as u64);
+        Ok((proof, Timings { witness_ms: ms(t.witness), proving_ms: ms(t.proving) }))
     });
     let result = tokio::select! {
-        r = work => r.map_err(|e| format!("prover task: {e}")).and_then(|r| r),
+        r = work => r.map_err(WorkerError::from).and_then(|r| r),
         _ = stop.cancelled() => {
             // shutting down mid-proof: give the job back, it is proven after restart
             beat_stop.cancel();
@@ -414,7 +415,7 @@ async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claime
             metrics::counter!("statesync_job_failures_total").increment(1);
             let backoff = Duration::from_secs(1u64 << attempt.min(6));
             tracing::warn!(job = %job_id, attempt, "attempt failed: {e}");
-            if let Err(se) = svc.store.fail(&job_id, worker, &e, backoff).await {
+            if let Err(se) = svc.store.fail(&job_id, worker, &e.to_string(), backoff).await {
                 tracing::error!(job = %job_id, "recording the failure failed: {se}");
             }
         }
@@ -423,40 +424,21 @@ async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claime
 
 /// Proves an epoch: the stored batch proofs of its range, aggregated with the
 /// chain's epoch keys, EVM transcript (calldata for the base-layer contract).
-fn prove_epoch_blocking(svc: &Service, epoch: &EpochRecord) -> Result<(Vec<String>, Vec<u8>, String), String> {
+fn prove_epoch_blocking(svc: &Service, epoch: &EpochRecord) -> Result<EpochProof, WorkerError> {
     let handle = tokio::runtime::Handle::current();
-    let record = handle
-        .block_on(svc.store.chain(&epoch.chain))
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("chain {} is gone", epoch.chain))?;
-    let shape = &record.config.shape;
-    let proofs = handle
-        .block_on(svc.store.batch_proofs(&epoch.chain, epoch.first_seq, epoch.last_seq))
-        .map_err(|e| e.to_string())?;
-    let layout = svc.keys.layout(shape).map_err(|e| e.to_string())?;
-    let params = svc.params(layout.k as u32).map_err(|e| e.to_string())?;
-    let batch_keys = svc.keys.keys(&params, shape).map_err(|e| e.to_string())?;
+    let record =
+        handle.block_on(svc.store.chain(&epoch.chain))?.ok_or_else(|| WorkerError::ChainGone(epoch.chain.clone()))?;
+    let proofs = handle.block_on(svc.store.batch_proofs(&epoch.chain, epoch.first_seq, epoch.last_seq))?;
     let spec = EpochSpec { level: 1, n: (epoch.last_seq - epoch.first_seq + 1) as usize, k: EPOCH_K };
     if proofs.len() != spec.n {
-        return Err(format!("{} of the epoch's {} batch proofs are stored", proofs.len(), spec.n));
+        return Err(WorkerError::MissingProofs { stored: proofs.len(), needed: spec.n });
     }
-    let mut snarks = Vec::with_capacity(spec.n);
-    for p in proofs {
-        if p.transcript != "poseidon" || p.vk_hash != batch_keys.vk_hash {
-            return Err("a batch proof of the range was made with other keys or transcript".into());
-        }
-        snarks.push(inner_snark(&params, batch_keys.pk.get_vk(), &spec, p.public.to_fields(), p.proof));
+    let cfg = &record.config;
+    let proof = svc.prover.prove_epoch(cfg, &spec, &proofs, TranscriptKind::Evm, rand::rngs::OsRng)?;
+    if !svc.prover.verify_epoch(cfg, &spec, &proof)? {
+        return Err(WorkerError::NotVerified("epoch"));
     }
-    let agg_params = svc.params(EPOCH_K).map_err(|e| e.to_string())?;
-    let tag = chain_tag(&record.config);
-    let keys =
-        svc.keys.epoch_keys(&agg_params, &params, batch_keys.pk.get_vk(), &spec, tag).map_err(|e| e.to_string())?;
-    let proof = prove_epoch(svc.hal.as_ref(), &agg_params, &keys, snarks, TranscriptKind::Evm, rand::rngs::OsRng)
-        .map_err(|e| e.to_string())?;
-    if !verify_epoch(&agg_params, keys.pk.get_vk(), &proof.instances, &proof.proof, TranscriptKind::Evm) {
-        return Err("the epoch proof did not verify".into());
-    }
-    Ok((proof.instances.iter().map(fr_hex::to_hex).collect(), proof.proof, keys.vk_hash.clone()))
+    Ok(proof)
 }
 
 async fn process_epoch(svc: &Arc<Service>, worker: &str, epoch: EpochRecord, stop: &CancellationToken) {
@@ -468,7 +450,7 @@ async fn process_epoch(svc: &Arc<Service>, worker: &str, epoch: EpochRecord, sto
     let (svc2, epoch2) = (svc.clone(), epoch.clone());
     let work = tokio::task::spawn_blocking(move || prove_epoch_blocking(&svc2, &epoch2));
     let result = tokio::select! {
-        r = work => r.map_err(|e| format!("epoch task: {e}")).and_then(|r| r),
+        r = work => r.map_err(WorkerError::from).and_then(|r| r),
         _ = stop.cancelled() => {
             beat_stop.cancel();
             let _ = beat.await;
@@ -481,9 +463,10 @@ async fn process_epoch(svc: &Arc<Service>, worker: &str, epoch: EpochRecord, sto
     beat_stop.cancel();
     let _ = beat.await;
     match result {
-        Ok((instances, proof, vk_hash)) => {
+        Ok(proof) => {
             let ms = started.elapsed().as_millis() as u64;
-            match svc.store.complete_epoch(&id, worker, &instances, &proof, &vk_hash, ms).await {
+            let instances: Vec<String> = proof.instances.iter().map(fr_hex::to_hex).collect();
+            match svc.store.complete_epoch(&id, worker, &instances, &proof.proof, &proof.vk_hash, ms).await {
                 Ok(true) => {
                     metrics::counter!("statesync_epoch_proofs_total").increment(1);
                     metrics::histogram!("statesync_job_stage_seconds", "stage" => "epoch").record(ms as f64 / 1000.0);
@@ -497,7 +480,7 @@ async fn process_epoch(svc: &Arc<Service>, worker: &str, epoch: EpochRecord, sto
             metrics::counter!("statesync_epoch_failures_total").increment(1);
             tracing::warn!(epoch = %id, attempt = epoch.attempts, "epoch attempt failed: {e}");
             let backoff = Duration::from_secs(1u64 << epoch.attempts.min(6));
-            if let Err(se) = svc.store.fail_epoch(&id, worker, &e, backoff).await {
+            if let Err(se) = svc.store.fail_epoch(&id, worker, &e.to_string(), backoff).await {
                 tracing::error!(epoch = %id, "recording the failure failed: {se}");
             }
         }

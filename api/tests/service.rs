@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use statesync_api::client::Client;
 use statesync_circuits::{config::ChainConfig, examples, transition::Transition};
-use statesync_prover::{keys::KeyStore, proof::verify_batch, srs::SrsSource};
+use statesync_prover::{hal::CpuHal, Prover};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statesync");
 /// The SRS and key caches every server and command of these tests shares
@@ -246,16 +246,13 @@ async fn sequencer_session_and_every_error() {
     let file = client.proof(&job.id).await.unwrap();
     assert_eq!(file.public_inputs.transitions, 1);
     let cfg: statesync_circuits::config::ChainConfig = serde_json::from_value(chain.clone()).unwrap();
-    let store = KeyStore::in_cache_dir(Path::new(CACHE_DIR));
-    let layout = store.layout(&cfg.shape).unwrap();
-    let params = SrsSource::new(None, Path::new(CACHE_DIR)).params(layout.k as u32).unwrap();
-    let (vk, vk_hash) = store.verifying_key(&params, &cfg.shape).unwrap();
-    assert_eq!(vk_hash, file.vk_hash);
-    let bytes = file.proof_bytes().unwrap();
-    assert!(verify_batch(&params, &vk, &file.public_inputs, &bytes, file.transcript));
-    let mut bad = bytes.clone();
-    bad[64] ^= 1;
-    assert!(!verify_batch(&params, &vk, &file.public_inputs, &bad, file.transcript));
+    let prover = Prover::in_cache_dir(None, Path::new(CACHE_DIR), std::sync::Arc::new(CpuHal));
+    assert_eq!(prover.batch_verifier(&cfg.shape).unwrap().vk_hash, file.vk_hash);
+    let proof = file.batch_proof().unwrap();
+    assert!(prover.verify_batch(&cfg.shape, &proof).unwrap(), "the served proof verifies");
+    let mut bad = proof.clone();
+    bad.proof[64] ^= 1;
+    assert!(!prover.verify_batch(&cfg.shape, &bad).unwrap(), "a tampered byte does not");
     let bin = api
         .http
         .get(format!("{}/v1/jobs/{}/proof", server.url, job.id))
@@ -265,7 +262,7 @@ async fn sequencer_session_and_every_error() {
         .await
         .unwrap();
     assert_eq!(bin.headers().get("content-type").unwrap(), "application/octet-stream");
-    let decoded: statesync_prover::proof::ProofFile = bincode::deserialize(&bin.bytes().await.unwrap()).unwrap();
+    let decoded: statesync_prover::batch::ProofFile = bincode::deserialize(&bin.bytes().await.unwrap()).unwrap();
     assert_eq!(decoded, file);
 
     // jobs: list, filter, pagination, cancel

@@ -7,14 +7,13 @@
 //! reset before each phase through `/proc/self/clear_refs`, so each figure is
 //! that phase's own peak (including what earlier phases still hold).
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use crate::{
     plot::{Plot, Point, Series},
     progress::Progress,
 };
 use clap::Args;
-use halo2_proofs::{halo2curves::bn256::G1Affine, plonk::VerifyingKey};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
@@ -24,17 +23,13 @@ use statesync_circuits::{
     engine::apply_batch,
     examples,
     transition::{Batch, BATCH_VERSION},
-    Fr,
 };
 use statesync_prover::{
-    epoch::{
-        chain_tag, epoch_keygen, inner_snark, prove_epoch, verify_epoch, EpochKeys, EpochProof, EpochSpec, EPOCH_K,
-    },
+    epoch::{Aggregated, EpochProof, EpochSpec, EPOCH_K},
     evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
-    hal::{self, Backend, Hal},
-    keys::KeyStore,
-    proof::{prove_batch, TranscriptKind},
-    srs::{Params, SrsSource},
+    hal::{self, Backend},
+    snark::TranscriptKind,
+    Prover,
 };
 
 /// Options.
@@ -165,10 +160,9 @@ fn peak_mib() -> f64 {
 
 struct Ctx<'a> {
     args: &'a AggregateArgs,
-    agg_params: Params,
-    tag: Fr,
+    cfg: ChainConfig,
+    prover: Prover,
     rng: ChaCha20Rng,
-    hal: Arc<dyn Hal>,
     progress: &'a Progress,
 }
 
@@ -177,42 +171,40 @@ fn err(e: statesync_prover::ProverError) -> String {
 }
 
 /// Keygen, prove, verify (and with `--evm`, deploy and call the verifier
-/// when `kind` is the EVM transcript) one epoch circuit.
+/// when `kind` is the EVM transcript) one epoch circuit. Keys are made once
+/// per process (the key cache is a temporary directory).
 fn measure(
     ctx: &mut Ctx<'_>,
     spec: EpochSpec,
-    inner_params: &Params,
-    inner_vk: &VerifyingKey<G1Affine>,
-    inputs: Vec<(Vec<Fr>, Vec<u8>)>,
+    inner: &[impl Aggregated],
     kind: TranscriptKind,
     batches: usize,
-) -> Result<(EpochProof, EpochKeys, EpochFigures), String> {
+) -> Result<(EpochProof, EpochFigures), String> {
     let what = format!("level {} N={}", spec.level, spec.n);
     let task = ctx.progress.task(what.clone(), None);
     task.step("keygen");
     peak_reset();
     let t = Instant::now();
-    let ek = epoch_keygen(&ctx.agg_params, inner_params, inner_vk, &spec, ctx.tag).map_err(err)?;
+    let keyed = ctx.prover.epoch_keys(&ctx.cfg, &spec).map_err(err)?;
+    let (params, ek) = (keyed.params, keyed.keys);
     let keygen_s = t.elapsed().as_secs_f64();
     let keygen_peak_mib = peak_mib();
-    let snarks =
-        inputs.into_iter().map(|(inst, proof)| inner_snark(inner_params, inner_vk, &spec, inst, proof)).collect();
     task.step("prove");
     peak_reset();
     let t = Instant::now();
-    let proof = prove_epoch(ctx.hal.as_ref(), &ctx.agg_params, &ek, snarks, kind, &mut ctx.rng).map_err(err)?;
+    let proof = ctx.prover.prove_epoch(&ctx.cfg, &spec, inner, kind, &mut ctx.rng).map_err(err)?;
     let prove_s = t.elapsed().as_secs_f64();
     let prove_peak_mib = peak_mib();
     let t = Instant::now();
-    if !verify_epoch(&ctx.agg_params, ek.pk.get_vk(), &proof.instances, &proof.proof, kind) {
+    if !ctx.prover.verify_epoch(&ctx.cfg, &spec, &proof).map_err(err)? {
         return Err(format!("the {what} epoch proof did not verify"));
     }
     let verify_ms = t.elapsed().as_secs_f64() * 1000.0;
     let (mut evm_gas, mut verifier_bytes) = (None, None);
     if ctx.args.evm && kind == TranscriptKind::Evm {
         task.step("EVM verifier");
-        let code = compile_solidity(&solcjs().map_err(err)?, &verifier_solidity(&ctx.agg_params, ek.pk.get_vk()))
-            .map_err(err)?;
+        let code =
+            compile_solidity(&solcjs().map_err(err)?, &verifier_solidity(&params, ek.pk.get_vk())).map_err(err)?;
         let mut evm = Evm::deploy(code).map_err(err)?;
         verifier_bytes = Some(evm.code_size());
         let out = evm.call(calldata(&proof.instances, &proof.proof)).map_err(err)?;
@@ -236,31 +228,24 @@ fn measure(
         evm_gas,
         verifier_bytes,
     };
-    Ok((proof, ek, figures))
+    Ok((proof, figures))
 }
 
 /// Runs the measurements.
 pub fn run(args: &AggregateArgs, progress: &Progress) -> Result<AggregateReport, String> {
     let (ns, cfg) = args.validate()?;
-    let srs = SrsSource::Dev { cache_dir: args.data_dir.join("srs") };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let store = KeyStore::new(dir.path().join("keys"));
-    let layout = store.layout(&cfg.shape).map_err(err)?;
+    let hal = hal::select(args.backend).map_err(err)?;
+    let prover = crate::compare::dev_prover(&args.data_dir, &dir.path().join("keys"), hal);
     let keys_task = progress.task("SRS and batch keys", None);
-    let params = srs.params(layout.k as u32).map_err(err)?;
-    let keys = store.keys(&params, &cfg.shape).map_err(err)?;
-    let mut ctx = Ctx {
-        args,
-        agg_params: srs.params(EPOCH_K).map_err(err)?,
-        tag: chain_tag(&cfg),
-        rng: ChaCha20Rng::seed_from_u64(7),
-        hal: hal::select(args.backend).map_err(err)?,
-        progress,
-    };
+    prover.batch_keys(&cfg.shape).map_err(err)?;
+    prover.params(EPOCH_K).map_err(err)?;
+    let mut ctx = Ctx { args, cfg, prover, rng: ChaCha20Rng::seed_from_u64(7), progress };
     drop(keys_task);
 
     let smallest = ns[0];
     let needed = ns[ns.len() - 1].max(if args.levels == 2 { smallest * smallest } else { 0 });
+    let cfg = ctx.cfg.clone();
     let mut gen = Generator::new(&cfg, 7);
     let mut state = cfg.genesis_state();
     let mut batches = vec![];
@@ -275,41 +260,35 @@ pub fn run(args: &AggregateArgs, progress: &Progress) -> Result<AggregateReport,
         };
         let applied = apply_batch(&state, &cfg.chain_id, &batch).map_err(|e| e.to_string())?;
         let t = Instant::now();
-        let proof =
-            prove_batch(ctx.hal.as_ref(), &params, &keys, &applied.witness, TranscriptKind::Poseidon, &mut ctx.rng)
-                .map_err(err)?;
+        let (proof, _) =
+            ctx.prover.prove_batch(&applied.witness, TranscriptKind::Poseidon, &mut ctx.rng).map_err(err)?;
         batch_times.push(t.elapsed().as_secs_f64());
-        batches.push((applied.witness.public.to_fields(), proof));
+        batches.push(proof);
         state = applied.state;
         task.inc();
     }
     drop(task);
     batch_times.sort_by(f64::total_cmp);
 
-    let vk = keys.pk.get_vk();
     let mut epochs = vec![];
     for &n in &ns {
         let spec = EpochSpec { level: 1, n, k: EPOCH_K };
         if args.levels == 2 && n == smallest {
             // level-1 epochs for the level above: Poseidon transcript
             let mut inner = vec![];
-            let mut keys1 = None;
             for i in 0..n {
-                let chunk = batches[i * n..(i + 1) * n].to_vec();
-                let (proof, ek, figures) = measure(&mut ctx, spec, &params, vk, chunk, TranscriptKind::Poseidon, n)?;
+                let (proof, figures) =
+                    measure(&mut ctx, spec, &batches[i * n..(i + 1) * n], TranscriptKind::Poseidon, n)?;
                 if i == 0 {
                     epochs.push(figures);
                 }
-                inner.push((proof.instances, proof.proof));
-                keys1 = Some(ek);
+                inner.push(proof);
             }
-            let keys1 = keys1.expect("n >= 2");
-            let spec2 = EpochSpec { level: 2, n, k: EPOCH_K };
-            let agg = ctx.agg_params.clone();
-            let (_, _, figures) = measure(&mut ctx, spec2, &agg, keys1.pk.get_vk(), inner, TranscriptKind::Evm, n * n)?;
+            let spec2 = EpochSpec { level: 2, ..spec };
+            let (_, figures) = measure(&mut ctx, spec2, &inner, TranscriptKind::Evm, n * n)?;
             epochs.push(figures);
         } else {
-            let (_, _, figures) = measure(&mut ctx, spec, &params, vk, batches[..n].to_vec(), TranscriptKind::Evm, n)?;
+            let (_, figures) = measure(&mut ctx, spec, &batches[..n], TranscriptKind::Evm, n)?;
             epochs.push(figures);
         }
     }

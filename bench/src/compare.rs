@@ -12,11 +12,8 @@ use std::{
 use clap::Args;
 use halo2_proofs::{
     arithmetic::{best_fft, best_multiexp},
-    halo2curves::{
-        bn256::{Bn256, Fr},
-        ff::Field,
-    },
-    poly::{commitment::ParamsProver, kzg::commitment::ParamsKZG, EvaluationDomain},
+    halo2curves::{bn256::Fr, ff::Field},
+    poly::{commitment::ParamsProver, EvaluationDomain},
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -31,10 +28,12 @@ use statesync_circuits::{
     transition::{Batch, BATCH_VERSION},
 };
 use statesync_prover::{
-    hal::{self, traffic_since, Backend, Bases, Hal, OpTraffic, TrafficReport},
-    keys::{KeyStore, ShapeKeys},
-    proof::{batch_circuit, prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
-    srs::SrsSource,
+    batch::{batch_circuit, ShapeKeys},
+    hal::{self, traffic_since, Backend, Bases, CpuHal, Hal, OpTraffic, TrafficReport},
+    keys::KeyStore,
+    snark::{prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
+    srs::{Params, SrsSource},
+    Prover,
 };
 
 use crate::{
@@ -426,6 +425,12 @@ pub fn shape_config(name: &str) -> Result<ChainConfig, String> {
     Ok(cfg)
 }
 
+/// A prover on the development SRS cached in `data_dir/srs`, with keys in
+/// `keys_dir` (the benchmarks' temporary key cache), proving on `hal`.
+pub fn dev_prover(data_dir: &Path, keys_dir: &Path, hal: Arc<dyn Hal>) -> Prover {
+    Prover::new(SrsSource::Dev { cache_dir: data_dir.join("srs") }, KeyStore::new(keys_dir), hal)
+}
+
 /// One full batch of a shape, ready to prove: the development SRS of the
 /// shape's k (cached under `data_dir`), its keys and a generated batch of
 /// `capacity` transitions on the shape's chain, from its genesis state.
@@ -436,7 +441,7 @@ pub struct BatchFixture {
     /// The circuit's k.
     pub k: u32,
     /// Development SRS of size 2^k.
-    pub params: ParamsKZG<Bn256>,
+    pub params: Arc<Params>,
     /// The shape's proving and verifying keys.
     pub keys: Arc<ShapeKeys>,
     /// A full batch (seq 0).
@@ -445,12 +450,12 @@ pub struct BatchFixture {
 }
 
 impl BatchFixture {
-    /// SRS and keys (from `store`) for `cfg`'s shape, and its batch.
-    pub fn new(cfg: ChainConfig, data_dir: &Path, store: &KeyStore, progress: &Progress) -> Result<Self, String> {
-        let k = store.layout(&cfg.shape).map_err(err)?.k as u32;
+    /// SRS and keys (from `prover`) for `cfg`'s shape, and its batch.
+    pub fn new(cfg: ChainConfig, prover: &Prover, progress: &Progress) -> Result<Self, String> {
+        let k = prover.layout(&cfg.shape).map_err(err)?.k as u32;
         let _task = progress.task(format!("SRS and keys, shape {} (k = {k})", cfg.shape.id()), None);
-        let params = SrsSource::Dev { cache_dir: data_dir.join("srs") }.params(k).map_err(err)?;
-        let keys = store.keys(&params, &cfg.shape).map_err(err)?;
+        let keyed = prover.batch_keys(&cfg.shape).map_err(err)?;
+        let (params, keys) = (keyed.params, keyed.keys);
         let batch = Batch {
             version: BATCH_VERSION,
             chain_id: cfg.chain_id.clone(),
@@ -477,12 +482,12 @@ pub fn prove(args: &ProveArgs, progress: &Progress) -> Result<CompareReport, Str
     let configs = args.validate()?;
     let hals = hals(&args.common)?;
     let dir = tempfile::tempdir().map_err(err)?;
-    let store = KeyStore::new(dir.path().join("keys"));
+    let prover = dev_prover(&args.common.data_dir, &dir.path().join("keys"), Arc::new(CpuHal));
     let kind = TranscriptKind::Blake2b;
     let mut rows = vec![];
     let mut shapes = vec![];
     for cfg in configs {
-        let fx = BatchFixture::new(cfg, &args.common.data_dir, &store, progress)?;
+        let fx = BatchFixture::new(cfg, &prover, progress)?;
         let (k, params, keys, batch, cfg) = (fx.k, &fx.params, &fx.keys, &fx.batch, &fx.cfg);
         let witness = || fx.circuit();
         let mut witness_s = vec![];

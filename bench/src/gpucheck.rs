@@ -26,8 +26,7 @@ use statesync_api::devices::{Devices, Gpu};
 use statesync_kernels::{conformance, CudaDevice, Device, ModuleLoad};
 use statesync_prover::{
     hal::{Backend, CpuHal, CudaHal, CudaHalConfig, DualHal, Hal},
-    keys::KeyStore,
-    proof::{prove_circuit, verify_instances, TranscriptKind},
+    snark::{prove_circuit, verify_instances, TranscriptKind},
 };
 
 use crate::compare::{self, BatchFixture, CompareArgs, CompareReport, ProveArgs, SizeArgs};
@@ -266,8 +265,8 @@ fn phase<T>(
 fn dual_proof(args: &GpuCheckArgs, progress: &Progress) -> Result<DualProof, String> {
     let cfg = compare::shape_config(&args.shape)?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let store = KeyStore::new(dir.path().join("keys"));
-    let fx = BatchFixture::new(cfg, &args.data_dir, &store, progress)?;
+    let prover = compare::dev_prover(&args.data_dir, &dir.path().join("keys"), Arc::new(CpuHal));
+    let fx = BatchFixture::new(cfg, &prover, progress)?;
     let (circuit, public) = fx.circuit()?;
     let kind = TranscriptKind::Poseidon; // what the service proves batches with
     let prove = |hal: &dyn Hal| -> Result<(f64, Vec<u8>), String> {

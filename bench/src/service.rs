@@ -23,12 +23,7 @@ use statesync_circuits::{
     examples,
     transition::{Batch, BATCH_VERSION},
 };
-use statesync_prover::{
-    hal,
-    keys::KeyStore,
-    proof::{prove_batch, TranscriptKind},
-    srs::SrsSource,
-};
+use statesync_prover::{hal, snark::TranscriptKind};
 
 use crate::{
     progress::Progress,
@@ -231,9 +226,10 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
         let cfg = chain_config(&format!("bench-overhead-{nonce}"), args);
         create_chain(&http, &url, &key, &cfg).await?;
         let all = batches(&cfg, args.overhead_reps + 1, 99);
-        let keys_dir = data_dir.clone().unwrap_or_else(std::env::temp_dir).join("keys");
-        let srs_dir = data_dir.clone().unwrap_or_else(std::env::temp_dir).join("srs");
-        let store = KeyStore::new(keys_dir);
+        // the service's caches (its data directory), on the backend it picks with its defaults
+        let cache = data_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let prover =
+            crate::compare::dev_prover(&cache, &cache.join("keys"), hal::select(None).map_err(|e| e.to_string())?);
         let mut state = cfg.genesis_state();
         let task = progress.task("overhead: direct vs service", Some(all.len() as u64));
         for (i, b) in all.iter().enumerate() {
@@ -249,17 +245,11 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
             }
             // A
             task.step(&format!("pair {i}: direct"));
-            let w = applied.witness.clone();
-            let shape = cfg.shape.clone();
-            let (store_ref, srs) = (&store, SrsSource::Dev { cache_dir: srs_dir.clone() });
             let a_time = tokio::task::block_in_place(|| -> Result<f64, String> {
-                let layout = store_ref.layout(&shape).map_err(|e| e.to_string())?;
-                let params = srs.params(layout.k as u32).map_err(|e| e.to_string())?;
-                let keys = store_ref.keys(&params, &shape).map_err(|e| e.to_string())?;
-                // The backend the service picks with its defaults.
-                let hal = hal::select(None).map_err(|e| e.to_string())?;
+                prover.batch_keys(&cfg.shape).map_err(|e| e.to_string())?;
                 let t = Instant::now();
-                prove_batch(hal.as_ref(), &params, &keys, &w, TranscriptKind::Poseidon, rand::rngs::OsRng)
+                prover
+                    .prove_batch(&applied.witness, TranscriptKind::Poseidon, rand::rngs::OsRng)
                     .map_err(|e| e.to_string())?;
                 Ok(t.elapsed().as_secs_f64())
             })?;

@@ -27,7 +27,17 @@ pub enum ProverError {
     /// The witness computes other public inputs than it claims.
     #[error("the batch witness is inconsistent: the circuit computes {0}")]
     Inconsistent(String),
-    /// halo2 refused (key generation or proving).
+    /// A halo2 call failed (key generation, synthesis, halo2-axiom's prover).
+    #[error("halo2 {call}: {source:?}")]
+    Halo2Call {
+        /// The call.
+        call: &'static str,
+        /// halo2's error.
+        #[source]
+        source: halo2_proofs::plonk::Error,
+    },
+    /// statesync's prover found a key, circuit or parameters it cannot
+    /// prove with (a contract violation, not a failed halo2 call).
     #[error("halo2: {0}")]
     Halo2(String),
     /// An epoch that cannot be built (wrong count, proofs that do not chain,
@@ -37,21 +47,30 @@ pub enum ProverError {
     /// Compiling or running the EVM verifier.
     #[error("evm: {0}")]
     Evm(String),
-    /// A Hal back end failed (device error, wrong sizes).
+    /// A Hal back end was called against its contract (wrong sizes).
     #[error("prover backend: {0}")]
     Hal(String),
+    /// A device (kernel) error.
+    #[error("device: {0}")]
+    Device(#[from] statesync_kernels::KernelError),
     /// The witness does not satisfy the circuit (found while proving).
     #[error("unsatisfied circuit: {0}")]
     Unsatisfied(String),
     /// A malformed proof file.
     #[error("malformed proof file: {0}")]
     ProofFile(String),
+    /// A proof file that is not JSON of the format.
+    #[error("malformed proof file: {0}")]
+    ProofFileJson(#[from] serde_json::Error),
+    /// A proof file whose proof is not hex.
+    #[error("malformed proof file: the proof is not hex: {0}")]
+    ProofHex(#[from] hex::FromHexError),
 }
 
 impl ProverError {
-    /// A device (kernel) error as a backend error.
-    pub fn device(e: statesync_kernels::KernelError) -> Self {
-        ProverError::Hal(e.to_string())
+    /// A failed halo2 `call`.
+    pub fn halo2(call: &'static str) -> impl FnOnce(halo2_proofs::plonk::Error) -> Self {
+        move |source| ProverError::Halo2Call { call, source }
     }
 
     /// An I/O error with context.

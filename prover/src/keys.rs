@@ -1,4 +1,5 @@
-//! Proving and verifying keys per circuit shape.
+//! The key cache: proving and verifying keys of batch circuits (per shape)
+//! and of epoch circuits (per chain and spec), on disk and in memory.
 //!
 //! A shape has one layout (`k`, columns, lookup bits), and per parameter set
 //! one proving key and one verifying key. They are cached on disk, addressed
@@ -24,50 +25,28 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use halo2_base::gates::{circuit::BaseCircuitParams, flex_gate::MultiPhaseThreadBreakPoints};
+use halo2_base::gates::circuit::BaseCircuitParams;
 use halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
-    plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey},
+    plonk::{ProvingKey, VerifyingKey},
     poly::kzg::commitment::ParamsKZG,
     SerdeFormat,
 };
 use sha2::{Digest, Sha256};
+use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
 use statesync_circuits::{
     circuit::{self, BatchCircuit},
     config::Shape,
-    engine::padding_witness,
 };
 
-use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
-
 use crate::{
+    batch::{keygen, keygen_verifying_key, ShapeKeys},
     cache::{locked, write_atomic, write_atomic_with},
     epoch::{epoch_digest, epoch_keygen, epoch_vk, EpochKeys, EpochSpec, EPOCH_VERSION},
+    snark::vk_hash,
     srs::params_id,
     ProverError,
 };
-
-/// The keys of one shape.
-#[derive(Debug)]
-pub struct ShapeKeys {
-    /// The shape.
-    pub shape: Shape,
-    /// Its layout.
-    pub layout: BaseCircuitParams,
-    /// Break points of the witness-generation builder.
-    pub break_points: MultiPhaseThreadBreakPoints,
-    /// Proving key.
-    pub pk: ProvingKey<G1Affine>,
-    /// Hex SHA-256 of the serialized verifying key.
-    pub vk_hash: String,
-}
-
-impl ShapeKeys {
-    /// `log2` of the circuit's rows.
-    pub fn k(&self) -> u32 {
-        self.layout.k as u32
-    }
-}
 
 /// Keys of a shape found in the cache.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -78,26 +57,6 @@ pub struct CachedKeys {
     pub vk_hash: Option<String>,
     /// Size of the proving key file, when complete.
     pub pk_bytes: Option<u64>,
-}
-
-/// Hex SHA-256 of a verifying key's raw bytes.
-pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> String {
-    hex::encode(Sha256::digest(vk.to_bytes(SerdeFormat::RawBytes)))
-}
-
-/// Generates the keys of `shape` at `layout` from the padding witness.
-pub fn keygen(params: &ParamsKZG<Bn256>, shape: &Shape, layout: &BaseCircuitParams) -> Result<ShapeKeys, ProverError> {
-    let w = padding_witness(shape);
-    let c = circuit::circuit_for(layout, &w, false)?;
-    let vk = keygen_vk(params, &c).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
-    let pk = keygen_pk(params, vk, &c).map_err(|e| ProverError::Halo2(format!("keygen_pk: {e:?}")))?;
-    Ok(ShapeKeys {
-        shape: shape.clone(),
-        layout: layout.clone(),
-        break_points: c.builder.break_points(),
-        vk_hash: vk_hash(pk.get_vk()),
-        pk,
-    })
 }
 
 /// Layouts and keys per shape (and per epoch circuit), cached on disk under
@@ -223,8 +182,7 @@ impl KeyStore {
                 return Ok((vk, h));
             }
         }
-        let c = circuit::circuit_for(&layout, &padding_witness(shape), false)?;
-        let vk = keygen_vk(params, &c).map_err(|e| ProverError::Halo2(format!("keygen_vk: {e:?}")))?;
+        let vk = keygen_verifying_key(params, shape, &layout)?;
         write_atomic(&path, &vk.to_bytes(SerdeFormat::RawBytes))?;
         let h = vk_hash(&vk);
         Ok((vk, h))

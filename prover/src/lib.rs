@@ -1,11 +1,20 @@
-//! statesync-prover: KZG parameters (SRS), per-shape keys, and batch proofs
-//! (SHPLONK over BN254) with halo2-axiom.
+//! statesync-prover: proofs of batches and epochs (SHPLONK over BN254) on
+//! statesync's own prover ([`plonk`]) over a hardware abstraction layer
+//! ([`hal`]), and the [`Prover`] that owns the SRS, the parameters, the key
+//! cache and the Hal.
 //!
-//! Two transcripts: Blake2b for standalone proofs (what `statesync verify`
-//! and a plain verifier check) and snark-verifier's Poseidon transcript for
-//! proofs that will be aggregated into epoch proofs; Keccak (the EVM
-//! transcript) for top-level epoch proofs that a contract verifies.
+//! Three transcripts ([`snark::TranscriptKind`]): Blake2b for standalone
+//! proofs (what `statesync verify` and a plain verifier check),
+//! snark-verifier's Poseidon transcript for proofs that will be aggregated
+//! into epoch proofs, and Keccak (the EVM transcript) for top-level epoch
+//! proofs that a contract verifies.
+//!
+//! Modules, each over the ones before it: `cache` (files and locks),
+//! [`srs`], [`hal`] and [`plonk`] (the prover's engine), [`snark`] (prove
+//! and verify any circuit), [`batch`] and [`epoch`] (the two circuits'
+//! keys and proofs), [`keys`] (the key cache), [`prover`], and [`evm`].
 
+pub mod batch;
 mod cache;
 pub mod epoch;
 pub mod error;
@@ -13,7 +22,9 @@ pub mod evm;
 pub mod hal;
 pub mod keys;
 pub mod plonk;
-pub mod proof;
+pub mod prover;
+pub mod snark;
 pub mod srs;
 
 pub use error::ProverError;
+pub use prover::Prover;

@@ -13,7 +13,7 @@
 //! addressed by circuit digest, shape and SRS): a warm machine skips the
 //! k = 20 keygens, a cold one makes them once for every test binary.
 
-use std::{path::PathBuf, sync::OnceLock, time::Instant};
+use std::{path::PathBuf, sync::Arc, sync::OnceLock, time::Instant};
 
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -29,16 +29,16 @@ use statesync_circuits::{
     witness::PublicInputs,
 };
 use statesync_prover::{
+    batch::BatchProof,
     epoch::{
-        accumulator_holds, chain_tag, epoch_circuit, epoch_public, inner_snark, prove_epoch, verify_epoch, EpochProof,
-        EpochSpec, ACCUMULATOR_LEN, EPOCH_K,
+        accumulator_holds, epoch_circuit, epoch_public, inner_snark, EpochKeys, EpochProof, EpochSpec, ACCUMULATOR_LEN,
+        EPOCH_K,
     },
     evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
     hal::CpuHal,
-    keys::{KeyStore, ShapeKeys},
-    proof::{prove_batch, TranscriptKind},
-    srs::{Params, SrsSource},
-    ProverError,
+    snark::TranscriptKind,
+    srs::Params,
+    Prover, ProverError,
 };
 
 /// The epoch test chain (the service's epoch test uses the same one, so the
@@ -47,14 +47,12 @@ fn tiny(id: &str) -> ChainConfig {
     examples::tiny_chain(id, 1, 3)
 }
 
-/// Shared by the tests: params, batch keys, and consecutive batch proofs.
+/// Shared by the tests: the prover and consecutive batch proofs.
 struct Fixture {
-    store: KeyStore,
-    params: Params,
-    agg_params: Params,
-    keys: std::sync::Arc<ShapeKeys>,
-    /// Poseidon-transcript batch proofs of chain A: deposits of 1, 2, ... .
-    batches: Vec<(PublicInputs, Snark)>,
+    prover: Prover,
+    cfg: ChainConfig,
+    /// Poseidon-transcript batch proofs of the chain: deposits of 1, 2, ... .
+    batches: Vec<BatchProof>,
 }
 
 /// The test cache: the development SRS is deterministic and keys are
@@ -67,32 +65,17 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let cfg = tiny("epoch-chain");
-        let store = KeyStore::in_cache_dir(&cache_dir());
-        let srs = SrsSource::new(None, &cache_dir());
-        let layout = store.layout(&cfg.shape).unwrap();
-        let params = srs.params(layout.k as u32).unwrap();
-        let agg_params = srs.params(EPOCH_K).unwrap();
-        let keys = store.keys(&params, &cfg.shape).unwrap();
+        let prover = Prover::in_cache_dir(None, &cache_dir(), Arc::new(CpuHal));
         let mut state = cfg.genesis_state();
         let mut batches = vec![];
         for amount in 1..=4i64 {
             let t = Transition::deposit(1, Fixed::from_int(amount));
             let out = apply_transitions(&state, &[t], Mode::Enforce).unwrap();
-            let proof = prove_batch(
-                &CpuHal,
-                &params,
-                &keys,
-                &out.witness,
-                TranscriptKind::Poseidon,
-                ChaCha20Rng::seed_from_u64(1),
-            )
-            .unwrap();
-            let spec = EpochSpec { level: 1, n: 2, k: EPOCH_K };
-            let snark = inner_snark(&params, keys.pk.get_vk(), &spec, out.witness.public.to_fields(), proof);
-            batches.push((out.witness.public, snark));
+            let rng = ChaCha20Rng::seed_from_u64(1);
+            batches.push(prover.prove_batch(&out.witness, TranscriptKind::Poseidon, rng).unwrap().0);
             state = out.state;
         }
-        Fixture { store, params, agg_params, keys, batches }
+        Fixture { prover, cfg, batches }
     })
 }
 
@@ -119,8 +102,13 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn snarks(range: std::ops::Range<usize>) -> Vec<Snark> {
-    fixture().batches[range].iter().map(|(_, s)| s.clone()).collect()
+/// The batch proofs `ids` as the level-1 epoch circuit takes them.
+fn snarks(ids: &[usize]) -> Vec<Snark> {
+    let f = fixture();
+    let v = f.prover.batch_verifier(&f.cfg.shape).unwrap();
+    let spec = EpochSpec { level: 1, n: 2, k: EPOCH_K };
+    let snark = |b: &BatchProof| inner_snark(&v.params, &v.vk, &spec, b.public.to_fields(), b.proof.clone());
+    ids.iter().map(|&i| snark(&f.batches[i])).collect()
 }
 
 /// Lays out the epoch circuit over `snarks` as key generation does (its
@@ -130,9 +118,8 @@ fn snarks(range: std::ops::Range<usize>) -> Vec<Snark> {
 /// differ. Each one alone fails every proof of that witness (a permutation
 /// argument over unequal cells does not hold); this finds them in seconds
 /// where a forced k = 20 proof took four minutes.
-fn broken_copies(keys: &statesync_prover::epoch::EpochKeys, snarks: Vec<Snark>) -> Vec<(Fr, Fr)> {
-    let f = fixture();
-    let mut c = epoch_circuit(CircuitBuilderStage::Mock, keys.config, &f.agg_params, snarks, &keys.spec, keys.tag);
+fn broken_copies(params: &Params, keys: &EpochKeys, snarks: Vec<Snark>) -> Vec<(Fr, Fr)> {
+    let mut c = epoch_circuit(CircuitBuilderStage::Mock, keys.config, params, snarks, &keys.spec, keys.tag);
     let pairs = c.builder.core().copy_manager.lock().unwrap().advice_equalities.clone();
     let threads = &c.builder.pool(0).threads;
     let value = |cell: &halo2_base::ContextCell| {
@@ -154,99 +141,72 @@ fn two_levels_chain_roots_and_verify_on_the_evm() {
     // any thread that reads the environment starts.
     std::env::set_var("STATESYNC_KEY_CACHE_MIB", "4096");
     let f = fixture();
-    let tag = chain_tag(&tiny("epoch-chain"));
+    let (prover, cfg) = (&f.prover, &f.cfg);
+    let tag = cfg.tag();
     let l1 = EpochSpec { level: 1, n: 2, k: EPOCH_K };
-    let keys1 = timed("level-1 N=2 keygen", || {
-        f.store.epoch_keys(&f.agg_params, &f.params, f.keys.pk.get_vk(), &l1, tag).unwrap()
-    });
+    let keyed1 = timed("level-1 N=2 keygen", || prover.epoch_keys(cfg, &l1).unwrap());
+    let (agg_params, keys1) = (&keyed1.params, &keyed1.keys);
     eprintln!("level-1 N=2 config: {:?}", keys1.config);
+    let prove = |spec: &EpochSpec, inner: &[BatchProof], seed: u64| {
+        prover.prove_epoch(cfg, spec, inner, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(seed))
+    };
 
-    // a gap and a reordered pair: refused up front, and unprovable when forced
-    let gap = prove_epoch(
-        &CpuHal,
-        &f.agg_params,
-        &keys1,
-        vec![snarks(0..1)[0].clone(), snarks(2..3)[0].clone()],
-        TranscriptKind::Poseidon,
-        ChaCha20Rng::seed_from_u64(3),
-    );
+    // a gap, a reordered pair and a proof of another transcript: refused up
+    // front, and (the first two) unprovable when forced
+    let gap = prove(&l1, &[f.batches[0].clone(), f.batches[2].clone()], 3);
     assert!(matches!(gap, Err(ProverError::Epoch(m)) if m.contains("do not chain")));
-    let reordered = vec![snarks(1..2)[0].clone(), snarks(0..1)[0].clone()];
-    assert!(prove_epoch(
-        &CpuHal,
-        &f.agg_params,
-        &keys1,
-        reordered,
-        TranscriptKind::Poseidon,
-        ChaCha20Rng::seed_from_u64(3)
-    )
-    .is_err());
+    assert!(prove(&l1, &[f.batches[1].clone(), f.batches[0].clone()], 3).is_err());
+    let mut blake = f.batches[1].clone();
+    blake.transcript = TranscriptKind::Blake2b;
+    let wrong = prove(&l1, &[f.batches[0].clone(), blake], 3);
+    assert!(matches!(wrong, Err(ProverError::Epoch(m)) if m.contains("another transcript")));
     // Forced past the native check, the gap breaks exactly the in-circuit
     // links of batch 0 to batch 2: its new root is not their old root, seq
     // 0 + 1 is not 2 (a reordered pair breaks the same links); the honest
     // pair breaks nothing.
-    let gap =
-        timed("forced gap witness", || broken_copies(&keys1, vec![snarks(0..1)[0].clone(), snarks(2..3)[0].clone()]));
-    let (b0, b2) = (&f.batches[0].0, &f.batches[2].0);
+    let gap = timed("forced gap witness", || broken_copies(agg_params, keys1, snarks(&[0, 2])));
+    let (b0, b2) = (&f.batches[0].public, &f.batches[2].public);
     assert_ne!(b0.new_root, b2.old_root);
     let broken = |x: Fr, y: Fr| gap.contains(&(x, y)) || gap.contains(&(y, x));
     assert_eq!(gap.len(), 2, "two broken links: {gap:?}");
     assert!(broken(b0.new_root, b2.old_root) && broken(Fr::from(1), Fr::from(2)), "{gap:?}");
-    assert!(timed("honest pair witness", || broken_copies(&keys1, snarks(0..2))).is_empty());
+    assert!(timed("honest pair witness", || broken_copies(agg_params, keys1, snarks(&[0, 1]))).is_empty());
 
     let mut epochs: Vec<EpochProof> = vec![];
     for range in [0..2, 2..4] {
-        let e = timed("level-1 N=2 prove", || {
-            prove_epoch(
-                &CpuHal,
-                &f.agg_params,
-                &keys1,
-                snarks(range.clone()),
-                TranscriptKind::Poseidon,
-                ChaCha20Rng::seed_from_u64(2),
-            )
-            .unwrap()
-        });
-        let publics: Vec<PublicInputs> = f.batches[range].iter().map(|(p, _)| *p).collect();
+        let e = timed("level-1 N=2 prove", || prove(&l1, &f.batches[range.clone()], 2).unwrap());
+        let publics: Vec<PublicInputs> = f.batches[range].iter().map(|b| b.public).collect();
         assert_eq!(e.public(), epoch_public(&publics, &[1, 1], tag), "the epoch exposes the chained roots and totals");
-        assert!(verify_epoch(&f.agg_params, keys1.pk.get_vk(), &e.instances, &e.proof, TranscriptKind::Poseidon));
+        assert!(prover.verify_epoch(cfg, &l1, &e).unwrap());
         epochs.push(e);
     }
     // the epoch is bound to its chain: another chain's tag does not verify
-    let mut retagged = epochs[0].instances.clone();
-    retagged[ACCUMULATOR_LEN + 5] = chain_tag(&tiny("other-chain"));
-    assert_ne!(retagged, epochs[0].instances);
-    assert!(!verify_epoch(&f.agg_params, keys1.pk.get_vk(), &retagged, &epochs[0].proof, TranscriptKind::Poseidon));
-    let mut forged = epochs[0].instances.clone();
-    forged[0] += Fr::one();
-    assert!(!accumulator_holds(&f.agg_params, &forged), "a forged accumulator fails the deferred pairing check");
-    assert!(!verify_epoch(&f.agg_params, keys1.pk.get_vk(), &forged, &epochs[0].proof, TranscriptKind::Poseidon));
+    let mut retagged = epochs[0].clone();
+    retagged.instances[ACCUMULATOR_LEN + 5] = tiny("other-chain").tag();
+    assert_ne!(retagged.instances, epochs[0].instances);
+    assert!(!prover.verify_epoch(cfg, &l1, &retagged).unwrap());
+    let mut forged = epochs[0].clone();
+    forged.instances[0] += Fr::one();
+    assert!(!accumulator_holds(agg_params, &forged.instances), "a forged accumulator fails the deferred pairing check");
+    assert!(!prover.verify_epoch(cfg, &l1, &forged).unwrap());
 
     // level 2 over the two level-1 epochs, proven for the EVM
     let l2 = EpochSpec { level: 2, n: 2, k: EPOCH_K };
-    let keys2 = timed("level-2 N=2 keygen", || {
-        f.store.epoch_keys(&f.agg_params, &f.agg_params, keys1.pk.get_vk(), &l2, tag).unwrap()
-    });
-    let inner: Vec<Snark> = epochs
-        .iter()
-        .map(|e| inner_snark(&f.agg_params, keys1.pk.get_vk(), &l2, e.instances.clone(), e.proof.clone()))
-        .collect();
+    let keyed2 = timed("level-2 N=2 keygen", || prover.epoch_keys(cfg, &l2).unwrap());
     let top = timed("level-2 N=2 prove (EVM transcript)", || {
-        prove_epoch(&CpuHal, &f.agg_params, &keys2, inner.clone(), TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(4))
-            .unwrap()
+        prover.prove_epoch(cfg, &l2, &epochs, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(4)).unwrap()
     });
-    let publics: Vec<PublicInputs> = f.batches[0..4].iter().map(|(p, _)| *p).collect();
+    let publics: Vec<PublicInputs> = f.batches.iter().map(|b| b.public).collect();
     let halves = [epoch_public(&publics[..2], &[1, 1], tag).public, epoch_public(&publics[2..], &[1, 1], tag).public];
     let folded = epoch_public(&halves, &[2, 2], tag);
     assert_eq!(top.public(), folded, "level 2 spans batches 0..4");
     assert_eq!(top.public().public.transitions, 4);
-    assert!(verify_epoch(&f.agg_params, keys2.pk.get_vk(), &top.instances, &top.proof, TranscriptKind::Evm));
-    let swapped = vec![inner[1].clone(), inner[0].clone()];
-    assert!(prove_epoch(&CpuHal, &f.agg_params, &keys2, swapped, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(5))
-        .is_err());
+    assert!(prover.verify_epoch(cfg, &l2, &top).unwrap());
+    let swapped = [epochs[1].clone(), epochs[0].clone()];
+    assert!(prover.prove_epoch(cfg, &l2, &swapped, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(5)).is_err());
 
     // the EVM verifier of level 2
-    let mut evm = deploy_verifier(&f.agg_params, keys2.pk.get_vk());
+    let mut evm = deploy_verifier(&keyed2.params, keyed2.keys.pk.get_vk());
     let valid = evm.call(calldata(&top.instances, &top.proof)).unwrap();
     assert!(valid.success, "valid calldata verifies");
     eprintln!("level-2 epoch verification: {} gas", valid.gas_used);

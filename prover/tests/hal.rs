@@ -22,7 +22,7 @@ use rand_chacha::ChaCha20Rng;
 use statesync_kernels::{CudaDevice, EmuDevice, Order};
 use statesync_prover::{
     hal::{traffic_since, Backend, CpuHal, CudaHal, CudaHalConfig, DualHal, Hal},
-    proof::{prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
+    snark::{prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
     srs::SrsSource,
     ProverError,
 };
@@ -201,7 +201,7 @@ fn an_unsatisfied_lookup_is_an_error_not_a_panic<H: Hal>(make: impl Fn() -> H) {
 
 fn the_batch_circuit<H: Hal>(make: impl Fn() -> H) {
     use statesync_circuits::{engine::apply_batch, examples};
-    use statesync_prover::{keys::KeyStore, proof::batch_circuit};
+    use statesync_prover::{batch::batch_circuit, Prover};
 
     // A signed withdrawal and a perp trade on the example chain at capacity
     // 2: every slot runs every constraint whatever its transition, so this
@@ -211,21 +211,19 @@ fn the_batch_circuit<H: Hal>(make: impl Fn() -> H) {
     let mut batch = examples::signed_for(&examples::batch_valid(), &cfg);
     batch.transitions = vec![batch.transitions[1].clone(), batch.transitions[3].clone()];
     let out = apply_batch(&cfg.genesis_state(), &cfg.chain_id, &batch).unwrap();
-    let store = KeyStore::in_cache_dir(cache);
-    let layout = store.layout(&cfg.shape).unwrap();
-    let params = SrsSource::new(None, cache).params(layout.k as u32).unwrap();
-    let keys = store.keys(&params, &cfg.shape).unwrap();
+    let keyed = Prover::in_cache_dir(None, cache, std::sync::Arc::new(CpuHal)).batch_keys(&cfg.shape).unwrap();
+    let (params, keys) = (&*keyed.params, &keyed.keys);
     let kind = TranscriptKind::Blake2b;
     let prove = |hal: &dyn Hal| {
-        let (c, public) = batch_circuit(&keys, &out.witness).unwrap();
-        prove_circuit(hal, &params, &keys.pk, c, &public, kind, ChaCha20Rng::seed_from_u64(11)).unwrap()
+        let (c, public) = batch_circuit(keys, &out.witness).unwrap();
+        prove_circuit(hal, params, &keys.pk, c, &public, kind, ChaCha20Rng::seed_from_u64(11)).unwrap()
     };
     let cpu = prove(&CpuHal);
     let public = out.witness.public.to_fields();
-    assert!(verify_instances(&params, keys.pk.get_vk(), &public, &cpu, kind), "halo2-axiom verifies it");
+    assert!(verify_instances(params, keys.pk.get_vk(), &public, &cpu, kind), "halo2-axiom verifies it");
 
-    let (c, _) = batch_circuit(&keys, &out.witness).unwrap();
-    let theirs = prove_circuit_halo2(&params, &keys.pk, c, &public, kind, ChaCha20Rng::seed_from_u64(11)).unwrap();
+    let (c, _) = batch_circuit(keys, &out.witness).unwrap();
+    let theirs = prove_circuit_halo2(params, &keys.pk, c, &public, kind, ChaCha20Rng::seed_from_u64(11)).unwrap();
     assert_eq!(cpu.len(), theirs.len(), "same proof size as halo2-axiom");
     // The batch circuit has lookups: halo2-axiom is reproducible up to its
     // advice commitments (see above).

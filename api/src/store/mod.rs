@@ -9,11 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use statesync_circuits::{
-    config::ChainConfig,
-    state::ChainState,
-    witness::{BatchWitness, PublicInputs},
-};
+use statesync_circuits::{config::ChainConfig, state::ChainState, witness::BatchWitness};
+pub use statesync_prover::batch::BatchProof;
 
 /// Job states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -154,19 +151,6 @@ pub struct Claimed {
     pub job: Job,
     /// Its witness.
     pub witness: BatchWitness,
-}
-
-/// A stored proof.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredProof {
-    /// Proof bytes.
-    pub proof: Vec<u8>,
-    /// Hex SHA-256 of the verifying key.
-    pub vk_hash: String,
-    /// Transcript name.
-    pub transcript: String,
-    /// Public inputs.
-    pub public: PublicInputs,
 }
 
 /// Filters of `GET /v1/jobs`.
@@ -314,13 +298,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn set_stage(&self, job: &str, worker: &str, state: JobState, progress: f64) -> Result<bool, StoreError>;
     /// Stores the proof and marks the job done, once: false if the worker
     /// lost the lease or the job was cancelled (nothing is written then).
-    async fn complete(
-        &self,
-        job: &str,
-        worker: &str,
-        proof: &StoredProof,
-        timings: Timings,
-    ) -> Result<bool, StoreError>;
+    async fn complete(&self, job: &str, worker: &str, proof: &BatchProof, timings: Timings)
+        -> Result<bool, StoreError>;
     /// Records a failed attempt: requeued after `retry_in`, or failed for good
     /// when attempts are exhausted.
     async fn fail(&self, job: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError>;
@@ -330,7 +309,7 @@ pub trait JobStore: Send + Sync + 'static {
     /// Cancels a job that is not finished; returns it.
     async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError>;
     /// The proof of a done job.
-    async fn proof(&self, job: &str) -> Result<Option<StoredProof>, StoreError>;
+    async fn proof(&self, job: &str) -> Result<Option<BatchProof>, StoreError>;
     /// Requeues jobs whose lease expired; returns how many.
     async fn requeue_expired(&self) -> Result<u64, StoreError>;
     /// Number of jobs per state.
@@ -373,7 +352,7 @@ pub trait JobStore: Send + Sync + 'static {
     async fn release_epoch(&self, id: &str, worker: &str) -> Result<(), StoreError>;
     /// The proofs of `chain`'s batches `first..=last` in seq order (only
     /// those that are done).
-    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<StoredProof>, StoreError>;
+    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<BatchProof>, StoreError>;
     /// Adds an API key.
     async fn add_key(&self, id: &str, name: &str, hash: &[u8]) -> Result<(), StoreError>;
     /// All API keys.

@@ -15,9 +15,10 @@ use statesync_circuits::{
 };
 
 use super::{
-    now_ms, ApiKey, ChainRecord, Claimed, EpochRecord, EpochState, Job, JobFilter, JobState, JobStore, NewJob,
-    StoreError, StoredProof, Timings,
+    now_ms, ApiKey, BatchProof, ChainRecord, Claimed, EpochRecord, EpochState, Job, JobFilter, JobState, JobStore,
+    NewJob, StoreError, Timings,
 };
+use statesync_prover::ProverError;
 
 const SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
 const EPOCH_SCHEMA: &str = include_str!("../../migrations/0002_epochs.sql");
@@ -142,11 +143,14 @@ fn epoch_from_row(r: &SqliteRow) -> Result<EpochRecord, StoreError> {
     })
 }
 
-fn proof_from_row(r: &SqliteRow) -> Result<StoredProof, StoreError> {
-    Ok(StoredProof {
+fn proof_from_row(r: &SqliteRow) -> Result<BatchProof, StoreError> {
+    Ok(BatchProof {
         proof: r.try_get("proof")?,
         vk_hash: r.try_get("vk_hash")?,
-        transcript: r.try_get("transcript")?,
+        transcript: r
+            .try_get::<&str, _>("transcript")?
+            .parse()
+            .map_err(|e: ProverError| corrupt("transcript")(e.to_string()))?,
         public: serde_json::from_str(r.try_get("public")?).map_err(|e| corrupt("public inputs")(e.to_string()))?,
     })
 }
@@ -377,7 +381,7 @@ impl JobStore for SqliteStore {
         &self,
         job: &str,
         worker: &str,
-        proof: &StoredProof,
+        proof: &BatchProof,
         timings: Timings,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
@@ -401,7 +405,7 @@ impl JobStore for SqliteStore {
             .bind(job)
             .bind(&proof.proof)
             .bind(&proof.vk_hash)
-            .bind(&proof.transcript)
+            .bind(proof.transcript.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -452,7 +456,7 @@ impl JobStore for SqliteStore {
         self.job(id).await
     }
 
-    async fn proof(&self, job: &str) -> Result<Option<StoredProof>, StoreError> {
+    async fn proof(&self, job: &str) -> Result<Option<BatchProof>, StoreError> {
         let row = sqlx::query("SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id WHERE p.job_id = ?")
             .bind(job)
             .fetch_optional(&self.reader)
@@ -645,7 +649,7 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
-    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<StoredProof>, StoreError> {
+    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<BatchProof>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id \
              WHERE j.chain = ? AND j.seq BETWEEN ? AND ? AND j.state = 'done' ORDER BY j.seq",
@@ -724,6 +728,7 @@ mod tests {
         state::ChainState,
         transition::{Batch, Transition},
     };
+    use statesync_prover::snark::TranscriptKind;
 
     use super::*;
 
@@ -783,11 +788,11 @@ mod tests {
         (applied, job)
     }
 
-    fn proof(a: &Applied) -> StoredProof {
-        StoredProof {
+    fn proof(a: &Applied) -> BatchProof {
+        BatchProof {
             proof: vec![1, 2, 3],
             vk_hash: "vk".into(),
-            transcript: "poseidon".into(),
+            transcript: TranscriptKind::Poseidon,
             public: a.witness.public,
         }
     }

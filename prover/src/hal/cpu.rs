@@ -8,16 +8,11 @@ use halo2_proofs::{
         ff::BatchInvert,
         group::Curve,
     },
-    poly::{
-        commitment::{Params, ParamsProver},
-        kzg::commitment::ParamsKZG,
-        EvaluationDomain,
-    },
+    poly::{kzg::commitment::ParamsKZG, EvaluationDomain},
 };
 use rayon::prelude::*;
-use std::{ops::Deref, sync::Arc};
 
-use super::{Backend, Bases, Hal};
+use super::{check_domain, check_len, check_parts, srs_bases, Backend, Bases, Hal};
 use crate::ProverError;
 
 /// Elements per rayon task of [`CpuHal::batch_invert`].
@@ -26,59 +21,6 @@ const INVERT_CHUNK: usize = 1 << 12;
 /// The CPU Hal (always available).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuHal;
-
-/// The SRS points a commitment uses: borrowed from the params (monomial) or
-/// the shared Lagrange cache.
-pub(crate) enum SrsBases<'a> {
-    Borrowed(&'a [G1Affine]),
-    Shared(Arc<Vec<G1Affine>>),
-}
-
-impl Deref for SrsBases<'_> {
-    type Target = [G1Affine];
-
-    fn deref(&self) -> &[G1Affine] {
-        match self {
-            SrsBases::Borrowed(g) => g,
-            SrsBases::Shared(g) => g,
-        }
-    }
-}
-
-/// The SRS bases of `params` a commitment of `bases` uses.
-pub(crate) fn srs_bases(params: &ParamsKZG<Bn256>, bases: Bases) -> Result<SrsBases<'_>, ProverError> {
-    Ok(match bases {
-        Bases::Monomial => SrsBases::Borrowed(params.get_g()),
-        Bases::Lagrange => SrsBases::Shared(crate::srs::lagrange_bases(params)?),
-    })
-}
-
-/// Checks that a polynomial of `len` fits the 2^k bases of `params`.
-pub(crate) fn check_len(params: &ParamsKZG<Bn256>, len: usize) -> Result<(), ProverError> {
-    if len > params.n() as usize {
-        return Err(ProverError::Hal(format!("a commitment to {len} values with 2^{} SRS bases", params.k())));
-    }
-    Ok(())
-}
-
-/// Checks that every polynomial has the domain's 2^k values.
-pub(crate) fn check_domain<P: AsRef<[Fr]>>(domain: &EvaluationDomain<Fr>, polys: &[P]) -> Result<(), ProverError> {
-    let n = 1usize << domain.k();
-    match polys.iter().map(|p| p.as_ref().len()).find(|&len| len != n) {
-        Some(len) => Err(ProverError::Hal(format!("{len} values for a domain of 2^{}", domain.k()))),
-        None => Ok(()),
-    }
-}
-
-/// Checks the quotient's parts: one per part of the extended domain, each
-/// of 2^k values.
-pub(crate) fn check_parts(domain: &EvaluationDomain<Fr>, parts: &[Vec<Fr>]) -> Result<(), ProverError> {
-    let expected = domain.extended_len() >> domain.k();
-    if parts.len() != expected {
-        return Err(ProverError::Hal(format!("{} quotient parts, the domain has {expected}", parts.len())));
-    }
-    check_domain(domain, parts)
-}
 
 impl Hal for CpuHal {
     fn name(&self) -> String {

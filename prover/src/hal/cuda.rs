@@ -32,8 +32,7 @@ use statesync_kernels::{
     Buffer, Device,
 };
 
-use super::cpu::{check_domain, check_len, check_parts, srs_bases};
-use super::{Backend, Bases, CpuHal, Hal, TrafficReport};
+use super::{check_domain, check_len, check_parts, srs_bases, Backend, Bases, CpuHal, Hal, TrafficReport};
 use crate::ProverError;
 
 /// Bytes of device memory one MSM point needs beyond its resident base, at
@@ -156,7 +155,7 @@ impl<D: Device> CudaHal<D> {
             .chunks(chunk)
             .map(|c| self.dev.upload(&repr::affines(c)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(ProverError::device)?;
+            .map_err(ProverError::Device)?;
         let chunks = Arc::new(chunks);
         cache.insert(key, chunks.clone());
         Ok(chunks)
@@ -167,7 +166,7 @@ impl<D: Device> CudaHal<D> {
         if let Some(p) = plans.get(&log_n) {
             return Ok(p.clone());
         }
-        let plan = Arc::new(NttPlan::new(&self.dev, log_n).map_err(ProverError::device)?);
+        let plan = Arc::new(NttPlan::new(&self.dev, log_n).map_err(ProverError::Device)?);
         plans.insert(log_n, plan.clone());
         Ok(plan)
     }
@@ -183,10 +182,10 @@ impl<D: Device> CudaHal<D> {
             let mut s = repr::frs(&scalars[start..end]);
             // Zero scalars for the chunk's bases past the polynomial's end.
             s.resize(bases.len(), FieldRepr::default());
-            let s = self.dev.upload(&s).map_err(ProverError::device)?;
+            let s = self.dev.upload(&s).map_err(ProverError::Device)?;
             let c = default_window_bits(bases.len());
-            let r = msm::msm_buffers(&self.dev, &s, bases, c).map_err(ProverError::device)?;
-            acc += r.to_curve().map_err(ProverError::device)?;
+            let r = msm::msm_buffers(&self.dev, &s, bases, c).map_err(ProverError::Device)?;
+            acc += r.to_curve().map_err(ProverError::Device)?;
         }
         Ok(acc)
     }
@@ -208,9 +207,9 @@ impl<D: Device> CudaHal<D> {
             for p in group {
                 flat.extend(p.iter().map(FieldRepr::from));
             }
-            let buf = self.dev.upload(&flat).map_err(ProverError::device)?;
-            f(&plan, &buf, group.len() as u32).map_err(ProverError::device)?;
-            let values = self.dev.download(&buf).map_err(ProverError::device)?;
+            let buf = self.dev.upload(&flat).map_err(ProverError::Device)?;
+            f(&plan, &buf, group.len() as u32).map_err(ProverError::Device)?;
+            let values = self.dev.download(&buf).map_err(ProverError::Device)?;
             out.extend(values.chunks_exact(n).map(repr::to_frs));
         }
         Ok(out)
@@ -360,11 +359,11 @@ impl<D: Device> CudaHal<D> {
         let plan = self.plan(domain.k())?;
         let mut projective = Vec::with_capacity(polys.len());
         for p in polys.iter_mut() {
-            let buf = self.dev.upload(&repr::frs(p)).map_err(ProverError::device)?;
-            let r = msm::msm_buffers(&self.dev, &buf, bases, default_window_bits(n)).map_err(ProverError::device)?;
-            projective.push(r.to_curve().map_err(ProverError::device)?);
-            plan.run(&self.dev, &buf, 1, Direction::Inverse).map_err(ProverError::device)?;
-            *p = repr::to_frs(&self.dev.download(&buf).map_err(ProverError::device)?);
+            let buf = self.dev.upload(&repr::frs(p)).map_err(ProverError::Device)?;
+            let r = msm::msm_buffers(&self.dev, &buf, bases, default_window_bits(n)).map_err(ProverError::Device)?;
+            projective.push(r.to_curve().map_err(ProverError::Device)?);
+            plan.run(&self.dev, &buf, 1, Direction::Inverse).map_err(ProverError::Device)?;
+            *p = repr::to_frs(&self.dev.download(&buf).map_err(ProverError::Device)?);
         }
         let mut affine = vec![G1Affine::default(); projective.len()];
         G1::batch_normalize(&projective, &mut affine);
@@ -400,14 +399,14 @@ impl<D: Device> CudaHal<D> {
                 Ok((group.len() as u32, self.dev.upload(&flat)?))
             })
             .collect::<statesync_kernels::Result<Vec<_>>>()
-            .map_err(ProverError::device)?;
+            .map_err(ProverError::Device)?;
         for (i, factor) in factors.iter().enumerate() {
             let g = Fr::ZETA * factor;
             let mut out = Vec::with_capacity(polys.len());
             for (batch, coeffs) in &resident {
-                let buf = self.dev.duplicate(coeffs).map_err(ProverError::device)?;
-                plan.run_coset(&self.dev, &buf, *batch, Direction::Forward, &g).map_err(ProverError::device)?;
-                let values = self.dev.download(&buf).map_err(ProverError::device)?;
+                let buf = self.dev.duplicate(coeffs).map_err(ProverError::Device)?;
+                plan.run_coset(&self.dev, &buf, *batch, Direction::Forward, &g).map_err(ProverError::Device)?;
+                let values = self.dev.download(&buf).map_err(ProverError::Device)?;
                 out.extend(values.chunks_exact(n).map(repr::to_frs));
             }
             each(i, out)?;
@@ -436,10 +435,10 @@ impl<D: Device> CudaHal<D> {
         if self.on_cpu(values.len()) {
             return CpuHal.batch_invert(values);
         }
-        let a = self.dev.upload(&repr::frs(values)).map_err(ProverError::device)?;
-        let out = self.dev.zeros::<FieldRepr>(values.len()).map_err(ProverError::device)?;
-        poly::batch_invert(&self.dev, &out, &a).map_err(ProverError::device)?;
-        let inv = self.dev.download(&out).map_err(ProverError::device)?;
+        let a = self.dev.upload(&repr::frs(values)).map_err(ProverError::Device)?;
+        let out = self.dev.zeros::<FieldRepr>(values.len()).map_err(ProverError::Device)?;
+        poly::batch_invert(&self.dev, &out, &a).map_err(ProverError::Device)?;
+        let inv = self.dev.download(&out).map_err(ProverError::Device)?;
         for (v, i) in values.iter_mut().zip(&inv) {
             *v = i.to_fr();
         }

@@ -21,12 +21,17 @@ mod dual;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
-    poly::{kzg::commitment::ParamsKZG, EvaluationDomain},
+    poly::{
+        commitment::{Params, ParamsProver},
+        kzg::commitment::ParamsKZG,
+        EvaluationDomain,
+    },
 };
 use serde::{Deserialize, Serialize};
 use statesync_kernels::{CudaDevice, Device, EmuDevice};
@@ -44,6 +49,61 @@ pub enum Bases {
     Monomial,
     /// The Lagrange basis of the 2^k domain: commitments to evaluations.
     Lagrange,
+}
+
+// The Hal's contract, checked by every back end.
+
+/// The SRS points a commitment uses: borrowed from the params (monomial) or
+/// the shared Lagrange cache.
+pub(super) enum SrsBases<'a> {
+    Borrowed(&'a [G1Affine]),
+    Shared(Arc<Vec<G1Affine>>),
+}
+
+impl Deref for SrsBases<'_> {
+    type Target = [G1Affine];
+
+    fn deref(&self) -> &[G1Affine] {
+        match self {
+            SrsBases::Borrowed(g) => g,
+            SrsBases::Shared(g) => g,
+        }
+    }
+}
+
+/// The SRS bases of `params` a commitment of `bases` uses.
+pub(super) fn srs_bases(params: &ParamsKZG<Bn256>, bases: Bases) -> Result<SrsBases<'_>, ProverError> {
+    Ok(match bases {
+        Bases::Monomial => SrsBases::Borrowed(params.get_g()),
+        Bases::Lagrange => SrsBases::Shared(crate::srs::lagrange_bases(params)?),
+    })
+}
+
+/// Checks that a polynomial of `len` fits the 2^k bases of `params`.
+pub(super) fn check_len(params: &ParamsKZG<Bn256>, len: usize) -> Result<(), ProverError> {
+    if len > params.n() as usize {
+        return Err(ProverError::Hal(format!("a commitment to {len} values with 2^{} SRS bases", params.k())));
+    }
+    Ok(())
+}
+
+/// Checks that every polynomial has the domain's 2^k values.
+pub(super) fn check_domain<P: AsRef<[Fr]>>(domain: &EvaluationDomain<Fr>, polys: &[P]) -> Result<(), ProverError> {
+    let n = 1usize << domain.k();
+    match polys.iter().map(|p| p.as_ref().len()).find(|&len| len != n) {
+        Some(len) => Err(ProverError::Hal(format!("{len} values for a domain of 2^{}", domain.k()))),
+        None => Ok(()),
+    }
+}
+
+/// Checks the quotient's parts: one per part of the extended domain, each
+/// of 2^k values.
+pub(super) fn check_parts(domain: &EvaluationDomain<Fr>, parts: &[Vec<Fr>]) -> Result<(), ProverError> {
+    let expected = domain.extended_len() >> domain.k();
+    if parts.len() != expected {
+        return Err(ProverError::Hal(format!("{} quotient parts, the domain has {expected}", parts.len())));
+    }
+    check_domain(domain, parts)
 }
 
 /// The coarse operations of a prover back end. Every method is
@@ -226,7 +286,7 @@ pub fn select(backend: Option<Backend>) -> Result<Arc<dyn Hal>, ProverError> {
     match backend {
         Some(Backend::Cpu) => Ok(Arc::new(CpuHal)),
         Some(Backend::Emu) => Ok(Arc::new(CudaHal::new(EmuDevice::default(), config))),
-        Some(Backend::Cuda) => Ok(Arc::new(CudaHal::new(CudaDevice::new(0).map_err(ProverError::device)?, config))),
+        Some(Backend::Cuda) => Ok(Arc::new(CudaHal::new(CudaDevice::new(0).map_err(ProverError::Device)?, config))),
         None => match CudaDevice::new(0) {
             Ok(dev) => {
                 tracing::info!(device = %dev.name(), "proving on the GPU");

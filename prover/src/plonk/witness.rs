@@ -248,7 +248,7 @@ where
         if let Some(e) = w.error.take() {
             return Err(e);
         }
-        result.map_err(|e| ProverError::Halo2(format!("synthesize: {e:?}")))?;
+        result.map_err(ProverError::halo2("synthesize"))?;
         if w.phase < num_phases {
             w.commit_phase()?;
         }

@@ -1,6 +1,10 @@
-//! Batch proofs: proving, verifying, and the proof file format.
+//! Proving and verifying any circuit (a batch or an epoch circuit) over
+//! KZG/SHPLONK: the Fiat-Shamir transcripts, statesync's prover on a Hal,
+//! halo2-axiom's prover as the baseline, the verifier, and the hash that
+//! names a verifying key.
 
-use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
+use std::{fmt, str::FromStr};
+
 use halo2_proofs::{
     halo2curves::bn256::{Bn256, Fr, G1Affine},
     plonk::{create_proof, verify_proof, Circuit, ProvingKey, VerifyingKey},
@@ -16,26 +20,20 @@ use halo2_proofs::{
         Blake2bRead, Blake2bWrite, Challenge255, EncodedChallenge, TranscriptRead, TranscriptReadBuffer,
         TranscriptWrite, TranscriptWriterBuffer,
     },
+    SerdeFormat,
 };
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use snark_verifier_sdk::{
     halo2::{PoseidonTranscript, POSEIDON_SPEC},
     snark_verifier::{loader::native::NativeLoader, system::halo2::transcript::evm::EvmTranscript},
 };
-use statesync_circuits::{
-    circuit::BatchCircuit,
-    config::Shape,
-    witness::{BatchWitness, PublicInputs},
-};
 
-use crate::{hal::Hal, keys::ShapeKeys, plonk, ProverError};
-
-/// Version of the proof file format.
-pub const PROOF_VERSION: u32 = 2;
+use crate::{hal::Hal, plonk, ProverError};
 
 /// Fiat-Shamir transcript of a proof.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TranscriptKind {
     /// Blake2b: standalone proofs.
@@ -46,31 +44,40 @@ pub enum TranscriptKind {
     Evm,
 }
 
-/// Proves the batch in `w` with `keys` on `hal`; all prover randomness comes
-/// from `rng`.
-pub fn prove_batch(
-    hal: &dyn Hal,
-    params: &ParamsKZG<Bn256>,
-    keys: &ShapeKeys,
-    w: &BatchWitness,
-    kind: TranscriptKind,
-    rng: impl RngCore,
-) -> Result<Vec<u8>, ProverError> {
-    let (builder, claimed) = batch_circuit(keys, w)?;
-    prove_circuit(hal, params, &keys.pk, builder, &claimed, kind, rng)
+impl TranscriptKind {
+    /// Every kind.
+    pub const ALL: [TranscriptKind; 3] = [TranscriptKind::Blake2b, TranscriptKind::Poseidon, TranscriptKind::Evm];
+
+    /// Its name (as in JSON and in stores).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TranscriptKind::Blake2b => "blake2b",
+            TranscriptKind::Poseidon => "poseidon",
+            TranscriptKind::Evm => "evm",
+        }
+    }
 }
 
-/// The batch circuit of `w` (witness generation done) and its public inputs,
-/// refused when the witness claims other public inputs than it computes.
-pub fn batch_circuit(keys: &ShapeKeys, w: &BatchWitness) -> Result<(BatchCircuit, Vec<Fr>), ProverError> {
-    let builder = BaseCircuitBuilder::prover(keys.layout.clone(), keys.break_points.clone());
-    let c = BatchCircuit::new(builder, w)?;
-    let computed = c.instances();
-    let claimed = w.public.to_fields();
-    if computed != claimed {
-        return Err(ProverError::Inconsistent(format!("{computed:?}, the witness claims {claimed:?}")));
+impl fmt::Display for TranscriptKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
-    Ok((c, claimed))
+}
+
+impl FromStr for TranscriptKind {
+    type Err = ProverError;
+
+    fn from_str(s: &str) -> Result<Self, ProverError> {
+        TranscriptKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| ProverError::ProofFile(format!("unknown transcript {s:?}")))
+    }
+}
+
+/// Hex SHA-256 of a verifying key's raw bytes.
+pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> String {
+    hex::encode(Sha256::digest(vk.to_bytes(SerdeFormat::RawBytes)))
 }
 
 /// Writes one proof into a transcript of any kind.
@@ -122,7 +129,7 @@ impl<C: Circuit<Fr>, R: RngCore> WriteProof for Baseline<'_, C, R> {
             self.rng,
             t,
         )
-        .map_err(|e| ProverError::Halo2(format!("create_proof: {e:?}")))
+        .map_err(ProverError::halo2("create_proof"))
     }
 }
 
@@ -189,18 +196,8 @@ pub fn prove_circuit_halo2<C: Circuit<Fr>>(
     write_proof(kind, Baseline { params, pk, circuit, instances, rng })
 }
 
-/// Whether `proof` is a valid proof of `public` under `vk`.
-pub fn verify_batch(
-    params: &ParamsKZG<Bn256>,
-    vk: &VerifyingKey<G1Affine>,
-    public: &PublicInputs,
-    proof: &[u8],
-    kind: TranscriptKind,
-) -> bool {
-    verify_instances(params, vk, &public.to_fields(), proof, kind)
-}
-
-/// Whether `proof` is a valid proof for the public `instances` under `vk`.
+/// Whether `proof` is a valid proof for the public `instances` under `vk`
+/// (halo2-axiom's verifier).
 pub fn verify_instances(
     params: &ParamsKZG<Bn256>,
     vk: &VerifyingKey<G1Affine>,
@@ -228,42 +225,16 @@ pub fn verify_instances(
     }
 }
 
-/// A proof file (`statesync prove --out`), JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProofFile {
-    /// Format version ([`PROOF_VERSION`]).
-    pub version: u32,
-    /// Chain id.
-    pub chain_id: String,
-    /// Batch sequence number.
-    pub seq: u64,
-    /// Circuit shape.
-    pub shape: Shape,
-    /// log2 of the circuit's rows.
-    pub k: u32,
-    /// Transcript.
-    pub transcript: TranscriptKind,
-    /// Public inputs.
-    pub public_inputs: PublicInputs,
-    /// Hex SHA-256 of the verifying key.
-    pub vk_hash: String,
-    /// The proof, hex.
-    pub proof: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl ProofFile {
-    /// Parses a proof file.
-    pub fn from_json(text: &str) -> Result<Self, ProverError> {
-        let f: ProofFile = serde_json::from_str(text).map_err(|e| ProverError::ProofFile(e.to_string()))?;
-        if f.version != PROOF_VERSION {
-            return Err(ProverError::ProofFile(format!("unsupported version {}", f.version)));
+    #[test]
+    fn transcript_names_round_trip_as_in_json() {
+        for kind in TranscriptKind::ALL {
+            assert_eq!(kind.as_str().parse::<TranscriptKind>().unwrap(), kind);
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
         }
-        Ok(f)
-    }
-
-    /// The proof bytes.
-    pub fn proof_bytes(&self) -> Result<Vec<u8>, ProverError> {
-        hex::decode(&self.proof).map_err(|e| ProverError::ProofFile(format!("proof is not hex: {e}")))
+        assert!("Poseidon".parse::<TranscriptKind>().is_err());
     }
 }

@@ -18,14 +18,9 @@
 //! so each chain has its own epoch verifying key and its own EVM verifier:
 //! an epoch proof of one chain never verifies as another chain's.
 
-use std::fmt;
+mod circuit;
 
-use halo2_base::{
-    gates::{
-        circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints, GateInstructions, RangeInstructions,
-    },
-    AssignedValue, Context,
-};
+use halo2_base::gates::{circuit::CircuitBuilderStage, flex_gate::MultiPhaseThreadBreakPoints};
 use halo2_proofs::{
     halo2curves::{
         bn256::{Bn256, Fq, Fr, G1Affine, G2Prepared},
@@ -41,44 +36,32 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use snark_verifier_sdk::{
-    halo2::{
-        aggregation::{AggregationCircuit, AggregationConfigParams, VerifierUniversality},
-        gen_dummy_snark_from_vk,
-    },
-    snark_verifier::{
-        system::halo2::{compile, Config},
-        util::arithmetic::fe_from_limbs,
-    },
-    CircuitExt, Snark, BITS, LIMBS, SHPLONK,
+    halo2::aggregation::AggregationConfigParams, snark_verifier::util::arithmetic::fe_from_limbs, CircuitExt, BITS,
+    LIMBS,
 };
 use statesync_circuits::{
-    config::ChainConfig,
     poseidon::{self, Domain},
     witness::{PublicInputs, PUBLIC_LEN},
 };
 
+pub use circuit::{
+    bind_sequence, epoch_circuit, inner_snark, EpochSpec, ACCUMULATOR_LEN, EPOCH_INSTANCES, EPOCH_PUBLIC_LEN,
+};
+
 use crate::{
+    batch::BatchProof,
     hal::Hal,
-    keys::vk_hash,
-    proof::{prove_circuit, verify_instances, TranscriptKind},
+    snark::{prove_circuit, verify_instances, vk_hash, TranscriptKind},
     ProverError,
 };
 
-/// Public inputs of the KZG accumulator (two G1 points, each coordinate in 3
-/// limbs) at the front of an epoch proof's instances.
-pub const ACCUMULATOR_LEN: usize = 4 * LIMBS;
-/// Public inputs an epoch proof exposes after its accumulator: a batch's
-/// seven (folded) and the count of batches.
-pub const EPOCH_PUBLIC_LEN: usize = PUBLIC_LEN + 1;
-/// All instances of an epoch proof.
-pub const EPOCH_INSTANCES: usize = ACCUMULATOR_LEN + EPOCH_PUBLIC_LEN;
 /// Default `log2` of an epoch circuit's rows: the in-circuit verification
 /// of two small proofs fills about 2^20 rows of 10 columns.
 pub const EPOCH_K: u32 = 20;
 /// Version of the epoch circuit's constraints (key caches are keyed by it).
 pub const EPOCH_VERSION: u32 = 1;
 
-/// SHA-256 (hex) of this module's source and of the batch circuit's digest
+/// SHA-256 (hex) of the epoch circuit's source ([`circuit`]) and of the batch circuit's digest
 /// (which covers the Poseidon spec and the workspace's Cargo.lock, so the
 /// snark-verifier and halo2 versions): epoch key caches are addressed by it,
 /// so a key made by other epoch-circuit code is never used.
@@ -86,21 +69,10 @@ pub fn epoch_digest() -> &'static str {
     static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DIGEST.get_or_init(|| {
         let mut h = Sha256::new();
-        h.update(include_str!("epoch.rs"));
+        h.update(include_str!("circuit.rs"));
         h.update(statesync_circuits::circuit::CIRCUIT_DIGEST);
         hex::encode(h.finalize())
     })
-}
-
-/// What one epoch circuit aggregates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct EpochSpec {
-    /// 1: batch proofs; L ≥ 2: epoch proofs of level L − 1.
-    pub level: u32,
-    /// Proofs per epoch (≥ 2).
-    pub n: usize,
-    /// `log2` of the circuit's rows.
-    pub k: u32,
 }
 
 impl EpochSpec {
@@ -117,112 +89,6 @@ impl EpochSpec {
         }
         Ok(())
     }
-
-    /// Where the aggregated proofs' batch-like public inputs start in their instances.
-    fn offset(&self) -> usize {
-        if self.level == 1 {
-            0
-        } else {
-            ACCUMULATOR_LEN
-        }
-    }
-
-    /// Instances of each aggregated proof.
-    fn inner_instances(&self) -> usize {
-        if self.level == 1 {
-            PUBLIC_LEN
-        } else {
-            EPOCH_INSTANCES
-        }
-    }
-}
-
-impl fmt::Display for EpochSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "l{}-n{}-k{}", self.level, self.n, self.k)
-    }
-}
-
-/// The chain tag ([`ChainConfig::tag`]).
-pub fn chain_tag(cfg: &ChainConfig) -> Fr {
-    cfg.tag()
-}
-
-/// A proof to aggregate (a batch proof for level 1, an epoch proof of the
-/// level below otherwise), Poseidon transcript.
-pub fn inner_snark(
-    params: &ParamsKZG<Bn256>,
-    inner_vk: &VerifyingKey<G1Affine>,
-    spec: &EpochSpec,
-    instances: Vec<Fr>,
-    proof: Vec<u8>,
-) -> Snark {
-    let protocol = compile(params, inner_vk, inner_config(spec));
-    Snark::new(protocol, vec![instances], proof)
-}
-
-fn inner_config(spec: &EpochSpec) -> Config {
-    let config = Config::kzg().with_num_instance(vec![spec.inner_instances()]);
-    if spec.level == 1 {
-        config
-    } else {
-        config.with_accumulator_indices(AggregationCircuit::accumulator_indices())
-    }
-}
-
-/// The epoch circuit over `snarks` (consecutive, in order).
-pub fn epoch_circuit(
-    stage: CircuitBuilderStage,
-    config: AggregationConfigParams,
-    params: &ParamsKZG<Bn256>,
-    snarks: Vec<Snark>,
-    spec: &EpochSpec,
-    tag: Fr,
-) -> AggregationCircuit {
-    let mut circuit = AggregationCircuit::new::<SHPLONK>(stage, config, params, snarks, VerifierUniversality::None);
-    let prev = circuit.previous_instances().clone();
-    let range = circuit.builder.range_chip();
-    let public = bind_sequence(circuit.builder.main(0), range.gate(), &prev, spec, tag);
-    circuit.builder.assigned_instances[0].extend(public);
-    circuit
-}
-
-/// The epoch circuit's own constraints over the aggregated proofs' public
-/// inputs `prev`: roots chain, every proof carries `tag`, sequence numbers
-/// are consecutive. Returns the epoch's [`EPOCH_PUBLIC_LEN`] public cells.
-pub fn bind_sequence(
-    ctx: &mut Context<Fr>,
-    gate: &impl GateInstructions<Fr>,
-    prev: &[Vec<AssignedValue<Fr>>],
-    spec: &EpochSpec,
-    tag: Fr,
-) -> Vec<AssignedValue<Fr>> {
-    let off = spec.offset();
-    for pair in prev.windows(2) {
-        ctx.constrain_equal(&pair[0][off + 1], &pair[1][off]);
-    }
-    let tag = ctx.load_constant(tag);
-    for p in prev {
-        ctx.constrain_equal(&p[off + 5], &tag);
-    }
-    // consecutive sequence numbers: a batch counts one, an epoch its count
-    let counts: Vec<_> = if spec.level == 1 {
-        let one = ctx.load_constant(Fr::one());
-        vec![one; prev.len()]
-    } else {
-        prev.iter().map(|p| p[off + PUBLIC_LEN]).collect()
-    };
-    for (pair, count) in prev.windows(2).zip(&counts) {
-        let next = gate.add(ctx, pair[0][off + 6], *count);
-        ctx.constrain_equal(&next, &pair[1][off + 6]);
-    }
-    let count = gate.sum(ctx, counts);
-    let commitments: Vec<_> = prev.iter().map(|p| p[off + 2]).collect();
-    let hash = poseidon::flex::hash(ctx, gate, Domain::Epoch, &commitments);
-    let transitions = gate.sum(ctx, prev.iter().map(|p| p[off + 3]));
-    let liquidations = gate.sum(ctx, prev.iter().map(|p| p[off + 4]));
-    let (first, last, seq) = (prev[0][off], prev[prev.len() - 1][off + 1], prev[0][off + 6]);
-    vec![first, last, hash, transitions, liquidations, tag, seq, count]
 }
 
 /// The keys of one epoch circuit (one chain, one spec).
@@ -242,28 +108,6 @@ pub struct EpochKeys {
     pub vk_hash: String,
 }
 
-/// The keygen circuit of `spec` for the chain `tag` over proofs of
-/// `inner_vk` (placeholder proofs of the right shape), configured.
-fn keygen_circuit(
-    params: &ParamsKZG<Bn256>,
-    inner_params: &ParamsKZG<Bn256>,
-    inner_vk: &VerifyingKey<G1Affine>,
-    spec: &EpochSpec,
-    tag: Fr,
-) -> Result<(AggregationCircuit, AggregationConfigParams), ProverError> {
-    spec.validate()?;
-    let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
-        inner_params,
-        inner_vk,
-        vec![spec.inner_instances()],
-        (spec.level > 1).then(AggregationCircuit::accumulator_indices).flatten(),
-    );
-    let config = AggregationConfigParams { degree: spec.k, lookup_bits: spec.k as usize - 1, ..Default::default() };
-    let mut circuit = epoch_circuit(CircuitBuilderStage::Keygen, config, params, vec![dummy; spec.n], spec, tag);
-    let config = circuit.calculate_params(Some(20));
-    Ok((circuit, config))
-}
-
 /// Generates the keys of the epoch circuit `spec` for the chain `tag` over
 /// proofs of `inner_vk` (whose params are `inner_params`).
 pub fn epoch_keygen(
@@ -273,9 +117,9 @@ pub fn epoch_keygen(
     spec: &EpochSpec,
     tag: Fr,
 ) -> Result<EpochKeys, ProverError> {
-    let (circuit, config) = keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
-    let vk = keygen_vk(params, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_vk: {e:?}")))?;
-    let pk = keygen_pk(params, vk, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_pk: {e:?}")))?;
+    let (circuit, config) = circuit::keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
+    let vk = keygen_vk(params, &circuit).map_err(ProverError::halo2("epoch keygen_vk"))?;
+    let pk = keygen_pk(params, vk, &circuit).map_err(ProverError::halo2("epoch keygen_pk"))?;
     Ok(EpochKeys { spec: *spec, tag, config, break_points: circuit.break_points(), vk_hash: vk_hash(pk.get_vk()), pk })
 }
 
@@ -288,24 +132,49 @@ pub fn epoch_vk(
     spec: &EpochSpec,
     tag: Fr,
 ) -> Result<(VerifyingKey<G1Affine>, AggregationConfigParams), ProverError> {
-    let (circuit, config) = keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
-    let vk = keygen_vk(params, &circuit).map_err(|e| ProverError::Halo2(format!("epoch keygen_vk: {e:?}")))?;
+    let (circuit, config) = circuit::keygen_circuit(params, inner_params, inner_vk, spec, tag)?;
+    let vk = keygen_vk(params, &circuit).map_err(ProverError::halo2("epoch keygen_vk"))?;
     Ok((vk, config))
 }
 
 /// An epoch proof with its instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochProof {
-    /// All instances: the accumulator, then [`EpochPublic`]'s six.
+    /// All instances: the accumulator, then [`EpochPublic`]'s fields.
     pub instances: Vec<Fr>,
     /// The proof bytes.
     pub proof: Vec<u8>,
+    /// Its transcript.
+    pub transcript: TranscriptKind,
+    /// Hex SHA-256 of the epoch verifying key it was made for.
+    pub vk_hash: String,
 }
 
 impl EpochProof {
     /// The public inputs after the accumulator.
     pub fn public(&self) -> EpochPublic {
         EpochPublic::from_fields(&self.instances[ACCUMULATOR_LEN..])
+    }
+}
+
+/// A proof an epoch aggregates: a batch proof (level 1) or an epoch proof
+/// of the level below.
+pub trait Aggregated {
+    /// Its whole instance column, its bytes, its transcript (an aggregated
+    /// proof must be Poseidon's) and the hash of the verifying key it was
+    /// made for.
+    fn parts(&self) -> (Vec<Fr>, &[u8], TranscriptKind, &str);
+}
+
+impl Aggregated for BatchProof {
+    fn parts(&self) -> (Vec<Fr>, &[u8], TranscriptKind, &str) {
+        (self.public.to_fields(), &self.proof, self.transcript, &self.vk_hash)
+    }
+}
+
+impl Aggregated for EpochProof {
+    fn parts(&self) -> (Vec<Fr>, &[u8], TranscriptKind, &str) {
+        (self.instances.clone(), &self.proof, self.transcript, &self.vk_hash)
     }
 }
 
@@ -335,31 +204,41 @@ impl EpochPublic {
     }
 }
 
-/// Proves an epoch over `snarks` (exactly `keys.spec.n`, consecutive). The
-/// chaining is checked natively first, so an out-of-order request is a clear
-/// error rather than a proof that does not verify.
+/// Proves an epoch over `inner` (exactly `keys.spec.n` consecutive proofs
+/// made for `inner_vk`, whose params are `inner_params`, with the Poseidon
+/// transcript). The proofs' keys, transcript and chaining are checked
+/// natively first, so a wrong request is a clear error rather than a proof
+/// that does not verify.
 pub fn prove_epoch(
     hal: &dyn Hal,
     params: &ParamsKZG<Bn256>,
     keys: &EpochKeys,
-    snarks: Vec<Snark>,
-    kind: TranscriptKind,
+    (inner_params, inner_vk): (&ParamsKZG<Bn256>, &VerifyingKey<G1Affine>),
+    inner: &[impl Aggregated],
+    transcript: TranscriptKind,
     rng: impl RngCore,
 ) -> Result<EpochProof, ProverError> {
     let spec = &keys.spec;
-    if snarks.len() != spec.n {
-        return Err(ProverError::Epoch(format!("the epoch takes {} proofs, got {}", spec.n, snarks.len())));
+    if inner.len() != spec.n {
+        return Err(ProverError::Epoch(format!("the epoch takes {} proofs, got {}", spec.n, inner.len())));
     }
-    let instances: Vec<&[Fr]> = snarks.iter().map(|s| s.instances.first().map_or(&[][..], |i| &i[..])).collect();
-    if snarks.iter().any(|s| s.instances.len() != 1) {
-        return Err(ProverError::Epoch("a proof to aggregate has one instance column".into()));
+    let inner_hash = vk_hash(inner_vk);
+    let parts: Vec<_> = inner.iter().map(Aggregated::parts).collect();
+    if let Some(i) = parts.iter().position(|p| p.2 != TranscriptKind::Poseidon || p.3 != inner_hash) {
+        return Err(ProverError::Epoch(format!(
+            "proof {i} was made with other keys or another transcript than the epoch aggregates"
+        )));
     }
-    check_sequence(spec, keys.tag, &instances)?;
+    check_sequence(spec, keys.tag, &parts.iter().map(|p| &p.0[..]).collect::<Vec<_>>())?;
+    let snarks = parts
+        .into_iter()
+        .map(|(instances, proof, ..)| inner_snark(inner_params, inner_vk, spec, instances, proof.to_vec()))
+        .collect();
     let circuit = epoch_circuit(CircuitBuilderStage::Prover, keys.config, params, snarks, spec, keys.tag)
         .use_break_points(keys.break_points.clone());
     let instances = circuit.instances()[0].clone();
-    let proof = prove_circuit(hal, params, &keys.pk, circuit, &instances, kind, rng)?;
-    Ok(EpochProof { instances, proof })
+    let proof = prove_circuit(hal, params, &keys.pk, circuit, &instances, transcript, rng)?;
+    Ok(EpochProof { instances, proof, transcript, vk_hash: keys.vk_hash.clone() })
 }
 
 /// The native form of [`bind_sequence`]: the aggregated proofs' instances
@@ -455,7 +334,10 @@ pub fn epoch_public(previous: &[PublicInputs], counts: &[u64], tag: Fr) -> Epoch
 
 #[cfg(test)]
 mod tests {
-    use halo2_base::gates::circuit::builder::BaseCircuitBuilder;
+    use halo2_base::{
+        gates::{circuit::builder::BaseCircuitBuilder, RangeInstructions},
+        AssignedValue,
+    };
     use halo2_proofs::dev::MockProver;
     use statesync_circuits::{
         config::ChainConfig,
