@@ -506,7 +506,7 @@ fn serve(args: &crate::config::ServeArgs) -> Result<(), Failure> {
 }
 
 fn keys(action: KeysAction, data_dir: &Path, database: Option<PathBuf>) -> Result<(), Failure> {
-    use crate::store::JobStore;
+    use crate::store::ApiKeyStore;
     let db = database.unwrap_or_else(|| data_dir.join("statesync.db"));
     runtime()?.block_on(async move {
         fs::create_dir_all(data_dir).map_err(|e| Failure::failed(format!("creating {}: {e}", data_dir.display())))?;

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::ServeConfig,
-    store::{BatchProof, ChainRecord, EpochRecord, Job, JobStore, NewJob, StoreError, Timings},
+    store::{BatchProof, ChainRecord, EpochRecord, Job, JobState, NewJob, Store, StoreError, Timings, Work, WorkKind},
 };
 
 /// Why an epoch request was refused.
@@ -118,7 +118,7 @@ struct ChainEntry {
 /// Shared service state.
 pub struct Service {
     /// The store.
-    pub store: Arc<dyn JobStore>,
+    pub store: Arc<dyn Store>,
     /// Configuration.
     pub config: ServeConfig,
     chains: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<ChainEntry>>>>>,
@@ -145,7 +145,7 @@ pub fn content_hash(batch: &Batch) -> String {
 
 impl Service {
     /// A service over `store`.
-    pub fn new(store: Arc<dyn JobStore>, config: ServeConfig, hal: Arc<dyn Hal>) -> Self {
+    pub fn new(store: Arc<dyn Store>, config: ServeConfig, hal: Arc<dyn Hal>) -> Self {
         let prover = Prover::in_cache_dir(config.srs.clone(), &config.cache_dir, hal);
         Service {
             store,
@@ -287,48 +287,29 @@ pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken
         if let Err(e) = svc.store.requeue_expired().await {
             tracing::error!(worker = %name, "requeue failed: {e}");
         }
-        let claimed = match svc.store.claim(&name, svc.config.lease).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(worker = %name, "claim failed: {e}");
-                None
+        match svc.store.claim(&name, svc.config.lease).await {
+            Ok(Some(work)) => {
+                process(&svc, &name, work, &stop).await;
+                continue;
             }
-        };
-        if claimed.is_none() {
-            match svc.store.claim_epoch(&name, svc.config.lease).await {
-                Ok(Some(epoch)) => {
-                    process_epoch(&svc, &name, epoch, &stop).await;
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => tracing::error!(worker = %name, "epoch claim failed: {e}"),
-            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(worker = %name, "claim failed: {e}"),
         }
-        let Some(claimed) = claimed else {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = svc.work.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-            continue;
-        };
-        process(&svc, &name, claimed, &stop).await;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = svc.work.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
     }
     tracing::info!(worker = %name, "worker stopped");
 }
 
-/// What a worker holds a lease on.
-#[derive(Debug, Clone, Copy)]
-enum Leased {
-    Job,
-    Epoch,
-}
-
+/// Keeps a lease while the blocking prover runs, until `beat_stop`.
 fn spawn_heartbeat(
     svc: &Arc<Service>,
+    kind: WorkKind,
     id: &str,
     worker: &str,
-    what: Leased,
     beat_stop: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let (svc, id, worker, beat_stop) = (svc.clone(), id.to_string(), worker.to_string(), beat_stop.clone());
@@ -339,92 +320,44 @@ fn spawn_heartbeat(
                 _ = beat_stop.cancelled() => break,
                 _ = tokio::time::sleep(every) => {}
             }
-            let held = match what {
-                Leased::Job => svc.store.heartbeat(&id, &worker, svc.config.lease).await,
-                Leased::Epoch => svc.store.heartbeat_epoch(&id, &worker, svc.config.lease).await,
-            };
-            match held {
+            match svc.store.heartbeat(kind, &id, &worker, svc.config.lease).await {
                 Ok(true) => {}
                 Ok(false) => break,
-                Err(e) => tracing::warn!(id = %id, "heartbeat failed: {e}"),
+                Err(e) => tracing::warn!(id = %id, kind = kind.as_str(), "heartbeat failed: {e}"),
             }
         }
     })
 }
 
-async fn process(svc: &Arc<Service>, worker: &str, claimed: crate::store::Claimed, stop: &CancellationToken) {
-    let job_id = claimed.job.id.clone();
-    let (chain, seq) = (claimed.job.chain.clone(), claimed.job.seq);
-    let attempt = claimed.job.attempts;
-    tracing::info!(job = %job_id, chain = %claimed.job.chain, seq = claimed.job.seq, attempt, "proving");
-    // heartbeats keep the lease while the blocking prover runs
-    let beat_stop = CancellationToken::new();
-    let beat = spawn_heartbeat(svc, &job_id, worker, Leased::Job, &beat_stop);
-    let svc2 = svc.clone();
-    let (job2, worker2) = (job_id.clone(), worker.to_string());
-    let handle = tokio::runtime::Handle::current();
-    let work = tokio::task::spawn_blocking(move || -> Result<(BatchProof, Timings), WorkerError> {
-        let w = claimed.witness;
-        // the keys (made or loaded on first use), then the proof
-        svc2.prover.batch_keys(&w.shape)?;
-        handle.block_on(svc2.store.set_stage(&job2, &worker2, crate::store::JobState::Proving, 0.3))?;
-        let (proof, t) = svc2.prover.prove_batch(&w, TranscriptKind::Poseidon, rand::rngs::OsRng)?;
-        if !svc2.prover.verify_batch(&w.shape, &proof)? {
-            return Err(WorkerError::NotVerified("batch"));
-        }
-        let ms = |d: Duration| Some(d.as_millis() as u64);
-        Ok((proof, Timings { witness_ms: ms(t.witness), proving_ms: ms(t.proving) }))
-    });
-    let result = tokio::select! {
-        r = work => r.map_err(WorkerError::from).and_then(|r| r),
-        _ = stop.cancelled() => {
-            // shutting down mid-proof: give the job back, it is proven after restart
-            beat_stop.cancel();
-            let _ = beat.await;
-            if let Err(e) = svc.store.release(&job_id, worker).await {
-                tracing::error!(job = %job_id, "release failed: {e}");
+/// What a proving attempt made.
+enum Proven {
+    Batch { proof: BatchProof, timings: Timings },
+    Epoch(EpochProof),
+}
+
+/// Proves claimed work (blocking: runs on the blocking pool).
+fn prove_work(svc: &Service, worker: &str, work: Work) -> Result<Proven, WorkerError> {
+    match work {
+        Work::Job(claimed) => {
+            let w = claimed.witness;
+            // the keys (made or loaded on first use), then the proof
+            svc.prover.batch_keys(&w.shape)?;
+            let handle = tokio::runtime::Handle::current();
+            handle.block_on(svc.store.set_stage(&claimed.job.id, worker, JobState::Proving, 0.3))?;
+            let (proof, t) = svc.prover.prove_batch(&w, TranscriptKind::Poseidon, rand::rngs::OsRng)?;
+            if !svc.prover.verify_batch(&w.shape, &proof)? {
+                return Err(WorkerError::NotVerified("batch"));
             }
-            tracing::info!(job = %job_id, "released on shutdown");
-            return;
+            let ms = |d: Duration| Some(d.as_millis() as u64);
+            Ok(Proven::Batch { proof, timings: Timings { witness_ms: ms(t.witness), proving_ms: ms(t.proving) } })
         }
-    };
-    beat_stop.cancel();
-    let _ = beat.await;
-    match result {
-        Ok((proof, timings)) => match svc.store.complete(&job_id, worker, &proof, timings).await {
-            Ok(true) => {
-                metrics::counter!("statesync_proofs_total").increment(1);
-                if let Some(ms) = timings.witness_ms {
-                    metrics::histogram!("statesync_job_stage_seconds", "stage" => "witness").record(ms as f64 / 1000.0);
-                }
-                if let Some(ms) = timings.proving_ms {
-                    metrics::histogram!("statesync_job_stage_seconds", "stage" => "proving").record(ms as f64 / 1000.0);
-                }
-                tracing::info!(job = %job_id, proving_ms = timings.proving_ms, "proved");
-                let n = svc.config.epoch_size as u64;
-                if svc.config.auto_epochs && (seq + 1) % n == 0 {
-                    if let Err(e) = svc.request_epoch(&chain, seq + 1 - n, seq).await {
-                        tracing::error!(chain = %chain, seq, "automatic epoch not queued: {e}");
-                    }
-                }
-            }
-            Ok(false) => tracing::info!(job = %job_id, "proof discarded: job cancelled or lease lost"),
-            Err(e) => tracing::error!(job = %job_id, "storing the proof failed: {e}"),
-        },
-        Err(e) => {
-            metrics::counter!("statesync_job_failures_total").increment(1);
-            let backoff = Duration::from_secs(1u64 << attempt.min(6));
-            tracing::warn!(job = %job_id, attempt, "attempt failed: {e}");
-            if let Err(se) = svc.store.fail(&job_id, worker, &e.to_string(), backoff).await {
-                tracing::error!(job = %job_id, "recording the failure failed: {se}");
-            }
-        }
+        Work::Epoch(epoch) => prove_epoch(svc, &epoch).map(Proven::Epoch),
     }
 }
 
 /// Proves an epoch: the stored batch proofs of its range, aggregated with the
 /// chain's epoch keys, EVM transcript (calldata for the base-layer contract).
-fn prove_epoch_blocking(svc: &Service, epoch: &EpochRecord) -> Result<EpochProof, WorkerError> {
+fn prove_epoch(svc: &Service, epoch: &EpochRecord) -> Result<EpochProof, WorkerError> {
     let handle = tokio::runtime::Handle::current();
     let record =
         handle.block_on(svc.store.chain(&epoch.chain))?.ok_or_else(|| WorkerError::ChainGone(epoch.chain.clone()))?;
@@ -441,48 +374,99 @@ fn prove_epoch_blocking(svc: &Service, epoch: &EpochRecord) -> Result<EpochProof
     Ok(proof)
 }
 
-async fn process_epoch(svc: &Arc<Service>, worker: &str, epoch: EpochRecord, stop: &CancellationToken) {
-    let id = epoch.id.clone();
-    tracing::info!(epoch = %id, chain = %epoch.chain, first = epoch.first_seq, last = epoch.last_seq, "aggregating");
+/// One attempt at claimed work, under the lease protocol: heartbeats while
+/// it runs, released (attempt not counted) on shutdown, stored once when
+/// proven, failed with backoff otherwise.
+async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &CancellationToken) {
+    let (kind, id, attempt) = (work.kind(), work.id().to_string(), work.attempts());
+    match &work {
+        Work::Job(c) => tracing::info!(job = %id, chain = %c.job.chain, seq = c.job.seq, attempt, "proving"),
+        Work::Epoch(e) => {
+            tracing::info!(epoch = %id, chain = %e.chain, first = e.first_seq, last = e.last_seq, attempt, "aggregating")
+        }
+    }
+    let next_epoch = match &work {
+        Work::Job(c) => Some((c.job.chain.clone(), c.job.seq)),
+        Work::Epoch(_) => None,
+    };
     let beat_stop = CancellationToken::new();
-    let beat = spawn_heartbeat(svc, &id, worker, Leased::Epoch, &beat_stop);
+    let beat = spawn_heartbeat(svc, kind, &id, worker, &beat_stop);
     let started = Instant::now();
-    let (svc2, epoch2) = (svc.clone(), epoch.clone());
-    let work = tokio::task::spawn_blocking(move || prove_epoch_blocking(&svc2, &epoch2));
+    let (svc2, worker2) = (svc.clone(), worker.to_string());
+    let task = tokio::task::spawn_blocking(move || prove_work(&svc2, &worker2, work));
     let result = tokio::select! {
-        r = work => r.map_err(WorkerError::from).and_then(|r| r),
+        r = task => r.map_err(WorkerError::from).and_then(|r| r),
         _ = stop.cancelled() => {
+            // shutting down mid-proof: give the work back, it is proven after restart
             beat_stop.cancel();
             let _ = beat.await;
-            if let Err(e) = svc.store.release_epoch(&id, worker).await {
-                tracing::error!(epoch = %id, "release failed: {e}");
+            match svc.store.release(kind, &id, worker).await {
+                Ok(()) => tracing::info!(id = %id, kind = kind.as_str(), "released on shutdown"),
+                Err(e) => tracing::error!(id = %id, kind = kind.as_str(), "release failed: {e}"),
             }
             return;
         }
     };
     beat_stop.cancel();
     let _ = beat.await;
-    match result {
-        Ok(proof) => {
+    let proven = match result {
+        Ok(proven) => proven,
+        Err(e) => {
+            match kind {
+                WorkKind::Job => metrics::counter!("statesync_job_failures_total").increment(1),
+                WorkKind::Epoch => metrics::counter!("statesync_epoch_failures_total").increment(1),
+            }
+            let backoff = Duration::from_secs(1u64 << attempt.min(6));
+            tracing::warn!(id = %id, kind = kind.as_str(), attempt, "attempt failed: {e}");
+            if let Err(se) = svc.store.fail(kind, &id, worker, &e.to_string(), backoff).await {
+                tracing::error!(id = %id, kind = kind.as_str(), "recording the failure failed: {se}");
+            }
+            return;
+        }
+    };
+    let stored = match &proven {
+        Proven::Batch { proof, timings } => svc.store.complete_job(&id, worker, proof, *timings).await,
+        Proven::Epoch(proof) => {
             let ms = started.elapsed().as_millis() as u64;
             let instances: Vec<String> = proof.instances.iter().map(fr_hex::to_hex).collect();
-            match svc.store.complete_epoch(&id, worker, &instances, &proof.proof, &proof.vk_hash, ms).await {
-                Ok(true) => {
-                    metrics::counter!("statesync_epoch_proofs_total").increment(1);
-                    metrics::histogram!("statesync_job_stage_seconds", "stage" => "epoch").record(ms as f64 / 1000.0);
-                    tracing::info!(epoch = %id, proving_ms = ms, "epoch proved");
-                }
-                Ok(false) => tracing::info!(epoch = %id, "epoch proof discarded: lease lost"),
-                Err(e) => tracing::error!(epoch = %id, "storing the epoch proof failed: {e}"),
-            }
+            svc.store.complete_epoch(&id, worker, &instances, &proof.proof, &proof.vk_hash, ms).await
+        }
+    };
+    match stored {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(id = %id, kind = kind.as_str(), "proof discarded: cancelled or lease lost");
+            return;
         }
         Err(e) => {
-            metrics::counter!("statesync_epoch_failures_total").increment(1);
-            tracing::warn!(epoch = %id, attempt = epoch.attempts, "epoch attempt failed: {e}");
-            let backoff = Duration::from_secs(1u64 << epoch.attempts.min(6));
-            if let Err(se) = svc.store.fail_epoch(&id, worker, &e.to_string(), backoff).await {
-                tracing::error!(epoch = %id, "recording the failure failed: {se}");
+            tracing::error!(id = %id, kind = kind.as_str(), "storing the proof failed: {e}");
+            return;
+        }
+    }
+    let stage = |stage: &'static str, ms: u64| {
+        metrics::histogram!("statesync_job_stage_seconds", "stage" => stage).record(ms as f64 / 1000.0)
+    };
+    match proven {
+        Proven::Batch { timings, .. } => {
+            metrics::counter!("statesync_proofs_total").increment(1);
+            for (name, ms) in [("witness", timings.witness_ms), ("proving", timings.proving_ms)] {
+                if let Some(ms) = ms {
+                    stage(name, ms);
+                }
             }
+            tracing::info!(job = %id, proving_ms = timings.proving_ms, "proved");
+            let n = svc.config.epoch_size as u64;
+            if let Some((chain, seq)) = next_epoch.filter(|(_, seq)| svc.config.auto_epochs && (seq + 1) % n == 0) {
+                if let Err(e) = svc.request_epoch(&chain, seq + 1 - n, seq).await {
+                    tracing::error!(chain = %chain, seq, "automatic epoch not queued: {e}");
+                }
+            }
+        }
+        Proven::Epoch(_) => {
+            let ms = started.elapsed().as_millis() as u64;
+            metrics::counter!("statesync_epoch_proofs_total").increment(1);
+            stage("epoch", ms);
+            tracing::info!(epoch = %id, proving_ms = ms, "epoch proved");
         }
     }
 }

@@ -1,7 +1,9 @@
-//! The durable job store: chains and their state, jobs with leases, proofs,
-//! API keys. One trait, so the service runs on SQLite (embedded default) now
-//! and PostgreSQL later; everything the service needs to survive a crash lives
-//! here.
+//! The durable store: chains and their state ([`ChainStore`]), jobs and
+//! epochs under one lease protocol ([`WorkQueue`]), batch proofs
+//! ([`ProofStore`]) and API keys ([`ApiKeyStore`]); [`Store`] is all four.
+//! The service runs on SQLite (embedded default); a second backend
+//! implements the four small traits. Everything the service needs to
+//! survive a crash lives here.
 
 pub mod sqlite;
 
@@ -51,6 +53,11 @@ impl JobState {
     pub fn parse(s: &str) -> Option<Self> {
         JobState::ALL.into_iter().find(|j| j.as_str() == s)
     }
+
+    /// States of a job a worker holds a lease on.
+    pub const LEASED: [JobState; 2] = [JobState::Witness, JobState::Proving];
+    /// States of a job that is not finished.
+    pub const UNFINISHED: [JobState; 3] = [JobState::Queued, JobState::Witness, JobState::Proving];
 
     /// Whether the job will not change any more.
     pub fn is_terminal(self) -> bool {
@@ -215,6 +222,9 @@ impl EpochState {
         EpochState::ALL.into_iter().find(|j| j.as_str() == s)
     }
 
+    /// States of an epoch a worker holds a lease on.
+    pub const LEASED: [EpochState; 1] = [EpochState::Proving];
+
     /// Whether the epoch will not change any more.
     pub fn is_terminal(self) -> bool {
         matches!(self, EpochState::Done | EpochState::Failed)
@@ -269,9 +279,69 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
-/// The durable store.
+/// The two kinds of leased work: a batch's proof (a job) and an epoch's.
+/// Both follow one lease protocol ([`WorkQueue`]): claimed with a lease,
+/// kept by heartbeats, completed once, failed with backoff until their
+/// attempts run out, released on shutdown, requeued when a lease expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkKind {
+    /// A batch proof.
+    Job,
+    /// An epoch proof.
+    Epoch,
+}
+
+impl WorkKind {
+    /// Both kinds.
+    pub const ALL: [WorkKind; 2] = [WorkKind::Job, WorkKind::Epoch];
+
+    /// Its name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkKind::Job => "job",
+            WorkKind::Epoch => "epoch",
+        }
+    }
+}
+
+/// What a worker claimed.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// A job with its witness.
+    Job(Box<Claimed>),
+    /// An epoch.
+    Epoch(Box<EpochRecord>),
+}
+
+impl Work {
+    /// Its kind.
+    pub fn kind(&self) -> WorkKind {
+        match self {
+            Work::Job(_) => WorkKind::Job,
+            Work::Epoch(_) => WorkKind::Epoch,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &str {
+        match self {
+            Work::Job(c) => &c.job.id,
+            Work::Epoch(e) => &e.id,
+        }
+    }
+
+    /// Attempts so far, this one included.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Work::Job(c) => c.job.attempts,
+            Work::Epoch(e) => e.attempts,
+        }
+    }
+}
+
+/// Chains and batch acceptance.
 #[async_trait]
-pub trait JobStore: Send + Sync + 'static {
+pub trait ChainStore: Send + Sync + 'static {
     /// Creates a chain at its genesis; `Conflict` if the id exists.
     async fn create_chain(&self, config: &ChainConfig, state: &ChainState) -> Result<ChainRecord, StoreError>;
     /// A chain.
@@ -285,33 +355,69 @@ pub trait JobStore: Send + Sync + 'static {
     /// Atomically: advances the chain to `state` (writing the `touched`
     /// accounts) if it is still at `job.seq`, and inserts the job.
     async fn commit_batch(&self, state: &ChainState, touched: &[u64], job: NewJob) -> Result<Job, StoreError>;
-    /// A job.
-    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
-    /// Jobs in creation order.
-    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
+}
+
+/// Jobs and epochs: the records, and the lease protocol workers follow.
+#[async_trait]
+pub trait WorkQueue: Send + Sync + 'static {
     /// Claims the oldest runnable job whose chain has no earlier unfinished
     /// job, leasing it to `worker` for `lease`.
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError>;
+    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError>;
+    /// Fails queued epochs whose range holds a failed or cancelled batch,
+    /// then claims the oldest queued epoch whose batches are all proven.
+    async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError>;
+    /// Claims work: a job first, else an epoch.
+    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Work>, StoreError> {
+        if let Some(c) = self.claim_job(worker, lease).await? {
+            return Ok(Some(Work::Job(Box::new(c))));
+        }
+        Ok(self.claim_epoch(worker, lease).await?.map(|e| Work::Epoch(Box::new(e))))
+    }
     /// Extends a lease; false if the worker no longer holds it.
-    async fn heartbeat(&self, job: &str, worker: &str, lease: Duration) -> Result<bool, StoreError>;
+    async fn heartbeat(&self, kind: WorkKind, id: &str, worker: &str, lease: Duration) -> Result<bool, StoreError>;
+    /// Records a failed attempt: requeued after `retry_in`, or failed for good
+    /// when attempts are exhausted.
+    async fn fail(
+        &self,
+        kind: WorkKind,
+        id: &str,
+        worker: &str,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), StoreError>;
+    /// Gives leased work back to the queue without counting the attempt
+    /// (graceful shutdown).
+    async fn release(&self, kind: WorkKind, id: &str, worker: &str) -> Result<(), StoreError>;
+    /// Requeues (or fails, when out of attempts) work whose lease expired;
+    /// returns how many.
+    async fn requeue_expired(&self) -> Result<u64, StoreError>;
     /// Moves a leased job to another stage.
     async fn set_stage(&self, job: &str, worker: &str, state: JobState, progress: f64) -> Result<bool, StoreError>;
     /// Stores the proof and marks the job done, once: false if the worker
     /// lost the lease or the job was cancelled (nothing is written then).
-    async fn complete(&self, job: &str, worker: &str, proof: &BatchProof, timings: Timings)
-        -> Result<bool, StoreError>;
-    /// Records a failed attempt: requeued after `retry_in`, or failed for good
-    /// when attempts are exhausted.
-    async fn fail(&self, job: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError>;
-    /// Gives a leased job back to the queue without counting the attempt
-    /// (graceful shutdown).
-    async fn release(&self, job: &str, worker: &str) -> Result<(), StoreError>;
+    async fn complete_job(
+        &self,
+        job: &str,
+        worker: &str,
+        proof: &BatchProof,
+        timings: Timings,
+    ) -> Result<bool, StoreError>;
+    /// Stores the epoch proof, once; false if the lease was lost.
+    async fn complete_epoch(
+        &self,
+        id: &str,
+        worker: &str,
+        instances: &[String],
+        proof: &[u8],
+        vk_hash: &str,
+        proving_ms: u64,
+    ) -> Result<bool, StoreError>;
+    /// A job.
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// Jobs in creation order.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
     /// Cancels a job that is not finished; returns it.
     async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError>;
-    /// The proof of a done job.
-    async fn proof(&self, job: &str) -> Result<Option<BatchProof>, StoreError>;
-    /// Requeues jobs whose lease expired; returns how many.
-    async fn requeue_expired(&self) -> Result<u64, StoreError>;
     /// Number of jobs per state.
     async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError>;
     /// Creates the epoch of `chain` over batches `first..=last`, or returns
@@ -331,28 +437,21 @@ pub trait JobStore: Send + Sync + 'static {
     async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError>;
     /// A chain's epochs by first seq (at most `limit`, from `from_seq` on).
     async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError>;
-    /// Fails queued epochs whose range holds a failed or cancelled batch,
-    /// then claims the oldest queued epoch whose batches are all proven.
-    async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError>;
-    /// Extends an epoch's lease; false if the worker no longer holds it.
-    async fn heartbeat_epoch(&self, id: &str, worker: &str, lease: Duration) -> Result<bool, StoreError>;
-    /// Stores the epoch proof, once; false if the lease was lost.
-    async fn complete_epoch(
-        &self,
-        id: &str,
-        worker: &str,
-        instances: &[String],
-        proof: &[u8],
-        vk_hash: &str,
-        proving_ms: u64,
-    ) -> Result<bool, StoreError>;
-    /// Records a failed epoch attempt (requeued after `retry_in` or failed).
-    async fn fail_epoch(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError>;
-    /// Gives a leased epoch back without counting the attempt.
-    async fn release_epoch(&self, id: &str, worker: &str) -> Result<(), StoreError>;
+}
+
+/// Batch proofs.
+#[async_trait]
+pub trait ProofStore: Send + Sync + 'static {
+    /// The proof of a done job.
+    async fn proof(&self, job: &str) -> Result<Option<BatchProof>, StoreError>;
     /// The proofs of `chain`'s batches `first..=last` in seq order (only
     /// those that are done).
     async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<BatchProof>, StoreError>;
+}
+
+/// API keys.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync + 'static {
     /// Adds an API key.
     async fn add_key(&self, id: &str, name: &str, hash: &[u8]) -> Result<(), StoreError>;
     /// All API keys.
@@ -362,6 +461,12 @@ pub trait JobStore: Send + Sync + 'static {
     /// One key.
     async fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
 }
+
+/// The durable store: every resource. A backend implements the four small
+/// traits and gets this one.
+pub trait Store: ChainStore + WorkQueue + ProofStore + ApiKeyStore {}
+
+impl<T: ChainStore + WorkQueue + ProofStore + ApiKeyStore> Store for T {}
 
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {

@@ -1,4 +1,4 @@
-//! [`JobStore`] on SQLite (WAL). Writes go through one connection, so
+//! The store ([`super::Store`]) on SQLite (WAL). Writes go through one connection, so
 //! transactions never race for SQLite's write lock; reads use a small pool.
 
 use std::{str::FromStr, time::Duration};
@@ -15,8 +15,8 @@ use statesync_circuits::{
 };
 
 use super::{
-    now_ms, ApiKey, BatchProof, ChainRecord, Claimed, EpochRecord, EpochState, Job, JobFilter, JobState, JobStore,
-    NewJob, StoreError, Timings,
+    now_ms, ApiKey, ApiKeyStore, BatchProof, ChainRecord, ChainStore, Claimed, EpochRecord, EpochState, Job, JobFilter,
+    JobState, NewJob, ProofStore, StoreError, Timings, WorkKind, WorkQueue,
 };
 use statesync_prover::ProverError;
 
@@ -88,6 +88,98 @@ async fn check_state_version(db: &sqlx::SqlitePool) -> Result<(), StoreError> {
 
 fn corrupt(what: &str) -> impl FnOnce(String) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// `'a', 'b'`: the stored names of `states`, as SQL string literals.
+fn quoted<S: Copy>(states: &[S], name: fn(S) -> &'static str) -> String {
+    states.iter().map(|s| format!("'{}'", name(*s))).collect::<Vec<_>>().join(", ")
+}
+
+/// An SQL statement with its states filled in from [`JobState`] and
+/// [`EpochState`]: `{job:done}` is the stored name of `JobState::Done` as a
+/// literal, `{job:leased}`, `{job:unfinished}` and `{epoch:leased}` the lists
+/// of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
+/// [`EpochState::LEASED`]. A name that is no state's panics (every
+/// statement runs in the store's tests).
+fn sql(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = open + rest[open..].find('}').expect("a closed placeholder");
+        let states = match rest[open + 1..close].split_once(':').expect("{kind:state}") {
+            ("job", "leased") => quoted(&JobState::LEASED, JobState::as_str),
+            ("job", "unfinished") => quoted(&JobState::UNFINISHED, JobState::as_str),
+            ("epoch", "leased") => quoted(&EpochState::LEASED, EpochState::as_str),
+            ("job", name) => quoted(&[JobState::parse(name).expect("a job state")], JobState::as_str),
+            ("epoch", name) => quoted(&[EpochState::parse(name).expect("an epoch state")], EpochState::as_str),
+            (kind, _) => panic!("no states of {kind}"),
+        };
+        out.push_str(&states);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// How the lease protocol reads and writes one kind of work's table.
+struct Table {
+    name: &'static str,
+    /// The states a worker holds a lease in, as an SQL list.
+    leased: String,
+    queued: String,
+    failed: String,
+    /// Jobs mirror their state in `stage` and restart `progress`.
+    mirrors_stage: bool,
+}
+
+impl Table {
+    fn of(kind: WorkKind) -> Table {
+        match kind {
+            WorkKind::Job => {
+                Table::new("jobs", &JobState::LEASED, [JobState::Queued, JobState::Failed], JobState::as_str, true)
+            }
+            WorkKind::Epoch => {
+                let states = [EpochState::Queued, EpochState::Failed];
+                Table::new("epochs", &EpochState::LEASED, states, EpochState::as_str, false)
+            }
+        }
+    }
+
+    fn new<S: Copy>(
+        name: &'static str,
+        leased: &[S],
+        [queued, failed]: [S; 2],
+        as_str: fn(S) -> &'static str,
+        mirrors_stage: bool,
+    ) -> Table {
+        Table {
+            name,
+            leased: quoted(leased, as_str),
+            queued: quoted(&[queued], as_str),
+            failed: quoted(&[failed], as_str),
+            mirrors_stage,
+        }
+    }
+
+    /// `SET` clauses moving a row to the state `expr` (an SQL expression).
+    fn set_state(&self, expr: &str) -> String {
+        if self.mirrors_stage {
+            format!("state = {expr}, stage = {expr}, progress = 0")
+        } else {
+            format!("state = {expr}")
+        }
+    }
+
+    /// `SET` clauses of a lost or failed attempt: queued again, or failed
+    /// for good (finished at `?1`) when its attempts are spent.
+    fn retry_or_fail(&self) -> String {
+        let (spent, failed, queued) = ("attempts >= max_attempts", &self.failed, &self.queued);
+        format!(
+            "{}, finished_at = CASE WHEN {spent} THEN ?1 ELSE NULL END",
+            self.set_state(&format!("CASE WHEN {spent} THEN {failed} ELSE {queued} END"))
+        )
+    }
 }
 
 fn job_from_row(r: &SqliteRow) -> Result<Job, StoreError> {
@@ -172,7 +264,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[async_trait]
-impl JobStore for SqliteStore {
+impl ChainStore for SqliteStore {
     async fn create_chain(&self, config: &ChainConfig, state: &ChainState) -> Result<ChainRecord, StoreError> {
         let now = now_ms();
         let root = to_hex(&state.root());
@@ -285,8 +377,8 @@ impl JobStore for SqliteStore {
                 .await?;
         }
         let inserted = sqlx::query(
-            "INSERT INTO jobs (id, chain, seq, idem_key, content_hash, state, stage, max_attempts, witness, public, transitions, created_at) \
-             VALUES (?, ?, ?, ?, ?, 'queued', 'queued', ?, ?, ?, ?, ?)",
+            &sql("INSERT INTO jobs (id, chain, seq, idem_key, content_hash, state, stage, max_attempts, witness, public, transitions, created_at) \
+             VALUES (?, ?, ?, ?, ?, {job:queued}, {job:queued}, ?, ?, ?, ?, ?)"),
         )
         .bind(&job.id)
         .bind(&job.chain)
@@ -307,38 +399,22 @@ impl JobStore for SqliteStore {
         tx.commit().await?;
         self.job(&job.id).await?.ok_or_else(|| StoreError::Corrupt("inserted job vanished".into()))
     }
+}
 
-    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
-        let row = sqlx::query(&q).bind(id).fetch_optional(&self.writer).await?;
-        row.as_ref().map(job_from_row).transpose()
-    }
-
-    async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>, StoreError> {
-        let q = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR chain = ?1) AND (?2 IS NULL OR state = ?2) AND n > ?3 ORDER BY n LIMIT ?4"
-        );
-        let rows = sqlx::query(&q)
-            .bind(&f.chain)
-            .bind(f.state.map(JobState::as_str))
-            .bind(f.after.unwrap_or(0))
-            .bind(f.limit as i64)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(job_from_row).collect()
-    }
-
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+#[async_trait]
+impl WorkQueue for SqliteStore {
+    async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
         let now = now_ms();
-        let q = format!(
-            "UPDATE jobs SET state = 'witness', stage = 'witness', progress = 0.05, attempts = attempts + 1, \
+        let q = sql(
+            "UPDATE jobs SET state = {job:witness}, stage = {job:witness}, progress = 0.05, attempts = attempts + 1, \
                lease_owner = ?1, lease_expires = ?2, started_at = COALESCE(started_at, ?3), error = NULL \
-             WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after <= ?3 \
+             WHERE id = (SELECT j.id FROM jobs j WHERE j.state = {job:queued} AND j.run_after <= ?3 \
                  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.chain = j.chain AND e.seq < j.seq \
-                                 AND e.state IN ('queued', 'witness', 'proving')) \
+                                 AND e.state IN ({job:unfinished})) \
                  ORDER BY j.n LIMIT 1) \
-             RETURNING {JOB_COLUMNS}, witness"
-        );
+             RETURNING ",
+        ) + JOB_COLUMNS
+            + ", witness";
         let row = sqlx::query(&q)
             .bind(worker)
             .bind(now + lease.as_millis() as i64)
@@ -352,21 +428,113 @@ impl JobStore for SqliteStore {
         Ok(Some(Claimed { job, witness }))
     }
 
-    async fn heartbeat(&self, job: &str, worker: &str, lease: Duration) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND state IN ('witness', 'proving')",
-        )
+    async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError> {
+        let now = now_ms();
+        sqlx::query(&sql("UPDATE epochs SET state = {epoch:failed}, finished_at = ?1, \
+               error = 'a batch of the range failed or was cancelled' \
+             WHERE state = {epoch:queued} AND EXISTS (SELECT 1 FROM jobs j WHERE j.chain = epochs.chain \
+                 AND j.seq BETWEEN epochs.first_seq AND epochs.last_seq AND j.state IN ({job:failed}, {job:cancelled}))"))
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        let q = sql(
+            "UPDATE epochs SET state = {epoch:proving}, attempts = attempts + 1, lease_owner = ?1, lease_expires = ?2, \
+               started_at = COALESCE(started_at, ?3), error = NULL \
+             WHERE id = (SELECT e.id FROM epochs e WHERE e.state = {epoch:queued} AND e.run_after <= ?3 \
+                 AND (SELECT COUNT(*) FROM jobs j WHERE j.chain = e.chain AND j.state = {job:done} \
+                      AND j.seq BETWEEN e.first_seq AND e.last_seq) = e.last_seq - e.first_seq + 1 \
+                 ORDER BY e.n LIMIT 1) \
+             RETURNING ",
+        ) + EPOCH_COLUMNS;
+        let row = sqlx::query(&q)
+            .bind(worker)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(epoch_from_row).transpose()
+    }
+
+    async fn heartbeat(&self, kind: WorkKind, id: &str, worker: &str, lease: Duration) -> Result<bool, StoreError> {
+        let table = Table::of(kind);
+        let r = sqlx::query(&format!(
+            "UPDATE {} SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND state IN ({})",
+            table.name, table.leased
+        ))
         .bind(now_ms() + lease.as_millis() as i64)
-        .bind(job)
+        .bind(id)
         .bind(worker)
         .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
 
+    async fn fail(
+        &self,
+        kind: WorkKind,
+        id: &str,
+        worker: &str,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let table = Table::of(kind);
+        sqlx::query(&format!(
+            "UPDATE {} SET {}, error = ?2, lease_owner = NULL, lease_expires = NULL, run_after = ?3 \
+             WHERE id = ?4 AND lease_owner = ?5 AND state IN ({})",
+            table.name,
+            table.retry_or_fail(),
+            table.leased
+        ))
+        .bind(now)
+        .bind(error)
+        .bind(now + retry_in.as_millis() as i64)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn release(&self, kind: WorkKind, id: &str, worker: &str) -> Result<(), StoreError> {
+        let table = Table::of(kind);
+        sqlx::query(&format!(
+            "UPDATE {} SET {}, attempts = MAX(attempts - 1, 0), lease_owner = NULL, lease_expires = NULL \
+             WHERE id = ? AND lease_owner = ? AND state IN ({})",
+            table.name,
+            table.set_state(&table.queued),
+            table.leased
+        ))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn requeue_expired(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut requeued = 0;
+        for kind in WorkKind::ALL {
+            let table = Table::of(kind);
+            let r = sqlx::query(&format!(
+                "UPDATE {} SET {}, error = 'lease expired (worker lost)', lease_owner = NULL, lease_expires = NULL \
+                 WHERE state IN ({}) AND lease_expires < ?1",
+                table.name,
+                table.retry_or_fail(),
+                table.leased
+            ))
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+            requeued += r.rows_affected();
+        }
+        Ok(requeued)
+    }
+
     async fn set_stage(&self, job: &str, worker: &str, state: JobState, progress: f64) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE jobs SET state = ?1, stage = ?1, progress = ?2 WHERE id = ?3 AND lease_owner = ?4 AND state IN ('witness', 'proving')",
+            &sql("UPDATE jobs SET state = ?1, stage = ?1, progress = ?2 WHERE id = ?3 AND lease_owner = ?4 AND state IN ({job:leased})"),
         )
         .bind(state.as_str())
         .bind(progress)
@@ -377,7 +545,7 @@ impl JobStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn complete(
+    async fn complete_job(
         &self,
         job: &str,
         worker: &str,
@@ -386,11 +554,11 @@ impl JobStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'done', stage = 'done', progress = 1, finished_at = ?, lease_owner = NULL, \
+        let done = sqlx::query(&sql(
+            "UPDATE jobs SET state = {job:done}, stage = {job:done}, progress = 1, finished_at = ?, lease_owner = NULL, \
                lease_expires = NULL, witness_ms = ?, proving_ms = ? \
-             WHERE id = ? AND lease_owner = ? AND state IN ('witness', 'proving')",
-        )
+             WHERE id = ? AND lease_owner = ? AND state IN ({job:leased})",
+        ))
         .bind(now)
         .bind(timings.witness_ms.map(|v| v as i64))
         .bind(timings.proving_ms.map(|v| v as i64))
@@ -413,186 +581,6 @@ impl JobStore for SqliteStore {
         Ok(true)
     }
 
-    async fn fail(&self, job: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError> {
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               stage = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
-               progress = 0, error = ?2, lease_owner = NULL, lease_expires = NULL, run_after = ?3 \
-             WHERE id = ?4 AND lease_owner = ?5 AND state IN ('witness', 'proving')",
-        )
-        .bind(now)
-        .bind(error)
-        .bind(now + retry_in.as_millis() as i64)
-        .bind(job)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn release(&self, job: &str, worker: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', stage = 'queued', progress = 0, attempts = MAX(attempts - 1, 0), \
-               lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ? AND state IN ('witness', 'proving')",
-        )
-        .bind(job)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', stage = 'cancelled', finished_at = ?, lease_owner = NULL, lease_expires = NULL \
-             WHERE id = ? AND state IN ('queued', 'witness', 'proving')",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        self.job(id).await
-    }
-
-    async fn proof(&self, job: &str) -> Result<Option<BatchProof>, StoreError> {
-        let row = sqlx::query("SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id WHERE p.job_id = ?")
-            .bind(job)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(proof_from_row).transpose()
-    }
-
-    async fn requeue_expired(&self) -> Result<u64, StoreError> {
-        let now = now_ms();
-        let r = sqlx::query(
-            "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               stage = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
-               progress = 0, error = 'lease expired (worker lost)', lease_owner = NULL, lease_expires = NULL \
-             WHERE state IN ('witness', 'proving') AND lease_expires < ?1",
-        )
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        let e = sqlx::query(
-            "UPDATE epochs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
-               error = 'lease expired (worker lost)', lease_owner = NULL, lease_expires = NULL \
-             WHERE state = 'proving' AND lease_expires < ?1",
-        )
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected() + e.rows_affected())
-    }
-
-    async fn create_epoch(
-        &self,
-        id: &str,
-        chain: &str,
-        first: u64,
-        last: u64,
-        max_attempts: u32,
-    ) -> Result<(EpochRecord, bool), StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO epochs (id, chain, first_seq, last_seq, state, max_attempts, created_at) \
-             VALUES (?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (chain, first_seq, last_seq) DO NOTHING",
-        )
-        .bind(id)
-        .bind(chain)
-        .bind(first as i64)
-        .bind(last as i64)
-        .bind(max_attempts as i64)
-        .bind(now_ms())
-        .execute(&self.writer)
-        .await?
-        .rows_affected()
-            == 1;
-        let row = sqlx::query(&format!(
-            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq = ? AND last_seq = ?"
-        ))
-        .bind(chain)
-        .bind(first as i64)
-        .bind(last as i64)
-        .fetch_one(&self.writer)
-        .await?;
-        Ok((epoch_from_row(&row)?, inserted))
-    }
-
-    async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(epoch_from_row).transpose()
-    }
-
-    async fn missing_epochs(&self, n: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT chain, seq FROM jobs j WHERE j.state = 'done' AND (j.seq + 1) % ?1 = 0 \
-             AND NOT EXISTS (SELECT 1 FROM epochs e WHERE e.chain = j.chain AND e.last_seq = j.seq \
-                             AND e.first_seq = j.seq + 1 - ?1) ORDER BY j.n",
-        )
-        .bind(n as i64)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get("chain")?, r.try_get::<i64, _>("seq")? as u64))).collect()
-    }
-
-    async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq >= ? ORDER BY first_seq, n LIMIT ?"
-        ))
-        .bind(chain)
-        .bind(from_seq as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(epoch_from_row).collect()
-    }
-
-    async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError> {
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE epochs SET state = 'failed', finished_at = ?1, \
-               error = 'a batch of the range failed or was cancelled' \
-             WHERE state = 'queued' AND EXISTS (SELECT 1 FROM jobs j WHERE j.chain = epochs.chain \
-                 AND j.seq BETWEEN epochs.first_seq AND epochs.last_seq AND j.state IN ('failed', 'cancelled'))",
-        )
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        let q = format!(
-            "UPDATE epochs SET state = 'proving', attempts = attempts + 1, lease_owner = ?1, lease_expires = ?2, \
-               started_at = COALESCE(started_at, ?3), error = NULL \
-             WHERE id = (SELECT e.id FROM epochs e WHERE e.state = 'queued' AND e.run_after <= ?3 \
-                 AND (SELECT COUNT(*) FROM jobs j WHERE j.chain = e.chain AND j.state = 'done' \
-                      AND j.seq BETWEEN e.first_seq AND e.last_seq) = e.last_seq - e.first_seq + 1 \
-                 ORDER BY e.n LIMIT 1) \
-             RETURNING {EPOCH_COLUMNS}"
-        );
-        let row = sqlx::query(&q)
-            .bind(worker)
-            .bind(now + lease.as_millis() as i64)
-            .bind(now)
-            .fetch_optional(&self.writer)
-            .await?;
-        row.as_ref().map(epoch_from_row).transpose()
-    }
-
-    async fn heartbeat_epoch(&self, id: &str, worker: &str, lease: Duration) -> Result<bool, StoreError> {
-        let r =
-            sqlx::query("UPDATE epochs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND state = 'proving'")
-                .bind(now_ms() + lease.as_millis() as i64)
-                .bind(id)
-                .bind(worker)
-                .execute(&self.writer)
-                .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
     async fn complete_epoch(
         &self,
         id: &str,
@@ -602,11 +590,11 @@ impl JobStore for SqliteStore {
         vk_hash: &str,
         proving_ms: u64,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "UPDATE epochs SET state = 'done', finished_at = ?, lease_owner = NULL, lease_expires = NULL, \
+        let r = sqlx::query(&sql(
+            "UPDATE epochs SET state = {epoch:done}, finished_at = ?, lease_owner = NULL, lease_expires = NULL, \
                proving_ms = ?, instances = ?, proof = ?, vk_hash = ? \
-             WHERE id = ? AND lease_owner = ? AND state = 'proving'",
-        )
+             WHERE id = ? AND lease_owner = ? AND state IN ({epoch:leased})",
+        ))
         .bind(now_ms())
         .bind(proving_ms as i64)
         .bind(serde_json::to_string(instances).expect("strings serialize"))
@@ -619,47 +607,36 @@ impl JobStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn fail_epoch(&self, id: &str, worker: &str, error: &str, retry_in: Duration) -> Result<(), StoreError> {
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE epochs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
-               finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE NULL END, \
-               error = ?2, lease_owner = NULL, lease_expires = NULL, run_after = ?3 \
-             WHERE id = ?4 AND lease_owner = ?5 AND state = 'proving'",
-        )
-        .bind(now)
-        .bind(error)
-        .bind(now + retry_in.as_millis() as i64)
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let row = sqlx::query(&q).bind(id).fetch_optional(&self.writer).await?;
+        row.as_ref().map(job_from_row).transpose()
     }
 
-    async fn release_epoch(&self, id: &str, worker: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE epochs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_owner = NULL, \
-               lease_expires = NULL WHERE id = ? AND lease_owner = ? AND state = 'proving'",
-        )
-        .bind(id)
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+    async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>, StoreError> {
+        let q = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR chain = ?1) AND (?2 IS NULL OR state = ?2) AND n > ?3 ORDER BY n LIMIT ?4"
+        );
+        let rows = sqlx::query(&q)
+            .bind(&f.chain)
+            .bind(f.state.map(JobState::as_str))
+            .bind(f.after.unwrap_or(0))
+            .bind(f.limit as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(job_from_row).collect()
     }
 
-    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<BatchProof>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id \
-             WHERE j.chain = ? AND j.seq BETWEEN ? AND ? AND j.state = 'done' ORDER BY j.seq",
-        )
-        .bind(chain)
-        .bind(first as i64)
-        .bind(last as i64)
-        .fetch_all(&self.reader)
+    async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        sqlx::query(&sql(
+            "UPDATE jobs SET state = {job:cancelled}, stage = {job:cancelled}, finished_at = ?, lease_owner = NULL, lease_expires = NULL \
+             WHERE id = ? AND state IN ({job:unfinished})",
+        ))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.writer)
         .await?;
-        rows.iter().map(proof_from_row).collect()
+        self.job(id).await
     }
 
     async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
@@ -676,6 +653,96 @@ impl JobStore for SqliteStore {
         Ok(out)
     }
 
+    async fn create_epoch(
+        &self,
+        id: &str,
+        chain: &str,
+        first: u64,
+        last: u64,
+        max_attempts: u32,
+    ) -> Result<(EpochRecord, bool), StoreError> {
+        let inserted =
+            sqlx::query(&sql("INSERT INTO epochs (id, chain, first_seq, last_seq, state, max_attempts, created_at) \
+             VALUES (?, ?, ?, ?, {epoch:queued}, ?, ?) ON CONFLICT (chain, first_seq, last_seq) DO NOTHING"))
+            .bind(id)
+            .bind(chain)
+            .bind(first as i64)
+            .bind(last as i64)
+            .bind(max_attempts as i64)
+            .bind(now_ms())
+            .execute(&self.writer)
+            .await?
+            .rows_affected()
+                == 1;
+        let row = sqlx::query(&format!(
+            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq = ? AND last_seq = ?"
+        ))
+        .bind(chain)
+        .bind(first as i64)
+        .bind(last as i64)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok((epoch_from_row(&row)?, inserted))
+    }
+
+    async fn missing_epochs(&self, n: u64) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows =
+            sqlx::query(&sql("SELECT chain, seq FROM jobs j WHERE j.state = {job:done} AND (j.seq + 1) % ?1 = 0 \
+             AND NOT EXISTS (SELECT 1 FROM epochs e WHERE e.chain = j.chain AND e.last_seq = j.seq \
+                             AND e.first_seq = j.seq + 1 - ?1) ORDER BY j.n"))
+            .bind(n as i64)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("chain")?, r.try_get::<i64, _>("seq")? as u64))).collect()
+    }
+
+    async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(epoch_from_row).transpose()
+    }
+
+    async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq >= ? ORDER BY first_seq, n LIMIT ?"
+        ))
+        .bind(chain)
+        .bind(from_seq as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(epoch_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl ProofStore for SqliteStore {
+    async fn proof(&self, job: &str) -> Result<Option<BatchProof>, StoreError> {
+        let row = sqlx::query("SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id WHERE p.job_id = ?")
+            .bind(job)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(proof_from_row).transpose()
+    }
+
+    async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<BatchProof>, StoreError> {
+        let rows = sqlx::query(&sql(
+            "SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id \
+             WHERE j.chain = ? AND j.seq BETWEEN ? AND ? AND j.state = {job:done} ORDER BY j.seq",
+        ))
+        .bind(chain)
+        .bind(first as i64)
+        .bind(last as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(proof_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
     async fn add_key(&self, id: &str, name: &str, hash: &[u8]) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO api_keys (id, name, hash, created_at) VALUES (?, ?, ?, ?)")
             .bind(id)
@@ -838,7 +905,7 @@ mod tests {
         let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
         let (a2, _) = accept(&store, &a1.state, 2, "j2").await;
         accept(&store, &a2.state, 3, "j3").await;
-        let (e, created) = store.create_epoch("e0", "perps-devnet-1", 0, 1, 2).await.unwrap();
+        let (e, created) = store.create_epoch("e0", "perps-devnet-1", 0, 1, 3).await.unwrap();
         assert!(created);
         assert_eq!((e.state, e.first_seq, e.last_seq), (EpochState::Queued, 0, 1));
         let (same, created) = store.create_epoch("other", "perps-devnet-1", 0, 1, 2).await.unwrap();
@@ -847,19 +914,31 @@ mod tests {
         assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "its batches are not proven");
         assert!(store.missing_epochs(2).await.unwrap().is_empty());
         for (id, a) in [("j0", &a0), ("j1", &a1)] {
-            let c = store.claim("w", LEASE).await.unwrap().unwrap();
+            let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
             assert_eq!(c.job.id, id);
-            assert!(store.complete(id, "w", &proof(a), Timings::default()).await.unwrap());
+            assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
         }
         let proofs = store.batch_proofs("perps-devnet-1", 0, 1).await.unwrap();
         assert_eq!(proofs.iter().map(|p| p.public).collect::<Vec<_>>(), vec![a0.witness.public, a1.witness.public]);
         let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
         assert_eq!((claimed.id.as_str(), claimed.state, claimed.attempts), ("e0", EpochState::Proving, 1));
         assert!(store.claim_epoch("w2", LEASE).await.unwrap().is_none(), "leased");
-        assert!(store.heartbeat_epoch("e0", "w", LEASE).await.unwrap());
-        store.release_epoch("e0", "w").await.unwrap();
+        assert!(store.heartbeat(WorkKind::Epoch, "e0", "w", LEASE).await.unwrap());
+        store.release(WorkKind::Epoch, "e0", "w").await.unwrap();
         let again = store.claim_epoch("w2", LEASE).await.unwrap().unwrap();
         assert_eq!(again.attempts, 1, "a release does not count the attempt");
+        // the lease protocol of jobs: a failed attempt and a lost lease are retried
+        assert!(!store.heartbeat(WorkKind::Epoch, "e0", "w", LEASE).await.unwrap(), "only the holder extends it");
+        store.fail(WorkKind::Epoch, "e0", "w2", "boom", Duration::ZERO).await.unwrap();
+        let failed = store.epoch("e0").await.unwrap().unwrap();
+        assert_eq!((failed.state, failed.error.as_deref()), (EpochState::Queued, Some("boom")));
+        assert_eq!(store.claim_epoch("w2", Duration::from_millis(1)).await.unwrap().unwrap().attempts, 2);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(store.requeue_expired().await.unwrap(), 1);
+        let lost = store.epoch("e0").await.unwrap().unwrap();
+        assert_eq!(lost.state, EpochState::Queued, "{lost:?}");
+        assert!(lost.error.unwrap().contains("lease expired"));
+        assert_eq!(store.claim_epoch("w2", LEASE).await.unwrap().unwrap().attempts, 3);
         let inst = vec!["0x01".to_string()];
         assert!(!store.complete_epoch("e0", "w", &inst, &[9], "vk", 5).await.unwrap(), "not the lease owner");
         assert!(store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap());
@@ -883,8 +962,8 @@ mod tests {
         let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
         let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
         for (id, a) in [("j0", &a0), ("j1", &a1)] {
-            store.claim("w", LEASE).await.unwrap().unwrap();
-            assert!(store.complete(id, "w", &proof(a), Timings::default()).await.unwrap());
+            store.claim_job("w", LEASE).await.unwrap().unwrap();
+            assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
         }
         assert_eq!(store.missing_epochs(2).await.unwrap(), vec![("perps-devnet-1".to_string(), 1)]);
         assert!(store.missing_epochs(4).await.unwrap().is_empty());
@@ -897,16 +976,16 @@ mod tests {
         let (_d, store, cfg) = setup().await;
         let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
         accept(&store, &a0.state, 1, "j1").await;
-        let c = store.claim("w1", LEASE).await.unwrap().unwrap();
+        let c = store.claim_job("w1", LEASE).await.unwrap().unwrap();
         assert_eq!((c.job.id.as_str(), c.job.attempts, c.job.state), ("j0", 1, JobState::Witness));
         assert_eq!(c.witness, a0.witness);
-        assert!(store.claim("w2", LEASE).await.unwrap().is_none(), "seq 1 waits for seq 0");
-        assert!(!store.complete("j0", "w2", &proof(&a0), Timings::default()).await.unwrap(), "not the lease owner");
+        assert!(store.claim_job("w2", LEASE).await.unwrap().is_none(), "seq 1 waits for seq 0");
+        assert!(!store.complete_job("j0", "w2", &proof(&a0), Timings::default()).await.unwrap(), "not the lease owner");
         assert!(store.set_stage("j0", "w1", JobState::Proving, 0.5).await.unwrap());
-        assert!(store.complete("j0", "w1", &proof(&a0), Timings::default()).await.unwrap());
-        assert!(!store.complete("j0", "w1", &proof(&a0), Timings::default()).await.unwrap(), "only once");
+        assert!(store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap());
+        assert!(!store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap(), "only once");
         assert_eq!(store.proof("j0").await.unwrap().unwrap().proof, vec![1, 2, 3]);
-        let c = store.claim("w2", LEASE).await.unwrap().unwrap();
+        let c = store.claim_job("w2", LEASE).await.unwrap().unwrap();
         assert_eq!(c.job.id, "j1");
         assert!(store.proof("j1").await.unwrap().is_none());
         let counts = store.counts().await.unwrap();
@@ -917,16 +996,16 @@ mod tests {
     async fn expired_leases_requeue_and_attempts_are_bounded() {
         let (_d, store, cfg) = setup().await;
         accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        store.claim("w1", Duration::from_millis(1)).await.unwrap().unwrap();
+        store.claim_job("w1", Duration::from_millis(1)).await.unwrap().unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert!(!store.heartbeat("j0", "w2", LEASE).await.unwrap());
+        assert!(!store.heartbeat(WorkKind::Job, "j0", "w2", LEASE).await.unwrap());
         assert_eq!(store.requeue_expired().await.unwrap(), 1);
         let j = store.job("j0").await.unwrap().unwrap();
         assert_eq!((j.state, j.attempts), (JobState::Queued, 1));
         assert!(j.error.unwrap().contains("lease expired"));
         // the second (last) attempt fails for good
-        store.claim("w2", LEASE).await.unwrap().unwrap();
-        store.fail("j0", "w2", "boom", Duration::ZERO).await.unwrap();
+        store.claim_job("w2", LEASE).await.unwrap().unwrap();
+        store.fail(WorkKind::Job, "j0", "w2", "boom", Duration::ZERO).await.unwrap();
         let j = store.job("j0").await.unwrap().unwrap();
         assert_eq!((j.state, j.attempts, j.error.as_deref()), (JobState::Failed, 2, Some("boom")));
         assert!(j.finished_at.is_some());
@@ -936,17 +1015,17 @@ mod tests {
     async fn failures_back_off_cancel_and_release() {
         let (_d, store, cfg) = setup().await;
         let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        store.claim("w1", LEASE).await.unwrap().unwrap();
-        store.fail("j0", "w1", "transient", Duration::from_secs(60)).await.unwrap();
+        store.claim_job("w1", LEASE).await.unwrap().unwrap();
+        store.fail(WorkKind::Job, "j0", "w1", "transient", Duration::from_secs(60)).await.unwrap();
         assert_eq!(store.job("j0").await.unwrap().unwrap().state, JobState::Queued);
-        assert!(store.claim("w1", LEASE).await.unwrap().is_none(), "backing off");
+        assert!(store.claim_job("w1", LEASE).await.unwrap().is_none(), "backing off");
         accept(&store, &a0.state, 1, "j1").await;
-        assert!(store.claim("w1", LEASE).await.unwrap().is_none(), "seq 1 still waits behind seq 0");
+        assert!(store.claim_job("w1", LEASE).await.unwrap().is_none(), "seq 1 still waits behind seq 0");
         let j = store.cancel("j0").await.unwrap().unwrap();
         assert_eq!(j.state, JobState::Cancelled);
-        let c = store.claim("w1", LEASE).await.unwrap().unwrap();
+        let c = store.claim_job("w1", LEASE).await.unwrap().unwrap();
         assert_eq!(c.job.id, "j1", "a cancelled job no longer blocks its chain");
-        store.release("j1", "w1").await.unwrap();
+        store.release(WorkKind::Job, "j1", "w1").await.unwrap();
         let j = store.job("j1").await.unwrap().unwrap();
         assert_eq!((j.state, j.attempts), (JobState::Queued, 0), "release does not count the attempt");
         assert!(store.cancel("nope").await.unwrap().is_none());
