@@ -24,3 +24,6 @@ typedef unsigned long long u64;
 #else
 #define SS_KERNEL static
 #endif
+// An entry point that calls __syncthreads(): the same, marked so that the
+// emulator runs its threads as fibers (build.rs reads the marks).
+#define SS_KERNEL_SYNC SS_KERNEL

@@ -71,7 +71,7 @@ SS_KERNEL void msm_digits(const Fr* __restrict__ scalars, u32 n, u32 c, u32 wind
 // is the total) and a copy into cursor[0..len). One block of
 // SS_SCAN_THREADS threads: each sums a contiguous chunk, the chunk totals are
 // scanned in shared memory, then each thread writes its chunk.
-SS_KERNEL void scan_u32(const u32* __restrict__ counts, u32 len, u32* __restrict__ offsets,
+SS_KERNEL_SYNC void scan_u32(const u32* __restrict__ counts, u32 len, u32* __restrict__ offsets,
                                     u32* __restrict__ cursor) {
     __shared__ u32 partial[SS_SCAN_THREADS];
     u32 t = threadIdx.x;
@@ -180,7 +180,7 @@ SS_KERNEL void msm_gather(const Jacobian* __restrict__ partials, const u32* __re
 // segment total T; its share is that plus (lo - 1) * T. Thread 0 of a block
 // adds its threads' shares in a fixed order into shares[block]; msm_combine
 // adds a window's blocks.
-SS_KERNEL void msm_reduce(const Jacobian* __restrict__ buckets, u32 c, u32 segments,
+SS_KERNEL_SYNC void msm_reduce(const Jacobian* __restrict__ buckets, u32 c, u32 segments,
                                       Jacobian* __restrict__ shares) {
     __shared__ Jacobian share[SS_REDUCE_THREADS];
     u32 w = blockIdx.x / segments, s = blockIdx.x % segments, t = threadIdx.x;

@@ -45,7 +45,7 @@ SS_KERNEL void ntt_bit_reverse(Fr* __restrict__ data, u32 log_n, u32 batch) {
 
 // Stages 1 ..= s_max of the transform (s_max = min(log_n, SS_NTT_BLOCK_LOG))
 // on chunks of 2^s_max consecutive elements; blockDim.x = 2^(s_max-1).
-SS_KERNEL void ntt_block(Fr* __restrict__ data, u32 log_n, const Fr* __restrict__ tw) {
+SS_KERNEL_SYNC void ntt_block(Fr* __restrict__ data, u32 log_n, const Fr* __restrict__ tw) {
     __shared__ Fr chunk[1u << SS_NTT_BLOCK_LOG];
     u32 s_max = log_n < SS_NTT_BLOCK_LOG ? log_n : SS_NTT_BLOCK_LOG;
     u32 size = 1u << s_max;

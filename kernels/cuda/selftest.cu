@@ -62,7 +62,7 @@ SS_KERNEL void shift_racy(u32* __restrict__ out, u32 n, u32 salt) {
     out[t] = slots[(t + 1) % n];
 }
 
-SS_KERNEL void shift_synced(u32* __restrict__ out, u32 n, u32 salt) {
+SS_KERNEL_SYNC void shift_synced(u32* __restrict__ out, u32 n, u32 salt) {
     __shared__ u32 slots[256];
     u32 t = threadIdx.x;
     slots[t] = t + salt;

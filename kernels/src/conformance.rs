@@ -20,7 +20,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::msm::{self, default_window_bits};
 use crate::ntt::{self, Direction, NttPlan};
 use crate::poly::{self, BinaryOp};
-use crate::registry::{Kernel, SELFTEST};
+use crate::registry::{kernels, Kernel};
 use crate::repr::{self, FieldRepr, JacobianRepr};
 use crate::{Arg, Device, KernelError, Launch};
 
@@ -145,10 +145,10 @@ pub fn field_ops_match_halo2curves<D: Device>(dev: &D) -> Outcome {
         a.push(Fr::random(&mut r));
         b.push(Fr::random(&mut r));
     }
-    field_ops(dev, Kernel::new(&SELFTEST, "fr_ops"), "Fr", &a, &b, FieldRepr::to_fr)?;
+    field_ops(dev, kernels::FR_OPS, "Fr", &a, &b, FieldRepr::to_fr)?;
     let qa: Vec<Fq> = (0..64).map(|_| Fq::random(&mut r)).chain([Fq::ZERO, Fq::ONE, -Fq::ONE]).collect();
     let qb: Vec<Fq> = qa.iter().rev().copied().collect();
-    field_ops(dev, Kernel::new(&SELFTEST, "fq_ops"), "Fq", &qa, &qb, FieldRepr::to_fq)
+    field_ops(dev, kernels::FQ_OPS, "Fq", &qa, &qb, FieldRepr::to_fq)
 }
 
 /// One of the `fr_ops`/`fq_ops` kernels on the pairs `(a[i], b[i])`: eight
@@ -183,7 +183,7 @@ where
 /// G1 addition (with the identity, doubling and inverse cases), mixed
 /// addition, doubling and small scalar multiplication.
 pub fn point_ops_match_halo2curves<D: Device>(dev: &D) -> Outcome {
-    const G1_OPS: Kernel = Kernel::new(&SELFTEST, "g1_ops");
+    const G1_OPS: Kernel = kernels::G1_OPS;
     let mut r = rng(2);
     let g = G1::generator();
     let mut p: Vec<G1Affine> = Vec::new();

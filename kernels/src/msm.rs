@@ -5,24 +5,23 @@ use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::ff::PrimeField;
 
 use crate::device::{Arg, Buffer, Device, Launch};
-use crate::registry::{Kernel, MSM};
+use crate::registry::{constants, kernels, Kernel};
 use crate::repr::{self, AffineRepr, FieldRepr, JacobianRepr};
 use crate::{KernelError, Result};
 
-const DIGITS: Kernel = Kernel::new(&MSM, "msm_digits");
-const SCAN: Kernel = Kernel::new(&MSM, "scan_u32");
-const SCATTER: Kernel = Kernel::new(&MSM, "msm_scatter");
-const CHUNKS: Kernel = Kernel::new(&MSM, "msm_chunks");
-const ACCUMULATE: Kernel = Kernel::new(&MSM, "msm_accumulate");
-const MERGE: Kernel = Kernel::new(&MSM, "msm_merge");
-const GATHER: Kernel = Kernel::new(&MSM, "msm_gather");
-const REDUCE: Kernel = Kernel::new(&MSM, "msm_reduce");
-const COMBINE: Kernel = Kernel::new(&MSM, "msm_combine");
+const DIGITS: Kernel = kernels::MSM_DIGITS;
+const SCAN: Kernel = kernels::SCAN_U32;
+const SCATTER: Kernel = kernels::MSM_SCATTER;
+const CHUNKS: Kernel = kernels::MSM_CHUNKS;
+const ACCUMULATE: Kernel = kernels::MSM_ACCUMULATE;
+const MERGE: Kernel = kernels::MSM_MERGE;
+const GATHER: Kernel = kernels::MSM_GATHER;
+const REDUCE: Kernel = kernels::MSM_REDUCE;
+const COMBINE: Kernel = kernels::MSM_COMBINE;
 
-/// Threads per block of the scan and reduce kernels (SS_SCAN_THREADS,
-/// SS_REDUCE_THREADS in msm.cu).
-const SCAN_THREADS: u32 = 256;
-const REDUCE_THREADS: u32 = 128;
+/// Threads per block of the scan and reduce kernels (the sources' own).
+const SCAN_THREADS: u32 = constants::SCAN_THREADS;
+const REDUCE_THREADS: u32 = constants::REDUCE_THREADS;
 /// Threads per block of the one-thread-per-item kernels.
 const BLOCK: u32 = 256;
 /// Blocks of the window reduction, at least: windows are split into
@@ -32,7 +31,7 @@ const REDUCE_BLOCKS: u32 = 264;
 /// Bits of an Fr scalar (r < 2^254).
 const SCALAR_BITS: u32 = 254;
 /// Most points, or partial sums, one thread adds (SS_CHUNK in msm.cu).
-pub const CHUNK: usize = 32;
+pub const CHUNK: usize = constants::CHUNK as usize;
 /// Largest window: 2^16 buckets per window.
 pub const MAX_WINDOW_BITS: u32 = 16;
 

@@ -8,17 +8,17 @@ use halo2curves::ff::PrimeField;
 
 use crate::device::{Arg, Buffer, Device, Launch};
 use crate::poly;
-use crate::registry::{Kernel, NTT};
+use crate::registry::{constants, kernels, Kernel};
 use crate::repr::{self, FieldRepr};
 use crate::{KernelError, Result};
 
-const TWIDDLES: Kernel = Kernel::new(&NTT, "ntt_twiddles");
-const BIT_REVERSE: Kernel = Kernel::new(&NTT, "ntt_bit_reverse");
-const BLOCK_STAGES: Kernel = Kernel::new(&NTT, "ntt_block");
-const STAGE: Kernel = Kernel::new(&NTT, "ntt_stage");
+const TWIDDLES: Kernel = kernels::NTT_TWIDDLES;
+const BIT_REVERSE: Kernel = kernels::NTT_BIT_REVERSE;
+const BLOCK_STAGES: Kernel = kernels::NTT_BLOCK;
+const STAGE: Kernel = kernels::NTT_STAGE;
 
 /// log2 of the chunk `ntt_block` transforms in shared memory (SS_NTT_BLOCK_LOG).
-const BLOCK_LOG: u32 = 9;
+const BLOCK_LOG: u32 = constants::NTT_BLOCK_LOG;
 const BLOCK: u32 = 256;
 
 /// Transform direction.

@@ -4,16 +4,16 @@
 use halo2curves::bn256::Fr;
 
 use crate::device::{Arg, Buffer, Device, Launch};
-use crate::registry::{Kernel, POLY};
+use crate::registry::{kernels, Kernel};
 use crate::repr::FieldRepr;
 use crate::{KernelError, Result};
 
-const ADD: Kernel = Kernel::new(&POLY, "poly_add");
-const SUB: Kernel = Kernel::new(&POLY, "poly_sub");
-const MUL: Kernel = Kernel::new(&POLY, "poly_mul");
-const SCALE: Kernel = Kernel::new(&POLY, "poly_scale");
-const DISTRIBUTE: Kernel = Kernel::new(&POLY, "poly_distribute_powers");
-const BATCH_INVERT: Kernel = Kernel::new(&POLY, "poly_batch_invert");
+const ADD: Kernel = kernels::POLY_ADD;
+const SUB: Kernel = kernels::POLY_SUB;
+const MUL: Kernel = kernels::POLY_MUL;
+const SCALE: Kernel = kernels::POLY_SCALE;
+const DISTRIBUTE: Kernel = kernels::POLY_DISTRIBUTE_POWERS;
+const BATCH_INVERT: Kernel = kernels::POLY_BATCH_INVERT;
 
 const BLOCK: u32 = 256;
 /// Elements per thread of the batch inversion (one Fermat inversion each).

@@ -1,7 +1,7 @@
 //! The emulator itself and the device layer: kernel tables, launch errors,
 //! the thread-order race detector, and the GPU paths on a host without one.
 
-use statesync_kernels::registry::{Kernel, MODULES, SELFTEST};
+use statesync_kernels::registry::{kernels, Kernel, MODULES, SELFTEST};
 use statesync_kernels::{Arg, CudaDevice, Device, EmuDevice, KernelError, Launch, Order};
 
 #[test]
@@ -52,8 +52,7 @@ fn bad_launches_are_errors() {
     // SAFETY: refused by the emulator before the kernel runs (wrong arity,
     // unknown name, bad shape), as asserted.
     // Wrong number of arguments.
-    let e =
-        unsafe { dev.launch(Kernel::new(&SELFTEST, "shift_synced"), Launch::blocks(1, 4), &[out.arg()]) }.unwrap_err();
+    let e = unsafe { dev.launch(kernels::SHIFT_SYNCED, Launch::blocks(1, 4), &[out.arg()]) }.unwrap_err();
     assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("takes 3 parameters")), "{e}");
     // Unknown kernel.
     // SAFETY: as above.
@@ -61,23 +60,14 @@ fn bad_launches_are_errors() {
     assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("no kernel named nope")), "{e}");
     // More than 1024 threads per block.
     // SAFETY: as above.
-    let e = unsafe {
-        dev.launch(
-            Kernel::new(&SELFTEST, "shift_synced"),
-            Launch::blocks(1, 2048),
-            &[out.arg(), Arg::U32(4), Arg::U32(0)],
-        )
-    }
-    .unwrap_err();
+    let e =
+        unsafe { dev.launch(kernels::SHIFT_SYNCED, Launch::blocks(1, 2048), &[out.arg(), Arg::U32(4), Arg::U32(0)]) }
+            .unwrap_err();
     assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("invalid launch shape")), "{e}");
     // A grid beyond CUDA's 2^31 - 1 blocks.
     // SAFETY: as above.
     let e = unsafe {
-        dev.launch(
-            Kernel::new(&SELFTEST, "shift_synced"),
-            Launch::blocks(u32::MAX, 4),
-            &[out.arg(), Arg::U32(4), Arg::U32(0)],
-        )
+        dev.launch(kernels::SHIFT_SYNCED, Launch::blocks(u32::MAX, 4), &[out.arg(), Arg::U32(4), Arg::U32(0)])
     }
     .unwrap_err();
     assert!(matches!(e, KernelError::Emulator(ref m) if m.contains("invalid launch shape")), "{e}");
@@ -185,7 +175,7 @@ fn a_device_counts_its_launches_and_copies() {
     assert_eq!(dev.download(&small).unwrap(), [0]);
     // SAFETY: refused before any kernel code runs (none of fr_mul's four
     // arguments), as asserted.
-    let refused = unsafe { dev.launch(Kernel::new(&SELFTEST, "fr_mul"), Launch::blocks(1, 32), &[]) };
+    let refused = unsafe { dev.launch(kernels::FR_MUL, Launch::blocks(1, 32), &[]) };
     assert!(refused.is_err());
     assert_eq!(dev.traffic().since(before), Traffic { launches: 0, host_to_device: 0, device_to_host: 4 });
     // A copy on the device moves nothing between host and device.

@@ -8,7 +8,7 @@ use halo2curves::bn256::{Fq, Fr, G1};
 use halo2curves::ff::Field;
 use halo2curves::group::Curve;
 use proptest::prelude::*;
-use statesync_kernels::registry::{Kernel, SELFTEST};
+use statesync_kernels::registry::{kernels, Kernel};
 use statesync_kernels::repr::{self, AffineRepr, FieldRepr, JacobianRepr};
 use statesync_kernels::{Arg, Device, Launch};
 
@@ -129,7 +129,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]
     fn fr_mul_kernel_is_field_multiplication(pairs in prop::collection::vec((fr_strategy(), fr_strategy()), 1..64)) {
-        const FR_MUL: Kernel = Kernel::new(&SELFTEST, "fr_mul");
+        const FR_MUL: Kernel = kernels::FR_MUL;
         let dev = statesync_kernels::EmuDevice::default();
         let (a, b): (Vec<Fr>, Vec<Fr>) = pairs.into_iter().unzip();
         let n = a.len();
