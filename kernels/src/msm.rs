@@ -5,19 +5,9 @@ use halo2curves::bn256::{Fr, G1Affine, G1};
 use halo2curves::ff::PrimeField;
 
 use crate::device::{Arg, Buffer, Device, Launch};
-use crate::registry::{constants, kernels, Kernel};
+use crate::registry::{constants, kernels};
 use crate::repr::{self, AffineRepr, FieldRepr, JacobianRepr};
 use crate::{KernelError, Result};
-
-const DIGITS: Kernel = kernels::MSM_DIGITS;
-const SCAN: Kernel = kernels::SCAN_U32;
-const SCATTER: Kernel = kernels::MSM_SCATTER;
-const CHUNKS: Kernel = kernels::MSM_CHUNKS;
-const ACCUMULATE: Kernel = kernels::MSM_ACCUMULATE;
-const MERGE: Kernel = kernels::MSM_MERGE;
-const GATHER: Kernel = kernels::MSM_GATHER;
-const REDUCE: Kernel = kernels::MSM_REDUCE;
-const COMBINE: Kernel = kernels::MSM_COMBINE;
 
 /// Threads per block of the scan and reduce kernels (the sources' own).
 const SCAN_THREADS: u32 = constants::SCAN_THREADS;
@@ -106,8 +96,12 @@ pub fn msm_buffers<D: Device>(
         // cursor) as msm_chunks and scan_u32 take them; `of` and `starts`
         // hold buckets + 1 entries, `chunks` and `cursor` buckets.
         unsafe {
-            dev.launch(CHUNKS, Launch::linear(buckets as u64, BLOCK)?, &[of.arg(), bb, chunks.arg()])?;
-            dev.launch(SCAN, Launch::blocks(1, SCAN_THREADS), &[chunks.arg(), bb, starts.arg(), cursor.arg()])?;
+            dev.launch(kernels::MSM_CHUNKS, Launch::linear(buckets as u64, BLOCK)?, &[of.arg(), bb, chunks.arg()])?;
+            dev.launch(
+                kernels::SCAN_U32,
+                Launch::blocks(1, SCAN_THREADS),
+                &[chunks.arg(), bb, starts.arg(), cursor.arg()],
+            )?;
         }
         Ok(starts)
     };
@@ -119,13 +113,17 @@ pub fn msm_buffers<D: Device>(
     // segments, result 1, as allocated; positions fit u32 (checked above).
     unsafe {
         dev.launch(
-            DIGITS,
+            kernels::MSM_DIGITS,
             Launch::linear(u64::from(n), BLOCK)?,
             &[scalars.arg(), nn, cc, ww, digits.arg(), counts.arg()],
         )?;
-        dev.launch(SCAN, Launch::blocks(1, SCAN_THREADS), &[counts.arg(), bb, offsets.arg(), cursor.arg()])?;
         dev.launch(
-            SCATTER,
+            kernels::SCAN_U32,
+            Launch::blocks(1, SCAN_THREADS),
+            &[counts.arg(), bb, offsets.arg(), cursor.arg()],
+        )?;
+        dev.launch(
+            kernels::MSM_SCATTER,
             Launch::linear(slots as u64, BLOCK)?,
             &[digits.arg(), nn, cc, ww, cursor.arg(), sorted.arg()],
         )?;
@@ -133,7 +131,7 @@ pub fn msm_buffers<D: Device>(
         let mut most = layout.chunks(slots);
         let mut partials = dev.zeros::<JacobianRepr>(most)?;
         dev.launch(
-            ACCUMULATE,
+            kernels::MSM_ACCUMULATE,
             Launch::linear(most as u64, BLOCK)?,
             &[bases.arg(), sorted.arg(), offsets.arg(), starts.arg(), bb, Arg::U32(most as u32), partials.arg()],
         )?;
@@ -142,19 +140,23 @@ pub fn msm_buffers<D: Device>(
             let next_most = layout.chunks(most);
             let merged = dev.zeros::<JacobianRepr>(next_most)?;
             dev.launch(
-                MERGE,
+                kernels::MSM_MERGE,
                 Launch::linear(next_most as u64, BLOCK)?,
                 &[partials.arg(), starts.arg(), next.arg(), bb, Arg::U32(next_most as u32), merged.arg()],
             )?;
             (starts, most, partials) = (next, next_most, merged);
         }
-        dev.launch(GATHER, Launch::linear(buckets as u64, BLOCK)?, &[partials.arg(), starts.arg(), bb, sums.arg()])?;
         dev.launch(
-            REDUCE,
+            kernels::MSM_GATHER,
+            Launch::linear(buckets as u64, BLOCK)?,
+            &[partials.arg(), starts.arg(), bb, sums.arg()],
+        )?;
+        dev.launch(
+            kernels::MSM_REDUCE,
             Launch::blocks(windows * segments, REDUCE_THREADS),
             &[sums.arg(), cc, ss, window_shares.arg()],
         )?;
-        dev.launch(COMBINE, Launch::blocks(1, 1), &[window_shares.arg(), cc, ww, ss, result.arg()])?;
+        dev.launch(kernels::MSM_COMBINE, Launch::blocks(1, 1), &[window_shares.arg(), cc, ww, ss, result.arg()])?;
     }
     Ok(dev.download(&result)?[0])
 }

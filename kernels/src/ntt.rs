@@ -8,14 +8,9 @@ use halo2curves::ff::PrimeField;
 
 use crate::device::{Arg, Buffer, Device, Launch};
 use crate::poly;
-use crate::registry::{constants, kernels, Kernel};
+use crate::registry::{constants, kernels};
 use crate::repr::{self, FieldRepr};
 use crate::{KernelError, Result};
-
-const TWIDDLES: Kernel = kernels::NTT_TWIDDLES;
-const BIT_REVERSE: Kernel = kernels::NTT_BIT_REVERSE;
-const BLOCK_STAGES: Kernel = kernels::NTT_BLOCK;
-const STAGE: Kernel = kernels::NTT_STAGE;
 
 /// log2 of the chunk `ntt_block` transforms in shared memory (SS_NTT_BLOCK_LOG).
 const BLOCK_LOG: u32 = constants::NTT_BLOCK_LOG;
@@ -68,7 +63,7 @@ impl<D: Device> NttPlan<D> {
             // SAFETY: (tw, half, omega) as ntt_twiddles takes them; tw holds half elements.
             unsafe {
                 dev.launch(
-                    TWIDDLES,
+                    kernels::NTT_TWIDDLES,
                     Launch::linear(half as u64, BLOCK)?,
                     &[tw.arg(), Arg::U32(half as u32), Arg::Field((&root).into())],
                 )?;
@@ -104,18 +99,22 @@ impl<D: Device> NttPlan<D> {
         // batch << log_n elements (checked), tw the n/2 twiddles of this plan;
         // ntt_block's blocks of 2^(s_max-1) threads each cover 2^s_max elements.
         unsafe {
-            dev.launch(BIT_REVERSE, Launch::linear(total, BLOCK)?, &[data.arg(), Arg::U32(log_n), Arg::U32(batch)])?;
+            dev.launch(
+                kernels::NTT_BIT_REVERSE,
+                Launch::linear(total, BLOCK)?,
+                &[data.arg(), Arg::U32(log_n), Arg::U32(batch)],
+            )?;
             let s_max = log_n.min(BLOCK_LOG);
             let chunks = u32::try_from(total >> s_max)
                 .map_err(|_| KernelError::InvalidInput("NTT batch too large for one launch".into()))?;
             dev.launch(
-                BLOCK_STAGES,
+                kernels::NTT_BLOCK,
                 Launch::blocks(chunks, 1 << (s_max - 1)),
                 &[data.arg(), Arg::U32(log_n), tw.arg()],
             )?;
             for s in s_max + 1..=log_n {
                 dev.launch(
-                    STAGE,
+                    kernels::NTT_STAGE,
                     Launch::linear(total / 2, BLOCK)?,
                     &[data.arg(), Arg::U32(log_n), Arg::U32(s), tw.arg(), Arg::U32(batch)],
                 )?;

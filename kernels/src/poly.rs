@@ -4,16 +4,9 @@
 use halo2curves::bn256::Fr;
 
 use crate::device::{Arg, Buffer, Device, Launch};
-use crate::registry::{kernels, Kernel};
+use crate::registry::kernels;
 use crate::repr::FieldRepr;
 use crate::{KernelError, Result};
-
-const ADD: Kernel = kernels::POLY_ADD;
-const SUB: Kernel = kernels::POLY_SUB;
-const MUL: Kernel = kernels::POLY_MUL;
-const SCALE: Kernel = kernels::POLY_SCALE;
-const DISTRIBUTE: Kernel = kernels::POLY_DISTRIBUTE_POWERS;
-const BATCH_INVERT: Kernel = kernels::POLY_BATCH_INVERT;
 
 const BLOCK: u32 = 256;
 /// Elements per thread of the batch inversion (one Fermat inversion each).
@@ -45,9 +38,9 @@ pub fn binary<D: Device>(
     let n = same_len(a, b)?;
     same_len(out, a)?;
     let k = match op {
-        BinaryOp::Add => ADD,
-        BinaryOp::Sub => SUB,
-        BinaryOp::Mul => MUL,
+        BinaryOp::Add => kernels::POLY_ADD,
+        BinaryOp::Sub => kernels::POLY_SUB,
+        BinaryOp::Mul => kernels::POLY_MUL,
     };
     // SAFETY: (out, a, b, n) as poly.cu's element-wise kernels take them; all
     // three buffers hold n elements (checked above).
@@ -58,7 +51,13 @@ pub fn binary<D: Device>(
 pub fn scale<D: Device>(dev: &D, out: &Buffer<D, FieldRepr>, a: &Buffer<D, FieldRepr>, s: &Fr) -> Result<()> {
     let n = same_len(out, a)?;
     // SAFETY: (out, a, s, n) as poly_scale takes them; both hold n elements.
-    unsafe { dev.launch(SCALE, Launch::linear(n, BLOCK)?, &[out.arg(), a.arg(), Arg::Field(s.into()), Arg::U64(n)]) }
+    unsafe {
+        dev.launch(
+            kernels::POLY_SCALE,
+            Launch::linear(n, BLOCK)?,
+            &[out.arg(), a.arg(), Arg::Field(s.into()), Arg::U64(n)],
+        )
+    }
 }
 
 /// a *= s.
@@ -75,7 +74,7 @@ pub fn distribute_powers<D: Device>(dev: &D, a: &Buffer<D, FieldRepr>, g: &Fr, n
     // n * batch elements (checked above).
     unsafe {
         dev.launch(
-            DISTRIBUTE,
+            kernels::POLY_DISTRIBUTE_POWERS,
             Launch::linear(a.len() as u64, BLOCK)?,
             &[a.arg(), Arg::Field(g.into()), Arg::U64(n), Arg::U32(batch)],
         )
@@ -93,7 +92,7 @@ pub fn batch_invert<D: Device>(dev: &D, out: &Buffer<D, FieldRepr>, a: &Buffer<D
     // elements and are distinct allocations (two Buffers never overlap).
     unsafe {
         dev.launch(
-            BATCH_INVERT,
+            kernels::POLY_BATCH_INVERT,
             Launch::linear(threads, BLOCK)?,
             &[out.arg(), a.arg(), Arg::U64(n), Arg::U32(INVERT_CHUNK)],
         )
