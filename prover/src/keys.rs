@@ -165,15 +165,20 @@ impl KeyStore {
         })
     }
 
-    /// The verifying key of `shape` and its hash: from disk when cached,
-    /// otherwise generated (and cached).
+    /// The verifying key of `shape` and its hash: from memory when the
+    /// keys are loaded, else from disk when cached, otherwise generated (and
+    /// cached).
     pub fn verifying_key(
         &self,
         params: &ParamsKZG<Bn256>,
         shape: &Shape,
     ) -> Result<(VerifyingKey<G1Affine>, String), ProverError> {
+        let dir = self.keys_dir(params, shape);
+        if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).get(&*dir.to_string_lossy()) {
+            return Ok((k.pk.get_vk().clone(), k.vk_hash.clone()));
+        }
         let layout = self.layout(shape)?;
-        let path = self.keys_dir(params, shape).join("vk.bin");
+        let path = dir.join("vk.bin");
         if let Ok(bytes) = fs::read(&path) {
             if let Ok(vk) =
                 VerifyingKey::<G1Affine>::from_bytes::<BatchCircuit>(&bytes, SerdeFormat::RawBytes, layout.clone())

@@ -167,7 +167,17 @@ impl Prover {
     /// The keys of the epoch circuit `spec` of the chain `cfg` (generated
     /// on first use, with those of the levels below).
     pub fn epoch_keys(&self, cfg: &ChainConfig, spec: &EpochSpec) -> Result<Keyed<EpochKeys>, ProverError> {
-        let inner = self.inner_verifier(cfg, spec)?;
+        self.epoch_keys_over(cfg, spec, &self.inner_verifier(cfg, spec)?)
+    }
+
+    /// The keys of the epoch circuit `spec` of `cfg` over proofs that
+    /// `inner` verifies.
+    fn epoch_keys_over(
+        &self,
+        cfg: &ChainConfig,
+        spec: &EpochSpec,
+        inner: &Verifier,
+    ) -> Result<Keyed<EpochKeys>, ProverError> {
         let params = self.params(spec.k)?;
         let keys = self.setup.keys.epoch_keys(&params, &inner.params, &inner.vk, spec, cfg.tag())?;
         Ok(Keyed { params, keys })
@@ -193,7 +203,7 @@ impl Prover {
         rng: impl RngCore,
     ) -> Result<EpochProof, ProverError> {
         let below = self.inner_verifier(cfg, spec)?;
-        let Keyed { params, keys } = self.epoch_keys(cfg, spec)?;
+        let Keyed { params, keys } = self.epoch_keys_over(cfg, spec, &below)?;
         epoch::prove_epoch(self.hal.as_ref(), &params, &keys, (&below.params, &below.vk), inner, transcript, rng)
     }
 
