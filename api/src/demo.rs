@@ -210,7 +210,7 @@ impl Generator {
     /// The next transition the engine accepts, of one of `kinds` when given,
     /// an oracle update only while `out` has fewer than the shape allows.
     fn next(&mut self, kinds: &[Kind], out: &[Transition]) -> Option<Transition> {
-        let oracle = |t: &Transition| matches!(t.kind(), Kind::OraclePrice | Kind::OptionMarks);
+        let oracle = |t: &Transition| t.kind().is_oracle();
         let room = out.iter().filter(|t| oracle(t)).count() < self.state.shape().oracle_updates;
         for _ in 0..10_000 {
             let t = match self.script.pop() {

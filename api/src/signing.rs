@@ -207,28 +207,20 @@ pub fn sign(chain: &Path, key_file: &Path, action: SignAction) -> Result<(), Fai
             };
             let t: Transition =
                 serde_json::from_str(&text).map_err(|e| Failure::input(format!("not a transition: {e}")))?;
-            let mut e = t.encode();
-            let mut made = 0;
+            let e = t.encode();
+            // the signing below decodes this encoding again: refuse here
+            // what it could not decode
+            e.decode().map_err(|err| Failure::input(err.to_string()))?;
+            let mut made = (0..2).filter(|p| e.signer(*p) && Some(e.account(*p)) == account).count();
             if let Some(oracle) = oracle {
                 oracle_key(&cfg, key_file, &key, oracle)?;
-                for i in 0..e.quotes.len() {
-                    if e.quotes[i].oracle == oracle {
-                        e.quotes[i].signature = Some(key.sign(e.quote_message(tag, i)));
-                        made += 1;
-                    }
-                }
-            }
-            for party in 0..2 {
-                if e.signer(party) && Some(e.account(party)) == account {
-                    let sig = key.sign(e.signed_message(tag, party));
-                    e.set_signature(party, sig);
-                    made += 1;
-                }
+                made += e.quotes.iter().filter(|q| q.oracle == oracle).count();
             }
             if made == 0 {
                 return Err(Failure::input("the signer signs nothing in this transition"));
             }
-            let t = e.decode().map_err(|err| Failure::input(err.to_string()))?;
+            let mine = |signs: bool| signs.then(|| key.clone());
+            let t = t.signed_by(|a| mine(Some(a) == account), tag).quotes_signed_by(|o| mine(Some(o) == oracle), tag);
             println!("{}", serde_json::to_string(&t).expect("transitions serialize"));
             return Ok(());
         }

@@ -6,13 +6,14 @@
 use std::{path::Path, process::Command};
 
 use statesync_circuits::{examples, transition::Batch};
+use statesync_testkit::test_cache_dir;
 
 fn statesync(data: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_statesync"))
         .args(args)
         .env("STATESYNC_DATA_DIR", data)
         // SRS and keys: the shared, content-addressed test cache
-        .env("STATESYNC_CACHE_DIR", env!("CARGO_TARGET_TMPDIR"))
+        .env("STATESYNC_CACHE_DIR", test_cache_dir!())
         .output()
         .expect("statesync runs");
     (

@@ -12,29 +12,19 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use statesync_api::client::Client;
 use statesync_circuits::{config::ChainConfig, examples, transition::Transition};
-use statesync_prover::{hal::CpuHal, Prover};
+use statesync_prover::hal::CpuHal;
+use statesync_testkit::{deposit_batch, test_cache_dir, test_prover};
 
 const BIN: &str = env!("CARGO_BIN_EXE_statesync");
-/// The SRS and key caches every server and command of these tests shares
-/// (the prover's tests too): content-addressed, so kept beside the build.
-const CACHE_DIR: &str = env!("CARGO_TARGET_TMPDIR");
 
-/// A chain of the smallest useful shape, so that proofs take about a second.
+/// The tiny chain as the service takes it: proofs take about a second.
 fn tiny_chain(id: &str, capacity: usize, depth: usize) -> Value {
-    json!({
-        "version": 1, "chain_id": id,
-        "shape": {"capacity": capacity, "depth": depth, "markets": 1, "series": 0, "scenarios": 1},
-        "markets": [{"name": "BTC-PERP", "initial_margin": "0.05", "maintenance_margin": "0.03", "mark_price": "64000"}],
-        "scenarios": [{"price_shock": "-0.1", "vol_shock": "0"}],
-        "genesis": {"accounts": [
-            {"id": 1, "collateral": "10000", "key": examples::secret(1).public()},
-            {"id": 2, "collateral": "100000"}
-        ]}
-    })
+    serde_json::to_value(examples::tiny_chain(id, capacity, depth)).unwrap()
 }
 
+/// A batch of one deposit of `amount` into account 1.
 fn deposit(chain: &str, seq: u64, amount: u64) -> Value {
-    json!({"version": 1, "chain_id": chain, "seq": seq, "transitions": [{"type": "deposit", "account": 1, "amount": amount.to_string()}]})
+    serde_json::to_value(deposit_batch(chain, seq, 1, amount as i64)).unwrap()
 }
 
 struct Server {
@@ -49,7 +39,7 @@ impl Server {
             .arg(data)
             .args(extra)
             .env("RUST_LOG", "info")
-            .env("STATESYNC_CACHE_DIR", CACHE_DIR)
+            .env("STATESYNC_CACHE_DIR", test_cache_dir!())
             .stdout(Stdio::piped())
             .stderr(
                 std::fs::File::create(data.join(format!("server-{}.log", Instant::now().elapsed().as_nanos())))
@@ -246,7 +236,7 @@ async fn sequencer_session_and_every_error() {
     let file = client.proof(&job.id).await.unwrap();
     assert_eq!(file.public_inputs.transitions, 1);
     let cfg: statesync_circuits::config::ChainConfig = serde_json::from_value(chain.clone()).unwrap();
-    let prover = Prover::in_cache_dir(None, Path::new(CACHE_DIR), std::sync::Arc::new(CpuHal));
+    let prover = test_prover!(CpuHal);
     assert_eq!(prover.batch_verifier(&cfg.shape).unwrap().vk_hash, file.vk_hash);
     let proof = file.batch_proof().unwrap();
     assert!(prover.verify_batch(&cfg.shape, &proof).unwrap(), "the served proof verifies");
@@ -363,7 +353,7 @@ async fn concurrent_sequencers_on_four_chains() {
     let server = Server::start(data, &["--rate-burst", "10000", "--rate-limit", "10000"]);
     let api = std::sync::Arc::new(Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() });
     for c in 0..CHAINS {
-        assert_eq!(api.post("/v1/chains", &tiny_chain(&format!("c{c}"), 1, 2)).await.0, StatusCode::CREATED);
+        assert_eq!(api.post("/v1/chains", &tiny_chain(&format!("c{c}"), 1, 3)).await.0, StatusCode::CREATED);
     }
     // each sequencer submits its batches in order, every one twice at once
     let mut tasks = vec![];
@@ -476,7 +466,7 @@ async fn epochs_from_submit_to_evm_calldata() {
     let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
     let client = Client::new(&server.url, Some(key.clone()));
     // the prover's epoch test aggregates this chain's batches too: one key
-    let chain = serde_json::to_value(statesync_circuits::examples::tiny_chain("epoch-chain", 1, 3)).unwrap();
+    let chain = tiny_chain("epoch-chain", 1, 3);
     assert_eq!(api.post("/v1/chains", &chain).await.0, StatusCode::CREATED);
 
     let mut jobs = vec![];
@@ -550,7 +540,7 @@ async fn epochs_from_submit_to_evm_calldata() {
         .arg(&sol)
         .arg("--data-dir")
         .arg(dir.path())
-        .env("STATESYNC_CACHE_DIR", CACHE_DIR)
+        .env("STATESYNC_CACHE_DIR", test_cache_dir!())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -71,7 +71,7 @@ pub fn apply_transitions(state: &ChainState, transitions: &[Transition], mode: M
             format!("{} transitions exceed the shape's capacity of {}", transitions.len(), shape.capacity),
         ));
     }
-    let updates = transitions.iter().filter(|t| matches!(t.kind(), Kind::OraclePrice | Kind::OptionMarks)).count();
+    let updates = transitions.iter().filter(|t| t.kind().is_oracle()).count();
     if updates > shape.oracle_updates {
         return Err(BatchError::batch(
             "capacity",
@@ -309,7 +309,7 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     let a_order = fill_order(e, 0, &mut a_new, seq, enforce)?;
     let mut mt = mt_before.clone();
     let kx = e.asset as usize;
-    if e.oracle_kind() {
+    if e.kind.is_oracle() {
         let last = oracle_quorum(e, &mt_before, &shape, st.tag, enforce)?;
         if enforce && e.timestamp <= last {
             return Err((

@@ -17,8 +17,8 @@ pub mod margin;
 pub mod poseidon;
 pub mod smt;
 pub mod state;
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 pub mod transition;
 pub mod witness;
 

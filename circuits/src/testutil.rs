@@ -1,4 +1,5 @@
-//! Helpers shared by the crate's tests.
+//! Transition builders for tests: this crate's own, and (feature
+//! `testutil`, through statesync-testkit) every other crate's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

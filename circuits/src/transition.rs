@@ -390,6 +390,11 @@ pub enum Kind {
 pub const NUM_KINDS: usize = 11;
 
 impl Kind {
+    /// Whether the kind is an oracle update (it carries quotes).
+    pub fn is_oracle(self) -> bool {
+        matches!(self, Kind::OraclePrice | Kind::OptionMarks)
+    }
+
     /// The wire name.
     pub fn name(self) -> &'static str {
         match self {
@@ -489,11 +494,6 @@ impl Encoded {
             timestamp: 0,
             quotes: vec![],
         }
-    }
-
-    /// Whether the kind is an oracle update (it carries quotes).
-    pub fn oracle_kind(&self) -> bool {
-        matches!(self.kind, Kind::OraclePrice | Kind::OptionMarks)
     }
 
     /// The values an oracle update sets: price or premium, delta, gamma, vega.

@@ -13,21 +13,14 @@
 //! addressed by circuit digest, shape and SRS): a warm machine skips the
 //! k = 20 keygens, a cold one makes them once for every test binary.
 
-use std::{path::PathBuf, sync::Arc, sync::OnceLock, time::Instant};
+use std::{sync::OnceLock, time::Instant};
 
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use halo2_proofs::halo2curves::bn256::Fr;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use snark_verifier_sdk::Snark;
-use statesync_circuits::{
-    config::ChainConfig,
-    engine::{apply_transitions, Mode},
-    examples,
-    fixed::Fixed,
-    transition::Transition,
-    witness::PublicInputs,
-};
+use statesync_circuits::{config::ChainConfig, examples, witness::PublicInputs};
 use statesync_prover::{
     batch::BatchProof,
     epoch::{
@@ -40,6 +33,7 @@ use statesync_prover::{
     srs::Params,
     Prover, ProverError,
 };
+use statesync_testkit::{deposit_witnesses, test_prover};
 
 /// The epoch test chain (the service's epoch test uses the same one, so the
 /// two share the level-1 epoch key).
@@ -55,26 +49,15 @@ struct Fixture {
     batches: Vec<BatchProof>,
 }
 
-/// The test cache: the development SRS is deterministic and keys are
-/// content-addressed, so both are kept beside the build.
-fn cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let cfg = tiny("epoch-chain");
-        let prover = Prover::in_cache_dir(None, &cache_dir(), Arc::new(CpuHal));
-        let mut state = cfg.genesis_state();
-        let mut batches = vec![];
-        for amount in 1..=4i64 {
-            let t = Transition::deposit(1, Fixed::from_int(amount));
-            let out = apply_transitions(&state, &[t], Mode::Enforce).unwrap();
-            let rng = ChaCha20Rng::seed_from_u64(1);
-            batches.push(prover.prove_batch(&out.witness, TranscriptKind::Poseidon, rng).unwrap().0);
-            state = out.state;
-        }
+        let prover = test_prover!(CpuHal);
+        let batches = deposit_witnesses(&cfg, 1, &[1, 2, 3, 4])
+            .iter()
+            .map(|w| prover.prove_batch(w, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(1)).unwrap().0)
+            .collect();
         Fixture { prover, cfg, batches }
     })
 }

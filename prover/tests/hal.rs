@@ -19,13 +19,13 @@ use halo2_base::{
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use statesync_kernels::{CudaDevice, EmuDevice, Order};
 use statesync_prover::{
-    hal::{traffic_since, Backend, CpuHal, CudaHal, CudaHalConfig, DualHal, Hal},
+    hal::{traffic_since, Backend, CpuHal, DualHal, Hal},
     snark::{prove_circuit, prove_circuit_halo2, verify_instances, TranscriptKind},
     srs::SrsSource,
     ProverError,
 };
+use statesync_testkit::{on_every_hal, test_prover};
 
 const K: u32 = 9;
 
@@ -113,15 +113,6 @@ fn values(seed: u64) -> Vec<u64> {
     (0..40).map(|i| (i * 37 + seed * 11) % 256).collect()
 }
 
-fn emu_hal() -> CudaHal<EmuDevice> {
-    CudaHal::new(EmuDevice::new(Order::Shuffle(3)), CudaHalConfig { cpu_below: 0, msm_chunk: 1 << 8 })
-}
-
-fn cuda_hal() -> CudaHal<CudaDevice> {
-    // Everything on the GPU, whatever its size, as on the emulator.
-    CudaHal::new(CudaDevice::new(0).expect("a CUDA GPU"), CudaHalConfig { cpu_below: 0, msm_chunk: 1 << 24 })
-}
-
 // ---- generic bodies ----------------------------------------------------
 
 fn proofs_verify_and_match_halo2_axiom_as_far_as_it_is_reproducible<H: Hal>(make: impl Fn() -> H) {
@@ -201,17 +192,16 @@ fn an_unsatisfied_lookup_is_an_error_not_a_panic<H: Hal>(make: impl Fn() -> H) {
 
 fn the_batch_circuit<H: Hal>(make: impl Fn() -> H) {
     use statesync_circuits::{engine::apply_batch, examples};
-    use statesync_prover::{batch::batch_circuit, Prover};
+    use statesync_prover::batch::batch_circuit;
 
     // A signed withdrawal and a perp trade on the example chain at capacity
     // 2: every slot runs every constraint whatever its transition, so this
     // is the whole circuit; the shape is not the subject here, the Hals are.
-    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let cfg = examples::chain_with(2, 3);
     let mut batch = examples::signed_for(&examples::batch_valid(), &cfg);
     batch.transitions = vec![batch.transitions[1].clone(), batch.transitions[3].clone()];
     let out = apply_batch(&cfg.genesis_state(), &cfg.chain_id, &batch).unwrap();
-    let keyed = Prover::in_cache_dir(None, cache, std::sync::Arc::new(CpuHal)).batch_keys(&cfg.shape).unwrap();
+    let keyed = test_prover!(CpuHal).batch_keys(&cfg.shape).unwrap();
     let (params, keys) = (&*keyed.params, &keyed.keys);
     let kind = TranscriptKind::Blake2b;
     let prove = |hal: &dyn Hal| {
@@ -235,42 +225,6 @@ fn the_batch_circuit<H: Hal>(make: impl Fn() -> H) {
     let dual = DualHal::new(CpuHal, make());
     assert_eq!(prove(&dual), cpu, "{} writes the CPU's bytes", dual.name());
     assert!(dual.compared() > 20);
-}
-
-/// Runs each named body on `CpuHal`, on `CudaHal<EmuDevice>` and, when asked
-/// for (`--ignored` on a host with one), on `CudaHal<CudaDevice>`.
-macro_rules! on_every_hal {
-    ($($body:ident),* $(,)?) => {
-        mod cpu {
-            $(
-                #[test]
-                fn $body() {
-                    super::$body(|| statesync_prover::hal::CpuHal);
-                }
-            )*
-        }
-        mod emu {
-            $(
-                #[test]
-                fn $body() {
-                    super::$body(super::emu_hal);
-                }
-            )*
-        }
-        // Ignored for the reason the kernels' GPU instances are (see
-        // statesync-kernels' tests/kernels.rs): no machine this project is
-        // built or tested on has a GPU; compiled in every build, run with
-        // `--ignored` on a GPU host, where a missing GPU fails them.
-        mod cuda {
-            $(
-                #[test]
-                #[ignore = "needs a CUDA GPU: cargo test --features statesync-kernels/cuda -- --ignored"]
-                fn $body() {
-                    super::$body(super::cuda_hal);
-                }
-            )*
-        }
-    };
 }
 
 on_every_hal!(

@@ -9,6 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use statesync_circuits::{engine::apply_batch, examples};
 use statesync_prover::{hal::CpuHal, keys::KeyStore, snark::TranscriptKind, srs::SrsSource, Prover};
+use statesync_testkit::test_cache_dir;
 
 #[test]
 fn batch_proofs_verify_and_tampering_is_caught() {
@@ -18,7 +19,7 @@ fn batch_proofs_verify_and_tampering_is_caught() {
     let out = apply_batch(&st, &cfg.chain_id, &examples::signed_for(&examples::batch_valid(), &cfg)).unwrap();
     // the SRS from the shared test cache; the keys made here, from scratch,
     // so that every run generates, caches and reloads a batch key
-    let srs = SrsSource::new(None, std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let srs = SrsSource::new(None, test_cache_dir!());
     let prover = Prover::new(srs.clone(), KeyStore::new(dir.path().join("keys")), Arc::new(CpuHal));
     let keys = prover.batch_keys(&cfg.shape).unwrap().keys;
     assert_eq!(prover.batch_verifier(&cfg.shape).unwrap().vk_hash, keys.vk_hash, "the cached vk is the pk's");

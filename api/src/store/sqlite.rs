@@ -793,20 +793,11 @@ mod tests {
         engine::{apply_batch, Applied},
         examples,
         state::ChainState,
-        transition::{Batch, Transition},
     };
     use statesync_prover::snark::TranscriptKind;
+    use statesync_testkit::deposit_batch;
 
     use super::*;
-
-    fn deposit_batch(seq: u64) -> Batch {
-        Batch {
-            version: 1,
-            chain_id: "perps-devnet-1".into(),
-            seq,
-            transitions: vec![Transition::deposit(1, "1".parse().unwrap())],
-        }
-    }
 
     async fn setup() -> (tempfile::TempDir, SqliteStore, ChainConfig) {
         let dir = tempfile::tempdir().unwrap();
@@ -835,7 +826,7 @@ mod tests {
     }
 
     async fn accept(store: &SqliteStore, state: &ChainState, seq: u64, id: &str) -> (Applied, Job) {
-        let applied = apply_batch(state, "perps-devnet-1", &deposit_batch(seq)).unwrap();
+        let applied = apply_batch(state, "perps-devnet-1", &deposit_batch("perps-devnet-1", seq, 1, 1)).unwrap();
         let job = store
             .commit_batch(
                 &applied.state,
@@ -876,7 +867,8 @@ mod tests {
         assert_eq!(st.root(), a0.state.root());
         assert_eq!(st.next_seq, 1);
         // a writer still at seq 0 is refused and changes nothing
-        let stale = apply_batch(&cfg.genesis_state(), "perps-devnet-1", &deposit_batch(0)).unwrap();
+        let stale =
+            apply_batch(&cfg.genesis_state(), "perps-devnet-1", &deposit_batch("perps-devnet-1", 0, 1, 1)).unwrap();
         let again = store
             .commit_batch(
                 &stale.state,
