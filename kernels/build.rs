@@ -3,18 +3,25 @@
 //!    sm_90 of every module, warnings as errors, and the SASS (cubin)
 //!    assembled from it, both embedded (cfg `ss_ptx`);
 //! 2. always: each module of `cuda/` flattened into one self-contained source
-//!    (local `#include`s inlined) in OUT_DIR, embedded for NVRTC at run time;
-//! 3. always: the CPU SIMT emulator, `emu/emu.cpp` with the same sources,
-//!    compiled by the host C++ compiler and linked in.
+//!    (local `#include`s, the headers, inlined) in OUT_DIR, embedded for
+//!    NVRTC at run time;
+//! 3. always: the CPU SIMT emulator, compiled by the host C++ compiler and
+//!    linked in: every module as its own translation unit, as nvcc compiles
+//!    it, and `emu/emu.cpp`, the runtime with the launch table, which
+//!    includes only headers.
 //!
-//! The sources are the one place where modules, entry points and block
-//! sizes are named: every `cuda/<name>.cu` is a module; its entry points
-//! are its `SS_KERNEL` (or, when it calls `__syncthreads()`,
-//! `SS_KERNEL_SYNC`) functions and `SS_ELEMENTWISE` kernels; its integer
-//! `#define SS_<NAME> <n>` are constants. From them this script generates
-//! the Rust registry (`registry.rs`: modules, a `Kernel` constant per entry
-//! point, the constants) and the emulator's launch table and includes.
-use std::collections::HashSet;
+//! Layout of `cuda/`: the algorithms are templates in headers (`*.cuh`);
+//! every `cuda/<name>.cu` is a module of thin entry points over them. The
+//! sources are the one place where modules, entry points and block sizes
+//! are named: a module's entry points are its `SS_KERNEL` (or, when it calls
+//! `__syncthreads()`, `SS_KERNEL_SYNC`) functions; the integer
+//! `#define SS_<NAME> <n>` of any file of `cuda/` (each defined once) are
+//! constants. From them this script generates the Rust registry
+//! (`registry.rs`: modules, a `Kernel` constant per entry point, the
+//! constants) and the emulator's `emu_kernels.inc` (a C++ declaration of
+//! every entry point, its parameter list copied from the source, and the
+//! launch table's rows).
+use std::collections::{BTreeMap, HashSet};
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,47 +29,71 @@ use std::process::Command;
 
 const ARCHS: &[&str] = &["sm_80", "sm_90"];
 
-/// The modules: every `cuda/<name>.cu`, by name.
-fn modules() -> Vec<String> {
+/// The files of `cuda/` whose names end in `suffix`, by name, sorted.
+fn sources(suffix: &str) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir("cuda")
         .expect("reading cuda/")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".cu").map(str::to_string))
+        .filter_map(|e| e.ok()?.file_name().to_str().filter(|n| n.ends_with(suffix)).map(str::to_string))
         .collect();
     names.sort();
     names
 }
 
+/// The modules: every `cuda/<name>.cu`, by name.
+fn modules() -> Vec<String> {
+    sources(".cu").iter().map(|f| f.trim_end_matches(".cu").to_string()).collect()
+}
+
 /// A kernel entry point found in a source.
 struct Entry {
     name: String,
+    /// Its parameter list as written (whitespace collapsed), without the
+    /// parentheses.
+    params: String,
     /// It calls `__syncthreads()` (declared `SS_KERNEL_SYNC`).
     barrier: bool,
 }
 
-/// The entry points of `source`, in order. Lines continuing a `#define`
-/// are its body, not declarations.
+/// The text inside the parentheses that open `text`.
+fn parenthesized(text: &str) -> &str {
+    assert!(text.starts_with('('), "an entry point's name not followed by `(`: {text:.40}");
+    let mut depth = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[1..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced parentheses after {text:.40}");
+}
+
+/// The entry points of `source`, in order: the lines that start with
+/// `SS_KERNEL void ` or `SS_KERNEL_SYNC void `.
 fn entries(source: &str) -> Vec<Entry> {
     let mut out = Vec::new();
-    let mut continued = false;
-    for line in source.lines() {
+    let mut start = 0;
+    for line in source.split_inclusive('\n') {
         let t = line.trim_start();
-        let in_define = continued || t.starts_with("#define");
-        continued = line.trim_end().ends_with('\\');
-        if in_define {
-            continue;
-        }
-        let (rest, barrier) = if let Some(r) = t.strip_prefix("SS_KERNEL_SYNC void ") {
-            (r, true)
-        } else if let Some(r) = t.strip_prefix("SS_KERNEL void ") {
-            (r, false)
-        } else if let Some(r) = t.strip_prefix("SS_ELEMENTWISE(") {
-            (r, false)
+        let found = if let Some(r) = t.strip_prefix("SS_KERNEL_SYNC void ") {
+            Some((r, true))
         } else {
-            continue;
+            t.strip_prefix("SS_KERNEL void ").map(|r| (r, false))
         };
-        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        assert!(!name.is_empty(), "an entry point without a name: {line}");
-        out.push(Entry { name, barrier });
+        if let Some((rest, barrier)) = found {
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            assert!(!name.is_empty(), "an entry point without a name: {line}");
+            let params = parenthesized(&source[start + line.len() - rest.len() + name.len()..]);
+            assert!(!params.contains("//") && !params.contains("/*"), "a comment in the parameters of {name}");
+            let params = params.split_whitespace().collect::<Vec<_>>().join(" ");
+            out.push(Entry { name, params, barrier });
+        }
+        start += line.len();
     }
     out
 }
@@ -80,13 +111,16 @@ fn constants(source: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The registry and the emulator's table of `modules` into `out`.
+/// The registry and the emulator's declarations and table of `modules`
+/// into `out`.
 fn generate(out: &Path, modules: &[String]) {
-    let mut rs = String::from("// Generated by build.rs from kernels/cuda/*.cu.\n");
+    let mut rs = String::from("// Generated by build.rs from kernels/cuda/.\n");
     let mut kernels = String::new();
-    let mut consts = String::new();
-    let mut table = String::from("// Generated by build.rs from kernels/cuda/*.cu.\n");
-    let mut includes = table.clone();
+    let mut declarations = String::from(
+        "// Generated by build.rs from kernels/cuda/*.cu: every entry point, defined\n\
+         // in its module's translation unit, and SS_EMU_KERNELS, the launch table.\n",
+    );
+    let mut rows = String::from("#define SS_EMU_KERNELS");
     for m in modules {
         let source = fs::read_to_string(Path::new("cuda").join(format!("{m}.cu"))).expect("reading a module");
         let found = entries(&source);
@@ -103,22 +137,32 @@ fn generate(out: &Path, modules: &[String]) {
                 e.name.to_uppercase(),
                 e.name
             );
-            table += &format!("SS_EMU_KERNEL({}, {}),\n", e.name, e.barrier);
+            declarations += &format!("void {}({});\n", e.name, e.params);
+            rows += &format!(" \\\n    SS_EMU_KERNEL({}, {}),", e.name, e.barrier);
         }
-        for (name, value) in constants(&source) {
-            consts += &format!("    /// `SS_{name}` of `cuda/{m}.cu`.\n    pub const {name}: u32 = {value};\n");
-        }
-        // the source itself (the flattened copy beside this file has no include guards)
-        let path = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join(format!("cuda/{m}.cu"));
-        includes += &format!("#include {:?}\n", path.display().to_string());
     }
+    // Constants from every file of cuda/, each defined once.
+    let mut defined: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for file in sources(".cu").into_iter().chain(sources(".cuh")) {
+        let source = fs::read_to_string(Path::new("cuda").join(&file)).expect("reading a source");
+        for (name, value) in constants(&source) {
+            if let Some((_, first)) = defined.insert(name.clone(), (value, file.clone())) {
+                panic!("SS_{name} is defined in both cuda/{first} and cuda/{file}");
+            }
+        }
+    }
+    let consts: String = defined
+        .iter()
+        .map(|(name, (value, file))| {
+            format!("    /// `SS_{name}` of `cuda/{file}`.\n    pub const {name}: u32 = {value};\n")
+        })
+        .collect();
     let all: Vec<String> = modules.iter().map(|m| format!("&{}", m.to_uppercase())).collect();
     rs += &format!("/// Every module.\npub static MODULES: [&Module; {}] = [{}];\n", all.len(), all.join(", "));
     rs += &format!("/// Every entry point, named as in its source, in upper case.\npub mod kernels {{\n    use super::*;\n{kernels}}}\n");
     rs += &format!("/// The sources' integer constants (`#define SS_<NAME> <n>`), by `<NAME>`.\npub mod constants {{\n{consts}}}\n");
     fs::write(out.join("registry.rs"), rs).expect("write the registry");
-    fs::write(out.join("emu_kernels.inc"), table).expect("write the emulator's table");
-    fs::write(out.join("emu_modules.inc"), includes).expect("write the emulator's includes");
+    fs::write(out.join("emu_kernels.inc"), declarations + &rows + "\n").expect("write the emulator's table");
 }
 
 fn flatten(path: &Path, seen: &mut HashSet<PathBuf>, out: &mut String) {
@@ -197,9 +241,15 @@ fn main() {
     }
     generate(&out, &modules);
 
+    // The emulator: each module its own translation unit, as for nvcc (`-x
+    // c++`: a `.cu` file is C++ source to the host compiler, not a linker
+    // input), and the runtime.
     cc::Build::new()
         .cpp(true)
         .std("c++17")
+        .flag("-x")
+        .flag("c++")
+        .files(modules.iter().map(|m| Path::new("cuda").join(format!("{m}.cu"))))
         .file("emu/emu.cpp")
         .include("emu")
         .include("cuda")

@@ -1,226 +1,49 @@
-// Multi-scalar multiplication sum_i s_i * P_i by Pippenger's bucket method.
-//
-// Scalars are split into `windows` signed digits of `c` bits (c is chosen by
-// the host per call): digit d_w in (-2^(c-1), 2^(c-1)], a window's excess
-// carried into the next one; the last window (one more than the 254 bits
-// need) takes the final carry. A digit -d adds -P to bucket d, so a window
-// has 2^(c-1) buckets (index 1 ..= 2^(c-1); index 0 is never used): half
-// of what unsigned digits need. Buckets are laid out `bpw = 2^(c-1) + 1`
-// per window. The host runs, in order:
-//   msm_digits        one thread per scalar: digits, and a count per bucket
-//   scan_u32          one block: exclusive prefix sum of the counts (offsets)
-//   msm_scatter       one thread per (window, scalar): point index, with the
-//                     digit's sign in bit 31, into its bucket's slot
-//                     (counting sort; order inside a bucket is whatever the
-//                     atomics give, the sums do not depend on it)
-//   msm_chunks        one thread per bucket: its number of chunks of at most
-//                     SS_CHUNK entries; scan_u32 gives their offsets
-//   msm_accumulate    one thread per chunk: the sum of its (signed) points
-//   then, while a bucket may still have more than one partial sum:
-//   msm_chunks, scan_u32, msm_merge
-//                     one thread per SS_CHUNK partial sums of one bucket
-//   msm_gather        one thread per bucket: its one partial sum, or zero
-//   msm_reduce        `segments` blocks per window: sum_b b * S_b by
-//                     segmented running sums, combined in shared memory
-//   msm_combine       one thread: each window's segments added, then Horner
-//                     over the windows (c doublings each)
-// So no thread adds more than SS_CHUNK points or partial sums, however the
-// scalars fall: all-equal scalars (one bucket per window holds every point,
-// as halo2's selector and fixed columns give) take more merge rounds
-// (log_SS_CHUNK n), not longer chains.
+// Entry points of the Pippenger MSM over BN254 G1 (the algorithm, its steps
+// and their order: msm.cuh).
 #include "curve.cuh"
+#include "msm.cuh"
 
-#define SS_REDUCE_THREADS 128
-#define SS_SCAN_THREADS 256
-#define SS_CHUNK 32
-
-// The c bits of s from bit `bit` (0 past the scalar's 256 bits).
-SS_HD u32 window_bits(const Fr& s, u32 bit, u32 c) {
-    u32 limb = bit >> 5, shift = bit & 31;
-    if (limb >= 8) return 0;
-    u64 lo = s.v[limb];
-    u64 hi = limb + 1 < 8 ? s.v[limb + 1] : 0;
-    return (u32)(((hi << 32) | lo) >> shift) & ((1u << c) - 1);
+SS_KERNEL void msm_digits(const Fr* __restrict__ scalars, u32 n, u32 c, u32 windows, u32* __restrict__ digits,
+                          u32* __restrict__ counts) {
+    signed_digits(scalars, n, c, windows, digits, counts, grid_thread<u32>());
 }
 
-SS_KERNEL void msm_digits(const Fr* __restrict__ scalars, u32 n, u32 c, u32 windows,
-                                      u32* __restrict__ digits, u32* __restrict__ counts) {
-    u32 i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    Fr s = scalars[i].from_mont();
-    u32 half = 1u << (c - 1), bpw = half + 1;
-    u32 carry = 0;
-    for (u32 w = 0; w < windows; w++) {
-        u32 v = window_bits(s, w * c, c) + carry;  // <= 2^c
-        u32 d, neg;
-        if (w + 1 < windows && v > half) {
-            d = (1u << c) - v;  // v - 2^c = -d, and 2^c carried
-            neg = 1;
-            carry = 1;
-        } else {
-            d = v;
-            neg = 0;
-            carry = 0;
-        }
-        digits[(u64)w * n + i] = d == 0 ? 0 : (d | (neg << 31));
-        if (d != 0) atomicAdd(&counts[w * bpw + d], 1u);
-    }
-}
-
-// Exclusive prefix sum of counts[0..len) into offsets[0..len] (offsets[len]
-// is the total) and a copy into cursor[0..len). One block of
-// SS_SCAN_THREADS threads: each sums a contiguous chunk, the chunk totals are
-// scanned in shared memory, then each thread writes its chunk.
 SS_KERNEL_SYNC void scan_u32(const u32* __restrict__ counts, u32 len, u32* __restrict__ offsets,
-                                    u32* __restrict__ cursor) {
-    __shared__ u32 partial[SS_SCAN_THREADS];
-    u32 t = threadIdx.x;
-    u32 chunk = (len + SS_SCAN_THREADS - 1) / SS_SCAN_THREADS;
-    u32 lo = t * chunk < len ? t * chunk : len;
-    u32 hi = lo + chunk < len ? lo + chunk : len;
-    u32 sum = 0;
-    for (u32 k = lo; k < hi; k++) sum += counts[k];
-    partial[t] = sum;
-    __syncthreads();
-    // Hillis-Steele inclusive scan over the chunk totals.
-    for (u32 step = 1; step < SS_SCAN_THREADS; step <<= 1) {
-        u32 add = t >= step ? partial[t - step] : 0;
-        __syncthreads();
-        partial[t] += add;
-        __syncthreads();
-    }
-    u32 run = t == 0 ? 0 : partial[t - 1];
-    for (u32 k = lo; k < hi; k++) {
-        offsets[k] = run;
-        cursor[k] = run;
-        run += counts[k];
-    }
-    if (t == SS_SCAN_THREADS - 1) offsets[len] = partial[t];
+                             u32* __restrict__ cursor) {
+    exclusive_scan(counts, len, offsets, cursor, threadIdx.x);
 }
 
-SS_KERNEL void msm_scatter(const u32* __restrict__ digits, u32 n, u32 c, u32 windows,
-                                       u32* __restrict__ cursor, u32* __restrict__ sorted) {
-    u64 k = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (k >= (u64)windows * n) return;
-    u32 w = (u32)(k / n), i = (u32)(k % n);
-    u32 d = digits[k];
-    if (d == 0) return;
-    u32 bpw = (1u << (c - 1)) + 1;
-    u32 pos = atomicAdd(&cursor[w * bpw + (d & 0x7fffffffu)], 1u);
-    sorted[pos] = i | (d & 0x80000000u);
+SS_KERNEL void msm_scatter(const u32* __restrict__ digits, u32 n, u32 c, u32 windows, u32* __restrict__ cursor,
+                           u32* __restrict__ sorted) {
+    scatter_digit(digits, n, c, windows, cursor, sorted, grid_thread<u64>());
 }
 
-// chunks[b] = the number of SS_CHUNK-sized pieces of bucket b's entries
-// [offsets[b], offsets[b + 1]).
 SS_KERNEL void msm_chunks(const u32* __restrict__ offsets, u32 buckets, u32* __restrict__ chunks) {
-    u32 b = blockIdx.x * blockDim.x + threadIdx.x;
-    if (b >= buckets) return;
-    chunks[b] = (offsets[b + 1] - offsets[b] + SS_CHUNK - 1) / SS_CHUNK;
+    count_chunks(offsets, buckets, chunks, grid_thread<u32>());
 }
 
-// The bucket whose chunks [starts[b], starts[b + 1]) hold chunk g (starts
-// non-decreasing, g < starts[buckets]).
-SS_HD u32 bucket_of(const u32* starts, u32 buckets, u32 g) {
-    u32 lo = 0, hi = buckets;  // starts[lo] <= g < starts[hi]
-    while (hi - lo > 1) {
-        u32 mid = lo + (hi - lo) / 2;
-        if (starts[mid] <= g) lo = mid; else hi = mid;
-    }
-    return lo;
-}
-
-// Thread g (< `most`, an upper bound on the chunks) sums chunk g: at most
-// SS_CHUNK of its bucket's points, negated where the digit was.
 SS_KERNEL void msm_accumulate(const Affine* __restrict__ points, const u32* __restrict__ sorted,
-                                          const u32* __restrict__ offsets, const u32* __restrict__ starts,
-                                          u32 buckets, u32 most, Jacobian* __restrict__ partials) {
-    u32 g = blockIdx.x * blockDim.x + threadIdx.x;
-    if (g >= most || g >= starts[buckets]) return;
-    u32 b = bucket_of(starts, buckets, g);
-    u32 lo = offsets[b] + (g - starts[b]) * SS_CHUNK;
-    u32 hi = lo + SS_CHUNK < offsets[b + 1] ? lo + SS_CHUNK : offsets[b + 1];
-    Jacobian acc = Jacobian::identity();
-    for (u32 k = lo; k < hi; k++) {
-        u32 e = sorted[k];
-        Affine p = points[e & 0x7fffffffu];
-        if (e >> 31) p.y = -p.y;
-        acc = acc.add_affine(p);
-    }
-    partials[g] = acc;
+                              const u32* __restrict__ offsets, const u32* __restrict__ starts, u32 buckets, u32 most,
+                              Jacobian* __restrict__ partials) {
+    accumulate_chunk(points, sorted, offsets, starts, buckets, most, partials, grid_thread<u32>());
 }
 
-// One merge round: bucket b's partial sums in[from[b] .. from[b + 1]) become
-// out[to[b] .. to[b + 1]), each the sum of at most SS_CHUNK of them.
-SS_KERNEL void msm_merge(const Jacobian* __restrict__ in, const u32* __restrict__ from,
-                                     const u32* __restrict__ to, u32 buckets, u32 most,
-                                     Jacobian* __restrict__ out) {
-    u32 g = blockIdx.x * blockDim.x + threadIdx.x;
-    if (g >= most || g >= to[buckets]) return;
-    u32 b = bucket_of(to, buckets, g);
-    u32 lo = from[b] + (g - to[b]) * SS_CHUNK;
-    u32 hi = lo + SS_CHUNK < from[b + 1] ? lo + SS_CHUNK : from[b + 1];
-    Jacobian acc = Jacobian::identity();
-    for (u32 k = lo; k < hi; k++) acc = acc.add(in[k]);
-    out[g] = acc;
+SS_KERNEL void msm_merge(const Jacobian* __restrict__ in, const u32* __restrict__ from, const u32* __restrict__ to,
+                         u32 buckets, u32 most, Jacobian* __restrict__ out) {
+    merge_chunk(in, from, to, buckets, most, out, grid_thread<u32>());
 }
 
-// buckets[b] = bucket b's one partial sum, or the identity when it is empty.
 SS_KERNEL void msm_gather(const Jacobian* __restrict__ partials, const u32* __restrict__ starts, u32 buckets,
-                                      Jacobian* __restrict__ sums) {
-    u32 b = blockIdx.x * blockDim.x + threadIdx.x;
-    if (b >= buckets) return;
-    sums[b] = starts[b + 1] > starts[b] ? partials[starts[b]] : Jacobian::identity();
+                          Jacobian* __restrict__ sums) {
+    gather_bucket(partials, starts, buckets, sums, grid_thread<u32>());
 }
 
-// Window sums W = sum_{b=1}^{2^(c-1)} b * S_b, each window's buckets split
-// over `segments` blocks (block w * segments + s: segment s of window w),
-// so that the reduction fills the GPU whatever the number of windows.
-// Thread t of the window's segments * SS_REDUCE_THREADS takes the buckets
-// [lo, hi): running sums from the top give sum (b - lo + 1) * S_b and the
-// segment total T; its share is that plus (lo - 1) * T. Thread 0 of a block
-// adds its threads' shares in a fixed order into shares[block]; msm_combine
-// adds a window's blocks.
 SS_KERNEL_SYNC void msm_reduce(const Jacobian* __restrict__ buckets, u32 c, u32 segments,
-                                      Jacobian* __restrict__ shares) {
-    __shared__ Jacobian share[SS_REDUCE_THREADS];
-    u32 w = blockIdx.x / segments, s = blockIdx.x % segments, t = threadIdx.x;
-    u32 count = 1u << (c - 1);  // buckets 1 ..= count
-    u32 bpw = count + 1;
-    u32 threads = segments * SS_REDUCE_THREADS;
-    u32 per = (count + threads - 1) / threads;
-    u32 lo = 1 + (s * SS_REDUCE_THREADS + t) * per;
-    u32 hi = lo + per <= count + 1 ? lo + per : count + 1;
-    Jacobian run = Jacobian::identity();
-    Jacobian acc = Jacobian::identity();
-    const Jacobian* base = buckets + (u64)w * bpw;
-    for (u32 b = hi; b > lo; b--) {
-        run = run.add(base[b - 1]);
-        acc = acc.add(run);
-    }
-    if (lo < hi) acc = acc.add(run.mul_u32(lo - 1));
-    share[t] = acc;
-    __syncthreads();
-    if (t == 0) {
-        Jacobian total = share[0];
-        for (u32 k = 1; k < SS_REDUCE_THREADS; k++) total = total.add(share[k]);
-        shares[blockIdx.x] = total;
-    }
-}
-
-// Window w's sum: its segments' shares.
-SS_HD Jacobian window_sum(const Jacobian* shares, u32 segments, u32 w) {
-    Jacobian sum = shares[(u64)w * segments];
-    for (u32 s = 1; s < segments; s++) sum = sum.add(shares[(u64)w * segments + s]);
-    return sum;
+                               Jacobian* __restrict__ shares) {
+    reduce_segment(buckets, c, segments, shares, blockIdx.x, threadIdx.x);
 }
 
 SS_KERNEL void msm_combine(const Jacobian* __restrict__ shares, u32 c, u32 windows, u32 segments,
-                                       Jacobian* __restrict__ result) {
-    if (blockIdx.x != 0 || threadIdx.x != 0) return;
-    Jacobian acc = window_sum(shares, segments, windows - 1);
-    for (u32 w = windows - 1; w > 0; w--) {
-        for (u32 k = 0; k < c; k++) acc = acc.dbl();
-        acc = acc.add(window_sum(shares, segments, w - 1));
-    }
-    result[0] = acc;
+                           Jacobian* __restrict__ result) {
+    if (grid_thread<u64>() == 0) combine_windows(shares, c, windows, segments, result);
 }

@@ -1,6 +1,8 @@
 // CPU SIMT emulator: the CUDA dialect the kernel sources use, for the host
 // C++ compiler (DESIGN.md §5, build 3). Included by common.cuh only when no
-// CUDA compiler is at work.
+// CUDA compiler is at work: in each module's translation unit (build.rs
+// compiles every kernels/cuda/<module>.cu on its own) and in emu.cpp, the
+// runtime.
 //
 // A launch runs every block of the grid; blocks are spread over OS worker
 // threads. Inside a block each CUDA thread is a cooperative fiber (ucontext)
@@ -8,8 +10,10 @@
 // which resumes the next fiber, and releases the barrier once every live
 // fiber of the block has reached it. Kernels registered without barriers run
 // their threads as plain calls (no fiber, no switch). __shared__ variables
-// are thread_local statics: one copy per OS worker thread, which runs one
-// block at a time, so the block's fibers share it exactly as on a GPU.
+// are thread_local statics: one copy per OS worker thread (for one in a
+// header's template or inline function, one per instantiation, however many
+// modules use it), which runs one block at a time, so the block's fibers
+// share it exactly as on a GPU.
 #pragma once
 
 #include <cstddef>

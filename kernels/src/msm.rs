@@ -20,7 +20,7 @@ const BLOCK: u32 = 256;
 const REDUCE_BLOCKS: u32 = 264;
 /// Bits of an Fr scalar (r < 2^254).
 const SCALAR_BITS: u32 = 254;
-/// Most points, or partial sums, one thread adds (SS_CHUNK in msm.cu).
+/// Most points, or partial sums, one thread adds (SS_CHUNK in msm.cuh).
 pub const CHUNK: usize = constants::CHUNK as usize;
 /// Largest window: 2^16 buckets per window.
 pub const MAX_WINDOW_BITS: u32 = 16;

@@ -11,44 +11,7 @@ use proptest::prelude::*;
 use statesync_kernels::registry::{kernels, Kernel};
 use statesync_kernels::repr::{self, AffineRepr, FieldRepr, JacobianRepr};
 use statesync_kernels::{Arg, Device, Launch};
-
-/// Runs each named body on the emulator in every thread order, and on a GPU
-/// when asked for (`--ignored` on a host with one).
-macro_rules! on_every_device {
-    ($($body:ident),* $(,)?) => {
-        mod emu {
-            use statesync_kernels::{conformance, EmuDevice, Order};
-            $(
-                #[test]
-                fn $body() {
-                    for order in [Order::Forward, Order::Reverse, Order::Shuffle(0x5eed)] {
-                        if let Err(e) = conformance::$body(&EmuDevice::new(order)) {
-                            panic!("{order:?}: {e}");
-                        }
-                    }
-                }
-            )*
-        }
-        // The same bodies on a real GPU. Ignored because no machine this
-        // project is built or tested on has a GPU (DESIGN.md §5): without
-        // one `CudaDevice::new` can only fail, so running them here would
-        // prove nothing. They are compiled in every build (so they cannot
-        // drift from the emulator instances) and run on a GPU host with
-        // `--ignored`, where a missing GPU fails them instead of passing.
-        mod cuda {
-            $(
-                #[test]
-                #[ignore = "needs a CUDA GPU: cargo test --features statesync-kernels/cuda -- --ignored"]
-                fn $body() {
-                    let dev = statesync_kernels::CudaDevice::new(0).expect("a CUDA GPU");
-                    if let Err(e) = statesync_kernels::conformance::$body(&dev) {
-                        panic!("{e}");
-                    }
-                }
-            )*
-        }
-    };
-}
+use statesync_testkit::on_every_device;
 
 on_every_device!(
     field_ops_match_halo2curves,
