@@ -33,6 +33,33 @@ pub struct Cli {
     /// Command.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines on standard error: `text` for people, `json` (one object a
+    /// line, with the request's or job's fields) for log collectors. The
+    /// level is `RUST_LOG`'s [default: info for `serve`, warn otherwise].
+    #[arg(long, global = true, env = "STATESYNC_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Cli {
+    /// Installs the log subscriber this command line asks for.
+    pub fn init_logs(&self) {
+        let default = if matches!(self.command, Command::Serve(_)) { "info" } else { "warn" };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+        let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        match self.log_format {
+            LogFormat::Text => logs.init(),
+            LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+        }
+    }
 }
 
 /// Where parameters and keys are cached.
@@ -305,7 +332,9 @@ fn read_batch(path: &Path) -> Result<Batch, statesync_circuits::error::BatchErro
 
 fn state_dir_failure(e: StateDirError) -> Failure {
     match e {
-        StateDirError::Rejected(be) => Failure::input(serde_json::to_string(&be).expect("errors serialize")),
+        StateDirError::Rejected(be) => {
+            Failure::input(serde_json::to_string(&crate::http::Rejection::from(&be)).expect("errors serialize"))
+        }
         StateDirError::Mismatch(_) | StateDirError::NoSuchBatch(_) => Failure::input(e.to_string()),
         _ => Failure::failed(e.to_string()),
     }

@@ -6,7 +6,7 @@ use crate::{http, store};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "statesync", description = "Proofs of derivatives-protocol state transitions"),
+    info(title = "statesync", version = "1.1.0", description = "Proofs of derivatives-protocol state transitions"),
     paths(
         http::chains::create_chain,
         http::chains::get_chain,
@@ -14,6 +14,7 @@ use crate::{http, store};
         http::jobs::list_jobs,
         http::jobs::get_job,
         http::jobs::cancel_job,
+        http::jobs::retry_job,
         http::jobs::get_proof,
         http::jobs::job_events,
         http::epochs::request_epoch,
@@ -31,7 +32,9 @@ use crate::{http, store};
         store::Timings,
         store::EpochState,
         http::epochs::EpochRequest,
-        http::epochs::EpochView
+        http::epochs::EpochView,
+        http::ErrorBody,
+        http::Rejection
     ))
 )]
 struct ApiDoc;

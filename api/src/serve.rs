@@ -1,6 +1,7 @@
 //! `statesync serve`: store, workers and HTTP server in one process, with
 //! graceful shutdown on SIGTERM or ctrl-c (stop claiming, give running jobs
-//! back to the queue, drain HTTP, exit).
+//! back to the queue, end event streams, drain HTTP within
+//! [`SHUTDOWN_GRACE`], exit).
 
 use std::{
     sync::{atomic::Ordering, Arc},
@@ -8,9 +9,12 @@ use std::{
 };
 
 use metrics_exporter_prometheus::PrometheusBuilder;
-use tokio_util::sync::CancellationToken;
 
 use crate::{config::ServeConfig, http, service, store::sqlite::SqliteStore};
+
+/// How long open HTTP connections may take to finish after a shutdown
+/// signal before they are closed.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Runs the service until a shutdown signal.
 pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
@@ -25,9 +29,10 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(cfg.bind).await.map_err(|e| format!("binding {}: {e}", cfg.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let hal = statesync_prover::hal::select(cfg.backend).map_err(|e| format!("prover backend: {e}"))?;
-    println!("proving on {}", hal.name());
+    let hal_name = hal.name();
+    println!("proving on {hal_name}");
     let svc = Arc::new(service::Service::new(Arc::new(store), cfg.clone(), hal));
-    let stop = CancellationToken::new();
+    let stop = svc.stopping.clone();
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let workers: Vec<_> = (0..cfg.workers)
         .map(|i| tokio::spawn(service::run_worker(svc.clone(), format!("w-{}-{i}", &instance[..8]), stop.clone())))
@@ -39,22 +44,33 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
         println!("WARNING: open mode: requests are not authenticated");
     }
     println!("statesync listening on http://{addr}");
+    tracing::info!(%addr, backend = %hal_name, workers = cfg.workers, "statesync started");
     svc.ready.store(true, Ordering::SeqCst);
     let app = http::router(svc.clone(), metrics);
     let signal = {
         let stop = stop.clone();
         async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: no new claims, running jobs go back to the queue");
+            tracing::info!("shutting down: no new claims, running jobs go back to the queue, event streams end");
             stop.cancel();
         }
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+    let grace = async {
+        stop.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("HTTP connections still open after {SHUTDOWN_GRACE:?}: closing them");
+    };
+    let served = tokio::select! {
+        served = axum::serve(listener, app).with_graceful_shutdown(signal) => served,
+        _ = grace => Ok(()),
+    };
+    tracing::info!("HTTP server stopped");
     stop.cancel();
     svc.ready.store(false, Ordering::SeqCst);
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
+    tracing::info!("statesync stopped");
     served.map_err(|e| e.to_string())
 }
 

@@ -18,7 +18,7 @@ use statesync_circuits::{
 };
 use statesync_prover::{
     epoch::{EpochProof, EpochSpec, EPOCH_K},
-    hal::Hal,
+    hal::{CancelFlag, Cancellable, Hal},
     snark::TranscriptKind,
     Prover, ProverError,
 };
@@ -130,6 +130,12 @@ pub struct Service {
     pub ready: AtomicBool,
     /// Proving devices and GPU telemetry.
     pub devices: crate::devices::Devices,
+    /// Cancelled when the service shuts down: workers stop claiming, event
+    /// streams end.
+    pub stopping: CancellationToken,
+    /// The stop flags of the work this process proves now, by id: raised by
+    /// a cancel, a lost lease or shutdown.
+    running: std::sync::Mutex<HashMap<String, CancelFlag>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -155,7 +161,37 @@ impl Service {
             prover,
             ready: AtomicBool::new(false),
             devices: crate::devices::Devices::probe(),
+            stopping: CancellationToken::new(),
+            running: Default::default(),
         }
+    }
+
+    /// Cancels a job that is not finished (returned as it is after; `None`
+    /// if there is no such job). A proof of it running in this process
+    /// stops at its next Hal operation; one in another process stops when
+    /// its heartbeat finds the lease gone.
+    pub async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let job = self.store.cancel(id).await?;
+        if job.as_ref().is_some_and(|j| j.state == JobState::Cancelled) {
+            if let Some(flag) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+                flag.cancel();
+            }
+            tracing::info!(job = %id, "cancelled");
+            metrics::counter!("statesync_job_cancellations_total").increment(1);
+        }
+        Ok(job)
+    }
+
+    /// Queues a failed or cancelled job again with a fresh attempt budget
+    /// (returned as it is after; `None` if there is no such job).
+    pub async fn retry(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let job = self.store.retry(id).await?;
+        if job.as_ref().is_some_and(|j| j.state == JobState::Queued) {
+            tracing::info!(job = %id, "retried");
+            metrics::counter!("statesync_job_retries_total").increment(1);
+            self.work.notify_waiters();
+        }
+        Ok(job)
     }
 
     /// Creates a chain at its genesis.
@@ -194,6 +230,10 @@ impl Service {
         }
         if let Some(job) = self.store.job_by_seq(chain, batch.seq).await? {
             return if job.content_hash == hash {
+                if let Some(key) = &idem_key {
+                    // the key names this job from now on
+                    self.store.bind_key(chain, key, &job.id).await?;
+                }
                 Ok(Accepted { job, replayed: true })
             } else {
                 Err(SubmitError::Conflict(format!("seq {} was already accepted with other content", batch.seq)))
@@ -230,6 +270,7 @@ impl Service {
         };
         guard.as_mut().expect("loaded above").state = applied.state;
         drop(guard);
+        tracing::info!(job = %job.id, chain, seq = job.seq, transitions = job.transitions, "batch accepted");
         metrics::counter!("statesync_batches_accepted_total").increment(1);
         self.work.notify_waiters();
         Ok(Accepted { job, replayed: false })
@@ -284,8 +325,13 @@ pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken
         }
     }
     while !stop.is_cancelled() {
-        if let Err(e) = svc.store.requeue_expired().await {
-            tracing::error!(worker = %name, "requeue failed: {e}");
+        match svc.store.requeue_expired().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(worker = %name, requeued = n, "work whose lease expired is queued again");
+                metrics::counter!("statesync_lease_expiries_total").increment(n);
+            }
+            Err(e) => tracing::error!(worker = %name, "requeue failed: {e}"),
         }
         match svc.store.claim(&name, svc.config.lease).await {
             Ok(Some(work)) => {
@@ -304,15 +350,19 @@ pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken
     tracing::info!(worker = %name, "worker stopped");
 }
 
-/// Keeps a lease while the blocking prover runs, until `beat_stop`.
+/// Keeps a lease while the blocking prover runs, until `beat_stop`; when the
+/// lease is gone (cancelled, or expired and taken), raises `flag` so the
+/// proof stops.
 fn spawn_heartbeat(
     svc: &Arc<Service>,
     kind: WorkKind,
     id: &str,
     worker: &str,
     beat_stop: &CancellationToken,
+    flag: &CancelFlag,
 ) -> tokio::task::JoinHandle<()> {
     let (svc, id, worker, beat_stop) = (svc.clone(), id.to_string(), worker.to_string(), beat_stop.clone());
+    let flag = flag.clone();
     tokio::spawn(async move {
         let every = svc.config.lease / 3;
         loop {
@@ -322,7 +372,11 @@ fn spawn_heartbeat(
             }
             match svc.store.heartbeat(kind, &id, &worker, svc.config.lease).await {
                 Ok(true) => {}
-                Ok(false) => break,
+                Ok(false) => {
+                    tracing::info!(id = %id, kind = kind.as_str(), "lease gone (cancelled or taken): stopping the proof");
+                    flag.cancel();
+                    break;
+                }
                 Err(e) => tracing::warn!(id = %id, kind = kind.as_str(), "heartbeat failed: {e}"),
             }
         }
@@ -335,29 +389,30 @@ enum Proven {
     Epoch(EpochProof),
 }
 
-/// Proves claimed work (blocking: runs on the blocking pool).
-fn prove_work(svc: &Service, worker: &str, work: Work) -> Result<Proven, WorkerError> {
+/// Proves claimed work with `prover` (the service's, stoppable; blocking:
+/// runs on the blocking pool).
+fn prove_work(svc: &Service, prover: &Prover, worker: &str, work: Work) -> Result<Proven, WorkerError> {
     match work {
         Work::Job(claimed) => {
             let w = claimed.witness;
             // the keys (made or loaded on first use), then the proof
-            svc.prover.batch_keys(&w.shape)?;
+            prover.batch_keys(&w.shape)?;
             let handle = tokio::runtime::Handle::current();
             handle.block_on(svc.store.set_stage(&claimed.job.id, worker, JobState::Proving, 0.3))?;
-            let (proof, t) = svc.prover.prove_batch(&w, TranscriptKind::Poseidon, rand::rngs::OsRng)?;
-            if !svc.prover.verify_batch(&w.shape, &proof)? {
+            let (proof, t) = prover.prove_batch(&w, TranscriptKind::Poseidon, rand::rngs::OsRng)?;
+            if !prover.verify_batch(&w.shape, &proof)? {
                 return Err(WorkerError::NotVerified("batch"));
             }
             let ms = |d: Duration| Some(d.as_millis() as u64);
             Ok(Proven::Batch { proof, timings: Timings { witness_ms: ms(t.witness), proving_ms: ms(t.proving) } })
         }
-        Work::Epoch(epoch) => prove_epoch(svc, &epoch).map(Proven::Epoch),
+        Work::Epoch(epoch) => prove_epoch(svc, prover, &epoch).map(Proven::Epoch),
     }
 }
 
 /// Proves an epoch: the stored batch proofs of its range, aggregated with the
 /// chain's epoch keys, EVM transcript (calldata for the base-layer contract).
-fn prove_epoch(svc: &Service, epoch: &EpochRecord) -> Result<EpochProof, WorkerError> {
+fn prove_epoch(svc: &Service, prover: &Prover, epoch: &EpochRecord) -> Result<EpochProof, WorkerError> {
     let handle = tokio::runtime::Handle::current();
     let record =
         handle.block_on(svc.store.chain(&epoch.chain))?.ok_or_else(|| WorkerError::ChainGone(epoch.chain.clone()))?;
@@ -367,8 +422,8 @@ fn prove_epoch(svc: &Service, epoch: &EpochRecord) -> Result<EpochProof, WorkerE
         return Err(WorkerError::MissingProofs { stored: proofs.len(), needed: spec.n });
     }
     let cfg = &record.config;
-    let proof = svc.prover.prove_epoch(cfg, &spec, &proofs, TranscriptKind::Evm, rand::rngs::OsRng)?;
-    if !svc.prover.verify_epoch(cfg, &spec, &proof)? {
+    let proof = prover.prove_epoch(cfg, &spec, &proofs, TranscriptKind::Evm, rand::rngs::OsRng)?;
+    if !prover.verify_epoch(cfg, &spec, &proof)? {
         return Err(WorkerError::NotVerified("epoch"));
     }
     Ok(proof)
@@ -390,14 +445,20 @@ async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &Cancellati
         Work::Epoch(_) => None,
     };
     let beat_stop = CancellationToken::new();
-    let beat = spawn_heartbeat(svc, kind, &id, worker, &beat_stop);
+    let flag = CancelFlag::new();
+    svc.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), flag.clone());
+    let beat = spawn_heartbeat(svc, kind, &id, worker, &beat_stop, &flag);
     let started = Instant::now();
     let (svc2, worker2) = (svc.clone(), worker.to_string());
-    let task = tokio::task::spawn_blocking(move || prove_work(&svc2, &worker2, work));
+    let prover = svc.prover.with_hal(Arc::new(Cancellable::new(svc.prover.hal().clone(), flag.clone())));
+    let task = tokio::task::spawn_blocking(move || prove_work(&svc2, &prover, &worker2, work));
     let result = tokio::select! {
         r = task => r.map_err(WorkerError::from).and_then(|r| r),
         _ = stop.cancelled() => {
-            // shutting down mid-proof: give the work back, it is proven after restart
+            // shutting down mid-proof: stop the proof, give the work back;
+            // it is proven after the restart
+            flag.cancel();
+            svc.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             beat_stop.cancel();
             let _ = beat.await;
             match svc.store.release(kind, &id, worker).await {
@@ -407,10 +468,15 @@ async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &Cancellati
             return;
         }
     };
+    svc.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     beat_stop.cancel();
     let _ = beat.await;
     let proven = match result {
         Ok(proven) => proven,
+        Err(_) if flag.is_cancelled() => {
+            tracing::info!(id = %id, kind = kind.as_str(), after_ms = started.elapsed().as_millis() as u64, "proof stopped: cancelled or lease lost");
+            return;
+        }
         Err(e) => {
             match kind {
                 WorkKind::Job => metrics::counter!("statesync_job_failures_total").increment(1),
@@ -467,6 +533,35 @@ async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &Cancellati
             metrics::counter!("statesync_epoch_proofs_total").increment(1);
             stage("epoch", ms);
             tracing::info!(epoch = %id, proving_ms = ms, "epoch proved");
+        }
+    }
+}
+
+/// The chain ids the service takes: 1 to 64 characters of `A–Z a–z 0–9 . _
+/// -`, starting with a letter or a digit (they appear in URLs, file names
+/// and logs). The message says what is wrong.
+pub fn check_chain_id(id: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 64 {
+        return Err(format!("chain_id must be 1..=64 characters, not {}", id.len()));
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) || !id.chars().all(ok_char) {
+        return Err(format!("chain_id {id:?} must start with a letter or digit and hold only A-Z a-z 0-9 . _ -"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_chain_id;
+
+    #[test]
+    fn chain_ids_have_a_charset_and_a_length() {
+        for ok in ["perps-devnet-1", "a", "A.b_c-9", &"x".repeat(64)] {
+            assert_eq!(check_chain_id(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "../evil/x", " sp ace\n", ".hidden", "-dash", "é", "a/b", "a%2f", &"x".repeat(65)] {
+            assert!(check_chain_id(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -49,8 +49,8 @@ fn apply_prove_verify_round_trip() {
     assert_eq!(code, 2);
     let err: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
-        (err["index"].as_u64(), err["type"].as_str(), err["rule"].as_str()),
-        (Some(1), Some("withdraw"), Some("initial_margin"))
+        (err["type"].as_str(), err["index"].as_u64(), err["transition"].as_str(), err["rule"].as_str()),
+        (Some("rejected"), Some(1), Some("withdraw"), Some("initial_margin"))
     );
 
     let (code, out, _) = statesync(&d, &["apply", "--chain", c, "--state-dir", state, malformed.to_str().unwrap()]);

@@ -152,6 +152,31 @@ async fn sequencer_session_and_every_error() {
         (StatusCode::OK, created["state_root"].clone(), json!(0))
     );
     assert_eq!(api.get("/v1/chains/nope").await.0, StatusCode::NOT_FOUND);
+    // chain ids have a charset; JSON bodies must be UTF-8; empty query
+    // values are absent; the bearer scheme is case-insensitive
+    let mut evil = chain.clone();
+    evil["chain_id"] = json!("../evil/x");
+    let (s, v) = api.post("/v1/chains", &evil).await;
+    assert_eq!((s, v["type"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{v}");
+    let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(vec![b'{', 0xff, b'}']), &[]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("UTF-8"), "{v}");
+    assert_eq!(api.get("/v1/jobs?chain=&state=&cursor=&limit=").await.0, StatusCode::OK);
+    assert_eq!(api.get("/v1/chains/tiny/epochs?from_seq=&limit=").await.0, StatusCode::OK);
+    let lower = anon.get(format!("{}/v1/jobs", server.url)).header("authorization", format!("bearer {key}"));
+    assert_eq!(lower.send().await.unwrap().status(), StatusCode::OK);
+    // the framework's own rejections answer the API's JSON too
+    for (method, path, status, kind) in [
+        (reqwest::Method::GET, "/v1/chains/%ff".to_string(), StatusCode::BAD_REQUEST, "bad_request"),
+        (reqwest::Method::GET, "/v1/nowhere".to_string(), StatusCode::NOT_FOUND, "not_found"),
+        (reqwest::Method::PUT, "/v1/jobs".to_string(), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (reqwest::Method::GET, format!("/v1/chains/{}", "x".repeat(10_000)), StatusCode::URI_TOO_LONG, "uri_too_long"),
+    ] {
+        let (s, v, headers) = api.send(method.clone(), &path, None, &[]).await;
+        assert_eq!((s, v["type"].as_str()), (status, Some(kind)), "{method} {}: {v}", &path[..20.min(path.len())]);
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(headers.contains_key("allow"), status == StatusCode::METHOD_NOT_ALLOWED);
+    }
     assert_eq!(api.post("/v1/chains/nope/batches", &deposit("nope", 0, 1)).await.0, StatusCode::NOT_FOUND);
 
     // batches: malformed, too large, rule broken, gap
@@ -175,8 +200,8 @@ async fn sequencer_session_and_every_error() {
     let (s, v) = api.post("/v1/chains/tiny/batches", &withdraw).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        (v["index"].as_u64(), v["type"].as_str(), v["rule"].as_str()),
-        (Some(1), Some("withdraw"), Some("initial_margin"))
+        (v["type"].as_str(), v["index"].as_u64(), v["transition"].as_str(), v["rule"].as_str()),
+        (Some("rejected"), Some(1), Some("withdraw"), Some("initial_margin"))
     );
     assert_eq!(
         api.get("/v1/chains/tiny").await.1["state_root"],
@@ -194,8 +219,15 @@ async fn sequencer_session_and_every_error() {
     let (s, again, h) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0.clone()), &idem).await;
     assert_eq!((s, again["job_id"].clone()), (StatusCode::ACCEPTED, first["job_id"].clone()));
     assert_eq!(h.get("idempotent-replayed").unwrap(), "true");
-    let (_, again, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0), &[]).await;
+    let (_, again, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0.clone()), &[]).await;
     assert_eq!(again["job_id"], first["job_id"], "same chain + seq + content is the same job");
+    // a replay's new key is bound to that job: the key cannot name another batch
+    let late = [("idempotency-key", "late-key")];
+    let (_, again, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b0), &late).await;
+    assert_eq!(again["job_id"], first["job_id"]);
+    let b1_json = deposit("tiny", 1, 7).to_string().into_bytes();
+    let (s, v, _) = api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(b1_json), &late).await;
+    assert_eq!((s, v["type"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{v}");
     let other = deposit("tiny", 0, 6).to_string().into_bytes();
     assert_eq!(
         api.send(reqwest::Method::POST, "/v1/chains/tiny/batches", Some(other.clone()), &idem).await.0,
@@ -343,6 +375,52 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
     assert_eq!(next["old_root"], accepted["new_root"]);
 }
 
+/// Cancelling a running job stops its proof and frees the worker within
+/// seconds; the batch stays accepted, and a retry proves it (the hole
+/// healed); a finished job is not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_mid_proof_frees_the_worker_and_retry_heals_the_hole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let key = add_key(data);
+    let server = Server::start(data, &[]);
+    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    assert_eq!(api.post("/v1/chains", &tiny_chain("hole", 4, 8)).await.0, StatusCode::CREATED);
+    let (_, first) = api.post("/v1/chains/hole/batches", &deposit("hole", 0, 5)).await;
+    let (_, second) = api.post("/v1/chains/hole/batches", &deposit("hole", 1, 6)).await;
+    let (a, b) = (first["job_id"].as_str().unwrap().to_string(), second["job_id"].as_str().unwrap().to_string());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while api.get(&format!("/v1/jobs/{a}")).await.1["state"] != "proving" {
+        assert!(Instant::now() < deadline, "never started proving");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancelled_at = Instant::now();
+    let (s, v, _) = api.send(reqwest::Method::DELETE, &format!("/v1/jobs/{a}"), None, &[]).await;
+    assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("cancelled")), "{v}");
+    // the only worker takes the next job: the cancelled proof stopped
+    loop {
+        let (_, job) = api.get(&format!("/v1/jobs/{b}")).await;
+        if job["state"] != "queued" {
+            break;
+        }
+        assert!(cancelled_at.elapsed() < Duration::from_secs(10), "the worker is still busy with the cancelled job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("cancel to the worker's next claim: {:?}", cancelled_at.elapsed());
+    let client = Client::new(&server.url, Some(key));
+    assert_eq!(wait_done(&client, &b).await.state, statesync_api::store::JobState::Done);
+    assert_eq!(api.get(&format!("/v1/jobs/{a}")).await.1["state"], "cancelled", "no late proof revived it");
+    // the hole is healed by a retry; a done job is not retried
+    let (s, v) = api.post(&format!("/v1/jobs/{a}/retry"), &json!({})).await;
+    assert_eq!((s, v["state"].as_str(), v["attempts"].as_u64()), (StatusCode::OK, Some("queued"), Some(0)), "{v}");
+    let job = wait_done(&client, &a).await;
+    assert_eq!((job.state, job.attempts), (statesync_api::store::JobState::Done, 1));
+    let proof = client.proof(&a).await.unwrap();
+    let public = serde_json::to_value(proof.public_inputs).unwrap();
+    assert_eq!((proof.seq, &public["new_root"]), (0, &first["new_root"]), "the accepted batch, proven");
+    assert_eq!(api.post(&format!("/v1/jobs/{b}/retry"), &json!({})).await.0, StatusCode::CONFLICT);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sequencers_on_four_chains() {
     const CHAINS: usize = 4;
@@ -429,7 +507,13 @@ async fn sigterm_gives_the_running_job_back() {
         assert_ne!(job["state"], "done");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // a client following the job's events keeps its stream open
+    let events = api.http.get(format!("{}/v1/jobs/{id}/events", server.url)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    let stream = tokio::spawn(tokio::time::timeout(Duration::from_secs(30), events.text()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut server = server;
+    let signalled = Instant::now();
     let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = tokio::task::spawn_blocking(move || {
@@ -438,7 +522,12 @@ async fn sigterm_gives_the_running_job_back() {
     })
     .await
     .unwrap();
+    let took = signalled.elapsed();
     assert!(exit.0.success(), "graceful shutdown exits 0: {:?}", exit.0);
+    assert!(took < Duration::from_secs(10), "exited {took:?} after SIGTERM with an event stream open");
+    eprintln!("SIGTERM to exit with an event stream open: {took:?}");
+    let text = stream.await.unwrap().expect("the stream ends at shutdown").unwrap();
+    assert!(text.contains("event: shutdown"), "the stream's last event says why it ends: {text}");
 
     let server = Server::start(data, &[]);
     let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };

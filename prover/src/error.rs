@@ -50,6 +50,9 @@ pub enum ProverError {
     /// A Hal back end was called against its contract (wrong sizes).
     #[error("prover backend: {0}")]
     Hal(String),
+    /// The proof was stopped ([`crate::hal::CancelFlag`]).
+    #[error("cancelled")]
+    Cancelled,
     /// A device (kernel) error.
     #[error("device: {0}")]
     Device(#[from] statesync_kernels::KernelError),

@@ -14,7 +14,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use statesync_circuits::transition::Batch;
 
-use super::{body, is_binary_body, AppError, AppState};
+use super::{body, is_binary_body, utf8, AppError, AppState};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/v1/chains/{chain}/batches", post(submit))
@@ -36,7 +36,7 @@ pub struct SubmitResponse {
 #[utoipa::path(post, path = "/v1/chains/{chain}/batches", params(("chain" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = String, description = "BATCH.json, or its bincode with Content-Type application/octet-stream"),
     responses((status = 202, body = SubmitResponse), (status = 400, description = "malformed batch"), (status = 404, description = "unknown chain"),
-        (status = 409, description = "sequence gap or conflict"), (status = 413), (status = 422, description = "a rule was broken: {type, index, rule, message}")))]
+        (status = 409, description = "sequence gap or conflict"), (status = 413), (status = 422, body = super::Rejection, description = "a rule was broken (the chain state is unchanged)")))]
 pub async fn submit(
     State(st): State<AppState>,
     Path(chain): Path<String>,
@@ -44,9 +44,8 @@ pub async fn submit(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let b = body(b)?;
-    let batch =
-        if is_binary_body(&headers) { Batch::from_bincode(&b) } else { Batch::from_json(&String::from_utf8_lossy(&b)) }
-            .map_err(|e| AppError::bad_request(e.message))?;
+    let batch = if is_binary_body(&headers) { Batch::from_bincode(&b) } else { Batch::from_json(utf8(&b)?) }
+        .map_err(|e| AppError::bad_request(e.message))?;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 200) {
         return Err(AppError::bad_request("Idempotency-Key must be 1..=200 characters"));

@@ -11,8 +11,8 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use statesync_circuits::config::ChainConfig;
 
-use super::{body, AppError, AppState};
-use crate::store::StoreError;
+use super::{body, utf8, AppError, AppState};
+use crate::{service::check_chain_id, store::StoreError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/v1/chains", post(create_chain)).route("/v1/chains/{chain}", get(get_chain))
@@ -28,14 +28,14 @@ pub struct ChainCreated {
 }
 
 #[utoipa::path(post, path = "/v1/chains", request_body(content = String, description = "chain config and genesis (CHAIN.json)", content_type = "application/json"),
-    responses((status = 201, body = ChainCreated), (status = 400, description = "malformed JSON"), (status = 409, description = "chain exists"), (status = 422, description = "invalid config")))]
+    responses((status = 201, body = ChainCreated), (status = 400, description = "malformed JSON, or a chain id outside its charset and length"), (status = 409, description = "chain exists"), (status = 422, description = "invalid config")))]
 pub async fn create_chain(State(st): State<AppState>, b: Result<Bytes, BytesRejection>) -> Result<Response, AppError> {
     let b = body(b)?;
-    let text = std::str::from_utf8(&b).map_err(|_| AppError::bad_request("the body is not UTF-8"))?;
-    let cfg = ChainConfig::from_json(text).map_err(|e| match e {
+    let cfg = ChainConfig::from_json(utf8(&b)?).map_err(|e| match e {
         statesync_circuits::error::ConfigError::Json(m) => AppError::bad_request(m),
         other => AppError::InvalidConfig(other.to_string()),
     })?;
+    check_chain_id(&cfg.chain_id).map_err(AppError::bad_request)?;
     let rec = st.svc.create_chain(&cfg).await.map_err(|e| match e {
         StoreError::Conflict(_) => AppError::Conflict(format!("chain {} already exists", cfg.chain_id)),
         other => other.into(),

@@ -16,7 +16,7 @@ use axum::{
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
-use super::{body, poll_events, AppError, AppState};
+use super::{body, poll_events, utf8, AppError, AppState};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -123,7 +123,7 @@ pub async fn request_epoch(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let b = body(b)?;
-    let req: EpochRequest = serde_json::from_slice(&b).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let req: EpochRequest = serde_json::from_str(utf8(&b)?).map_err(|e| AppError::bad_request(e.to_string()))?;
     let (epoch, created) = st.svc.request_epoch(&chain, req.first_seq, req.last_seq).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(EpochView::from_record(epoch))).into_response())
@@ -132,10 +132,11 @@ pub async fn request_epoch(
 /// Query of `GET /v1/chains/{chain}/epochs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct EpochQuery {
-    /// Only epochs starting at or after this seq.
-    #[serde(default)]
-    pub from_seq: u64,
+    /// Only epochs starting at or after this seq (default 0).
+    #[serde(default, deserialize_with = "super::empty_as_none")]
+    pub from_seq: Option<u64>,
     /// Page size (1..=100, default 20).
+    #[serde(default, deserialize_with = "super::empty_as_none")]
     pub limit: Option<u32>,
 }
 
@@ -152,7 +153,7 @@ pub async fn list_epochs(
     if !(1..=100).contains(&limit) {
         return Err(AppError::bad_request("limit must be 1..=100"));
     }
-    let epochs = st.svc.store.list_epochs(&chain, q.from_seq, limit).await?;
+    let epochs = st.svc.store.list_epochs(&chain, q.from_seq.unwrap_or(0), limit).await?;
     Ok(Json(epochs.into_iter().map(EpochView::from_record).collect()))
 }
 
@@ -185,6 +186,7 @@ pub async fn epoch_events(
         },
         |e: &EpochView| format!("{}/{}", e.state.as_str(), e.attempts),
         |e: &EpochView| (e.state.as_str(), e.state.is_terminal()),
+        st.svc.stopping.clone(),
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -9,7 +9,7 @@ use axum::{
         sse::{Event, KeepAlive, Sse},
         IntoResponse, Response,
     },
-    routing::get,
+    routing::{get, post},
     Json, Router,
 };
 use futures::Stream;
@@ -22,6 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/jobs", get(list_jobs))
         .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
+        .route("/v1/jobs/{id}/retry", post(retry_job))
         .route("/v1/jobs/{id}/proof", get(get_proof))
 }
 
@@ -35,21 +36,40 @@ pub async fn get_job(State(st): State<AppState>, Path(id): Path<String>) -> Resu
     Ok(Json(st.svc.store.job(&id).await?.ok_or_else(|| AppError::not_found("job"))?))
 }
 
+/// Cancels an unfinished job: a running proof stops at its next prover
+/// operation and the worker moves on. The batch stays accepted (a chain's
+/// state is never rolled back); `POST /v1/jobs/{id}/retry` proves it later.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = String, Path)), responses((status = 200, body = Job), (status = 404), (status = 409, description = "already finished")))]
 pub async fn cancel_job(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
-    let job = st.svc.store.cancel(&id).await?.ok_or_else(|| AppError::not_found("job"))?;
+    let job = st.svc.cancel(&id).await?.ok_or_else(|| AppError::not_found("job"))?;
     if job.state != JobState::Cancelled {
         return Err(AppError::Conflict(format!("job is already {}", job.state.as_str())));
     }
     Ok(Json(job))
 }
 
-/// Query of `GET /v1/jobs`.
+/// Queues a failed or cancelled job again with a fresh attempt budget: how
+/// a hole in a chain's proofs is healed (epochs over it wait for it).
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", params(("id" = String, Path)), responses((status = 200, body = Job), (status = 404), (status = 409, description = "neither failed nor cancelled")))]
+pub async fn retry_job(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
+    let before = st.svc.store.job(&id).await?.ok_or_else(|| AppError::not_found("job"))?;
+    if !matches!(before.state, JobState::Failed | JobState::Cancelled) {
+        let state = before.state.as_str();
+        return Err(AppError::Conflict(format!("only a failed or cancelled job is retried; this one is {state}")));
+    }
+    Ok(Json(st.svc.retry(&id).await?.ok_or_else(|| AppError::not_found("job"))?))
+}
+
+/// Query of `GET /v1/jobs`; an empty value is absent.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
+    #[serde(default, deserialize_with = "super::empty_as_none")]
     chain: Option<String>,
+    #[serde(default, deserialize_with = "super::empty_as_none")]
     state: Option<String>,
+    #[serde(default, deserialize_with = "super::empty_as_none")]
     cursor: Option<String>,
+    #[serde(default, deserialize_with = "super::empty_as_none")]
     limit: Option<u32>,
 }
 
@@ -119,6 +139,7 @@ pub async fn job_events(
         },
         |j: &Job| format!("{}/{}/{}/{}", j.state.as_str(), j.stage, j.attempts, j.progress),
         |j: &Job| (j.state.as_str(), j.state.is_terminal()),
+        st.svc.stopping.clone(),
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -1,5 +1,6 @@
-//! The layers every request passes: API-key authentication, the rate limit
-//! per key, the request timeout and the request counter.
+//! The layers every request passes: JSON bodies for every error, API-key
+//! authentication, the rate limit per key, the request timeout and the
+//! request counter.
 
 use std::{
     collections::HashMap,
@@ -16,7 +17,36 @@ use axum::{
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{AppError, AppState};
+use super::{AppError, AppState, MAX_URI_BYTES};
+
+/// Gives every error response the API's JSON body: a response the
+/// framework made itself (an extractor's plain-text rejection, the router's
+/// empty 405) becomes the [`AppError`] of its status
+/// ([`AppError::from_framework`]), keeping `Allow`; a request target longer
+/// than [`MAX_URI_BYTES`] is refused with 414 before routing.
+pub(super) async fn json_errors(req: Request, next: Next) -> Response {
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI_BYTES {
+        return AppError::UriTooLong.into_response();
+    }
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    // the framework's messages are short; a longer one is cut, not an error
+    let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut out = AppError::from_framework(status, &text.unwrap_or_default()).into_response();
+    if let Some(allow) = parts.headers.remove(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    out
+}
 
 /// Answers 408 (JSON) when a request takes longer than the configured timeout.
 pub(super) async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
@@ -81,12 +111,16 @@ pub fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// The API key a request presents: `Authorization: Bearer …`, else `X-API-Key`.
+/// The API key a request presents: `Authorization: Bearer …` (the scheme
+/// in any case, as RFC 9110 has it), else the `X-API-Key` header.
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            let (scheme, token) = v.trim_start().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
 }
@@ -106,6 +140,7 @@ pub(super) async fn auth(State(st): State<AppState>, req: Request, next: Next) -
         }
         key.id
     };
+    tracing::Span::current().record("key", who.as_str());
     if !st.limiter.allow(&who) {
         return Err(AppError::RateLimited);
     }
@@ -134,6 +169,10 @@ mod tests {
         assert_eq!(presented_key(&h), Some("ssk_x_y"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer  ssk_a_b "));
         assert_eq!(presented_key(&h), Some("ssk_a_b"), "the bearer token wins, trimmed");
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("{scheme} ssk_c_d")).unwrap());
+            assert_eq!(presented_key(&h), Some("ssk_c_d"), "the scheme is case-insensitive: {scheme}");
+        }
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwdw=="));
         assert_eq!(presented_key(&h), Some("ssk_x_y"), "another scheme is not a key");
     }

@@ -25,17 +25,24 @@ use axum::{
 use futures::Stream;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+    LatencyUnit,
 };
 
-pub use error::AppError;
+pub use error::{AppError, ErrorBody, Rejection};
 pub use middleware::{hash_secret, parse_key};
 
 use crate::service::Service;
 use middleware::Limiter;
+
+/// The longest request target (path and query) the API reads: longer ones
+/// are answered 414 (JSON). (hyper answers targets over 64 KiB with its own
+/// empty 414 before any layer sees them.)
+pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -74,12 +81,21 @@ pub fn router(svc: Arc<Service>, metrics: PrometheusHandle) -> Router {
         .merge(ops::public())
         .merge(authed)
         .fallback(|| async { AppError::not_found("route") })
+        .layer(from_fn(middleware::json_errors))
         .layer(from_fn(middleware::count_requests))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal.into_response()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        // one log line per request, when it is answered: method, path,
+        // request id and API key id (the span's fields), status, latency
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id,
+                        key = tracing::field::Empty)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Millis)),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
@@ -96,6 +112,26 @@ pub(super) fn is_binary_body(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/octet-stream"))
 }
 
+/// A JSON body as text: every route refuses a body that is not UTF-8 alike.
+pub(super) fn utf8(b: &Bytes) -> Result<&str, AppError> {
+    std::str::from_utf8(b).map_err(|e| AppError::bad_request(format!("the body is not UTF-8 ({e})")))
+}
+
+/// A query value where an empty one (`?limit=`) means absent, as if it were
+/// not given; others parse as `T`.
+pub(super) fn empty_as_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let given = <Option<String> as serde::Deserialize>::deserialize(d)?;
+    match given.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 pub(super) fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> {
     b.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -110,21 +146,25 @@ pub(super) fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> 
 /// once, then every change (polled from the durable store every 250 ms, so
 /// events survive restarts and see workers in other processes) until a
 /// terminal state. `fingerprint` says what counts as a change; `event` names
-/// the event and says whether it is the last.
+/// the event and says whether it is the last. When the service shuts down
+/// (`stop`), the stream ends with a `shutdown` event carrying the record's
+/// latest state, so no client holds the process open or waits unaware.
 pub(super) fn poll_events<T, F, Fut>(
     first: T,
     fetch: F,
     fingerprint: fn(&T) -> String,
     event: fn(&T) -> (&'static str, bool),
+    stop: CancellationToken,
 ) -> impl Stream<Item = Result<Event, Infallible>>
 where
     T: Serialize + Send + 'static,
     F: Fn() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Option<T>> + Send,
 {
-    futures::stream::unfold(
-        (None::<String>, Some(first), false, fetch),
-        move |(last, pending, finished, fetch)| async move {
+    let json = |name: &str, item: &T| Event::default().event(name).json_data(item).expect("records serialize");
+    futures::stream::unfold((None::<String>, Some(first), false, fetch), move |(last, pending, finished, fetch)| {
+        let stop = stop.clone();
+        async move {
             if finished {
                 return None;
             }
@@ -133,17 +173,22 @@ where
                 let item = match pending.take() {
                     Some(x) => x,
                     None => {
-                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        tokio::select! {
+                            _ = stop.cancelled() => {
+                                let latest = fetch().await?;
+                                return Some((Ok(json("shutdown", &latest)), (last, None, true, fetch)));
+                            }
+                            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        }
                         fetch().await?
                     }
                 };
                 let print = fingerprint(&item);
                 if last.as_ref() != Some(&print) {
                     let (name, done) = event(&item);
-                    let ev = Event::default().event(name).json_data(&item).expect("records serialize");
-                    return Some((Ok(ev), (Some(print), None, done, fetch)));
+                    return Some((Ok(json(name, &item)), (Some(print), None, done, fetch)));
                 }
             }
-        },
-    )
+        }
+    })
 }

@@ -350,10 +350,14 @@ pub trait ChainStore: Send + Sync + 'static {
     async fn chain_state(&self, id: &str) -> Result<Option<(ChainConfig, ChainState)>, StoreError>;
     /// The job of `chain` with `seq`, if any.
     async fn job_by_seq(&self, chain: &str, seq: u64) -> Result<Option<Job>, StoreError>;
-    /// The job of `chain` with idempotency key `key`, if any.
+    /// The job idempotency key `key` of `chain` is bound to, if any.
     async fn job_by_key(&self, chain: &str, key: &str) -> Result<Option<Job>, StoreError>;
+    /// Binds an unused idempotency key of `chain` to `job` (a replay that
+    /// presents a new key); false if the key was bound already.
+    async fn bind_key(&self, chain: &str, key: &str, job: &str) -> Result<bool, StoreError>;
     /// Atomically: advances the chain to `state` (writing the `touched`
-    /// accounts) if it is still at `job.seq`, and inserts the job.
+    /// accounts) if it is still at `job.seq`, and inserts the job (and binds
+    /// its idempotency key).
     async fn commit_batch(&self, state: &ChainState, touched: &[u64], job: NewJob) -> Result<Job, StoreError>;
 }
 
@@ -363,8 +367,10 @@ pub trait WorkQueue: Send + Sync + 'static {
     /// Claims the oldest runnable job whose chain has no earlier unfinished
     /// job, leasing it to `worker` for `lease`.
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError>;
-    /// Fails queued epochs whose range holds a failed or cancelled batch,
-    /// then claims the oldest queued epoch whose batches are all proven.
+    /// Marks each queued epoch whose range holds a failed or cancelled job
+    /// with the first such job (its `error` names it; the epoch waits until
+    /// the job is retried and proven), then claims the oldest queued epoch
+    /// whose batches are all proven.
     async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError>;
     /// Claims work: a job first, else an epoch.
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Work>, StoreError> {
@@ -418,6 +424,10 @@ pub trait WorkQueue: Send + Sync + 'static {
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
     /// Cancels a job that is not finished; returns it.
     async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// Queues a failed or cancelled job again with a fresh attempt budget
+    /// (its accepted state stands; this proves it); returns it as it is
+    /// after, in whatever state (unchanged when it was neither).
+    async fn retry(&self, id: &str) -> Result<Option<Job>, StoreError>;
     /// Number of jobs per state.
     async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError>;
     /// Creates the epoch of `chain` over batches `first..=last`, or returns

@@ -23,6 +23,7 @@ use statesync_prover::ProverError;
 const SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
 const EPOCH_SCHEMA: &str = include_str!("../../migrations/0002_epochs.sql");
 const META_SCHEMA: &str = include_str!("../../migrations/0003_state_version.sql");
+const KEYS_SCHEMA: &str = include_str!("../../migrations/0004_idempotency_keys.sql");
 
 const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, state, attempts, max_attempts, error, created_at, \
     finished_at, proving_ms, instances, proof, vk_hash";
@@ -50,6 +51,7 @@ impl SqliteStore {
         sqlx::raw_sql(SCHEMA).execute(&writer).await?;
         sqlx::raw_sql(EPOCH_SCHEMA).execute(&writer).await?;
         sqlx::raw_sql(META_SCHEMA).execute(&writer).await?;
+        sqlx::raw_sql(KEYS_SCHEMA).execute(&writer).await?;
         check_state_version(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
         Ok(SqliteStore { writer, reader })
@@ -347,9 +349,22 @@ impl ChainStore for SqliteStore {
     }
 
     async fn job_by_key(&self, chain: &str, key: &str) -> Result<Option<Job>, StoreError> {
-        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE chain = ? AND idem_key = ?");
+        let q = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = \
+               (SELECT job_id FROM idempotency_keys WHERE chain = ? AND key = ?)"
+        );
         let row = sqlx::query(&q).bind(chain).bind(key).fetch_optional(&self.writer).await?;
         row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn bind_key(&self, chain: &str, key: &str, job: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("INSERT OR IGNORE INTO idempotency_keys (chain, key, job_id) VALUES (?, ?, ?)")
+            .bind(chain)
+            .bind(key)
+            .bind(job)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn commit_batch(&self, state: &ChainState, touched: &[u64], job: NewJob) -> Result<Job, StoreError> {
@@ -396,6 +411,20 @@ impl ChainStore for SqliteStore {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("job exists".into())),
             r => r?,
         };
+        if let Some(key) = &job.idem_key {
+            let bound = sqlx::query("INSERT INTO idempotency_keys (chain, key, job_id) VALUES (?, ?, ?)")
+                .bind(&job.chain)
+                .bind(key)
+                .bind(&job.id)
+                .execute(&mut *tx)
+                .await;
+            match bound {
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Conflict("this Idempotency-Key names another job".into()))
+                }
+                r => r?,
+            };
+        }
         tx.commit().await?;
         self.job(&job.id).await?.ok_or_else(|| StoreError::Corrupt("inserted job vanished".into()))
     }
@@ -430,11 +459,13 @@ impl WorkQueue for SqliteStore {
 
     async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError> {
         let now = now_ms();
-        sqlx::query(&sql("UPDATE epochs SET state = {epoch:failed}, finished_at = ?1, \
-               error = 'a batch of the range failed or was cancelled' \
-             WHERE state = {epoch:queued} AND EXISTS (SELECT 1 FROM jobs j WHERE j.chain = epochs.chain \
-                 AND j.seq BETWEEN epochs.first_seq AND epochs.last_seq AND j.state IN ({job:failed}, {job:cancelled}))"))
-        .bind(now)
+        let blocker = sql("SELECT 'waiting for job ' || j.id || ' (seq ' || j.seq || ', ' || j.state || \
+               '): POST /v1/jobs/' || j.id || '/retry proves it' FROM jobs j WHERE j.chain = epochs.chain \
+               AND j.seq BETWEEN epochs.first_seq AND epochs.last_seq AND j.state IN ({job:failed}, {job:cancelled}) \
+             ORDER BY j.seq LIMIT 1");
+        sqlx::query(&sql(&format!(
+            "UPDATE epochs SET error = ({blocker}) WHERE state = {{epoch:queued}} AND error IS NOT ({blocker})"
+        )))
         .execute(&self.writer)
         .await?;
         let q = sql(
@@ -633,6 +664,18 @@ impl WorkQueue for SqliteStore {
              WHERE id = ? AND state IN ({job:unfinished})",
         ))
         .bind(now_ms())
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        self.job(id).await
+    }
+
+    async fn retry(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        sqlx::query(&sql(
+            "UPDATE jobs SET state = {job:queued}, stage = {job:queued}, progress = 0, attempts = 0, error = NULL, \
+               finished_at = NULL, run_after = 0, lease_owner = NULL, lease_expires = NULL \
+             WHERE id = ? AND state IN ({job:failed}, {job:cancelled})",
+        ))
         .bind(id)
         .execute(&self.writer)
         .await?;
@@ -888,6 +931,11 @@ mod tests {
         assert!(store.job("dup").await.unwrap().is_none());
         assert_eq!(store.job_by_key("perps-devnet-1", "k0").await.unwrap().unwrap().id, "j0");
         assert_eq!(store.job_by_seq("perps-devnet-1", 0).await.unwrap().unwrap().id, "j0");
+        // a replay's new key is bound to the job from its first use on
+        assert!(store.bind_key("perps-devnet-1", "replayed", "j0").await.unwrap());
+        assert!(!store.bind_key("perps-devnet-1", "replayed", "j0").await.unwrap(), "bound once");
+        assert_eq!(store.job_by_key("perps-devnet-1", "replayed").await.unwrap().unwrap().id, "j0");
+        assert!(store.job_by_key("perps-devnet-1", "unused").await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -896,7 +944,7 @@ mod tests {
         let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
         let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
         let (a2, _) = accept(&store, &a1.state, 2, "j2").await;
-        accept(&store, &a2.state, 3, "j3").await;
+        let (a3, _) = accept(&store, &a2.state, 3, "j3").await;
         let (e, created) = store.create_epoch("e0", "perps-devnet-1", 0, 1, 3).await.unwrap();
         assert!(created);
         assert_eq!((e.state, e.first_seq, e.last_seq), (EpochState::Queued, 0, 1));
@@ -937,13 +985,25 @@ mod tests {
         assert!(!store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap(), "only once");
         let done = store.epoch("e0").await.unwrap().unwrap();
         assert_eq!((done.state, done.proof, done.instances), (EpochState::Done, Some(vec![9]), Some(inst)));
-        // an epoch over a failed batch fails instead of waiting forever
+        // an epoch over a cancelled batch waits for it and names it; once
+        // the job is retried and proven, the epoch is claimed
         store.create_epoch("e1", "perps-devnet-1", 2, 3, 2).await.unwrap();
         store.cancel("j3").await.unwrap();
         assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none());
-        let failed = store.epoch("e1").await.unwrap().unwrap();
-        assert_eq!(failed.state, EpochState::Failed);
-        assert!(failed.error.unwrap().contains("failed or was cancelled"));
+        let waiting = store.epoch("e1").await.unwrap().unwrap();
+        assert_eq!(waiting.state, EpochState::Queued);
+        let why = waiting.error.unwrap();
+        assert!(why.starts_with("waiting for job j3 (seq 3, cancelled)") && why.contains("/v1/jobs/j3/retry"), "{why}");
+        assert_eq!(store.retry("j0").await.unwrap().unwrap().state, JobState::Done, "only failed or cancelled jobs");
+        let again = store.retry("j3").await.unwrap().unwrap();
+        assert_eq!((again.state, again.attempts, again.error), (JobState::Queued, 0, None));
+        for (id, a) in [("j2", &a2), ("j3", &a3)] {
+            let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
+            assert_eq!(c.job.id, id);
+            assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
+        }
+        let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
+        assert_eq!((claimed.id.as_str(), claimed.error), ("e1", None), "unblocked, the note is gone");
         assert_eq!(store.list_epochs("perps-devnet-1", 0, 10).await.unwrap().len(), 2);
         assert_eq!(store.list_epochs("perps-devnet-1", 1, 10).await.unwrap().len(), 1);
     }

@@ -14,7 +14,10 @@
 //!   the CPU SIMT emulator), SRS bases resident per k, small inputs on the CPU.
 //! - [`DualHal`]: runs two Hals and reports the first operation whose results
 //!   differ.
+//! - [`Cancellable`]: any Hal, stopped between operations by a
+//!   [`CancelFlag`].
 
+mod cancel;
 mod cpu;
 mod cuda;
 mod dual;
@@ -36,6 +39,7 @@ use halo2_proofs::{
 use serde::{Deserialize, Serialize};
 use statesync_kernels::{CudaDevice, Device, EmuDevice};
 
+pub use cancel::{CancelFlag, Cancellable};
 pub use cpu::CpuHal;
 pub use cuda::{CudaHal, CudaHalConfig};
 pub use dual::DualHal;
