@@ -1,7 +1,10 @@
 //! The OpenAPI document of the HTTP API (`GET /v1/openapi.json`).
 
 use utoipa::{
-    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+        Content, Ref, RefOr, Response,
+    },
     Modify, OpenApi,
 };
 
@@ -9,7 +12,7 @@ use crate::{http, store};
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&Security),
+    modifiers(&Security, &ErrorResponses),
     security(("bearer" = []), ("api_key" = [])),
     info(title = "statesync", version = "1.1.0", description = "Proofs of derivatives-protocol state transitions"),
     paths(
@@ -57,6 +60,44 @@ impl Modify for Security {
     }
 }
 
+/// Every operation's error answers, as the service gives them: the
+/// statuses any authenticated request can meet (401, 403, 408, 413, 414,
+/// 429, 500) added where an operation does not name them, and every error
+/// status answering an [`crate::http::ErrorBody`] (a 422 that names another
+/// schema, [`crate::http::Rejection`], keeps it).
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        const COMMON: [(&str, &str); 7] = [
+            ("401", "no API key"),
+            ("403", "an unknown, wrong or revoked API key"),
+            ("408", "the request took longer than the timeout"),
+            ("413", "the body exceeds the size limit"),
+            ("414", "the path and query exceed 8 KiB"),
+            ("429", "the key's rate limit (Retry-After says when to come back)"),
+            ("500", "an internal error (details in the server log)"),
+        ];
+        let error = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                for (status, what) in COMMON {
+                    responses.entry(status.into()).or_insert_with(|| RefOr::T(Response::new(what)));
+                }
+                for (status, response) in responses.iter_mut() {
+                    if let (true, RefOr::T(r)) = (status.starts_with('4') || status.starts_with('5'), response) {
+                        if r.content.is_empty() {
+                            r.content.insert("application/json".into(), error());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The document.
 pub fn spec() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
@@ -79,5 +120,28 @@ mod tests {
         }
         assert!(doc["paths"]["/v1/jobs/{id}/retry"]["post"].is_object());
         assert_eq!(doc["info"]["version"], "1.1.0");
+        // every error answer of every operation has a JSON body schema
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                for status in ["401", "403", "429", "500"] {
+                    assert!(responses.contains_key(status), "{method} {path}: {status}");
+                }
+                for (status, r) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+                    let schema = &r["content"]["application/json"]["schema"]["$ref"];
+                    assert!(
+                        schema.as_str().is_some_and(|s| s.ends_with("/ErrorBody") || s.ends_with("/Rejection")),
+                        "{method} {path} {status}: {r}"
+                    );
+                }
+            }
+        }
+        let list = &doc["paths"]["/v1/chains/{chain}/epochs"]["get"]["parameters"];
+        for p in list.as_array().unwrap().iter().filter(|p| p["name"] != "chain") {
+            assert_eq!(p["in"], "query", "{p}");
+        }
+        let jobs = doc["paths"]["/v1/jobs"]["get"]["parameters"].as_array().unwrap();
+        let state = jobs.iter().find(|p| p["name"] == "state").unwrap();
+        assert!(state["schema"].to_string().contains("JobState"), "state is the enum: {state}");
     }
 }

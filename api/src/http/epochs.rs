@@ -129,19 +129,21 @@ pub async fn request_epoch(
     Ok((status, Json(EpochView::from_record(epoch))).into_response())
 }
 
-/// Query of `GET /v1/chains/{chain}/epochs`.
+/// Query of `GET /v1/chains/{chain}/epochs`; an empty value is absent.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EpochQuery {
     /// Only epochs starting at or after this seq (default 0).
     #[serde(default, deserialize_with = "super::empty_as_none")]
     pub from_seq: Option<u64>,
     /// Page size (1..=100, default 20).
     #[serde(default, deserialize_with = "super::empty_as_none")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/v1/chains/{chain}/epochs", params(("chain" = String, Path), EpochQuery),
-    responses((status = 200, body = Vec<EpochView>), (status = 404)))]
+    responses((status = 200, body = Vec<EpochView>), (status = 400, description = "a limit outside 1..=100"), (status = 404)))]
 pub async fn list_epochs(
     State(st): State<AppState>,
     Path(chain): Path<String>,

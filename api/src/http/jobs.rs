@@ -82,8 +82,11 @@ pub struct JobPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/jobs", params(("chain" = Option<String>, Query), ("state" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200, body = JobPage), (status = 400)))]
+#[utoipa::path(get, path = "/v1/jobs", params(("chain" = Option<String>, Query, description = "only this chain's jobs"),
+        ("state" = Option<JobState>, Query, description = "only jobs in this state"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size (default 50; larger values are capped at 500)")),
+    responses((status = 200, body = JobPage), (status = 400, description = "an unknown state or a malformed cursor or limit")))]
 pub async fn list_jobs(
     State(st): State<AppState>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
