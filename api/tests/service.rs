@@ -79,6 +79,16 @@ fn add_key(data: &Path) -> String {
     v["key"].as_str().unwrap().to_string()
 }
 
+/// A server on a fresh data directory, an API key and a client: the data
+/// directory (kept alive by the returned guard) serves a restart too.
+fn fresh_server(extra: &[&str]) -> (tempfile::TempDir, String, Server, Api) {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = add_key(tmp.path());
+    let server = Server::start(tmp.path(), extra);
+    let api = Api::new(&server, &key);
+    (tmp, key, server, api)
+}
+
 struct Api {
     http: reqwest::Client,
     url: String,
@@ -86,6 +96,25 @@ struct Api {
 }
 
 impl Api {
+    fn new(server: &Server, key: &str) -> Api {
+        Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.to_string() }
+    }
+
+    /// Waits (at most 5 minutes) until job `id` is in one of `states`; it
+    /// must not finish first.
+    async fn wait_state(&self, id: &str, states: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let (_, job) = self.get(&format!("/v1/jobs/{id}")).await;
+            if states.iter().any(|s| job["state"] == *s) {
+                return;
+            }
+            assert_ne!(job["state"], "done", "the job finished before it could be interrupted");
+            assert!(Instant::now() < deadline, "job {id} never reached {states:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
@@ -124,11 +153,7 @@ async fn wait_done(client: &Client, job: &str) -> statesync_api::store::Job {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequencer_session_and_every_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path();
-    let key = add_key(data);
-    let server = Server::start(data, &["--max-body-bytes", "65536"]);
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    let (_tmp, key, server, api) = fresh_server(&["--max-body-bytes", "65536"]);
 
     // authentication
     let anon = reqwest::Client::new();
@@ -321,10 +346,7 @@ async fn sequencer_session_and_every_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_answer_429() {
-    let tmp = tempfile::tempdir().unwrap();
-    let key = add_key(tmp.path());
-    let server = Server::start(tmp.path(), &["--rate-limit", "1", "--rate-burst", "3"]);
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key };
+    let (_tmp, _key, _server, api) = fresh_server(&["--rate-limit", "1", "--rate-burst", "3"]);
     let mut statuses = vec![];
     for _ in 0..6 {
         statuses.push(api.send(reqwest::Method::GET, "/v1/jobs", None, &[]).await);
@@ -337,27 +359,15 @@ async fn rate_limits_answer_429() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_proof_then_restart_proves_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path();
-    let key = add_key(data);
     let lease = ["--lease-secs", "2"];
-    let mut server = Server::start(data, &lease);
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    let (tmp, key, mut server, api) = fresh_server(&lease);
+    let data = tmp.path();
     // a larger shape, so that proving lasts long enough to be interrupted
     assert_eq!(api.post("/v1/chains", &tiny_chain("slow", 4, 8)).await.0, StatusCode::CREATED);
     let (s, accepted) = api.post("/v1/chains/slow/batches", &deposit("slow", 0, 5)).await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let id = accepted["job_id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
-        if job["state"] == "proving" {
-            break;
-        }
-        assert_ne!(job["state"], "done", "the proof finished before it could be interrupted");
-        assert!(Instant::now() < deadline, "never started proving");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    api.wait_state(&id, &["proving"]).await;
     server.kill9();
 
     let server = Server::start(data, &lease);
@@ -366,7 +376,7 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
     assert_eq!(job.state, statesync_api::store::JobState::Done, "{job:?}");
     assert_eq!(job.attempts, 2, "the interrupted attempt counts, the job is proven by the second");
     assert!(client.proof(&id).await.is_ok());
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key };
+    let api = Api::new(&server, &key);
     let (_, page) = api.get("/v1/jobs?chain=slow").await;
     assert_eq!(page["jobs"].as_array().unwrap().len(), 1, "nothing duplicated");
     // the chain state survived too: the next batch chains on
@@ -380,20 +390,12 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
 /// healed); a finished job is not retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_mid_proof_frees_the_worker_and_retry_heals_the_hole() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path();
-    let key = add_key(data);
-    let server = Server::start(data, &[]);
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    let (_tmp, key, server, api) = fresh_server(&[]);
     assert_eq!(api.post("/v1/chains", &tiny_chain("hole", 4, 8)).await.0, StatusCode::CREATED);
     let (_, first) = api.post("/v1/chains/hole/batches", &deposit("hole", 0, 5)).await;
     let (_, second) = api.post("/v1/chains/hole/batches", &deposit("hole", 1, 6)).await;
     let (a, b) = (first["job_id"].as_str().unwrap().to_string(), second["job_id"].as_str().unwrap().to_string());
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while api.get(&format!("/v1/jobs/{a}")).await.1["state"] != "proving" {
-        assert!(Instant::now() < deadline, "never started proving");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    api.wait_state(&a, &["proving"]).await;
     let cancelled_at = Instant::now();
     let (s, v, _) = api.send(reqwest::Method::DELETE, &format!("/v1/jobs/{a}"), None, &[]).await;
     assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("cancelled")), "{v}");
@@ -429,7 +431,7 @@ async fn concurrent_sequencers_on_four_chains() {
     let data = tmp.path();
     let key = add_key(data);
     let server = Server::start(data, &["--rate-burst", "10000", "--rate-limit", "10000"]);
-    let api = std::sync::Arc::new(Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() });
+    let api = std::sync::Arc::new(Api::new(&server, &key));
     for c in 0..CHAINS {
         assert_eq!(api.post("/v1/chains", &tiny_chain(&format!("c{c}"), 1, 3)).await.0, StatusCode::CREATED);
     }
@@ -491,22 +493,12 @@ async fn concurrent_sequencers_on_four_chains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_gives_the_running_job_back() {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, key, server, api) = fresh_server(&[]);
     let data = tmp.path();
-    let key = add_key(data);
-    let server = Server::start(data, &[]);
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
     assert_eq!(api.post("/v1/chains", &tiny_chain("term", 4, 8)).await.0, StatusCode::CREATED);
     let (_, accepted) = api.post("/v1/chains/term/batches", &deposit("term", 0, 5)).await;
     let id = accepted["job_id"].as_str().unwrap().to_string();
-    loop {
-        let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
-        if job["state"] == "proving" || job["state"] == "witness" {
-            break;
-        }
-        assert_ne!(job["state"], "done");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    api.wait_state(&id, &["witness", "proving"]).await;
     // a client following the job's events keeps its stream open
     let events = api.http.get(format!("{}/v1/jobs/{id}/events", server.url)).bearer_auth(&key).send().await.unwrap();
     assert_eq!(events.status(), StatusCode::OK);
@@ -530,7 +522,7 @@ async fn sigterm_gives_the_running_job_back() {
     assert!(text.contains("event: shutdown"), "the stream's last event says why it ends: {text}");
 
     let server = Server::start(data, &[]);
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    let api = Api::new(&server, &key);
     let (_, job) = api.get(&format!("/v1/jobs/{id}")).await;
     assert!(job["state"] == "queued" || job["state"] == "witness" || job["state"] == "proving", "{job}");
     let job = wait_done(&Client::new(&server.url, Some(key)), &id).await;
@@ -552,7 +544,7 @@ async fn epochs_from_submit_to_evm_calldata() {
     let dir = tempfile::tempdir().unwrap();
     let key = add_key(dir.path());
     let server = Server::start(dir.path(), &["--epoch-size", "2", "--auto-epochs"]);
-    let api = Api { http: reqwest::Client::new(), url: server.url.clone(), key: key.clone() };
+    let api = Api::new(&server, &key);
     let client = Client::new(&server.url, Some(key.clone()));
     // the prover's epoch test aggregates this chain's batches too: one key
     let chain = tiny_chain("epoch-chain", 1, 3);
