@@ -463,8 +463,10 @@ impl WorkQueue for SqliteStore {
                '): POST /v1/jobs/' || j.id || '/retry proves it' FROM jobs j WHERE j.chain = epochs.chain \
                AND j.seq BETWEEN epochs.first_seq AND epochs.last_seq AND j.state IN ({job:failed}, {job:cancelled}) \
              ORDER BY j.seq LIMIT 1");
+        // (an epoch waiting out a failed attempt's backoff keeps that error)
         sqlx::query(&sql(&format!(
-            "UPDATE epochs SET error = ({blocker}) WHERE state = {{epoch:queued}} AND error IS NOT ({blocker})"
+            "UPDATE epochs SET error = ({blocker}) WHERE state = {{epoch:queued}} AND error IS NOT ({blocker}) \
+               AND (({blocker}) IS NOT NULL OR error LIKE 'waiting for job %')"
         )))
         .execute(&self.writer)
         .await?;
@@ -1004,6 +1006,10 @@ mod tests {
         }
         let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
         assert_eq!((claimed.id.as_str(), claimed.error), ("e1", None), "unblocked, the note is gone");
+        // a failed attempt's error stays while the epoch waits out its backoff
+        store.fail(WorkKind::Epoch, "e1", "w", "boom", Duration::from_secs(60)).await.unwrap();
+        assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "backing off");
+        assert_eq!(store.epoch("e1").await.unwrap().unwrap().error.as_deref(), Some("boom"));
         assert_eq!(store.list_epochs("perps-devnet-1", 0, 10).await.unwrap().len(), 2);
         assert_eq!(store.list_epochs("perps-devnet-1", 1, 10).await.unwrap().len(), 1);
     }
