@@ -232,12 +232,20 @@ pub enum Command {
         #[command(subcommand)]
         action: crate::signing::SignAction,
     },
-    /// Verify a proof file: exit 0 valid, 1 invalid.
+    /// Verify a proof: exit 0 valid, 1 invalid. With --chain the verifying
+    /// key comes from the key cache (made there if missing, with the SRS);
+    /// with --vk from a file, and nothing is generated.
     Verify {
         /// Chain config.
-        #[arg(long)]
-        chain: PathBuf,
-        /// Proof file.
+        #[arg(long, required_unless_present = "vk")]
+        chain: Option<PathBuf>,
+        /// The verifying keys: `GET /v1/chains/{chain}/vk`'s answer, or one
+        /// verifying-key file of it (`batch` or `epoch`).
+        #[arg(long, conflicts_with = "chain")]
+        vk: Option<PathBuf>,
+        /// A batch proof file (`GET /v1/jobs/{id}/proof`, `statesync
+        /// prove --out`) or, with --vk, a proven epoch as `GET
+        /// /v1/chains/{chain}/epochs/{id}` returns it.
         proof: PathBuf,
         /// Caches and parameters.
         #[command(flatten)]
@@ -348,7 +356,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Prove { chain, state_dir, seq, out, transcript, prover } => {
             prove(&chain, &state_dir, seq, &out, transcript.into(), &prover)
         }
-        Command::Verify { chain, proof, prover } => verify(&chain, &proof, &prover),
+        Command::Verify { chain: Some(chain), proof, prover, .. } => verify(&chain, &proof, &prover),
+        Command::Verify { vk: Some(vk), proof, .. } => crate::vkverify::verify(&vk, &proof),
+        Command::Verify { .. } => Err(Failure::input("verify needs --chain or --vk")),
         Command::EvmVerifier { chain, epoch_size, out, prover } => evm_verifier(&chain, epoch_size, &out, &prover),
         Command::Serve(args) => serve(&args),
         Command::Devices => devices(),

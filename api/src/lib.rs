@@ -13,3 +13,4 @@ pub mod service;
 pub mod signing;
 pub mod statedir;
 pub mod store;
+pub mod vkverify;

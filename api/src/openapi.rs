@@ -12,12 +12,13 @@ use crate::{http, store};
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&Security, &ErrorResponses),
+    modifiers(&Security, &ErrorResponses, &ClosedTransitions),
     security(("bearer" = []), ("api_key" = [])),
     info(title = "statesync", version = "1.1.0", description = "Proofs of derivatives-protocol state transitions"),
     paths(
         http::chains::create_chain,
         http::chains::get_chain,
+        http::chains::get_vk,
         http::batches::submit,
         http::jobs::list_jobs,
         http::jobs::get_job,
@@ -35,6 +36,8 @@ use crate::{http, store};
         http::chains::ChainCreated,
         http::batches::SubmitResponse,
         http::jobs::JobPage,
+        http::jobs::StateFilter,
+        Bincode,
         store::Job,
         store::JobState,
         store::Timings,
@@ -98,6 +101,42 @@ impl Modify for ErrorResponses {
     }
 }
 
+/// Each transition type is a closed object, as the decoder reads it
+/// (`deny_unknown_fields`; utoipa does not carry it into an internally
+/// tagged enum's variants).
+struct ClosedTransitions;
+
+impl Modify for ClosedTransitions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        let Some(components) = doc.components.as_mut() else { return };
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut("Transition") {
+            for item in &mut one_of.items {
+                if let RefOr::T(Schema::Object(variant)) = item {
+                    variant.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
+}
+
+/// A bincode body (`application/octet-stream`): bytes, laid out as the
+/// README's bincode table says.
+#[derive(Debug)]
+pub struct Bincode;
+
+impl utoipa::PartialSchema for Bincode {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Binary)))
+            .description(Some("bincode bytes (README: the bincode wire layout)".to_string()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Bincode {}
+
 /// The document.
 pub fn spec() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
@@ -142,6 +181,6 @@ mod tests {
         }
         let jobs = doc["paths"]["/v1/jobs"]["get"]["parameters"].as_array().unwrap();
         let state = jobs.iter().find(|p| p["name"] == "state").unwrap();
-        assert!(state["schema"].to_string().contains("JobState"), "state is the enum: {state}");
+        assert!(state["schema"].to_string().contains("StateFilter"), "state is the enum: {state}");
     }
 }

@@ -136,6 +136,9 @@ pub struct Service {
     /// The stop flags of the work this process proves now, by id: raised by
     /// a cancel, a lost lease or shutdown.
     running: std::sync::Mutex<HashMap<String, CancelFlag>>,
+    /// The shapes whose SRS and keys this process has loaded (their jobs
+    /// skip the `setup` stage).
+    set_up: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -163,6 +166,7 @@ impl Service {
             devices: crate::devices::Devices::probe(),
             stopping: CancellationToken::new(),
             running: Default::default(),
+            set_up: Default::default(),
         }
     }
 
@@ -395,10 +399,22 @@ fn prove_work(svc: &Service, prover: &Prover, worker: &str, work: Work) -> Resul
     match work {
         Work::Job(claimed) => {
             let w = claimed.witness;
-            // the keys (made or loaded on first use), then the proof
-            prover.batch_keys(&w.shape)?;
             let handle = tokio::runtime::Handle::current();
-            handle.block_on(svc.store.set_stage(&claimed.job.id, worker, JobState::Proving, 0.3))?;
+            let stage =
+                |state, progress| handle.block_on(svc.store.set_stage(&claimed.job.id, worker, state, progress));
+            // the SRS and the keys (made or loaded on a shape's first use), then the proof
+            let shape = w.shape.id();
+            if !svc.set_up.lock().unwrap_or_else(|p| p.into_inner()).contains(&shape) {
+                let t = Instant::now();
+                stage(JobState::Setup, 0.1)?;
+                prover.params(prover.layout(&w.shape)?.k as u32)?;
+                stage(JobState::Setup, 0.2)?;
+                prover.batch_keys(&w.shape)?;
+                svc.set_up.lock().unwrap_or_else(|p| p.into_inner()).insert(shape.clone());
+                metrics::histogram!("statesync_setup_seconds").record(t.elapsed().as_secs_f64());
+                tracing::info!(job = %claimed.job.id, shape, seconds = t.elapsed().as_secs_f64(), "SRS and keys ready");
+            }
+            stage(JobState::Proving, 0.3)?;
             let (proof, t) = prover.prove_batch(&w, TranscriptKind::Poseidon, rand::rngs::OsRng)?;
             if !prover.verify_batch(&w.shape, &proof)? {
                 return Err(WorkerError::NotVerified("batch"));
@@ -533,35 +549,6 @@ async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &Cancellati
             metrics::counter!("statesync_epoch_proofs_total").increment(1);
             stage("epoch", ms);
             tracing::info!(epoch = %id, proving_ms = ms, "epoch proved");
-        }
-    }
-}
-
-/// The chain ids the service takes: 1 to 64 characters of `A–Z a–z 0–9 . _
-/// -`, starting with a letter or a digit (they appear in URLs, file names
-/// and logs). The message says what is wrong.
-pub fn check_chain_id(id: &str) -> Result<(), String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if id.is_empty() || id.len() > 64 {
-        return Err(format!("chain_id must be 1..=64 characters, not {}", id.len()));
-    }
-    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) || !id.chars().all(ok_char) {
-        return Err(format!("chain_id {id:?} must start with a letter or digit and hold only A-Z a-z 0-9 . _ -"));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_chain_id;
-
-    #[test]
-    fn chain_ids_have_a_charset_and_a_length() {
-        for ok in ["perps-devnet-1", "a", "A.b_c-9", &"x".repeat(64)] {
-            assert_eq!(check_chain_id(ok), Ok(()), "{ok}");
-        }
-        for bad in ["", "../evil/x", " sp ace\n", ".hidden", "-dash", "é", "a/b", "a%2f", &"x".repeat(65)] {
-            assert!(check_chain_id(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -312,6 +312,45 @@ async fn sequencer_session_and_every_error() {
     let decoded: statesync_prover::batch::ProofFile = bincode::deserialize(&bin.bytes().await.unwrap()).unwrap();
     assert_eq!(decoded, file);
 
+    // the served bodies are instances of the document's schemas
+    let doc: Value = anon.get(format!("{}/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+    let (_, served_job) = api.get(&format!("/v1/jobs/{}", job.id)).await;
+    let (_, served_chain) = api.get("/v1/chains/tiny").await;
+    let (s, keys) = api.get("/v1/chains/tiny/vk").await;
+    assert_eq!(s, StatusCode::OK, "{keys}");
+    for (name, body) in
+        [("Job", &served_job), ("ChainRecord", &served_chain), ("ProofFile", &json!(file)), ("ChainKeys", &keys)]
+    {
+        assert_eq!(errors(&validator(&doc, name), body), Vec::<String>::new(), "{name}: {body}");
+    }
+
+    // verifying with the served keys alone: no SRS, no key generation
+    assert_eq!(keys["batch"]["vk_hash"].as_str(), Some(file.vk_hash.as_str()));
+    assert!(keys["epoch"].is_null(), "no epoch key is made yet: {}", keys["epoch"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let vk_file = elsewhere.path().join("vk.json");
+    std::fs::write(&vk_file, keys.to_string()).unwrap();
+    let mut tampered = file.clone();
+    tampered.proof.replace_range(128..130, if &file.proof[128..130] == "00" { "01" } else { "00" });
+    for (name, proof, valid) in [("proof.json", &file, true), ("tampered.json", &tampered, false)] {
+        let path = elsewhere.path().join(name);
+        std::fs::write(&path, serde_json::to_string(proof).unwrap()).unwrap();
+        let t = Instant::now();
+        let out = Command::new(BIN)
+            .args(["verify", "--vk"])
+            .arg(&vk_file)
+            .arg(&path)
+            .current_dir(elsewhere.path())
+            .env("STATESYNC_CACHE_DIR", elsewhere.path().join("cache"))
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        assert_eq!(code, Some(if valid { 0 } else { 1 }), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("verify --vk {name}: exit {code:?} in {:.2?}", t.elapsed());
+    }
+    let made: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(made.len(), 3, "verify --vk wrote nothing (no SRS, no keys, no data directory): {made:?}");
+
     // jobs: list, filter, pagination, cancel
     let (s, page) = api.get("/v1/jobs?chain=tiny&limit=1").await;
     assert_eq!(s, StatusCode::OK);
@@ -342,6 +381,100 @@ async fn sequencer_session_and_every_error() {
     let (_, devices) = api.get("/v1/devices").await;
     assert_eq!((devices["backend"].as_str(), devices["gpus"].as_array().map(Vec::len)), (Some("cpu"), Some(0)));
     assert_eq!(api.get("/no/such/route").await.0, StatusCode::NOT_FOUND);
+}
+
+/// A validator of the document's schema `name` (its references resolve
+/// within the document), for request and response bodies alike.
+fn validator(doc: &Value, name: &str) -> jsonschema::Validator {
+    let mut root = doc.clone();
+    root["$ref"] = format!("#/components/schemas/{name}").into();
+    jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("schema {name} compiles: {e}"))
+}
+
+/// Why `value` is not an instance of `v` (nothing when it is).
+fn errors(v: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    v.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path)).collect()
+}
+
+/// The document's bodies are the decoders' formats: `examples/` are valid
+/// instances, and what the decoders refuse as malformed the schemas refuse.
+#[test]
+fn the_examples_are_valid_bodies_and_malformed_ones_are_not() {
+    use statesync_circuits::examples::{BATCH_INVALID_JSON, BATCH_VALID_JSON, CHAIN_JSON, INVALID_BY_RULE};
+    let doc = serde_json::to_value(statesync_api::openapi::spec()).unwrap();
+    let body = |path: &str| doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"].clone();
+    assert_eq!(body("/v1/chains")["$ref"], "#/components/schemas/ChainConfig");
+    assert_eq!(body("/v1/chains/{chain}/batches")["$ref"], "#/components/schemas/Batch");
+    let (chain, batch) = (validator(&doc, "ChainConfig"), validator(&doc, "Batch"));
+    let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+    assert_eq!(errors(&chain, &json(CHAIN_JSON)), Vec::<String>::new(), "examples/chain.json");
+    let batches = [BATCH_VALID_JSON, BATCH_INVALID_JSON].into_iter().chain(INVALID_BY_RULE.iter().map(|e| e.2));
+    for (i, text) in batches.enumerate() {
+        assert_eq!(errors(&batch, &json(text)), Vec::<String>::new(), "example batch {i}");
+    }
+    // what the decoders refuse as malformed, the schemas refuse too
+    let edit = |text: &str, f: &dyn Fn(&mut Value)| {
+        let mut v = json(text);
+        f(&mut v);
+        v
+    };
+    let bad_chains = [
+        edit(CHAIN_JSON, &|v| v["colour"] = "red".into()),
+        edit(CHAIN_JSON, &|v| v["chain_id"] = "../evil/x".into()),
+        edit(CHAIN_JSON, &|v| v["markets"][0]["mark_price"] = "1.0000001".into()),
+        edit(CHAIN_JSON, &|v| v["oracles"]["keys"][0] = "0xnothex".into()),
+        edit(CHAIN_JSON, &|v| v.as_object_mut().unwrap().remove("shape").map(drop).unwrap()),
+    ];
+    for v in &bad_chains {
+        assert!(!chain.is_valid(v), "{v}");
+        assert!(statesync_circuits::config::ChainConfig::from_json(&v.to_string()).is_err(), "{v}");
+    }
+    let bad_batches = [
+        edit(BATCH_VALID_JSON, &|v| v["transitions"][0]["type"] = "bogus".into()),
+        edit(BATCH_VALID_JSON, &|v| v["transitions"][0]["extra"] = 1.into()),
+        edit(BATCH_VALID_JSON, &|v| v["transitions"][0]["amount"] = 1.5.into()),
+        edit(BATCH_VALID_JSON, &|v| v.as_object_mut().unwrap().remove("seq").map(drop).unwrap()),
+    ];
+    for v in &bad_batches {
+        assert!(!batch.is_valid(v), "{v}");
+        assert!(statesync_circuits::transition::Batch::from_json(&v.to_string()).is_err(), "{v}");
+    }
+    // a decimal's pattern is what the parser reads
+    let decimal = validator(&doc, "Decimal6");
+    for text in
+        ["64250.25", "-0.5", ".5", "+7", "1.", "0.000001", "", "-", ".", "1e5", "1.2.3", "--1", "1.0000001", " 1"]
+    {
+        let parsed = text.parse::<statesync_circuits::fixed::Fx6>().is_ok();
+        assert_eq!(decimal.is_valid(&text.into()), parsed, "{text:?}");
+    }
+    assert!(decimal.is_valid(&7.into()) && !decimal.is_valid(&7.5.into()), "whole units as a JSON integer");
+}
+
+/// schemathesis (installed into `.tools/` by `scripts/tools`) against the
+/// document the server serves: every check, about two minutes, any failure
+/// fails the test with schemathesis's report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_against_the_served_document() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let st = here.join("../.tools/schemathesis/bin/st");
+    assert!(st.exists(), "{} is missing: run scripts/tools", st.display());
+    let (_tmp, key, server, api) =
+        fresh_server(&["--workers", "0", "--rate-limit", "1000000", "--rate-burst", "1000000"]);
+    // a chain and a batch, so that their routes have something to find
+    assert_eq!(api.post("/v1/chains", &tiny_chain("tiny", 1, 3)).await.0, StatusCode::CREATED);
+    assert_eq!(api.post("/v1/chains/tiny/batches", &deposit("tiny", 0, 5)).await.0, StatusCode::ACCEPTED);
+    let out = tokio::process::Command::new(st)
+        .arg("--config-file")
+        .arg(here.join("tests/schemathesis.toml"))
+        .args(["--no-color", "run", &format!("{}/v1/openapi.json", server.url), "--checks", "all"])
+        .args(["--max-time", "100", "--seed", "20261203", "--workers", "2"])
+        .args(["-H", &format!("Authorization: Bearer {key}")])
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "schemathesis found failures (report above)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -604,6 +737,31 @@ async fn epochs_from_submit_to_evm_calldata() {
     assert_eq!(e["public_inputs"]["new_root"].as_str(), Some(second.new_root.as_str()));
     assert_eq!(e["public_inputs"]["transitions"], 2);
     assert_eq!(api.get(&format!("/v1/chains/other/epochs/{id}")).await.0, StatusCode::NOT_FOUND);
+    // its verifying key is served now, and verifies it with nothing else
+    let (s, keys) = api.get("/v1/chains/epoch-chain/vk").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(keys["epoch"]["vk_hash"], e["vk_hash"], "{}", keys["epoch"]);
+    let vk_file = dir.path().join("vk.json");
+    std::fs::write(&vk_file, keys.to_string()).unwrap();
+    let mut wrong_root = e.clone();
+    let mut root = wrong_root["instances"][12].as_str().unwrap().to_string(); // the old root
+    let last = if root.ends_with('0') { "1" } else { "0" };
+    root.replace_range(root.len() - 1.., last);
+    wrong_root["instances"][12] = root.into();
+    for (name, epoch, code) in [("epoch.json", &e, 0), ("wrong-root.json", &wrong_root, 1)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, epoch.to_string()).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let out = Command::new(BIN)
+            .args(["verify", "--vk"])
+            .arg(&vk_file)
+            .arg(&path)
+            .current_dir(elsewhere.path())
+            .env("STATESYNC_CACHE_DIR", elsewhere.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     let calldata = hex::decode(e["calldata"].as_str().unwrap()).unwrap();
     let proof = hex::decode(e["proof"].as_str().unwrap()).unwrap();
     let instances = statesync_prover::epoch::EPOCH_INSTANCES;

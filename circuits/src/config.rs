@@ -26,6 +26,7 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_ORACLES: usize = 16;
 
 /// The fixed shape of a batch circuit: one proving key per shape.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Shape {
@@ -74,6 +75,7 @@ impl Shape {
 }
 
 /// A perp market's static config and initial marks.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarketConfig {
@@ -92,6 +94,7 @@ pub struct MarketConfig {
 }
 
 /// An option series' static config and initial marks.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesConfig {
@@ -110,6 +113,7 @@ pub struct SeriesConfig {
 }
 
 /// A funded account at genesis.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisAccount {
@@ -126,6 +130,7 @@ pub struct GenesisAccount {
 /// The chain's oracles: every `oracle_price` and `option_marks` carries
 /// quotes signed by at least `quorum` distinct keys of this list, and its
 /// values are their median.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OracleConfig {
@@ -136,6 +141,7 @@ pub struct OracleConfig {
 }
 
 /// Initial state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
@@ -148,12 +154,14 @@ pub struct Genesis {
 }
 
 /// A chain: config plus genesis. `CHAIN.json`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
     /// Format version ([`CONFIG_VERSION`]).
     pub version: u32,
-    /// Chain identifier, bound into every batch.
+    /// Chain identifier, bound into every batch ([`check_chain_id`]).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
     pub chain_id: String,
     /// Circuit shape; `markets`, `series` and `scenarios` must match the lists.
     pub shape: Shape,
@@ -170,6 +178,20 @@ pub struct ChainConfig {
     /// Initial state.
     #[serde(default)]
     pub genesis: Genesis,
+}
+
+/// The chain ids statesync takes: 1 to 64 characters of `A–Z a–z 0–9 . _
+/// -`, starting with a letter or a digit (they appear in URLs, file names
+/// and logs). The message says what is wrong.
+pub fn check_chain_id(id: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 64 {
+        return Err(format!("chain_id must be 1..=64 characters, not {}", id.len()));
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) || !id.chars().all(ok_char) {
+        return Err(format!("chain_id {id:?} must start with a letter or digit and hold only A-Z a-z 0-9 . _ -"));
+    }
+    Ok(())
 }
 
 fn bounded(b: Bound, raw: i128, what: &str) -> Result<(), ConfigError> {
@@ -193,9 +215,7 @@ impl ChainConfig {
         if self.version != CONFIG_VERSION {
             return Err(ConfigError::Version(self.version));
         }
-        if self.chain_id.is_empty() || self.chain_id.len() > 64 {
-            return Err(ConfigError::Shape("chain_id must be 1..=64 bytes".into()));
-        }
+        check_chain_id(&self.chain_id).map_err(ConfigError::ChainId)?;
         self.shape.validate()?;
         let s = &self.shape;
         if self.markets.len() != s.markets || self.series.len() != s.series || self.scenarios.len() != s.scenarios {
@@ -333,5 +353,22 @@ impl ChainConfig {
             state.set_account(a.id, acct);
         }
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_have_a_charset_and_a_length() {
+        for ok in ["perps-devnet-1", "a", "A.b_c-9", &"x".repeat(64)] {
+            assert_eq!(check_chain_id(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "../evil/x", " sp ace\n", ".hidden", "-dash", "é", "a/b", "a%2f", &"x".repeat(65)] {
+            assert!(check_chain_id(bad).is_err(), "{bad:?}");
+            let cfg = ChainConfig { chain_id: bad.to_string(), ..crate::examples::chain() };
+            assert!(matches!(cfg.validate(), Err(ConfigError::ChainId(_))), "{bad:?}");
+        }
     }
 }

@@ -218,7 +218,7 @@ fn bound(b: Bound, raw: i128, what: &str) -> Result<(), RuleError> {
     if b.contains(raw) {
         Ok(())
     } else {
-        Err(("bounds", format!("{what} = {raw} (raw) is outside [{}, {}) ({})", b.min, b.max, b.name)))
+        Err(("bounds", format!("{what} = {raw} (raw) is outside {} ({})", b.range(), b.name)))
     }
 }
 
@@ -274,23 +274,36 @@ fn apply_one(st: &mut ChainState, e: &Encoded, mode: Mode) -> Result<Step, RuleE
     if two_accounts && e.a == e.b {
         return Err(("distinct_accounts", format!("account {} cannot trade with itself", e.a)));
     }
-    bound(X, e.x, "size/amount/rate")?;
+    // `x` is an amount or a size: with the rules on, its own bound first, so
+    // the message names the field's range; then what the circuit
+    // range-checks in every mode.
+    let amount_kind = matches!(k, Kind::Deposit | Kind::Withdraw);
+    if enforce && amount_kind {
+        if e.x <= 0 {
+            return Err(("amount_positive", "amount must be > 0".into()));
+        }
+        bound(fixed::AMOUNT, e.x, "amount")?;
+    }
+    if enforce && trade_like {
+        if e.x == 0 {
+            return Err(("size_nonzero", "size must not be 0".into()));
+        }
+        bound(fixed::SIZE, e.x, "size")?;
+    }
+    let x_name = match k {
+        _ if amount_kind => "amount",
+        Kind::FundingTick => "funding rate",
+        _ => "size",
+    };
+    bound(X, e.x, x_name)?;
     bound(fixed::PRICE, e.price, "price")?;
     bound(fixed::AMOUNT, e.fee_a, "fee")?;
     bound(fixed::AMOUNT, e.fee_b, "fee")?;
     bound(fixed::DELTA, e.delta, "delta")?;
     bound(fixed::GAMMA, e.gamma, "gamma")?;
     bound(fixed::VEGA, e.vega, "vega")?;
-    if enforce {
-        if matches!(k, Kind::Deposit | Kind::Withdraw) && e.x <= 0 {
-            return Err(("amount_positive", "amount must be > 0".into()));
-        }
-        if trade_like && e.x == 0 {
-            return Err(("size_nonzero", "size must not be 0".into()));
-        }
-        if (trade_like || k == Kind::OraclePrice) && e.price <= 0 {
-            return Err(("price_positive", "price must be > 0".into()));
-        }
+    if enforce && (trade_like || k == Kind::OraclePrice) && e.price <= 0 {
+        return Err(("price_positive", "price must be > 0".into()));
     }
 
     let touches = e.touches_accounts();
@@ -597,6 +610,19 @@ mod tests {
         (e.index, e.kind, e.rule)
     }
 
+    #[test]
+    fn bound_messages_name_the_fields_own_range() {
+        let message = |t: Transition| apply(&genesis(), &[t], Mode::Enforce).unwrap_err().message;
+        assert_eq!(
+            message(Transition::deposit(1, Fixed(1 << 64))),
+            "amount = 18446744073709551616 (raw) is outside 0 <= raw < 2^64 (amount)"
+        );
+        assert_eq!(
+            message(trade(0, 1, 2, "281474976.710656", "1")),
+            "size = 281474976710656 (raw) is outside -2^48 <= raw < 2^48 (size)"
+        );
+    }
+
     fn r(index: usize, kind: &str, rule: &str) -> Rejection {
         (Some(index), kind.into(), rule.into())
     }
@@ -611,6 +637,7 @@ mod tests {
             (vec![Transition::deposit(1 << 20, fx("1"))], r(0, "deposit", "unknown_account")),
             (vec![trade(0, 2, 2, "1", "64000")], r(0, "trade", "distinct_accounts")),
             (vec![Transition::deposit(1, Fixed(1 << 64))], r(0, "deposit", "bounds")),
+            (vec![trade(0, 1, 2, "281474976.710656", "1")], r(0, "trade", "bounds")),
             (vec![price(0, Fixed(1 << 48))], r(0, "oracle_price", "bounds")),
             (vec![Transition::deposit(1, fx("0"))], r(0, "deposit", "amount_positive")),
             (vec![ok.clone(), ok.clone(), trade(0, 1, 2, "0", "64000")], r(2, "trade", "size_nonzero")),

@@ -12,6 +12,10 @@ pub enum ConfigError {
     /// Unsupported format version.
     #[error("unsupported chain config version {0} (this build reads version 1)")]
     Version(u32),
+    /// A chain id outside its charset or length
+    /// ([`crate::config::check_chain_id`]).
+    #[error("invalid chain id: {0}")]
+    ChainId(String),
     /// Shape limits.
     #[error("invalid shape: {0}")]
     Shape(String),

@@ -169,6 +169,20 @@ impl Bound {
     const fn unsigned(name: &'static str, bits: usize) -> Self {
         Bound { name, min: 0, max: 1i128 << bits, bits }
     }
+    /// The bound as a range of raw values, powers of two written as such:
+    /// `0 <= raw < 2^64`.
+    pub fn range(&self) -> String {
+        fn power(v: i128) -> String {
+            match v.unsigned_abs() {
+                m if m.is_power_of_two() && m > 1024 => {
+                    format!("{}2^{}", if v < 0 { "-" } else { "" }, m.trailing_zeros())
+                }
+                _ => v.to_string(),
+            }
+        }
+        format!("{} <= raw < {}", power(self.min), power(self.max))
+    }
+
     /// Whether `raw` is inside the bound.
     pub fn contains(&self, raw: i128) -> bool {
         self.min <= raw && raw < self.max

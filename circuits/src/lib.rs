@@ -15,6 +15,8 @@ pub mod examples;
 pub mod fixed;
 pub mod margin;
 pub mod poseidon;
+#[cfg(feature = "openapi")]
+mod schema;
 pub mod smt;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

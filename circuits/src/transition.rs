@@ -15,6 +15,7 @@ use crate::{
 pub const BATCH_VERSION: u32 = 1;
 
 /// One state transition. JSON: `{"type": "trade", ...}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transition {
@@ -181,6 +182,7 @@ pub enum Transition {
 }
 
 /// An oracle's signed price of a market at a timestamp.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceQuote {
@@ -195,6 +197,7 @@ pub struct PriceQuote {
 }
 
 /// An oracle's signed premium and Greeks of a series at a timestamp.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarksQuote {
@@ -276,6 +279,7 @@ pub const ORDER_BITS: usize = 6;
 /// option trade or liquidation carries the orders of the accounts that take
 /// a position; the batch proof checks the signature, the limits and, in the
 /// account's orders tree, how much of the order has filled.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
@@ -889,12 +893,14 @@ pub fn key_fields(key: Option<&PublicKey>) -> [Fr; 2] {
 }
 
 /// A batch of transitions with its sequence number. `BATCH.json`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     /// Format version ([`BATCH_VERSION`]).
     pub version: u32,
     /// The chain this batch belongs to.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
     pub chain_id: String,
     /// Sequence number: 0 for the first batch, then consecutive.
     pub seq: u64,
@@ -911,15 +917,68 @@ impl Batch {
         serde_json::from_str(text).map_err(|e| BatchError::batch("malformed", e.to_string()))
     }
 
-    /// Parses a bincode batch.
+    /// Parses a bincode batch (the layout of [`Batch::to_bincode`]: the
+    /// version, the chain id, the seq, then the transitions as [`Encoded`]
+    /// records). Every byte must belong to the batch; a malformed one is a
+    /// `batch`/`malformed` error that names the piece it stops in and where
+    /// that piece starts.
     pub fn from_bincode(bytes: &[u8]) -> Result<Self, BatchError> {
-        bincode::deserialize(bytes).map_err(|e| BatchError::batch("malformed", e.to_string()))
+        let mut at = 0usize;
+        let version = bincode_piece::<u32>(bytes, &mut at, "the version (u32)")?;
+        let chain_id = bincode_piece::<String>(bytes, &mut at, "the chain id (u64 length, then UTF-8)")?;
+        let seq = bincode_piece::<u64>(bytes, &mut at, "the seq (u64)")?;
+        let count = bincode_piece::<u64>(bytes, &mut at, "the transition count (u64)")?;
+        let mut transitions = vec![];
+        for i in 0..count {
+            let start = at;
+            let e = bincode_piece::<Encoded>(bytes, &mut at, &format!("transition {i} (an encoded record)"))?;
+            let t = e.decode().map_err(|err| {
+                BatchError::batch("malformed", format!("transition {i}, which starts at byte {start}: {err}"))
+            })?;
+            transitions.push(t);
+        }
+        if at != bytes.len() {
+            let extra = bytes.len() - at;
+            return Err(BatchError::batch(
+                "malformed",
+                format!("{extra} bytes follow the last of the {count} transitions (at byte {at}); a batch ends there"),
+            ));
+        }
+        Ok(Batch { version, chain_id, seq, transitions })
     }
 
     /// Bincode encoding.
     pub fn to_bincode(&self) -> Vec<u8> {
         bincode::serialize(self).expect("batches always serialize")
     }
+}
+
+/// Decodes one `T` of the batch's bincode (the options of bincode's
+/// `serialize`: little-endian, fixed-width integers) starting at byte `*at`,
+/// and moves `*at` past it. Nothing past the input's length is ever
+/// allocated (the limit is the bytes left). `what` names the piece in
+/// errors: where it starts, and that the input ends inside it or what is
+/// wrong with it.
+fn bincode_piece<T: serde::de::DeserializeOwned>(bytes: &[u8], at: &mut usize, what: &str) -> Result<T, BatchError> {
+    use bincode::Options;
+    let mut rest = &bytes[*at..];
+    let options = bincode::DefaultOptions::new().with_fixint_encoding().with_limit(rest.len() as u64);
+    let value: T = options.deserialize_from(&mut rest).map_err(|e| {
+        // The limit is the bytes left: going past it is running out of input.
+        let ended = match *e {
+            bincode::ErrorKind::SizeLimit => true,
+            bincode::ErrorKind::Io(ref io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+            _ => false,
+        };
+        let why = if ended {
+            format!("the input ends (after {} bytes) inside {what}, which starts at byte {}", bytes.len(), *at)
+        } else {
+            format!("{what}, which starts at byte {}: {e}", *at)
+        };
+        BatchError::batch("malformed", why)
+    })?;
+    *at = bytes.len() - rest.len();
+    Ok(value)
 }
 
 /// Transitions as tagged JSON objects, or as [`Encoded`] in binary formats.
@@ -942,5 +1001,53 @@ mod wire {
         } else {
             Vec::<Encoded>::deserialize(d)?.iter().map(|e| e.decode().map_err(D::Error::custom)).collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+
+    #[test]
+    fn bincode_takes_exactly_one_batch_and_says_where_it_stops() {
+        let batch = examples::batch_valid();
+        let bytes = batch.to_bincode();
+        assert_eq!(Batch::from_bincode(&bytes).unwrap(), batch);
+        // every truncation names the piece it stops in
+        let id_end = 4 + 8 + batch.chain_id.len();
+        let header = id_end + 16;
+        for len in 0..bytes.len() {
+            let e = Batch::from_bincode(&bytes[..len]).unwrap_err();
+            assert_eq!((e.kind.as_str(), e.rule.as_str()), ("batch", "malformed"));
+            let piece = match len {
+                _ if len < 4 => "the version",
+                _ if len < id_end => "the chain id",
+                _ if len < id_end + 8 => "the seq",
+                _ if len < header => "the transition count",
+                _ => "transition ",
+            };
+            let expected = format!("the input ends (after {len} bytes) inside {piece}");
+            assert!(e.message.starts_with(&expected), "{len}: {}", e.message);
+        }
+        // nothing may follow the last transition
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let e = Batch::from_bincode(&longer).unwrap_err();
+        assert!(e.message.starts_with("1 bytes follow the last of the"), "{}", e.message);
+        // a length prefix larger than the input is an end of input, not an allocation
+        let mut huge = bytes[..4].to_vec();
+        huge.extend(u64::MAX.to_le_bytes());
+        let e = Batch::from_bincode(&huge).unwrap_err();
+        assert!(e.message.contains("inside the chain id"), "{}", e.message);
+        // a bad record names its transition and where it starts
+        let mut bad = bytes.clone();
+        bad[header] = 0xff; // the first record's kind
+        let e = Batch::from_bincode(&bad).unwrap_err();
+        assert!(
+            e.message.starts_with(&format!("transition 0 (an encoded record), which starts at byte {header}")),
+            "{}",
+            e.message
+        );
     }
 }

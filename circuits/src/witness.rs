@@ -57,16 +57,20 @@ pub struct OrderSlot {
 }
 
 /// Public inputs of a batch proof, in instance-column order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicInputs {
     /// State root before the batch.
     #[serde(with = "fr_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^0x[0-9a-fA-F]{64}$"))]
     pub old_root: Fr,
     /// State root after the batch.
     #[serde(with = "fr_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^0x[0-9a-fA-F]{64}$"))]
     pub new_root: Fr,
     /// Poseidon chain over the encodings of the real transitions.
     #[serde(with = "fr_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^0x[0-9a-fA-F]{64}$"))]
     pub commitment: Fr,
     /// Number of real (non-padding) transitions.
     pub transitions: u64,
@@ -74,6 +78,7 @@ pub struct PublicInputs {
     pub liquidations: u64,
     /// The chain tag ([`crate::config::ChainConfig::tag`]).
     #[serde(with = "fr_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^0x[0-9a-fA-F]{64}$"))]
     pub chain_tag: Fr,
     /// The batch's sequence number.
     pub seq: u64,

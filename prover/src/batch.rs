@@ -141,6 +141,7 @@ pub fn verify(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, vk_hash: &
 }
 
 /// A proof file (`statesync prove --out`, `GET /v1/jobs/{id}/proof`), JSON.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProofFile {

@@ -274,6 +274,25 @@ impl KeyStore {
     }
 }
 
+impl KeyStore {
+    /// The verifying key and configuration of the epoch circuit `spec` for
+    /// the chain `tag` over proofs of `inner_vk`, if they were made (in
+    /// memory or on disk); nothing is generated.
+    pub fn cached_epoch_verifying_key(
+        &self,
+        params: &ParamsKZG<Bn256>,
+        inner_vk: &VerifyingKey<G1Affine>,
+        spec: &EpochSpec,
+        tag: Fr,
+    ) -> Option<(VerifyingKey<G1Affine>, AggregationConfigParams)> {
+        let dir = self.epoch_dir(params, inner_vk, spec, tag);
+        if let Some(k) = self.epochs.lock().unwrap_or_else(|p| p.into_inner()).get(&*dir.to_string_lossy()) {
+            return Some((k.pk.get_vk().clone(), k.config));
+        }
+        Some((read_epoch_vk(&dir)?, read_epoch_config(&dir)?))
+    }
+}
+
 fn read_epoch_config(dir: &Path) -> Option<AggregationConfigParams> {
     serde_json::from_slice(&fs::read(dir.join("config.json")).ok()?).ok()
 }

@@ -25,6 +25,7 @@ pub mod plonk;
 pub mod prover;
 pub mod snark;
 pub mod srs;
+pub mod vkfile;
 
 pub use error::ProverError;
 pub use prover::Prover;

@@ -13,15 +13,20 @@ use std::{
 use halo2_base::gates::circuit::BaseCircuitParams;
 use halo2_proofs::{halo2curves::bn256::G1Affine, plonk::VerifyingKey};
 use rand::RngCore;
-use statesync_circuits::{config::ChainConfig, config::Shape, witness::BatchWitness};
+use statesync_circuits::{
+    config::ChainConfig,
+    config::Shape,
+    witness::{BatchWitness, PUBLIC_LEN},
+};
 
 use crate::{
     batch::{self, BatchProof, ProofFile, ProveTimings, ShapeKeys},
-    epoch::{self, Aggregated, EpochKeys, EpochProof, EpochSpec},
+    epoch::{self, Aggregated, EpochKeys, EpochProof, EpochSpec, EPOCH_INSTANCES},
     hal::Hal,
     keys::KeyStore,
     snark::{vk_hash, TranscriptKind},
     srs::{Params, SrsSource},
+    vkfile::{CircuitOf, VerifyingKeyFile},
     ProverError,
 };
 
@@ -190,6 +195,30 @@ impl Prover {
         let params = self.params(spec.k)?;
         let vk = self.setup.keys.epoch_verifying_key(&params, &inner.params, &inner.vk, spec, cfg.tag())?;
         Ok(Verifier { params, vk_hash: vk_hash(&vk), vk })
+    }
+
+    /// The verifying-key file of the batch circuit at `shape`
+    /// ([`crate::vkfile`]; the key is generated if it is not cached).
+    pub fn batch_vk_file(&self, shape: &Shape) -> Result<VerifyingKeyFile, ProverError> {
+        let v = self.batch_verifier(shape)?;
+        let circuit = CircuitOf::Batch { shape: shape.clone(), layout: self.layout(shape)? };
+        VerifyingKeyFile::new(&v, circuit, PUBLIC_LEN)
+    }
+
+    /// The verifying-key file of the epoch circuit `spec` of `cfg`, if its
+    /// keys were made (nothing is generated: an epoch key takes minutes).
+    pub fn cached_epoch_vk_file(
+        &self,
+        cfg: &ChainConfig,
+        spec: &EpochSpec,
+    ) -> Result<Option<VerifyingKeyFile>, ProverError> {
+        let inner = self.inner_verifier(cfg, spec)?;
+        let params = self.params(spec.k)?;
+        let Some((vk, config)) = self.setup.keys.cached_epoch_verifying_key(&params, &inner.vk, spec, cfg.tag()) else {
+            return Ok(None);
+        };
+        let v = Verifier { params, vk_hash: vk_hash(&vk), vk };
+        VerifyingKeyFile::new(&v, CircuitOf::Epoch { spec: *spec, config }, EPOCH_INSTANCES).map(Some)
     }
 
     /// Proves the epoch `spec` of `cfg` over `inner` (exactly N consecutive

@@ -33,6 +33,7 @@ use snark_verifier_sdk::{
 use crate::{hal::Hal, plonk, ProverError};
 
 /// Fiat-Shamir transcript of a proof.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TranscriptKind {

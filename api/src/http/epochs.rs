@@ -16,7 +16,7 @@ use axum::{
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
-use super::{body, poll_events, utf8, AppError, AppState};
+use super::{body, json_text, poll_events, AppError, AppState};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -123,7 +123,7 @@ pub async fn request_epoch(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let b = body(b)?;
-    let req: EpochRequest = serde_json::from_str(utf8(&b)?).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let req: EpochRequest = serde_json::from_str(&json_text(&b)?).map_err(|e| AppError::bad_request(e.to_string()))?;
     let (epoch, created) = st.svc.request_epoch(&chain, req.first_seq, req.last_seq).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(EpochView::from_record(epoch))).into_response())
@@ -173,7 +173,7 @@ pub async fn get_epoch(
 }
 
 #[utoipa::path(get, path = "/v1/chains/{chain}/epochs/{id}/events", params(("chain" = String, Path), ("id" = String, Path)),
-    responses((status = 200, description = "text/event-stream of epoch updates until it is done or failed")))]
+    responses((status = 200, description = "text/event-stream of epoch updates until it is done or failed"), (status = 404)))]
 pub async fn epoch_events(
     State(st): State<AppState>,
     Path((chain, id)): Path<(String, String)>,

@@ -73,6 +73,23 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
+/// The `state` filter of `GET /v1/jobs`: a job state, or empty for any
+/// (as every empty query value is absent).
+#[derive(Debug)]
+pub struct StateFilter;
+
+impl utoipa::PartialSchema for StateFilter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names = std::iter::once("").chain(JobState::ALL.iter().map(|s| s.as_str()));
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StateFilter {}
+
 /// A page of jobs.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobPage {
@@ -83,9 +100,9 @@ pub struct JobPage {
 }
 
 #[utoipa::path(get, path = "/v1/jobs", params(("chain" = Option<String>, Query, description = "only this chain's jobs"),
-        ("state" = Option<JobState>, Query, description = "only jobs in this state"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size (default 50; larger values are capped at 500)")),
+        ("state" = Option<StateFilter>, Query, description = "only jobs in this state (empty: any)"),
+        ("cursor" = Option<String>, Query, pattern = "^([0-9]{1,18})?$", description = "`next_cursor` of the previous page (empty: the first page)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "page size, 1..=500 (default 50)")),
     responses((status = 200, body = JobPage), (status = 400, description = "an unknown state or a malformed cursor or limit")))]
 pub async fn list_jobs(
     State(st): State<AppState>,
@@ -98,16 +115,21 @@ pub async fn list_jobs(
     };
     let after = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| AppError::bad_request("invalid cursor"))?),
+        Some(c) if (1..=18).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()) => c.parse::<i64>().ok(),
+        Some(_) => return Err(AppError::bad_request("invalid cursor: pass a next_cursor as it was given")),
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::bad_request("limit must be 1..=500"));
+    }
     let jobs = st.svc.store.list_jobs(&JobFilter { chain: q.chain, state, after, limit }).await?;
     let next_cursor = (jobs.len() == limit as usize).then(|| jobs.last().map(|j| j.cursor.to_string())).flatten();
     Ok(Json(JobPage { jobs, next_cursor }))
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/proof", params(("id" = String, Path)),
-    responses((status = 200, description = "proof file: proof, public inputs, verifying-key hash (bincode with Accept application/octet-stream)"), (status = 404), (status = 409, description = "not proven yet")))]
+    responses((status = 200, content((statesync_prover::batch::ProofFile = "application/json"), (crate::openapi::Bincode = "application/octet-stream")),
+        description = "proof file: proof, public inputs, verifying-key hash (bincode with Accept application/octet-stream)"), (status = 404), (status = 409, description = "not proven yet")))]
 pub async fn get_proof(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -127,7 +149,7 @@ pub async fn get_proof(
     Ok(Json(file).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/jobs/{id}/events", params(("id" = String, Path)), responses((status = 200, description = "text/event-stream of job updates until the job finishes")))]
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", params(("id" = String, Path)), responses((status = 200, description = "text/event-stream of job updates until the job finishes"), (status = 404)))]
 pub async fn job_events(
     State(st): State<AppState>,
     Path(id): Path<String>,

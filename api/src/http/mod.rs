@@ -8,8 +8,11 @@ pub mod chains;
 pub mod epochs;
 mod error;
 pub mod jobs;
+mod json;
 mod middleware;
 pub mod ops;
+
+use json::json_text;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -113,10 +116,6 @@ pub(super) fn is_binary_body(headers: &HeaderMap) -> bool {
 }
 
 /// A JSON body as text: every route refuses a body that is not UTF-8 alike.
-pub(super) fn utf8(b: &Bytes) -> Result<&str, AppError> {
-    std::str::from_utf8(b).map_err(|e| AppError::bad_request(format!("the body is not UTF-8 ({e})")))
-}
-
 /// A query value where an empty one (`?limit=`) means absent, as if it were
 /// not given; others parse as `T`.
 pub(super) fn empty_as_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>

@@ -20,6 +20,10 @@ pub use statesync_prover::batch::BatchProof;
 pub enum JobState {
     /// Waiting for a worker.
     Queued,
+    /// A worker is loading or making what the job's shape is proven with
+    /// (the SRS, then the proving key): the first job of a shape after a
+    /// start; progress 0.1 → 0.2 (SRS ready) → 0.3 (keys ready).
+    Setup,
     /// A worker is building the circuit witness.
     Witness,
     /// A worker is proving.
@@ -34,13 +38,21 @@ pub enum JobState {
 
 impl JobState {
     /// All states.
-    pub const ALL: [JobState; 6] =
-        [JobState::Queued, JobState::Witness, JobState::Proving, JobState::Done, JobState::Failed, JobState::Cancelled];
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Setup,
+        JobState::Witness,
+        JobState::Proving,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
 
     /// Stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
+            JobState::Setup => "setup",
             JobState::Witness => "witness",
             JobState::Proving => "proving",
             JobState::Done => "done",
@@ -55,9 +67,9 @@ impl JobState {
     }
 
     /// States of a job a worker holds a lease on.
-    pub const LEASED: [JobState; 2] = [JobState::Witness, JobState::Proving];
+    pub const LEASED: [JobState; 3] = [JobState::Setup, JobState::Witness, JobState::Proving];
     /// States of a job that is not finished.
-    pub const UNFINISHED: [JobState; 3] = [JobState::Queued, JobState::Witness, JobState::Proving];
+    pub const UNFINISHED: [JobState; 4] = [JobState::Queued, JobState::Setup, JobState::Witness, JobState::Proving];
 
     /// Whether the job will not change any more.
     pub fn is_terminal(self) -> bool {
@@ -118,7 +130,7 @@ pub struct Job {
 }
 
 /// A chain as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainRecord {
     /// Chain id.
     pub id: String,
