@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod devices;
+pub mod fuzz_checks;
 pub mod http;
 pub mod openapi;
 pub mod serve;

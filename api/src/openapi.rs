@@ -14,7 +14,7 @@ use crate::{http, store};
 #[openapi(
     modifiers(&Security, &ErrorResponses, &ClosedTransitions),
     security(("bearer" = []), ("api_key" = [])),
-    info(title = "statesync", version = "1.1.0", description = "Proofs of derivatives-protocol state transitions"),
+    info(title = "statesync", version = "1.2.0", description = "Proofs of derivatives-protocol state transitions"),
     paths(
         http::chains::create_chain,
         http::chains::get_chain,
@@ -158,7 +158,7 @@ mod tests {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
         assert!(doc["paths"]["/v1/jobs/{id}/retry"]["post"].is_object());
-        assert_eq!(doc["info"]["version"], "1.1.0");
+        assert_eq!(doc["info"]["version"], "1.2.0");
         // every error answer of every operation has a JSON body schema
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
