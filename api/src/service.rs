@@ -139,6 +139,8 @@ pub struct Service {
     /// The shapes whose SRS and keys this process has loaded (their jobs
     /// skip the `setup` stage).
     set_up: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Held while `GET /v1/chains/{chain}/vk` loads or makes keys.
+    pub vk_work: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -167,6 +169,7 @@ impl Service {
             stopping: CancellationToken::new(),
             running: Default::default(),
             set_up: Default::default(),
+            vk_work: Default::default(),
         }
     }
 

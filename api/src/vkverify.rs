@@ -58,7 +58,8 @@ pub fn verify(vk: &Path, proof: &Path) -> Result<(), Failure> {
     };
     let (text, value) = read_json(proof)?;
     let verifier = |f: &VerifyingKeyFile| f.verifier().map_err(|e| Failure::input(format!("{}: {e}", vk.display())));
-    if value.get("public_inputs").is_some() {
+    // an epoch (as the service shows it) carries its instances; a batch proof file does not
+    if value.get("instances").is_none() {
         let file = ProofFile::from_json(&text).map_err(|e| Failure::input(e.to_string()))?;
         let key = batch_key.ok_or_else(|| Failure::input("a batch proof needs the batch circuit's verifying key"))?;
         if let CircuitOf::Batch { shape, .. } = &key.circuit {

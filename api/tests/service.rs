@@ -467,7 +467,7 @@ async fn schemathesis_against_the_served_document() {
         .arg("--config-file")
         .arg(here.join("tests/schemathesis.toml"))
         .args(["--no-color", "run", &format!("{}/v1/openapi.json", server.url), "--checks", "all"])
-        .args(["--max-time", "100", "--seed", "20261203", "--workers", "2"])
+        .args(["--max-time", "100", "--seed", "20261203", "--workers", "1", "--request-timeout", "45"])
         .args(["-H", &format!("Authorization: Bearer {key}")])
         .output()
         .await

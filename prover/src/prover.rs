@@ -206,14 +206,17 @@ impl Prover {
     }
 
     /// The verifying-key file of the epoch circuit `spec` of `cfg`, if its
-    /// keys were made (nothing is generated: an epoch key takes minutes).
+    /// keys were made and this prover holds the parameters of its size (it
+    /// made or loaded them for an epoch since it started). Nothing is
+    /// generated or loaded: an epoch key takes minutes, its SRS seconds.
     pub fn cached_epoch_vk_file(
         &self,
         cfg: &ChainConfig,
         spec: &EpochSpec,
     ) -> Result<Option<VerifyingKeyFile>, ProverError> {
+        let loaded = self.setup.params.lock().unwrap_or_else(|p| p.into_inner()).get(&spec.k).cloned();
+        let Some(params) = loaded else { return Ok(None) };
         let inner = self.inner_verifier(cfg, spec)?;
-        let params = self.params(spec.k)?;
         let Some((vk, config)) = self.setup.keys.cached_epoch_verifying_key(&params, &inner.vk, spec, cfg.tag()) else {
             return Ok(None);
         };

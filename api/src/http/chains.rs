@@ -69,18 +69,33 @@ pub struct ChainKeys {
     /// on first use, as for the chain's first proof).
     pub batch: VerifyingKeyFile,
     /// The epoch circuit's (level 1, `epoch_size` batches, the service's
-    /// epochs), once its keys were made by the chain's first epoch; null
-    /// before (`statesync evm-verifier` makes them offline).
+    /// epochs) once this process has proven an epoch of the chain since it
+    /// started (the key needs the k = 20 SRS, which a request does not
+    /// load); null before. `statesync evm-verifier` makes it offline.
     pub epoch: Option<VerifyingKeyFile>,
 }
 
+/// How long `GET …/vk` waits for keys that are being loaded or made before
+/// it answers 409 `not_ready` (the work goes on; a later request finds them).
+const VK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[utoipa::path(get, path = "/v1/chains/{chain}/vk", params(("chain" = String, Path)),
-    responses((status = 200, body = ChainKeys), (status = 404, description = "unknown chain")))]
+    responses((status = 200, body = ChainKeys), (status = 404, description = "unknown chain"),
+        (status = 409, description = "`not_ready`: the SRS or the verifying key is being loaded or made (the first time a shape is used); retry later")))]
 pub async fn get_vk(State(st): State<AppState>, Path(chain): Path<String>) -> Result<Response, AppError> {
     let rec = st.svc.store.chain(&chain).await?.ok_or_else(|| AppError::not_found(format!("chain {chain}")))?;
+    let not_ready = || {
+        AppError::NotReady(format!(
+            "the verifying key of shape {} is being made or loaded (SRS and key generation on its first use): retry later",
+            rec.config.shape.id()
+        ))
+    };
+    // One request does the work at a time; the others answer at once.
+    let Ok(busy) = st.svc.vk_work.clone().try_lock_owned() else { return Err(not_ready()) };
     let svc = st.svc.clone();
-    let keys = tokio::task::spawn_blocking(move || -> Result<ChainKeys, AppError> {
-        let cfg = rec.config;
+    let cfg = rec.config.clone();
+    let work = tokio::task::spawn_blocking(move || -> Result<ChainKeys, AppError> {
+        let _busy = busy;
         let spec = EpochSpec { level: 1, n: svc.config.epoch_size, k: EPOCH_K };
         Ok(ChainKeys {
             chain_id: cfg.chain_id.clone(),
@@ -88,8 +103,10 @@ pub async fn get_vk(State(st): State<AppState>, Path(chain): Path<String>) -> Re
             batch: svc.prover.batch_vk_file(&cfg.shape)?,
             epoch: svc.prover.cached_epoch_vk_file(&cfg, &spec)?,
         })
-    })
-    .await
-    .map_err(|e| AppError::internal("verifying keys", e))??;
+    });
+    let keys = tokio::time::timeout(VK_WAIT, work)
+        .await
+        .map_err(|_| not_ready())?
+        .map_err(|e| AppError::internal("verifying keys", e))??;
     Ok(Json(keys).into_response())
 }
