@@ -140,19 +140,13 @@ impl VerifyingKeyFile {
         })
     }
 
-    /// Parses a file.
-    pub fn from_json(text: &str) -> Result<Self, ProverError> {
-        let f: VerifyingKeyFile = serde_json::from_str(text)?;
-        if f.version != VK_FILE_VERSION {
-            return Err(ProverError::ProofFile(format!("unsupported verifying-key file version {}", f.version)));
-        }
-        Ok(f)
-    }
-
-    /// The verifier it describes: its key (checked against `vk_hash`) and
-    /// parameters. Nothing is generated.
+    /// The verifier it describes (a file of this version): its key, checked
+    /// against `vk_hash`, and parameters. Nothing is generated.
     pub fn verifier(&self) -> Result<Verifier, ProverError> {
         let bad = |m: String| ProverError::ProofFile(format!("verifying-key file: {m}"));
+        if self.version != VK_FILE_VERSION {
+            return Err(bad(format!("unsupported version {} (this build reads {VK_FILE_VERSION})", self.version)));
+        }
         let p = &self.params;
         if !(1..=28).contains(&p.k) {
             return Err(bad(format!("k = {} is outside 1..=28", p.k)));
