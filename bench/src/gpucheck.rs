@@ -55,6 +55,10 @@ pub struct GpuCheckArgs {
     /// Also write the JSON report (as `--json` prints it) to this file.
     #[arg(long, value_name = "FILE")]
     pub json_file: Option<std::path::PathBuf>,
+    /// Also append each phase's JSON object to this file, one line per phase
+    /// as it ends: what a run cut short by a time limit still keeps.
+    #[arg(long, value_name = "FILE")]
+    pub phases_file: Option<std::path::PathBuf>,
     /// NVML sampling interval, milliseconds.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=10_000))]
     pub sample_ms: u64,
@@ -234,31 +238,43 @@ fn summarize<'a>(phase: &str, samples: impl Iterator<Item = &'a (f64, Gpu)>) -> 
     }
 }
 
-/// Runs `f` as the phase `name`, recording its interval for the telemetry.
-fn phase<T>(
-    name: impl Into<String>,
-    sampler: &Sampler,
-    spans: &mut Vec<(String, f64, f64)>,
-    progress: &Progress,
-    f: impl FnOnce() -> Result<T, String>,
-) -> Phase<T> {
-    let name = name.into();
-    let task = progress.task(format!("gpu-check: {name}"), None);
-    let from = sampler.now();
-    let (result, error) = match f() {
-        Ok(v) => (Some(v), None),
-        Err(e) => (None, Some(e)),
-    };
-    let to = sampler.now();
-    // On a log, one line per phase as it ends: what a run cut short by a
-    // timeout still tells.
-    task.step(&match &error {
-        None => format!("passed in {:.1} s", to - from),
-        Some(e) => format!("FAILED after {:.1} s: {e}", to - from),
-    });
-    drop(task);
-    spans.push((name.clone(), from, to));
-    Phase { name, seconds: to - from, result, error }
+/// The phases run so far: their intervals for the telemetry, and each
+/// phase's JSON line when `--phases-file` is given.
+struct Phases<'a> {
+    sampler: Sampler,
+    spans: Vec<(String, f64, f64)>,
+    progress: &'a Progress,
+    file: Option<std::fs::File>,
+}
+
+impl Phases<'_> {
+    /// Runs `f` as the phase `name`.
+    fn run<T: Serialize>(&mut self, name: impl Into<String>, f: impl FnOnce() -> Result<T, String>) -> Phase<T> {
+        let name = name.into();
+        let task = self.progress.task(format!("gpu-check: {name}"), None);
+        let from = self.sampler.now();
+        let (result, error) = match f() {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        };
+        let to = self.sampler.now();
+        // On a log, one line per phase as it ends: what a run cut short by a
+        // timeout still tells.
+        task.step(&match &error {
+            None => format!("passed in {:.1} s", to - from),
+            Some(e) => format!("FAILED after {:.1} s: {e}", to - from),
+        });
+        drop(task);
+        self.spans.push((name.clone(), from, to));
+        let phase = Phase { name, seconds: to - from, result, error };
+        if let Some(file) = &mut self.file {
+            use std::io::Write;
+            if let Err(e) = writeln!(file, "{}", serde_json::json!(phase)).and_then(|()| file.flush()) {
+                eprintln!("gpu-check: --phases-file: {e}");
+            }
+        }
+        phase
+    }
 }
 
 /// The batch proof on the CPU, then through `DualHal(CpuHal, CudaHal)`.
@@ -304,26 +320,26 @@ pub fn run(args: &GpuCheckArgs, progress: &Progress) -> Result<GpuCheckReport, N
     let gpu = CudaDevice::new(0).map_err(|e| NoGpu { reason: e.to_string() })?;
     let devices = Arc::new(Devices::probe());
     let sampler = Sampler::start(devices.clone(), Duration::from_millis(args.sample_ms), Instant::now());
-    let mut spans = vec![];
+    let file = args.phases_file.as_ref().and_then(|path| {
+        std::fs::File::create(path).map_err(|e| eprintln!("gpu-check: --phases-file {}: {e}", path.display())).ok()
+    });
+    let mut phases = Phases { sampler, spans: vec![], progress, file };
 
-    let modules = phase("load every module", &sampler, &mut spans, progress, || {
+    let modules = phases.run("load every module", || {
         Ok(gpu.load_every_module().map_err(|e| e.to_string())?.into_iter().map(Loaded::from).collect())
     });
     let kernel_checks = conformance::all::<CudaDevice>()
         .into_iter()
-        .map(|(name, check)| {
-            phase(format!("kernels: {name}"), &sampler, &mut spans, progress, || check(&gpu).map_err(|e| e.to_string()))
-        })
+        .map(|(name, check)| phases.run(format!("kernels: {name}"), || check(&gpu).map_err(|e| e.to_string())))
         .collect();
-    let dual_proof =
-        phase("DualHal(CpuHal, CudaHal) batch proof", &sampler, &mut spans, progress, || dual_proof(args, progress));
+    let dual_proof = phases.run("DualHal(CpuHal, CudaHal) batch proof", || dual_proof(args, progress));
     let sizes = SizeArgs { sizes: args.sizes.clone(), common: args.compare() };
-    let msm = phase("msm, cpu and cuda", &sampler, &mut spans, progress, || compare::msm(&sizes, progress));
-    let ntt = phase("ntt, cpu and cuda", &sampler, &mut spans, progress, || compare::ntt(&sizes, progress));
+    let msm = phases.run("msm, cpu and cuda", || compare::msm(&sizes, progress));
+    let ntt = phases.run("ntt, cpu and cuda", || compare::ntt(&sizes, progress));
     let prove_args = ProveArgs { shapes: vec![args.shape.clone()], common: args.compare() };
-    let prove = phase("prove, cpu and cuda", &sampler, &mut spans, progress, || compare::prove(&prove_args, progress));
+    let prove = phases.run("prove, cpu and cuda", || compare::prove(&prove_args, progress));
 
-    let telemetry = sampler.finish(&spans);
+    let telemetry = phases.sampler.finish(&phases.spans);
     let mut report = GpuCheckReport {
         schema: SCHEMA,
         device: gpu.name(),

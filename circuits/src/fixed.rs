@@ -75,14 +75,19 @@ impl<const D: u32> FromStr for Fixed<D> {
         if frac.len() > D as usize {
             return Err(err("too many decimal places for this field"));
         }
-        if int.len() > 30 {
+        // Every i128 has at most 39 digits; longer is refused before parsing.
+        if int.len() > 39 {
             return Err(err("too many digits"));
         }
-        let int_v: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err("too large"))? };
-        let mut frac_v: i128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err("too large"))? };
-        frac_v *= 10i128.pow(D - frac.len() as u32);
-        let raw = int_v.checked_mul(Self::ONE).and_then(|v| v.checked_add(frac_v)).ok_or_else(|| err("too large"))?;
-        Ok(Fixed(if neg { -raw } else { raw }))
+        let too_large = || err("outside the 128-bit range");
+        let int_v: u128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| too_large())? };
+        let frac_v: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| too_large())? };
+        let magnitude = int_v
+            .checked_mul(Self::ONE as u128)
+            .and_then(|v| v.checked_add(frac_v * 10u128.pow(D - frac.len() as u32)))
+            .ok_or_else(too_large)?;
+        let raw = if neg { 0i128.checked_sub_unsigned(magnitude) } else { i128::try_from(magnitude).ok() };
+        raw.map(Fixed).ok_or_else(too_large)
     }
 }
 
@@ -234,6 +239,15 @@ mod tests {
         assert_eq!(Fx6::from_int(3).to_string(), "3");
         assert_eq!(Fixed::<6>(-1_500_000).to_string(), "-1.5");
         assert!("1.0000001".parse::<Fx6>().is_err(), "never rounds");
+        // every raw value prints and reads back, the extremes included
+        for raw in [i128::MIN, i128::MIN + 1, -1, 0, 1, i128::MAX] {
+            assert_eq!(Fixed::<6>(raw).to_string().parse::<Fx6>().unwrap().raw(), raw, "{raw}");
+            assert_eq!(Fixed::<12>(raw).to_string().parse::<Fx12>().unwrap().raw(), raw, "{raw}");
+        }
+        let max = Fixed::<6>(i128::MAX).to_string();
+        assert!(format!("{max}1").parse::<Fx6>().is_err(), "one digit more overflows");
+        assert!(format!("{}", u128::MAX).parse::<Fixed<0>>().is_err(), "over i128::MAX");
+        assert!("1".repeat(40).parse::<Fx6>().is_err(), "too many digits");
         for bad in ["", "-", ".", "1e5", "1.2.3", "--1", "١"] {
             assert!(bad.parse::<Fx6>().is_err(), "{bad:?} must be rejected");
         }
@@ -277,8 +291,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn display_round_trips(raw in any::<i64>()) {
-            let x = Fixed::<6>(raw as i128);
+        fn display_round_trips(raw in any::<i128>()) {
+            let x = Fixed::<6>(raw);
             prop_assert_eq!(x.to_string().parse::<Fx6>().unwrap(), x);
         }
     }

@@ -18,10 +18,10 @@ use crate::{
     fixed::Fixed,
 };
 
-/// What [`Fixed<D>`]'s `FromStr` reads: an optional sign, at most 30 integer
-/// digits, at most `D` decimals, at least one digit.
+/// What [`Fixed<D>`]'s `FromStr` reads: an optional sign, at most 39 integer
+/// digits (every `i128` reads back), at most `D` decimals, at least one digit.
 fn decimal_pattern(d: u32) -> String {
-    format!(r"^[-+]?([0-9]{{1,30}}(\.[0-9]{{0,{d}}})?|\.[0-9]{{1,{d}}})$")
+    format!(r"^[-+]?([0-9]{{1,39}}(\.[0-9]{{0,{d}}})?|\.[0-9]{{1,{d}}})$")
 }
 
 impl<const D: u32> PartialSchema for Fixed<D> {

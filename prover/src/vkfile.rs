@@ -13,17 +13,13 @@
 use halo2_base::gates::circuit::BaseCircuitParams;
 use halo2_proofs::{
     halo2curves::{
-        bn256::{Bn256, G1Affine, G2Affine},
+        bn256::{G1Affine, G2Affine},
         group::{prime::PrimeCurveAffine, GroupEncoding},
     },
     plonk::VerifyingKey,
-    poly::{
-        commitment::{Params, ParamsProver},
-        kzg::commitment::ParamsKZG,
-    },
+    poly::commitment::{Params, ParamsProver},
     SerdeFormat,
 };
-use rand_chacha::{rand_core::SeedableRng, ChaCha20Rng};
 use serde::{Deserialize, Serialize};
 use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
 use statesync_circuits::{circuit::BatchCircuit, config::Shape};
@@ -32,7 +28,7 @@ use crate::{
     epoch::EpochSpec,
     prover::Verifier,
     snark::vk_hash,
-    srs::{lagrange_bases, params_id},
+    srs::{lagrange_bases, params_from_parts, params_id},
     ProverError,
 };
 
@@ -161,9 +157,7 @@ impl VerifyingKeyFile {
         }
         let g: G1Affine = point(&p.g, "g")?;
         let (g2, s_g2): (G2Affine, G2Affine) = (point(&p.g2, "g2")?, point(&p.s_g2, "s_g2")?);
-        // `from_parts` is a method: any parameters serve as its receiver.
-        let seed = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::seed_from_u64(0));
-        let params = seed.from_parts(p.k, vec![g], Some(lagrange), g2, s_g2);
+        let params = params_from_parts(p.k, vec![g], Some(lagrange), g2, s_g2);
         let bytes = hex::decode(&self.vk).map_err(|e| bad(format!("the key is not hex: {e}")))?;
         let vk = match &self.circuit {
             CircuitOf::Batch { layout, .. } => {
