@@ -11,8 +11,8 @@
 //! - epoch circuits: `epoch-v<version>-<epoch digest>-<inner vk hash>-<chain
 //!   tag>-<spec>-srs-<params id>/` the configuration, keys and break points.
 //!
-//! The digests hash the circuits' source code and the workspace's
-//! Cargo.lock (build time, [`circuit::CIRCUIT_DIGEST`] and
+//! The digests hash the circuits' source code and the Cargo.lock entries
+//! the circuits are built from (build time, [`circuit::CIRCUIT_DIGEST`] and
 //! [`crate::epoch::epoch_digest`]); the params id hashes the SRS
 //! ([`crate::srs::params_id`]). Generating a key holds a lock file beside its
 //! directory, so processes sharing a cache generate each key once. Keys are

@@ -26,8 +26,9 @@ use crate::{
 /// alters the constraint system or its layout.
 pub const CIRCUIT_VERSION: u32 = 5;
 
-/// SHA-256 (hex) of this crate's sources and of the workspace's Cargo.lock,
-/// computed at build time (`build.rs`). Key caches are addressed by it
+/// SHA-256 (hex) of this crate's sources and of the Cargo.lock entries the
+/// circuits are built from (every package reachable from this crate and from
+/// snark-verifier-sdk), computed at build time (`build.rs`). Key caches are addressed by it
 /// besides [`CIRCUIT_VERSION`], so no code change can leave a stale key in
 /// use, whether or not the version was bumped.
 pub const CIRCUIT_DIGEST: &str = env!("STATESYNC_CIRCUIT_DIGEST");

@@ -62,8 +62,8 @@ pub const EPOCH_K: u32 = 20;
 pub const EPOCH_VERSION: u32 = 1;
 
 /// SHA-256 (hex) of the epoch circuit's source ([`circuit`]) and of the batch circuit's digest
-/// (which covers the Poseidon spec and the workspace's Cargo.lock, so the
-/// snark-verifier and halo2 versions): epoch key caches are addressed by it,
+/// (which covers the Poseidon spec and the Cargo.lock entries of the halo2
+/// and snark-verifier libraries): epoch key caches are addressed by it,
 /// so a key made by other epoch-circuit code is never used.
 pub fn epoch_digest() -> &'static str {
     static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
