@@ -167,9 +167,6 @@ pub fn ntt<D: Device>(dev: &D, data: &mut [Fr], dir: Direction, coset: Option<&F
         Some(g) => plan.run_coset(dev, &buf, 1, dir, g)?,
         None => plan.run(dev, &buf, 1, dir)?,
     }
-    let out = dev.download(&buf)?;
-    for (d, o) in data.iter_mut().zip(&out) {
-        *d = o.to_fr();
-    }
+    repr::to_frs_into(&dev.download(&buf)?, data);
     Ok(())
 }

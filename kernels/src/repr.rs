@@ -8,6 +8,7 @@ use halo2curves::ff::Field;
 use halo2curves::group::prime::PrimeCurveAffine;
 use halo2curves::serde::SerdeObject;
 use halo2curves::CurveAffine;
+use rayon::prelude::*;
 
 use crate::{KernelError, Result};
 
@@ -97,17 +98,42 @@ impl JacobianRepr {
     }
 }
 
+// The conversions run on every host thread: at 2^24 elements they are what
+// a single thread spends most of a device transform's wall time on (the
+// H200 figures of bench/README.md).
+
+/// Elements per rayon task of a conversion.
+const MIN_LEN: usize = 1 << 12;
+
 /// Fr slice to device layout.
 pub fn frs(v: &[Fr]) -> Vec<FieldRepr> {
-    v.iter().map(FieldRepr::from).collect()
+    v.par_iter().with_min_len(MIN_LEN).map(FieldRepr::from).collect()
+}
+
+/// Polynomials of one length to device layout, one after another.
+pub fn frs_flat(polys: &[&[Fr]]) -> Vec<FieldRepr> {
+    let n = polys.first().map_or(0, |p| p.len());
+    assert!(polys.iter().all(|p| p.len() == n), "polynomials of one length");
+    (0..n * polys.len()).into_par_iter().with_min_len(MIN_LEN).map(|i| FieldRepr::from(&polys[i / n][i % n])).collect()
 }
 
 /// Device layout back to Fr.
 pub fn to_frs(v: &[FieldRepr]) -> Vec<Fr> {
-    v.iter().map(FieldRepr::to_fr).collect()
+    v.par_iter().with_min_len(MIN_LEN).map(FieldRepr::to_fr).collect()
+}
+
+/// Device layout back to Fr, cut into polynomials of `n` values each.
+pub fn to_frs_chunks(v: &[FieldRepr], n: usize) -> Vec<Vec<Fr>> {
+    v.chunks_exact(n).map(to_frs).collect()
+}
+
+/// Device layout back to Fr, into `dst` (the same length).
+pub fn to_frs_into(v: &[FieldRepr], dst: &mut [Fr]) {
+    assert_eq!(v.len(), dst.len(), "one value per slot");
+    dst.par_iter_mut().with_min_len(MIN_LEN).zip(v).for_each(|(d, r)| *d = r.to_fr());
 }
 
 /// Affine points to device layout.
 pub fn affines(v: &[G1Affine]) -> Vec<AffineRepr> {
-    v.iter().map(AffineRepr::from).collect()
+    v.par_iter().with_min_len(MIN_LEN).map(AffineRepr::from).collect()
 }

@@ -203,14 +203,9 @@ impl<D: Device> CudaHal<D> {
         let per_batch = (NTT_BATCH_BYTES / (n * size_of::<FieldRepr>())).max(1);
         let mut out = Vec::with_capacity(polys.len());
         for group in polys.chunks(per_batch) {
-            let mut flat = Vec::with_capacity(group.len() * n);
-            for p in group {
-                flat.extend(p.iter().map(FieldRepr::from));
-            }
-            let buf = self.dev.upload(&flat).map_err(ProverError::Device)?;
+            let buf = self.dev.upload(&repr::frs_flat(group)).map_err(ProverError::Device)?;
             f(&plan, &buf, group.len() as u32).map_err(ProverError::Device)?;
-            let values = self.dev.download(&buf).map_err(ProverError::Device)?;
-            out.extend(values.chunks_exact(n).map(repr::to_frs));
+            out.extend(repr::to_frs_chunks(&self.dev.download(&buf).map_err(ProverError::Device)?, n));
         }
         Ok(out)
     }
@@ -363,7 +358,7 @@ impl<D: Device> CudaHal<D> {
             let r = msm::msm_buffers(&self.dev, &buf, bases, default_window_bits(n)).map_err(ProverError::Device)?;
             projective.push(r.to_curve().map_err(ProverError::Device)?);
             plan.run(&self.dev, &buf, 1, Direction::Inverse).map_err(ProverError::Device)?;
-            *p = repr::to_frs(&self.dev.download(&buf).map_err(ProverError::Device)?);
+            repr::to_frs_into(&self.dev.download(&buf).map_err(ProverError::Device)?, p);
         }
         let mut affine = vec![G1Affine::default(); projective.len()];
         G1::batch_normalize(&projective, &mut affine);
@@ -394,10 +389,7 @@ impl<D: Device> CudaHal<D> {
         let per_batch = (NTT_BATCH_BYTES / (n * size_of::<FieldRepr>())).max(1);
         let resident = polys
             .chunks(per_batch)
-            .map(|group| {
-                let flat: Vec<FieldRepr> = group.iter().flat_map(|p| p.iter().map(FieldRepr::from)).collect();
-                Ok((group.len() as u32, self.dev.upload(&flat)?))
-            })
+            .map(|group| Ok((group.len() as u32, self.dev.upload(&repr::frs_flat(group))?)))
             .collect::<statesync_kernels::Result<Vec<_>>>()
             .map_err(ProverError::Device)?;
         for (i, factor) in factors.iter().enumerate() {
@@ -406,8 +398,7 @@ impl<D: Device> CudaHal<D> {
             for (batch, coeffs) in &resident {
                 let buf = self.dev.duplicate(coeffs).map_err(ProverError::Device)?;
                 plan.run_coset(&self.dev, &buf, *batch, Direction::Forward, &g).map_err(ProverError::Device)?;
-                let values = self.dev.download(&buf).map_err(ProverError::Device)?;
-                out.extend(values.chunks_exact(n).map(repr::to_frs));
+                out.extend(repr::to_frs_chunks(&self.dev.download(&buf).map_err(ProverError::Device)?, n));
             }
             each(i, out)?;
         }
@@ -438,10 +429,7 @@ impl<D: Device> CudaHal<D> {
         let a = self.dev.upload(&repr::frs(values)).map_err(ProverError::Device)?;
         let out = self.dev.zeros::<FieldRepr>(values.len()).map_err(ProverError::Device)?;
         poly::batch_invert(&self.dev, &out, &a).map_err(ProverError::Device)?;
-        let inv = self.dev.download(&out).map_err(ProverError::Device)?;
-        for (v, i) in values.iter_mut().zip(&inv) {
-            *v = i.to_fr();
-        }
+        repr::to_frs_into(&self.dev.download(&out).map_err(ProverError::Device)?, values);
         Ok(())
     }
 }
