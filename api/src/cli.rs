@@ -549,7 +549,7 @@ fn keys(action: KeysAction, data_dir: &Path, database: Option<PathBuf>) -> Resul
     let db = database.unwrap_or_else(|| data_dir.join("statesync.db"));
     runtime()?.block_on(async move {
         fs::create_dir_all(data_dir).map_err(|e| Failure::failed(format!("creating {}: {e}", data_dir.display())))?;
-        let store = crate::store::sqlite::SqliteStore::open(&db).await.map_err(|e| Failure::failed(e.to_string()))?;
+        let store = crate::store::sql::SqlStore::sqlite(&db).await.map_err(|e| Failure::failed(e.to_string()))?;
         let fail = |e: crate::store::StoreError| Failure::failed(e.to_string());
         match action {
             KeysAction::Add { name } => {

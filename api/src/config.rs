@@ -23,6 +23,11 @@ pub struct ServeArgs {
     /// SQLite database file [default: DATA_DIR/statesync.db].
     #[arg(long, env = "STATESYNC_DATABASE")]
     pub database: Option<PathBuf>,
+    /// PostgreSQL instead of the SQLite file:
+    /// `postgres://user[:password]@host[:port]/database` (one API node per
+    /// database for now; `?options=-c%20search_path%3DSCHEMA` picks a schema).
+    #[arg(long, env = "STATESYNC_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Directory of the SRS and key caches (`srs/`, `keys/`), e.g. one shared
     /// by several instances [default: DATA_DIR].
     #[arg(long, env = "STATESYNC_CACHE_DIR")]
@@ -74,6 +79,7 @@ pub struct FileConfig {
     bind: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database: Option<PathBuf>,
+    database_url: Option<String>,
     cache_dir: Option<PathBuf>,
     srs: Option<PathBuf>,
     backend: Option<Backend>,
@@ -98,6 +104,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Database file.
     pub database: PathBuf,
+    /// PostgreSQL URL, when the store is PostgreSQL rather than `database`.
+    pub database_url: Option<String>,
     /// SRS and key caches.
     pub cache_dir: PathBuf,
     /// Ceremony params.
@@ -142,6 +150,7 @@ impl ServeArgs {
         let cfg = ServeConfig {
             bind: self.bind.or(file.bind).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             database,
+            database_url: self.database_url.clone().or(file.database_url),
             cache_dir,
             srs: self.srs.clone().or(file.srs),
             backend: self.backend.or(file.backend),
@@ -157,6 +166,11 @@ impl ServeArgs {
             auto_epochs: self.auto_epochs || file.auto_epochs.unwrap_or(false),
             data_dir,
         };
+        if let Some(url) = &cfg.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err("database_url must be a PostgreSQL URL (postgres://…)".into());
+            }
+        }
         if !(2..=16).contains(&cfg.epoch_size) {
             return Err(format!("epoch_size must be between 2 and 16, got {}", cfg.epoch_size));
         }

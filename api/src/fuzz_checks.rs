@@ -19,7 +19,7 @@ use statesync_circuits::{config::ChainConfig, transition::Batch};
 use statesync_prover::batch::ProofFile;
 use tower::ServiceExt;
 
-use crate::{config::ServeArgs, http, service::Service, store::sqlite::SqliteStore};
+use crate::{config::ServeArgs, http, service::Service, store::sql::SqlStore};
 
 /// A JSON batch (`POST /v1/chains/{chain}/batches`, `statesync apply`):
 /// refused with a message, or accepted and the same after JSON and bincode
@@ -102,7 +102,7 @@ impl HttpCheck {
         let cfg = args.resolve().expect("the defaults resolve");
         let router = runtime.block_on(async {
             std::fs::create_dir_all(&dir).expect("a temporary directory");
-            let store = SqliteStore::open(&cfg.database).await.expect("a store");
+            let store = SqlStore::sqlite(&cfg.database).await.expect("a store");
             let svc = Arc::new(Service::new(Arc::new(store), cfg, Arc::new(statesync_prover::hal::CpuHal)));
             let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder().handle();
             let tiny = statesync_circuits::examples::tiny_chain("tiny", 1, 3);

@@ -10,7 +10,7 @@ use std::{
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-use crate::{config::ServeConfig, http, service, store::sqlite::SqliteStore};
+use crate::{config::ServeConfig, http, service, store::sql::SqlStore};
 
 /// How long open HTTP connections may take to finish after a shutdown
 /// signal before they are closed.
@@ -19,8 +19,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 /// Runs the service until a shutdown signal.
 pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("creating {}: {e}", cfg.data_dir.display()))?;
-    let store =
-        SqliteStore::open(&cfg.database).await.map_err(|e| format!("opening {}: {e}", cfg.database.display()))?;
+    let store = match &cfg.database_url {
+        // (the URL may hold a password: not repeated in the error)
+        Some(url) => SqlStore::postgres(url, None).await.map_err(|e| format!("connecting to PostgreSQL: {e}"))?,
+        None => {
+            SqlStore::sqlite(&cfg.database).await.map_err(|e| format!("opening {}: {e}", cfg.database.display()))?
+        }
+    };
     let metrics = PrometheusBuilder::new()
         .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
         .map_err(|e| e.to_string())?

@@ -518,6 +518,43 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
     assert_eq!(next["old_root"], accepted["new_root"]);
 }
 
+/// The service on PostgreSQL (`--database-url`, a schema of its own): a
+/// batch accepted and proven, the process killed with -9, and the restarted
+/// one continuing the chain from the database (no SQLite file is written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_on_postgresql_proves_and_keeps_its_chain() {
+    let base =
+        std::env::var("STATESYNC_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("s{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL (scripts/test starts the local server)");
+    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+    let args = ["--open", "--database-url", &format!("{base}?options=-c%20search_path%3D{schema}")];
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), &args);
+    let api = Api::new(&server, "");
+    assert_eq!(api.post("/v1/chains", &tiny_chain("pg", 1, 3)).await.0, StatusCode::CREATED);
+    let (s, first) = api.post("/v1/chains/pg/batches", &deposit("pg", 0, 5)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let client = Client::new(&server.url, None);
+    let job = wait_done(&client, first["job_id"].as_str().unwrap()).await;
+    assert_eq!(job.state, statesync_api::store::JobState::Done, "{job:?}");
+    server.kill9();
+
+    let server = Server::start(tmp.path(), &args);
+    let api = Api::new(&server, "");
+    let (_, chain) = api.get("/v1/chains/pg").await;
+    assert_eq!((chain["next_seq"].as_u64(), &chain["state_root"]), (Some(1), &first["new_root"]), "{chain}");
+    let (s, next) = api.post("/v1/chains/pg/batches", &deposit("pg", 1, 5)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{next}");
+    assert_eq!(next["old_root"], first["new_root"]);
+    let client = Client::new(&server.url, None);
+    assert!(client.proof(first["job_id"].as_str().unwrap()).await.is_ok(), "the proof is in PostgreSQL");
+    assert!(!tmp.path().join("statesync.db").exists(), "no SQLite database beside it");
+    drop(server);
+    sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+}
+
 /// Cancelling a running job stops its proof and frees the worker within
 /// seconds; the batch stays accepted, and a retry proves it (the hole
 /// healed); a finished job is not retried.

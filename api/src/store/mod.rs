@@ -1,11 +1,11 @@
 //! The durable store: chains and their state ([`ChainStore`]), jobs and
 //! epochs under one lease protocol ([`WorkQueue`]), batch proofs
 //! ([`ProofStore`]) and API keys ([`ApiKeyStore`]); [`Store`] is all four.
-//! The service runs on SQLite (embedded default); a second backend
-//! implements the four small traits. Everything the service needs to
+//! [`sql::SqlStore`] implements them on SQLite (the embedded default) and on
+//! PostgreSQL. Everything the service needs to
 //! survive a crash lives here.
 
-pub mod sqlite;
+pub mod sql;
 
 use std::time::Duration;
 

@@ -1,12 +1,26 @@
-//! The store ([`super::Store`]) on SQLite (WAL). Writes go through one connection, so
-//! transactions never race for SQLite's write lock; reads use a small pool.
+//! The store ([`super::Store`]) on SQL: SQLite (WAL, the embedded default)
+//! or PostgreSQL (several API nodes and workers on one database), through
+//! sqlx's `Any` driver. One implementation serves both, so both have the
+//! same semantics by construction: every statement is written once, with
+//! `?` or `?N` parameters and `{kind:state}` placeholders that [`Dialect::sql`]
+//! turns into each database's text. The schemas are per database
+//! (`migrations/` for SQLite, `migrations/postgres/` for PostgreSQL).
+//!
+//! SQLite: writes go through one connection, so transactions never race for
+//! its write lock; reads use a small read-only pool. PostgreSQL: one pool;
+//! claims take the oldest eligible row `FOR UPDATE SKIP LOCKED`, so workers
+//! on several hosts never claim the same row, and acceptance advances a
+//! chain with a conditional update of its row (`next_seq` must still be the
+//! batch's seq), which PostgreSQL serializes on the row's lock: two API nodes
+//! can never both accept seq N of a chain.
 
 use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
-    Row,
+    any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    AnyPool, ConnectOptions, Executor, Row,
 };
 use statesync_circuits::{
     config::ChainConfig,
@@ -20,10 +34,16 @@ use super::{
 };
 use statesync_prover::ProverError;
 
-const SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
-const EPOCH_SCHEMA: &str = include_str!("../../migrations/0002_epochs.sql");
-const META_SCHEMA: &str = include_str!("../../migrations/0003_state_version.sql");
-const KEYS_SCHEMA: &str = include_str!("../../migrations/0004_idempotency_keys.sql");
+/// The SQLite schema, in order.
+const SQLITE_SCHEMA: [&str; 4] = [
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_epochs.sql"),
+    include_str!("../../migrations/0003_state_version.sql"),
+    include_str!("../../migrations/0004_idempotency_keys.sql"),
+];
+
+/// The PostgreSQL schema, in order.
+const POSTGRES_SCHEMA: [&str; 1] = [include_str!("../../migrations/postgres/0001_init.sql")];
 
 const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, state, attempts, max_attempts, error, created_at, \
     finished_at, proving_ms, instances, proof, vk_hash";
@@ -31,61 +51,183 @@ const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, state, attempts, ma
 const JOB_COLUMNS: &str = "n, id, chain, seq, content_hash, state, stage, progress, attempts, max_attempts, error, \
     public, transitions, created_at, started_at, finished_at, witness_ms, proving_ms";
 
-/// The SQLite store.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+/// Which database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (one file).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
 }
 
-impl SqliteStore {
-    /// Opens (creating) the database at `path` and applies the schema.
-    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+/// The store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    dialect: Dialect,
+    writer: AnyPool,
+    reader: AnyPool,
+}
+
+impl SqlStore {
+    /// Opens (creating) the SQLite database at `path` and applies the schema.
+    pub async fn sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
-        sqlx::raw_sql(SCHEMA).execute(&writer).await?;
-        sqlx::raw_sql(EPOCH_SCHEMA).execute(&writer).await?;
-        sqlx::raw_sql(META_SCHEMA).execute(&writer).await?;
-        sqlx::raw_sql(KEYS_SCHEMA).execute(&writer).await?;
-        check_state_version(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
-        Ok(SqliteStore { writer, reader })
+        let any = |o: SqliteConnectOptions| AnyConnectOptions::from_url(&o.to_url_lossy());
+        // the URL carries the file and mode, not the pragmas: set them on
+        // every connection
+        let pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; \
+                       PRAGMA foreign_keys = ON;";
+        let writer = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(move |c, _| Box::pin(async move { c.execute(pragmas).await.map(|_| ()) }))
+            .connect_with(any(opts.clone())?)
+            .await?;
+        let store = SqlStore { dialect: Dialect::Sqlite, writer: writer.clone(), reader: writer };
+        store.migrate(&SQLITE_SCHEMA).await?;
+        let reader = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|c, _| Box::pin(async move { c.execute("PRAGMA busy_timeout = 30000;").await.map(|_| ()) }))
+            .connect_with(any(opts.read_only(true))?)
+            .await?;
+        Ok(SqlStore { reader, ..store })
     }
-}
 
-/// Records [`STATE_VERSION`] in a new database and refuses one whose chains
-/// were written with another (their roots hash differently).
-async fn check_state_version(db: &sqlx::SqlitePool) -> Result<(), StoreError> {
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'state_version'").fetch_optional(db).await?;
-    let version = match stored {
-        Some(v) => v.parse::<u32>().map_err(|e| corrupt("state version")(e.to_string()))?,
-        None => {
-            let chains: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chains").fetch_one(db).await?;
-            if chains > 0 {
-                1
-            } else {
-                sqlx::query("INSERT INTO meta (key, value) VALUES ('state_version', ?)")
-                    .bind(STATE_VERSION.to_string())
-                    .execute(db)
-                    .await?;
-                STATE_VERSION
+    /// Connects to PostgreSQL at `url` (`postgres://user@host:port/db`),
+    /// working in `schema` when given (created if missing; tests use one
+    /// each), and applies the schema.
+    pub async fn postgres(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let mut options = AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30));
+        if let Some(schema) = schema {
+            if !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                return Err(StoreError::Corrupt(format!("schema name {schema:?}: a-z, 0-9 and _ only")));
+            }
+            let set = format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};");
+            options = options.after_connect(move |c, _| {
+                let set = set.clone();
+                Box::pin(async move { c.execute(set.as_str()).await.map(|_| ()) })
+            });
+        }
+        let pool = options.connect_with(AnyConnectOptions::from_str(url)?).await?;
+        let store = SqlStore { dialect: Dialect::Postgres, writer: pool.clone(), reader: pool };
+        store.migrate(&POSTGRES_SCHEMA).await?;
+        Ok(store)
+    }
+
+    /// The database this store talks to.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Applies `schema` (idempotent statements) and checks the state
+    /// version. On PostgreSQL an advisory lock keeps nodes starting together
+    /// from applying it at once.
+    async fn migrate(&self, schema: &[&str]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7406391425061216870)").execute(&mut *tx).await?;
+        }
+        for part in schema {
+            sqlx::raw_sql(part).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        self.check_state_version().await
+    }
+
+    /// Records [`STATE_VERSION`] in a new database and refuses one whose chains
+    /// were written with another (their roots hash differently).
+    async fn check_state_version(&self) -> Result<(), StoreError> {
+        let db = &self.writer;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'state_version'").fetch_optional(db).await?;
+        let version =
+            match stored {
+                Some(v) => v.parse::<u32>().map_err(|e| corrupt("state version")(e.to_string()))?,
+                None => {
+                    let chains: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chains").fetch_one(db).await?;
+                    if chains > 0 {
+                        1
+                    } else {
+                        sqlx::query(&self.sql(
+                            "INSERT INTO meta (key, value) VALUES ('state_version', ?) ON CONFLICT (key) DO NOTHING",
+                        ))
+                        .bind(STATE_VERSION.to_string())
+                        .execute(db)
+                        .await?;
+                        STATE_VERSION
+                    }
+                }
+            };
+        if version != STATE_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "the database's chains were written with state version {version}, this build reads version \
+                 {STATE_VERSION} (state root, leaf encoding and batch circuit changed): finish them with the old build, \
+                 then start a new database"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `template` in this database's SQL: parameters `?` (numbered in
+    /// order) and `?N` become `$N` (both databases read it; a statement uses
+    /// one form or the other); `{skip_locked}` becomes `FOR UPDATE SKIP
+    /// LOCKED` on PostgreSQL and nothing on SQLite (whose one writer
+    /// serializes claims); `{job:done}` is the stored name of `JobState::Done`
+    /// as a literal, `{job:leased}`, `{job:unfinished}` and `{epoch:leased}`
+    /// the lists of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
+    /// [`EpochState::LEASED`]. A placeholder that names nothing panics (every
+    /// statement runs in the store's tests, on both databases).
+    fn sql(&self, template: &str) -> String {
+        let mut out = String::with_capacity(template.len() + 16);
+        let (mut bare, mut numbered) = (0, false);
+        let mut chars = template.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '?' => {
+                    out.push('$');
+                    if chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) {
+                        numbered = true;
+                    } else {
+                        bare += 1;
+                        out.push_str(&bare.to_string());
+                    }
+                }
+                '{' => {
+                    let close = i + template[i..].find('}').expect("a closed placeholder");
+                    out.push_str(&self.placeholder(&template[i + 1..close]));
+                    while chars.peek().is_some_and(|(j, _)| *j <= close) {
+                        chars.next();
+                    }
+                }
+                c => out.push(c),
             }
         }
-    };
-    if version != STATE_VERSION {
-        return Err(StoreError::Corrupt(format!(
-            "the database's chains were written with state version {version}, this build reads version \
-             {STATE_VERSION} (state root, leaf encoding and batch circuit changed): finish them with the old build, \
-             then start a new database"
-        )));
+        assert!(!(numbered && bare > 0), "one parameter form per statement: {template}");
+        out
     }
-    Ok(())
+
+    fn placeholder(&self, name: &str) -> String {
+        if name == "skip_locked" {
+            return match self.dialect {
+                Dialect::Postgres => "FOR UPDATE SKIP LOCKED".into(),
+                Dialect::Sqlite => String::new(),
+            };
+        }
+        match name.split_once(':').expect("{kind:state} or {skip_locked}") {
+            ("job", "leased") => quoted(&JobState::LEASED, JobState::as_str),
+            ("job", "unfinished") => quoted(&JobState::UNFINISHED, JobState::as_str),
+            ("epoch", "leased") => quoted(&EpochState::LEASED, EpochState::as_str),
+            ("job", name) => quoted(&[JobState::parse(name).expect("a job state")], JobState::as_str),
+            ("epoch", name) => quoted(&[EpochState::parse(name).expect("an epoch state")], EpochState::as_str),
+            (kind, _) => panic!("no states of {kind}"),
+        }
+    }
 }
 
 fn corrupt(what: &str) -> impl FnOnce(String) -> StoreError + '_ {
@@ -95,33 +237,6 @@ fn corrupt(what: &str) -> impl FnOnce(String) -> StoreError + '_ {
 /// `'a', 'b'`: the stored names of `states`, as SQL string literals.
 fn quoted<S: Copy>(states: &[S], name: fn(S) -> &'static str) -> String {
     states.iter().map(|s| format!("'{}'", name(*s))).collect::<Vec<_>>().join(", ")
-}
-
-/// An SQL statement with its states filled in from [`JobState`] and
-/// [`EpochState`]: `{job:done}` is the stored name of `JobState::Done` as a
-/// literal, `{job:leased}`, `{job:unfinished}` and `{epoch:leased}` the lists
-/// of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
-/// [`EpochState::LEASED`]. A name that is no state's panics (every
-/// statement runs in the store's tests).
-fn sql(template: &str) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let close = open + rest[open..].find('}').expect("a closed placeholder");
-        let states = match rest[open + 1..close].split_once(':').expect("{kind:state}") {
-            ("job", "leased") => quoted(&JobState::LEASED, JobState::as_str),
-            ("job", "unfinished") => quoted(&JobState::UNFINISHED, JobState::as_str),
-            ("epoch", "leased") => quoted(&EpochState::LEASED, EpochState::as_str),
-            ("job", name) => quoted(&[JobState::parse(name).expect("a job state")], JobState::as_str),
-            ("epoch", name) => quoted(&[EpochState::parse(name).expect("an epoch state")], EpochState::as_str),
-            (kind, _) => panic!("no states of {kind}"),
-        };
-        out.push_str(&states);
-        rest = &rest[close + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// How the lease protocol reads and writes one kind of work's table.
@@ -184,7 +299,7 @@ impl Table {
     }
 }
 
-fn job_from_row(r: &SqliteRow) -> Result<Job, StoreError> {
+fn job_from_row(r: &AnyRow) -> Result<Job, StoreError> {
     let public: PublicInputs =
         serde_json::from_str(r.try_get("public")?).map_err(|e| corrupt("job public inputs")(e.to_string()))?;
     let state: String = r.try_get("state")?;
@@ -213,7 +328,7 @@ fn job_from_row(r: &SqliteRow) -> Result<Job, StoreError> {
     })
 }
 
-fn epoch_from_row(r: &SqliteRow) -> Result<EpochRecord, StoreError> {
+fn epoch_from_row(r: &AnyRow) -> Result<EpochRecord, StoreError> {
     let state: String = r.try_get("state")?;
     let instances = r
         .try_get::<Option<String>, _>("instances")?
@@ -237,7 +352,7 @@ fn epoch_from_row(r: &SqliteRow) -> Result<EpochRecord, StoreError> {
     })
 }
 
-fn proof_from_row(r: &SqliteRow) -> Result<BatchProof, StoreError> {
+fn proof_from_row(r: &AnyRow) -> Result<BatchProof, StoreError> {
     Ok(BatchProof {
         proof: r.try_get("proof")?,
         vk_hash: r.try_get("vk_hash")?,
@@ -249,7 +364,7 @@ fn proof_from_row(r: &SqliteRow) -> Result<BatchProof, StoreError> {
     })
 }
 
-fn chain_from_row(r: &SqliteRow) -> Result<ChainRecord, StoreError> {
+fn chain_from_row(r: &AnyRow) -> Result<ChainRecord, StoreError> {
     let config: ChainConfig =
         serde_json::from_str(r.try_get("config")?).map_err(|e| corrupt("chain config")(e.to_string()))?;
     Ok(ChainRecord {
@@ -266,13 +381,13 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[async_trait]
-impl ChainStore for SqliteStore {
+impl ChainStore for SqlStore {
     async fn create_chain(&self, config: &ChainConfig, state: &ChainState) -> Result<ChainRecord, StoreError> {
         let now = now_ms();
         let root = to_hex(&state.root());
         let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO chains (id, config, markets, next_seq, root, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            &self.sql("INSERT INTO chains (id, config, markets, next_seq, root, created_at) VALUES (?, ?, ?, ?, ?, ?)"),
         )
         .bind(&config.chain_id)
         .bind(serde_json::to_string(config).expect("configs serialize"))
@@ -289,7 +404,7 @@ impl ChainStore for SqliteStore {
             r => r?,
         };
         for (id, acct) in state.accounts() {
-            sqlx::query("INSERT INTO accounts (chain, id, leaf) VALUES (?, ?, ?)")
+            sqlx::query(&self.sql("INSERT INTO accounts (chain, id, leaf) VALUES (?, ?, ?)"))
                 .bind(&config.chain_id)
                 .bind(*id as i64)
                 .bind(bincode::serialize(acct).expect("accounts serialize"))
@@ -307,12 +422,14 @@ impl ChainStore for SqliteStore {
     }
 
     async fn chain(&self, id: &str) -> Result<Option<ChainRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM chains WHERE id = ?").bind(id).fetch_optional(&self.reader).await?;
+        let row =
+            sqlx::query(&self.sql("SELECT * FROM chains WHERE id = ?")).bind(id).fetch_optional(&self.reader).await?;
         row.as_ref().map(chain_from_row).transpose()
     }
 
     async fn chain_state(&self, id: &str) -> Result<Option<(ChainConfig, ChainState)>, StoreError> {
-        let Some(row) = sqlx::query("SELECT * FROM chains WHERE id = ?").bind(id).fetch_optional(&self.writer).await?
+        let Some(row) =
+            sqlx::query(&self.sql("SELECT * FROM chains WHERE id = ?")).bind(id).fetch_optional(&self.writer).await?
         else {
             return Ok(None);
         };
@@ -320,7 +437,11 @@ impl ChainStore for SqliteStore {
         let markets =
             bincode::deserialize(row.try_get("markets")?).map_err(|e| corrupt("market table")(e.to_string()))?;
         let mut accounts = std::collections::BTreeMap::new();
-        for r in sqlx::query("SELECT id, leaf FROM accounts WHERE chain = ?").bind(id).fetch_all(&self.writer).await? {
+        for r in sqlx::query(&self.sql("SELECT id, leaf FROM accounts WHERE chain = ?"))
+            .bind(id)
+            .fetch_all(&self.writer)
+            .await?
+        {
             let leaf = bincode::deserialize(r.try_get("leaf")?).map_err(|e| corrupt("account")(e.to_string()))?;
             accounts.insert(r.try_get::<i64, _>("id")? as u64, leaf);
         }
@@ -343,48 +464,51 @@ impl ChainStore for SqliteStore {
     }
 
     async fn job_by_seq(&self, chain: &str, seq: u64) -> Result<Option<Job>, StoreError> {
-        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE chain = ? AND seq = ?");
+        let q = self.sql(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE chain = ? AND seq = ?"));
         let row = sqlx::query(&q).bind(chain).bind(seq as i64).fetch_optional(&self.writer).await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
     async fn job_by_key(&self, chain: &str, key: &str) -> Result<Option<Job>, StoreError> {
-        let q = format!(
+        let q = self.sql(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE id = \
                (SELECT job_id FROM idempotency_keys WHERE chain = ? AND key = ?)"
-        );
+        ));
         let row = sqlx::query(&q).bind(chain).bind(key).fetch_optional(&self.writer).await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
     async fn bind_key(&self, chain: &str, key: &str, job: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("INSERT OR IGNORE INTO idempotency_keys (chain, key, job_id) VALUES (?, ?, ?)")
-            .bind(chain)
-            .bind(key)
-            .bind(job)
-            .execute(&self.writer)
-            .await?;
+        let r = sqlx::query(&self.sql(
+            "INSERT INTO idempotency_keys (chain, key, job_id) VALUES (?, ?, ?) ON CONFLICT (chain, key) DO NOTHING",
+        ))
+        .bind(chain)
+        .bind(key)
+        .bind(job)
+        .execute(&self.writer)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn commit_batch(&self, state: &ChainState, touched: &[u64], job: NewJob) -> Result<Job, StoreError> {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
-        let advanced =
-            sqlx::query("UPDATE chains SET markets = ?, next_seq = ?, root = ? WHERE id = ? AND next_seq = ?")
-                .bind(bincode::serialize(&state.markets).expect("markets serialize"))
-                .bind(state.next_seq as i64)
-                .bind(to_hex(&state.root()))
-                .bind(&job.chain)
-                .bind(job.seq as i64)
-                .execute(&mut *tx)
-                .await?;
+        let advanced = sqlx::query(
+            &self.sql("UPDATE chains SET markets = ?, next_seq = ?, root = ? WHERE id = ? AND next_seq = ?"),
+        )
+        .bind(bincode::serialize(&state.markets).expect("markets serialize"))
+        .bind(state.next_seq as i64)
+        .bind(to_hex(&state.root()))
+        .bind(&job.chain)
+        .bind(job.seq as i64)
+        .execute(&mut *tx)
+        .await?;
         if advanced.rows_affected() != 1 {
             return Err(StoreError::Conflict(format!("chain {} is no longer at seq {}", job.chain, job.seq)));
         }
         for id in touched {
             let acct = state.account(*id);
-            sqlx::query("INSERT INTO accounts (chain, id, leaf) VALUES (?, ?, ?) ON CONFLICT (chain, id) DO UPDATE SET leaf = excluded.leaf")
+            sqlx::query(&self.sql("INSERT INTO accounts (chain, id, leaf) VALUES (?, ?, ?) ON CONFLICT (chain, id) DO UPDATE SET leaf = excluded.leaf"))
                 .bind(&job.chain)
                 .bind(*id as i64)
                 .bind(bincode::serialize(&acct).expect("accounts serialize"))
@@ -392,7 +516,7 @@ impl ChainStore for SqliteStore {
                 .await?;
         }
         let inserted = sqlx::query(
-            &sql("INSERT INTO jobs (id, chain, seq, idem_key, content_hash, state, stage, max_attempts, witness, public, transitions, created_at) \
+            &self.sql("INSERT INTO jobs (id, chain, seq, idem_key, content_hash, state, stage, max_attempts, witness, public, transitions, created_at) \
              VALUES (?, ?, ?, ?, ?, {job:queued}, {job:queued}, ?, ?, ?, ?, ?)"),
         )
         .bind(&job.id)
@@ -412,7 +536,7 @@ impl ChainStore for SqliteStore {
             r => r?,
         };
         if let Some(key) = &job.idem_key {
-            let bound = sqlx::query("INSERT INTO idempotency_keys (chain, key, job_id) VALUES (?, ?, ?)")
+            let bound = sqlx::query(&self.sql("INSERT INTO idempotency_keys (chain, key, job_id) VALUES (?, ?, ?)"))
                 .bind(&job.chain)
                 .bind(key)
                 .bind(&job.id)
@@ -431,16 +555,16 @@ impl ChainStore for SqliteStore {
 }
 
 #[async_trait]
-impl WorkQueue for SqliteStore {
+impl WorkQueue for SqlStore {
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
         let now = now_ms();
-        let q = sql(
+        let q = self.sql(
             "UPDATE jobs SET state = {job:witness}, stage = {job:witness}, progress = 0.05, attempts = attempts + 1, \
                lease_owner = ?1, lease_expires = ?2, started_at = COALESCE(started_at, ?3), error = NULL \
              WHERE id = (SELECT j.id FROM jobs j WHERE j.state = {job:queued} AND j.run_after <= ?3 \
                  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.chain = j.chain AND e.seq < j.seq \
                                  AND e.state IN ({job:unfinished})) \
-                 ORDER BY j.n LIMIT 1) \
+                 ORDER BY j.n LIMIT 1 {skip_locked}) \
              RETURNING ",
         ) + JOB_COLUMNS
             + ", witness";
@@ -459,24 +583,26 @@ impl WorkQueue for SqliteStore {
 
     async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError> {
         let now = now_ms();
-        let blocker = sql("SELECT 'waiting for job ' || j.id || ' (seq ' || j.seq || ', ' || j.state || \
+        let blocker = self.sql(
+            "SELECT 'waiting for job ' || j.id || ' (seq ' || j.seq || ', ' || j.state || \
                '): POST /v1/jobs/' || j.id || '/retry proves it' FROM jobs j WHERE j.chain = epochs.chain \
                AND j.seq BETWEEN epochs.first_seq AND epochs.last_seq AND j.state IN ({job:failed}, {job:cancelled}) \
-             ORDER BY j.seq LIMIT 1");
+             ORDER BY j.seq LIMIT 1",
+        );
         // (an epoch waiting out a failed attempt's backoff keeps that error)
-        sqlx::query(&sql(&format!(
-            "UPDATE epochs SET error = ({blocker}) WHERE state = {{epoch:queued}} AND error IS NOT ({blocker}) \
+        sqlx::query(&self.sql(&format!(
+            "UPDATE epochs SET error = ({blocker}) WHERE state = {{epoch:queued}} AND error IS DISTINCT FROM ({blocker}) \
                AND (({blocker}) IS NOT NULL OR error LIKE 'waiting for job %')"
         )))
         .execute(&self.writer)
         .await?;
-        let q = sql(
+        let q = self.sql(
             "UPDATE epochs SET state = {epoch:proving}, attempts = attempts + 1, lease_owner = ?1, lease_expires = ?2, \
                started_at = COALESCE(started_at, ?3), error = NULL \
              WHERE id = (SELECT e.id FROM epochs e WHERE e.state = {epoch:queued} AND e.run_after <= ?3 \
                  AND (SELECT COUNT(*) FROM jobs j WHERE j.chain = e.chain AND j.state = {job:done} \
                       AND j.seq BETWEEN e.first_seq AND e.last_seq) = e.last_seq - e.first_seq + 1 \
-                 ORDER BY e.n LIMIT 1) \
+                 ORDER BY e.n LIMIT 1 {skip_locked}) \
              RETURNING ",
         ) + EPOCH_COLUMNS;
         let row = sqlx::query(&q)
@@ -490,10 +616,10 @@ impl WorkQueue for SqliteStore {
 
     async fn heartbeat(&self, kind: WorkKind, id: &str, worker: &str, lease: Duration) -> Result<bool, StoreError> {
         let table = Table::of(kind);
-        let r = sqlx::query(&format!(
+        let r = sqlx::query(&self.sql(&format!(
             "UPDATE {} SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND state IN ({})",
             table.name, table.leased
-        ))
+        )))
         .bind(now_ms() + lease.as_millis() as i64)
         .bind(id)
         .bind(worker)
@@ -512,13 +638,13 @@ impl WorkQueue for SqliteStore {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let table = Table::of(kind);
-        sqlx::query(&format!(
+        sqlx::query(&self.sql(&format!(
             "UPDATE {} SET {}, error = ?2, lease_owner = NULL, lease_expires = NULL, run_after = ?3 \
              WHERE id = ?4 AND lease_owner = ?5 AND state IN ({})",
             table.name,
             table.retry_or_fail(),
             table.leased
-        ))
+        )))
         .bind(now)
         .bind(error)
         .bind(now + retry_in.as_millis() as i64)
@@ -531,13 +657,13 @@ impl WorkQueue for SqliteStore {
 
     async fn release(&self, kind: WorkKind, id: &str, worker: &str) -> Result<(), StoreError> {
         let table = Table::of(kind);
-        sqlx::query(&format!(
-            "UPDATE {} SET {}, attempts = MAX(attempts - 1, 0), lease_owner = NULL, lease_expires = NULL \
+        sqlx::query(&self.sql(&format!(
+            "UPDATE {} SET {}, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, lease_owner = NULL, lease_expires = NULL \
              WHERE id = ? AND lease_owner = ? AND state IN ({})",
             table.name,
             table.set_state(&table.queued),
             table.leased
-        ))
+        )))
         .bind(id)
         .bind(worker)
         .execute(&self.writer)
@@ -550,13 +676,13 @@ impl WorkQueue for SqliteStore {
         let mut requeued = 0;
         for kind in WorkKind::ALL {
             let table = Table::of(kind);
-            let r = sqlx::query(&format!(
+            let r = sqlx::query(&self.sql(&format!(
                 "UPDATE {} SET {}, error = 'lease expired (worker lost)', lease_owner = NULL, lease_expires = NULL \
                  WHERE state IN ({}) AND lease_expires < ?1",
                 table.name,
                 table.retry_or_fail(),
                 table.leased
-            ))
+            )))
             .bind(now)
             .execute(&self.writer)
             .await?;
@@ -567,7 +693,7 @@ impl WorkQueue for SqliteStore {
 
     async fn set_stage(&self, job: &str, worker: &str, state: JobState, progress: f64) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            &sql("UPDATE jobs SET state = ?1, stage = ?1, progress = ?2 WHERE id = ?3 AND lease_owner = ?4 AND state IN ({job:leased})"),
+            &self.sql("UPDATE jobs SET state = ?1, stage = ?1, progress = ?2 WHERE id = ?3 AND lease_owner = ?4 AND state IN ({job:leased})"),
         )
         .bind(state.as_str())
         .bind(progress)
@@ -587,7 +713,7 @@ impl WorkQueue for SqliteStore {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(&sql(
+        let done = sqlx::query(&self.sql(
             "UPDATE jobs SET state = {job:done}, stage = {job:done}, progress = 1, finished_at = ?, lease_owner = NULL, \
                lease_expires = NULL, witness_ms = ?, proving_ms = ? \
              WHERE id = ? AND lease_owner = ? AND state IN ({job:leased})",
@@ -602,14 +728,16 @@ impl WorkQueue for SqliteStore {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO proofs (job_id, proof, vk_hash, transcript, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(job)
-            .bind(&proof.proof)
-            .bind(&proof.vk_hash)
-            .bind(proof.transcript.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            &self.sql("INSERT INTO proofs (job_id, proof, vk_hash, transcript, created_at) VALUES (?, ?, ?, ?, ?)"),
+        )
+        .bind(job)
+        .bind(&proof.proof)
+        .bind(&proof.vk_hash)
+        .bind(proof.transcript.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -623,7 +751,7 @@ impl WorkQueue for SqliteStore {
         vk_hash: &str,
         proving_ms: u64,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(&sql(
+        let r = sqlx::query(&self.sql(
             "UPDATE epochs SET state = {epoch:done}, finished_at = ?, lease_owner = NULL, lease_expires = NULL, \
                proving_ms = ?, instances = ?, proof = ?, vk_hash = ? \
              WHERE id = ? AND lease_owner = ? AND state IN ({epoch:leased})",
@@ -641,15 +769,15 @@ impl WorkQueue for SqliteStore {
     }
 
     async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        let q = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let q = self.sql(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"));
         let row = sqlx::query(&q).bind(id).fetch_optional(&self.writer).await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
     async fn list_jobs(&self, f: &JobFilter) -> Result<Vec<Job>, StoreError> {
-        let q = format!(
+        let q = self.sql(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR chain = ?1) AND (?2 IS NULL OR state = ?2) AND n > ?3 ORDER BY n LIMIT ?4"
-        );
+        ));
         let rows = sqlx::query(&q)
             .bind(&f.chain)
             .bind(f.state.map(JobState::as_str))
@@ -661,7 +789,7 @@ impl WorkQueue for SqliteStore {
     }
 
     async fn cancel(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        sqlx::query(&sql(
+        sqlx::query(&self.sql(
             "UPDATE jobs SET state = {job:cancelled}, stage = {job:cancelled}, finished_at = ?, lease_owner = NULL, lease_expires = NULL \
              WHERE id = ? AND state IN ({job:unfinished})",
         ))
@@ -673,7 +801,7 @@ impl WorkQueue for SqliteStore {
     }
 
     async fn retry(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        sqlx::query(&sql(
+        sqlx::query(&self.sql(
             "UPDATE jobs SET state = {job:queued}, stage = {job:queued}, progress = 0, attempts = 0, error = NULL, \
                finished_at = NULL, run_after = 0, lease_owner = NULL, lease_expires = NULL \
              WHERE id = ? AND state IN ({job:failed}, {job:cancelled})",
@@ -685,7 +813,9 @@ impl WorkQueue for SqliteStore {
     }
 
     async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS c FROM jobs GROUP BY state").fetch_all(&self.reader).await?;
+        let rows = sqlx::query(&self.sql("SELECT state, COUNT(*) AS c FROM jobs GROUP BY state"))
+            .fetch_all(&self.reader)
+            .await?;
         let mut out: Vec<(JobState, u64)> = JobState::ALL.iter().map(|s| (*s, 0)).collect();
         for r in rows {
             let s: String = r.try_get("state")?;
@@ -706,22 +836,24 @@ impl WorkQueue for SqliteStore {
         last: u64,
         max_attempts: u32,
     ) -> Result<(EpochRecord, bool), StoreError> {
-        let inserted =
-            sqlx::query(&sql("INSERT INTO epochs (id, chain, first_seq, last_seq, state, max_attempts, created_at) \
-             VALUES (?, ?, ?, ?, {epoch:queued}, ?, ?) ON CONFLICT (chain, first_seq, last_seq) DO NOTHING"))
-            .bind(id)
-            .bind(chain)
-            .bind(first as i64)
-            .bind(last as i64)
-            .bind(max_attempts as i64)
-            .bind(now_ms())
-            .execute(&self.writer)
-            .await?
-            .rows_affected()
-                == 1;
-        let row = sqlx::query(&format!(
-            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq = ? AND last_seq = ?"
+        let inserted = sqlx::query(&self.sql(
+            "INSERT INTO epochs (id, chain, first_seq, last_seq, state, max_attempts, created_at) \
+             VALUES (?, ?, ?, ?, {epoch:queued}, ?, ?) ON CONFLICT (chain, first_seq, last_seq) DO NOTHING",
         ))
+        .bind(id)
+        .bind(chain)
+        .bind(first as i64)
+        .bind(last as i64)
+        .bind(max_attempts as i64)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(
+            &self
+                .sql(&format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq = ? AND last_seq = ?")),
+        )
         .bind(chain)
         .bind(first as i64)
         .bind(last as i64)
@@ -731,18 +863,19 @@ impl WorkQueue for SqliteStore {
     }
 
     async fn missing_epochs(&self, n: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows =
-            sqlx::query(&sql("SELECT chain, seq FROM jobs j WHERE j.state = {job:done} AND (j.seq + 1) % ?1 = 0 \
+        let rows = sqlx::query(&self.sql(
+            "SELECT chain, seq FROM jobs j WHERE j.state = {job:done} AND (j.seq + 1) % ?1 = 0 \
              AND NOT EXISTS (SELECT 1 FROM epochs e WHERE e.chain = j.chain AND e.last_seq = j.seq \
-                             AND e.first_seq = j.seq + 1 - ?1) ORDER BY j.n"))
-            .bind(n as i64)
-            .fetch_all(&self.reader)
-            .await?;
+                             AND e.first_seq = j.seq + 1 - ?1) ORDER BY j.n",
+        ))
+        .bind(n as i64)
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter().map(|r| Ok((r.try_get("chain")?, r.try_get::<i64, _>("seq")? as u64))).collect()
     }
 
     async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE id = ?"))
+        let row = sqlx::query(&self.sql(&format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE id = ?")))
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
@@ -750,9 +883,9 @@ impl WorkQueue for SqliteStore {
     }
 
     async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(&self.sql(&format!(
             "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq >= ? ORDER BY first_seq, n LIMIT ?"
-        ))
+        )))
         .bind(chain)
         .bind(from_seq as i64)
         .bind(limit as i64)
@@ -763,9 +896,9 @@ impl WorkQueue for SqliteStore {
 }
 
 #[async_trait]
-impl ProofStore for SqliteStore {
+impl ProofStore for SqlStore {
     async fn proof(&self, job: &str) -> Result<Option<BatchProof>, StoreError> {
-        let row = sqlx::query("SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id WHERE p.job_id = ?")
+        let row = sqlx::query(&self.sql("SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id WHERE p.job_id = ?"))
             .bind(job)
             .fetch_optional(&self.reader)
             .await?;
@@ -773,7 +906,7 @@ impl ProofStore for SqliteStore {
     }
 
     async fn batch_proofs(&self, chain: &str, first: u64, last: u64) -> Result<Vec<BatchProof>, StoreError> {
-        let rows = sqlx::query(&sql(
+        let rows = sqlx::query(&self.sql(
             "SELECT p.proof, p.vk_hash, p.transcript, j.public FROM proofs p JOIN jobs j ON j.id = p.job_id \
              WHERE j.chain = ? AND j.seq BETWEEN ? AND ? AND j.state = {job:done} ORDER BY j.seq",
         ))
@@ -787,9 +920,9 @@ impl ProofStore for SqliteStore {
 }
 
 #[async_trait]
-impl ApiKeyStore for SqliteStore {
+impl ApiKeyStore for SqlStore {
     async fn add_key(&self, id: &str, name: &str, hash: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_keys (id, name, hash, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query(&self.sql("INSERT INTO api_keys (id, name, hash, created_at) VALUES (?, ?, ?, ?)"))
             .bind(id)
             .bind(name)
             .bind(hash)
@@ -800,12 +933,12 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at").fetch_all(&self.reader).await?;
+        let rows = sqlx::query(&self.sql("SELECT * FROM api_keys ORDER BY created_at")).fetch_all(&self.reader).await?;
         rows.iter().map(key_from_row).collect()
     }
 
     async fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        let r = sqlx::query(&self.sql("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"))
             .bind(now_ms())
             .bind(id)
             .execute(&self.writer)
@@ -814,12 +947,13 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?").bind(id).fetch_optional(&self.reader).await?;
+        let row =
+            sqlx::query(&self.sql("SELECT * FROM api_keys WHERE id = ?")).bind(id).fetch_optional(&self.reader).await?;
         row.as_ref().map(key_from_row).transpose()
     }
 }
 
-fn key_from_row(r: &SqliteRow) -> Result<ApiKey, StoreError> {
+fn key_from_row(r: &AnyRow) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -844,33 +978,106 @@ mod tests {
 
     use super::*;
 
-    async fn setup() -> (tempfile::TempDir, SqliteStore, ChainConfig) {
+    /// The PostgreSQL the tests use: `STATESYNC_TEST_POSTGRES`, else the
+    /// local server (`scripts/test` starts it when it is down).
+    fn postgres_url() -> String {
+        std::env::var("STATESYNC_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    /// A fresh database: a temporary SQLite file, or a schema of its own on
+    /// PostgreSQL (dropped by [`Fresh::drop_schema`] when the test passes),
+    /// so runs never see each other's rows.
+    struct Fresh {
+        dir: tempfile::TempDir,
+        schema: Option<String>,
+    }
+
+    impl Fresh {
+        async fn drop_schema(self) {
+            if let Some(schema) = self.schema {
+                sqlx::any::install_default_drivers();
+                let db = AnyPool::connect(&postgres_url()).await.unwrap();
+                sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE")).execute(&db).await.unwrap();
+            }
+        }
+    }
+
+    async fn open(dialect: Dialect) -> (Fresh, SqlStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("db.sqlite")).await.unwrap();
+        match dialect {
+            Dialect::Sqlite => {
+                let store = SqlStore::sqlite(&dir.path().join("db.sqlite")).await.unwrap();
+                (Fresh { dir, schema: None }, store)
+            }
+            Dialect::Postgres => {
+                let schema = format!("t{}", uuid::Uuid::new_v4().simple());
+                let store = SqlStore::postgres(&postgres_url(), Some(&schema)).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {} (scripts/test starts the local server): {e}", postgres_url())
+                });
+                (Fresh { dir, schema: Some(schema) }, store)
+            }
+        }
+    }
+
+    async fn setup(dialect: Dialect) -> (Fresh, SqlStore, ChainConfig) {
+        let (fresh, store) = open(dialect).await;
         let cfg = examples::chain_with(2, 4);
         store.create_chain(&cfg, &cfg.genesis_state()).await.unwrap();
-        (dir, store, cfg)
+        (fresh, store, cfg)
+    }
+
+    /// Each test body once per database: `name::sqlite` and `name::postgres`.
+    macro_rules! on_both {
+        ($(async fn $name:ident($d:ident: Dialect) $body:block)*) => {$(
+            mod $name {
+                use super::*;
+                async fn body($d: Dialect) $body
+                #[tokio::test]
+                async fn sqlite() {
+                    body(Dialect::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    body(Dialect::Postgres).await
+                }
+            }
+        )*};
     }
 
     #[tokio::test]
     async fn a_database_of_another_state_version_is_refused() {
-        let (dir, store, _) = setup().await;
-        let path = dir.path().join("db.sqlite");
+        let (fresh, store, _) = setup(Dialect::Sqlite).await;
+        let path = fresh.dir.path().join("db.sqlite");
         drop(store);
-        assert!(SqliteStore::open(&path).await.is_ok(), "the version it recorded");
+        assert!(SqlStore::sqlite(&path).await.is_ok(), "the version it recorded");
         for old in ["UPDATE meta SET value = '1' WHERE key = 'state_version'", "DELETE FROM meta"] {
-            let db = SqlitePoolOptions::new()
-                .connect_with(SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display())).unwrap())
-                .await
-                .unwrap();
+            let db = AnyPool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
             sqlx::query(old).execute(&db).await.unwrap();
             db.close().await;
-            let Err(StoreError::Corrupt(m)) = SqliteStore::open(&path).await else { panic!("{old}: must be refused") };
+            let Err(StoreError::Corrupt(m)) = SqlStore::sqlite(&path).await else { panic!("{old}: must be refused") };
             assert!(m.contains("state version 1"), "{m}");
         }
     }
 
-    async fn accept(store: &SqliteStore, state: &ChainState, seq: u64, id: &str) -> (Applied, Job) {
+    #[tokio::test]
+    async fn statements_are_written_for_each_database() {
+        let (_fresh, store) = open(Dialect::Sqlite).await;
+        let pg = SqlStore { dialect: Dialect::Postgres, ..store.clone() };
+        let claim = "SELECT id FROM jobs WHERE state = {job:queued} AND n > ? LIMIT ? {skip_locked}";
+        assert_eq!(store.sql(claim), "SELECT id FROM jobs WHERE state = 'queued' AND n > $1 LIMIT $2 ");
+        assert_eq!(
+            pg.sql(claim),
+            "SELECT id FROM jobs WHERE state = 'queued' AND n > $1 LIMIT $2 FOR UPDATE SKIP LOCKED"
+        );
+        assert_eq!(
+            store.sql("UPDATE t SET a = ?2 WHERE b = ?1 AND c = ?2"),
+            "UPDATE t SET a = $2 WHERE b = $1 AND c = $2"
+        );
+        let mixed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.sql("SELECT ?1, ?")));
+        assert!(mixed.is_err(), "one parameter form per statement");
+    }
+
+    async fn accept(store: &SqlStore, state: &ChainState, seq: u64, id: &str) -> (Applied, Job) {
         let applied = apply_batch(state, "perps-devnet-1", &deposit_batch("perps-devnet-1", seq, 1, 1)).unwrap();
         let job = store
             .commit_batch(
@@ -902,212 +1109,208 @@ mod tests {
 
     const LEASE: Duration = Duration::from_secs(60);
 
-    #[tokio::test]
-    async fn chains_persist_and_advance_atomically() {
-        let (_d, store, cfg) = setup().await;
-        assert!(matches!(store.create_chain(&cfg, &cfg.genesis_state()).await, Err(StoreError::Conflict(_))));
-        let (a0, job) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        assert_eq!((job.state, job.seq, job.new_root.clone()), (JobState::Queued, 0, to_hex(&a0.state.root())));
-        let (_, st) = store.chain_state("perps-devnet-1").await.unwrap().unwrap();
-        assert_eq!(st.root(), a0.state.root());
-        assert_eq!(st.next_seq, 1);
-        // a writer still at seq 0 is refused and changes nothing
-        let stale =
-            apply_batch(&cfg.genesis_state(), "perps-devnet-1", &deposit_batch("perps-devnet-1", 0, 1, 1)).unwrap();
-        let again = store
-            .commit_batch(
-                &stale.state,
-                &[1],
-                NewJob {
-                    id: "dup".into(),
-                    chain: "perps-devnet-1".into(),
-                    seq: 0,
-                    idem_key: None,
-                    content_hash: "x".into(),
-                    witness: stale.witness,
-                    max_attempts: 2,
-                },
-            )
-            .await;
-        assert!(matches!(again, Err(StoreError::Conflict(_))));
-        assert!(store.job("dup").await.unwrap().is_none());
-        assert_eq!(store.job_by_key("perps-devnet-1", "k0").await.unwrap().unwrap().id, "j0");
-        assert_eq!(store.job_by_seq("perps-devnet-1", 0).await.unwrap().unwrap().id, "j0");
-        // a replay's new key is bound to the job from its first use on
-        assert!(store.bind_key("perps-devnet-1", "replayed", "j0").await.unwrap());
-        assert!(!store.bind_key("perps-devnet-1", "replayed", "j0").await.unwrap(), "bound once");
-        assert_eq!(store.job_by_key("perps-devnet-1", "replayed").await.unwrap().unwrap().id, "j0");
-        assert!(store.job_by_key("perps-devnet-1", "unused").await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn epochs_wait_for_their_batches_and_complete_once() {
-        let (_d, store, cfg) = setup().await;
-        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
-        let (a2, _) = accept(&store, &a1.state, 2, "j2").await;
-        let (a3, _) = accept(&store, &a2.state, 3, "j3").await;
-        let (e, created) = store.create_epoch("e0", "perps-devnet-1", 0, 1, 3).await.unwrap();
-        assert!(created);
-        assert_eq!((e.state, e.first_seq, e.last_seq), (EpochState::Queued, 0, 1));
-        let (same, created) = store.create_epoch("other", "perps-devnet-1", 0, 1, 2).await.unwrap();
-        assert!(!created, "one epoch per range");
-        assert_eq!(same.id, "e0");
-        assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "its batches are not proven");
-        assert!(store.missing_epochs(2).await.unwrap().is_empty());
-        for (id, a) in [("j0", &a0), ("j1", &a1)] {
-            let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
-            assert_eq!(c.job.id, id);
-            assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
+    on_both! {
+        async fn chains_persist_and_advance_atomically(dialect: Dialect) {
+            let (fresh, store, cfg) = setup(dialect).await;
+            assert!(matches!(store.create_chain(&cfg, &cfg.genesis_state()).await, Err(StoreError::Conflict(_))));
+            let (a0, job) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+            assert_eq!((job.state, job.seq, job.new_root.clone()), (JobState::Queued, 0, to_hex(&a0.state.root())));
+            let (_, st) = store.chain_state("perps-devnet-1").await.unwrap().unwrap();
+            assert_eq!(st.root(), a0.state.root());
+            assert_eq!(st.next_seq, 1);
+            // a writer still at seq 0 is refused and changes nothing
+            let stale =
+                apply_batch(&cfg.genesis_state(), "perps-devnet-1", &deposit_batch("perps-devnet-1", 0, 1, 1)).unwrap();
+            let again = store
+                .commit_batch(
+                    &stale.state,
+                    &[1],
+                    NewJob {
+                        id: "dup".into(),
+                        chain: "perps-devnet-1".into(),
+                        seq: 0,
+                        idem_key: None,
+                        content_hash: "x".into(),
+                        witness: stale.witness,
+                        max_attempts: 2,
+                    },
+                )
+                .await;
+            assert!(matches!(again, Err(StoreError::Conflict(_))));
+            assert!(store.job("dup").await.unwrap().is_none());
+            assert_eq!(store.job_by_key("perps-devnet-1", "k0").await.unwrap().unwrap().id, "j0");
+            assert_eq!(store.job_by_seq("perps-devnet-1", 0).await.unwrap().unwrap().id, "j0");
+            // a replay's new key is bound to the job from its first use on
+            assert!(store.bind_key("perps-devnet-1", "replayed", "j0").await.unwrap());
+            assert!(!store.bind_key("perps-devnet-1", "replayed", "j0").await.unwrap(), "bound once");
+            assert_eq!(store.job_by_key("perps-devnet-1", "replayed").await.unwrap().unwrap().id, "j0");
+            assert!(store.job_by_key("perps-devnet-1", "unused").await.unwrap().is_none());
+            fresh.drop_schema().await;
         }
-        let proofs = store.batch_proofs("perps-devnet-1", 0, 1).await.unwrap();
-        assert_eq!(proofs.iter().map(|p| p.public).collect::<Vec<_>>(), vec![a0.witness.public, a1.witness.public]);
-        let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
-        assert_eq!((claimed.id.as_str(), claimed.state, claimed.attempts), ("e0", EpochState::Proving, 1));
-        assert!(store.claim_epoch("w2", LEASE).await.unwrap().is_none(), "leased");
-        assert!(store.heartbeat(WorkKind::Epoch, "e0", "w", LEASE).await.unwrap());
-        store.release(WorkKind::Epoch, "e0", "w").await.unwrap();
-        let again = store.claim_epoch("w2", LEASE).await.unwrap().unwrap();
-        assert_eq!(again.attempts, 1, "a release does not count the attempt");
-        // the lease protocol of jobs: a failed attempt and a lost lease are retried
-        assert!(!store.heartbeat(WorkKind::Epoch, "e0", "w", LEASE).await.unwrap(), "only the holder extends it");
-        store.fail(WorkKind::Epoch, "e0", "w2", "boom", Duration::ZERO).await.unwrap();
-        let failed = store.epoch("e0").await.unwrap().unwrap();
-        assert_eq!((failed.state, failed.error.as_deref()), (EpochState::Queued, Some("boom")));
-        assert_eq!(store.claim_epoch("w2", Duration::from_millis(1)).await.unwrap().unwrap().attempts, 2);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(store.requeue_expired().await.unwrap(), 1);
-        let lost = store.epoch("e0").await.unwrap().unwrap();
-        assert_eq!(lost.state, EpochState::Queued, "{lost:?}");
-        assert!(lost.error.unwrap().contains("lease expired"));
-        assert_eq!(store.claim_epoch("w2", LEASE).await.unwrap().unwrap().attempts, 3);
-        let inst = vec!["0x01".to_string()];
-        assert!(!store.complete_epoch("e0", "w", &inst, &[9], "vk", 5).await.unwrap(), "not the lease owner");
-        assert!(store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap());
-        assert!(!store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap(), "only once");
-        let done = store.epoch("e0").await.unwrap().unwrap();
-        assert_eq!((done.state, done.proof, done.instances), (EpochState::Done, Some(vec![9]), Some(inst)));
-        // an epoch over a cancelled batch waits for it and names it; once
-        // the job is retried and proven, the epoch is claimed
-        store.create_epoch("e1", "perps-devnet-1", 2, 3, 2).await.unwrap();
-        store.cancel("j3").await.unwrap();
-        assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none());
-        let waiting = store.epoch("e1").await.unwrap().unwrap();
-        assert_eq!(waiting.state, EpochState::Queued);
-        let why = waiting.error.unwrap();
-        assert!(why.starts_with("waiting for job j3 (seq 3, cancelled)") && why.contains("/v1/jobs/j3/retry"), "{why}");
-        assert_eq!(store.retry("j0").await.unwrap().unwrap().state, JobState::Done, "only failed or cancelled jobs");
-        let again = store.retry("j3").await.unwrap().unwrap();
-        assert_eq!((again.state, again.attempts, again.error), (JobState::Queued, 0, None));
-        for (id, a) in [("j2", &a2), ("j3", &a3)] {
-            let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
-            assert_eq!(c.job.id, id);
-            assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
+        async fn epochs_wait_for_their_batches_and_complete_once(dialect: Dialect) {
+            let (fresh, store, cfg) = setup(dialect).await;
+            let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+            let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
+            let (a2, _) = accept(&store, &a1.state, 2, "j2").await;
+            let (a3, _) = accept(&store, &a2.state, 3, "j3").await;
+            let (e, created) = store.create_epoch("e0", "perps-devnet-1", 0, 1, 3).await.unwrap();
+            assert!(created);
+            assert_eq!((e.state, e.first_seq, e.last_seq), (EpochState::Queued, 0, 1));
+            let (same, created) = store.create_epoch("other", "perps-devnet-1", 0, 1, 2).await.unwrap();
+            assert!(!created, "one epoch per range");
+            assert_eq!(same.id, "e0");
+            assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "its batches are not proven");
+            assert!(store.missing_epochs(2).await.unwrap().is_empty());
+            for (id, a) in [("j0", &a0), ("j1", &a1)] {
+                let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
+                assert_eq!(c.job.id, id);
+                assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
+            }
+            let proofs = store.batch_proofs("perps-devnet-1", 0, 1).await.unwrap();
+            assert_eq!(proofs.iter().map(|p| p.public).collect::<Vec<_>>(), vec![a0.witness.public, a1.witness.public]);
+            let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
+            assert_eq!((claimed.id.as_str(), claimed.state, claimed.attempts), ("e0", EpochState::Proving, 1));
+            assert!(store.claim_epoch("w2", LEASE).await.unwrap().is_none(), "leased");
+            assert!(store.heartbeat(WorkKind::Epoch, "e0", "w", LEASE).await.unwrap());
+            store.release(WorkKind::Epoch, "e0", "w").await.unwrap();
+            let again = store.claim_epoch("w2", LEASE).await.unwrap().unwrap();
+            assert_eq!(again.attempts, 1, "a release does not count the attempt");
+            // the lease protocol of jobs: a failed attempt and a lost lease are retried
+            assert!(!store.heartbeat(WorkKind::Epoch, "e0", "w", LEASE).await.unwrap(), "only the holder extends it");
+            store.fail(WorkKind::Epoch, "e0", "w2", "boom", Duration::ZERO).await.unwrap();
+            let failed = store.epoch("e0").await.unwrap().unwrap();
+            assert_eq!((failed.state, failed.error.as_deref()), (EpochState::Queued, Some("boom")));
+            assert_eq!(store.claim_epoch("w2", Duration::from_millis(1)).await.unwrap().unwrap().attempts, 2);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(store.requeue_expired().await.unwrap(), 1);
+            let lost = store.epoch("e0").await.unwrap().unwrap();
+            assert_eq!(lost.state, EpochState::Queued, "{lost:?}");
+            assert!(lost.error.unwrap().contains("lease expired"));
+            assert_eq!(store.claim_epoch("w2", LEASE).await.unwrap().unwrap().attempts, 3);
+            let inst = vec!["0x01".to_string()];
+            assert!(!store.complete_epoch("e0", "w", &inst, &[9], "vk", 5).await.unwrap(), "not the lease owner");
+            assert!(store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap());
+            assert!(!store.complete_epoch("e0", "w2", &inst, &[9], "vk", 5).await.unwrap(), "only once");
+            let done = store.epoch("e0").await.unwrap().unwrap();
+            assert_eq!((done.state, done.proof, done.instances), (EpochState::Done, Some(vec![9]), Some(inst)));
+            // an epoch over a cancelled batch waits for it and names it; once
+            // the job is retried and proven, the epoch is claimed
+            store.create_epoch("e1", "perps-devnet-1", 2, 3, 2).await.unwrap();
+            store.cancel("j3").await.unwrap();
+            assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none());
+            let waiting = store.epoch("e1").await.unwrap().unwrap();
+            assert_eq!(waiting.state, EpochState::Queued);
+            let why = waiting.error.unwrap();
+            assert!(why.starts_with("waiting for job j3 (seq 3, cancelled)") && why.contains("/v1/jobs/j3/retry"), "{why}");
+            assert_eq!(store.retry("j0").await.unwrap().unwrap().state, JobState::Done, "only failed or cancelled jobs");
+            let again = store.retry("j3").await.unwrap().unwrap();
+            assert_eq!((again.state, again.attempts, again.error), (JobState::Queued, 0, None));
+            for (id, a) in [("j2", &a2), ("j3", &a3)] {
+                let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
+                assert_eq!(c.job.id, id);
+                assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
+            }
+            let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
+            assert_eq!((claimed.id.as_str(), claimed.error), ("e1", None), "unblocked, the note is gone");
+            // a failed attempt's error stays while the epoch waits out its backoff
+            store.fail(WorkKind::Epoch, "e1", "w", "boom", Duration::from_secs(60)).await.unwrap();
+            assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "backing off");
+            assert_eq!(store.epoch("e1").await.unwrap().unwrap().error.as_deref(), Some("boom"));
+            assert_eq!(store.list_epochs("perps-devnet-1", 0, 10).await.unwrap().len(), 2);
+            assert_eq!(store.list_epochs("perps-devnet-1", 1, 10).await.unwrap().len(), 1);
+            fresh.drop_schema().await;
         }
-        let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
-        assert_eq!((claimed.id.as_str(), claimed.error), ("e1", None), "unblocked, the note is gone");
-        // a failed attempt's error stays while the epoch waits out its backoff
-        store.fail(WorkKind::Epoch, "e1", "w", "boom", Duration::from_secs(60)).await.unwrap();
-        assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "backing off");
-        assert_eq!(store.epoch("e1").await.unwrap().unwrap().error.as_deref(), Some("boom"));
-        assert_eq!(store.list_epochs("perps-devnet-1", 0, 10).await.unwrap().len(), 2);
-        assert_eq!(store.list_epochs("perps-devnet-1", 1, 10).await.unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn missed_automatic_epochs_are_found() {
-        let (_d, store, cfg) = setup().await;
-        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
-        for (id, a) in [("j0", &a0), ("j1", &a1)] {
-            store.claim_job("w", LEASE).await.unwrap().unwrap();
-            assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
+        async fn missed_automatic_epochs_are_found(dialect: Dialect) {
+            let (fresh, store, cfg) = setup(dialect).await;
+            let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+            let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
+            for (id, a) in [("j0", &a0), ("j1", &a1)] {
+                store.claim_job("w", LEASE).await.unwrap().unwrap();
+                assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
+            }
+            assert_eq!(store.missing_epochs(2).await.unwrap(), vec![("perps-devnet-1".to_string(), 1)]);
+            assert!(store.missing_epochs(4).await.unwrap().is_empty());
+            store.create_epoch("e", "perps-devnet-1", 0, 1, 2).await.unwrap();
+            assert!(store.missing_epochs(2).await.unwrap().is_empty());
+            fresh.drop_schema().await;
         }
-        assert_eq!(store.missing_epochs(2).await.unwrap(), vec![("perps-devnet-1".to_string(), 1)]);
-        assert!(store.missing_epochs(4).await.unwrap().is_empty());
-        store.create_epoch("e", "perps-devnet-1", 0, 1, 2).await.unwrap();
-        assert!(store.missing_epochs(2).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn claims_follow_sequence_and_complete_once() {
-        let (_d, store, cfg) = setup().await;
-        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        accept(&store, &a0.state, 1, "j1").await;
-        let c = store.claim_job("w1", LEASE).await.unwrap().unwrap();
-        assert_eq!((c.job.id.as_str(), c.job.attempts, c.job.state), ("j0", 1, JobState::Witness));
-        assert_eq!(c.witness, a0.witness);
-        assert!(store.claim_job("w2", LEASE).await.unwrap().is_none(), "seq 1 waits for seq 0");
-        assert!(!store.complete_job("j0", "w2", &proof(&a0), Timings::default()).await.unwrap(), "not the lease owner");
-        assert!(store.set_stage("j0", "w1", JobState::Proving, 0.5).await.unwrap());
-        assert!(store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap());
-        assert!(!store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap(), "only once");
-        assert_eq!(store.proof("j0").await.unwrap().unwrap().proof, vec![1, 2, 3]);
-        let c = store.claim_job("w2", LEASE).await.unwrap().unwrap();
-        assert_eq!(c.job.id, "j1");
-        assert!(store.proof("j1").await.unwrap().is_none());
-        let counts = store.counts().await.unwrap();
-        assert!(counts.contains(&(JobState::Done, 1)) && counts.contains(&(JobState::Witness, 1)));
-    }
-
-    #[tokio::test]
-    async fn expired_leases_requeue_and_attempts_are_bounded() {
-        let (_d, store, cfg) = setup().await;
-        accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        store.claim_job("w1", Duration::from_millis(1)).await.unwrap().unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        assert!(!store.heartbeat(WorkKind::Job, "j0", "w2", LEASE).await.unwrap());
-        assert_eq!(store.requeue_expired().await.unwrap(), 1);
-        let j = store.job("j0").await.unwrap().unwrap();
-        assert_eq!((j.state, j.attempts), (JobState::Queued, 1));
-        assert!(j.error.unwrap().contains("lease expired"));
-        // the second (last) attempt fails for good
-        store.claim_job("w2", LEASE).await.unwrap().unwrap();
-        store.fail(WorkKind::Job, "j0", "w2", "boom", Duration::ZERO).await.unwrap();
-        let j = store.job("j0").await.unwrap().unwrap();
-        assert_eq!((j.state, j.attempts, j.error.as_deref()), (JobState::Failed, 2, Some("boom")));
-        assert!(j.finished_at.is_some());
-    }
-
-    #[tokio::test]
-    async fn failures_back_off_cancel_and_release() {
-        let (_d, store, cfg) = setup().await;
-        let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
-        store.claim_job("w1", LEASE).await.unwrap().unwrap();
-        store.fail(WorkKind::Job, "j0", "w1", "transient", Duration::from_secs(60)).await.unwrap();
-        assert_eq!(store.job("j0").await.unwrap().unwrap().state, JobState::Queued);
-        assert!(store.claim_job("w1", LEASE).await.unwrap().is_none(), "backing off");
-        accept(&store, &a0.state, 1, "j1").await;
-        assert!(store.claim_job("w1", LEASE).await.unwrap().is_none(), "seq 1 still waits behind seq 0");
-        let j = store.cancel("j0").await.unwrap().unwrap();
-        assert_eq!(j.state, JobState::Cancelled);
-        let c = store.claim_job("w1", LEASE).await.unwrap().unwrap();
-        assert_eq!(c.job.id, "j1", "a cancelled job no longer blocks its chain");
-        store.release(WorkKind::Job, "j1", "w1").await.unwrap();
-        let j = store.job("j1").await.unwrap().unwrap();
-        assert_eq!((j.state, j.attempts), (JobState::Queued, 0), "release does not count the attempt");
-        assert!(store.cancel("nope").await.unwrap().is_none());
-        let page = store.list_jobs(&JobFilter { chain: None, state: None, after: None, limit: 1 }).await.unwrap();
-        assert_eq!(page.len(), 1);
-        let next = store
-            .list_jobs(&JobFilter { chain: None, state: None, after: Some(page[0].cursor), limit: 10 })
-            .await
-            .unwrap();
-        assert_eq!(next.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), vec!["j1"]);
-        let cancelled = store
-            .list_jobs(&JobFilter { state: Some(JobState::Cancelled), limit: 10, ..Default::default() })
-            .await
-            .unwrap();
-        assert_eq!(cancelled.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn api_keys() {
-        let (_d, store, _) = setup().await;
-        store.add_key("abc", "seq", &[7; 32]).await.unwrap();
-        assert_eq!(store.key("abc").await.unwrap().unwrap().hash, vec![7; 32]);
-        assert!(store.revoke_key("abc").await.unwrap());
-        assert!(!store.revoke_key("abc").await.unwrap());
-        assert!(store.keys().await.unwrap()[0].revoked_at.is_some());
+        async fn claims_follow_sequence_and_complete_once(dialect: Dialect) {
+            let (fresh, store, cfg) = setup(dialect).await;
+            let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+            accept(&store, &a0.state, 1, "j1").await;
+            let c = store.claim_job("w1", LEASE).await.unwrap().unwrap();
+            assert_eq!((c.job.id.as_str(), c.job.attempts, c.job.state), ("j0", 1, JobState::Witness));
+            assert_eq!(c.witness, a0.witness);
+            assert!(store.claim_job("w2", LEASE).await.unwrap().is_none(), "seq 1 waits for seq 0");
+            assert!(!store.complete_job("j0", "w2", &proof(&a0), Timings::default()).await.unwrap(), "not the lease owner");
+            assert!(store.set_stage("j0", "w1", JobState::Proving, 0.5).await.unwrap());
+            assert!(store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap());
+            assert!(!store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap(), "only once");
+            assert_eq!(store.proof("j0").await.unwrap().unwrap().proof, vec![1, 2, 3]);
+            let c = store.claim_job("w2", LEASE).await.unwrap().unwrap();
+            assert_eq!(c.job.id, "j1");
+            assert!(store.proof("j1").await.unwrap().is_none());
+            let counts = store.counts().await.unwrap();
+            assert!(counts.contains(&(JobState::Done, 1)) && counts.contains(&(JobState::Witness, 1)));
+            fresh.drop_schema().await;
+        }
+        async fn expired_leases_requeue_and_attempts_are_bounded(dialect: Dialect) {
+            let (fresh, store, cfg) = setup(dialect).await;
+            accept(&store, &cfg.genesis_state(), 0, "j0").await;
+            store.claim_job("w1", Duration::from_millis(1)).await.unwrap().unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(!store.heartbeat(WorkKind::Job, "j0", "w2", LEASE).await.unwrap());
+            assert_eq!(store.requeue_expired().await.unwrap(), 1);
+            let j = store.job("j0").await.unwrap().unwrap();
+            assert_eq!((j.state, j.attempts), (JobState::Queued, 1));
+            assert!(j.error.unwrap().contains("lease expired"));
+            // the second (last) attempt fails for good
+            store.claim_job("w2", LEASE).await.unwrap().unwrap();
+            store.fail(WorkKind::Job, "j0", "w2", "boom", Duration::ZERO).await.unwrap();
+            let j = store.job("j0").await.unwrap().unwrap();
+            assert_eq!((j.state, j.attempts, j.error.as_deref()), (JobState::Failed, 2, Some("boom")));
+            assert!(j.finished_at.is_some());
+            fresh.drop_schema().await;
+        }
+        async fn failures_back_off_cancel_and_release(dialect: Dialect) {
+            let (fresh, store, cfg) = setup(dialect).await;
+            let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+            store.claim_job("w1", LEASE).await.unwrap().unwrap();
+            store.fail(WorkKind::Job, "j0", "w1", "transient", Duration::from_secs(60)).await.unwrap();
+            assert_eq!(store.job("j0").await.unwrap().unwrap().state, JobState::Queued);
+            assert!(store.claim_job("w1", LEASE).await.unwrap().is_none(), "backing off");
+            accept(&store, &a0.state, 1, "j1").await;
+            assert!(store.claim_job("w1", LEASE).await.unwrap().is_none(), "seq 1 still waits behind seq 0");
+            let j = store.cancel("j0").await.unwrap().unwrap();
+            assert_eq!(j.state, JobState::Cancelled);
+            let c = store.claim_job("w1", LEASE).await.unwrap().unwrap();
+            assert_eq!(c.job.id, "j1", "a cancelled job no longer blocks its chain");
+            store.release(WorkKind::Job, "j1", "w1").await.unwrap();
+            let j = store.job("j1").await.unwrap().unwrap();
+            assert_eq!((j.state, j.attempts), (JobState::Queued, 0), "release does not count the attempt");
+            assert!(store.cancel("nope").await.unwrap().is_none());
+            let page = store.list_jobs(&JobFilter { chain: None, state: None, after: None, limit: 1 }).await.unwrap();
+            assert_eq!(page.len(), 1);
+            let next = store
+                .list_jobs(&JobFilter { chain: None, state: None, after: Some(page[0].cursor), limit: 10 })
+                .await
+                .unwrap();
+            assert_eq!(next.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), vec!["j1"]);
+            let cancelled = store
+                .list_jobs(&JobFilter { state: Some(JobState::Cancelled), limit: 10, ..Default::default() })
+                .await
+                .unwrap();
+            assert_eq!(cancelled.len(), 1);
+            fresh.drop_schema().await;
+        }
+        async fn api_keys(dialect: Dialect) {
+            let (fresh, store, _) = setup(dialect).await;
+            store.add_key("abc", "seq", &[7; 32]).await.unwrap();
+            assert_eq!(store.key("abc").await.unwrap().unwrap().hash, vec![7; 32]);
+            assert!(store.revoke_key("abc").await.unwrap());
+            assert!(!store.revoke_key("abc").await.unwrap());
+            assert!(store.keys().await.unwrap()[0].revoked_at.is_some());
+            fresh.drop_schema().await;
+        }
     }
 }
