@@ -156,6 +156,10 @@ pub enum Command {
         /// Database file [default: DATA_DIR/statesync.db].
         #[arg(long, global = true, env = "STATESYNC_DATABASE")]
         database: Option<PathBuf>,
+        /// The service's PostgreSQL instead of the SQLite file (as `serve
+        /// --database-url`).
+        #[arg(long, global = true, env = "STATESYNC_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Submit a batch to a running service (retries 5xx and 429 with backoff).
     Submit {
@@ -368,7 +372,7 @@ pub fn run(cli: Cli) -> ExitCode {
             _ => Err(Failure::input("sign needs --chain and --key-file")),
         },
         Command::Shape { chain, json, prover } => shape(&chain, json, &prover),
-        Command::Keys { action, data_dir, database } => keys(action, &data_dir, database),
+        Command::Keys { action, data_dir, database, database_url } => keys(action, &data_dir, database, database_url),
         Command::Submit { url, chain, api_key, idempotency_key, wait, batch } => {
             submit(&url, &chain, api_key, idempotency_key.as_deref(), wait, &batch)
         }
@@ -544,12 +548,24 @@ fn serve(args: &crate::config::ServeArgs) -> Result<(), Failure> {
     result.map_err(Failure::failed)
 }
 
-fn keys(action: KeysAction, data_dir: &Path, database: Option<PathBuf>) -> Result<(), Failure> {
-    use crate::store::ApiKeyStore;
+fn keys(
+    action: KeysAction,
+    data_dir: &Path,
+    database: Option<PathBuf>,
+    database_url: Option<String>,
+) -> Result<(), Failure> {
+    use crate::store::{sql::SqlStore, ApiKeyStore};
     let db = database.unwrap_or_else(|| data_dir.join("statesync.db"));
     runtime()?.block_on(async move {
-        fs::create_dir_all(data_dir).map_err(|e| Failure::failed(format!("creating {}: {e}", data_dir.display())))?;
-        let store = crate::store::sql::SqlStore::sqlite(&db).await.map_err(|e| Failure::failed(e.to_string()))?;
+        let store = match database_url {
+            Some(url) => SqlStore::postgres(&url, None).await,
+            None => {
+                fs::create_dir_all(data_dir)
+                    .map_err(|e| Failure::failed(format!("creating {}: {e}", data_dir.display())))?;
+                SqlStore::sqlite(&db).await
+            }
+        }
+        .map_err(|e| Failure::failed(e.to_string()))?;
         let fail = |e: crate::store::StoreError| Failure::failed(e.to_string());
         match action {
             KeysAction::Add { name } => {

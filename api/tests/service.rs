@@ -518,7 +518,8 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
     assert_eq!(next["old_root"], accepted["new_root"]);
 }
 
-/// The service on PostgreSQL (`--database-url`, a schema of its own): a
+/// The service on PostgreSQL (`--database-url`, a schema of its own, its API
+/// key added there by `statesync keys --database-url`): a
 /// batch accepted and proven, the process killed with -9, and the restarted
 /// one continuing the chain from the database (no SQLite file is written).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,26 +530,34 @@ async fn the_service_on_postgresql_proves_and_keeps_its_chain() {
     sqlx::any::install_default_drivers();
     let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL (scripts/test starts the local server)");
     sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    let args = ["--open", "--database-url", &format!("{base}?options=-c%20search_path%3D{schema}")];
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
     let tmp = tempfile::tempdir().unwrap();
+    // the API key lives in PostgreSQL too
+    let out = Command::new(BIN).args(["keys", "add", "--name", "pg", "--database-url", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["key"].as_str().unwrap().to_string();
+    let args = ["--database-url", url.as_str()];
     let mut server = Server::start(tmp.path(), &args);
-    let api = Api::new(&server, "");
+    let api = Api::new(&server, &key);
+    let anon = reqwest::Client::new();
+    let unauthorized = anon.get(format!("{}/v1/jobs", server.url)).send().await.unwrap().status();
+    assert_eq!(unauthorized, StatusCode::UNAUTHORIZED, "keys are checked against PostgreSQL");
     assert_eq!(api.post("/v1/chains", &tiny_chain("pg", 1, 3)).await.0, StatusCode::CREATED);
     let (s, first) = api.post("/v1/chains/pg/batches", &deposit("pg", 0, 5)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{first}");
-    let client = Client::new(&server.url, None);
+    let client = Client::new(&server.url, Some(key.clone()));
     let job = wait_done(&client, first["job_id"].as_str().unwrap()).await;
     assert_eq!(job.state, statesync_api::store::JobState::Done, "{job:?}");
     server.kill9();
 
     let server = Server::start(tmp.path(), &args);
-    let api = Api::new(&server, "");
+    let api = Api::new(&server, &key);
     let (_, chain) = api.get("/v1/chains/pg").await;
     assert_eq!((chain["next_seq"].as_u64(), &chain["state_root"]), (Some(1), &first["new_root"]), "{chain}");
     let (s, next) = api.post("/v1/chains/pg/batches", &deposit("pg", 1, 5)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{next}");
     assert_eq!(next["old_root"], first["new_root"]);
-    let client = Client::new(&server.url, None);
+    let client = Client::new(&server.url, Some(key));
     assert!(client.proof(first["job_id"].as_str().unwrap()).await.is_ok(), "the proof is in PostgreSQL");
     assert!(!tmp.path().join("statesync.db").exists(), "no SQLite database beside it");
     drop(server);
