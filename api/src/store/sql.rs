@@ -1,9 +1,9 @@
 //! The store ([`super::Store`]) on SQL: SQLite (WAL, the embedded default)
-//! or PostgreSQL (several API nodes and workers on one database), through
-//! sqlx's `Any` driver. One implementation serves both, so both have the
-//! same semantics by construction: every statement is written once, with
-//! `?` or `?N` parameters and `{kind:state}` placeholders that [`Dialect::sql`]
-//! turns into each database's text. The schemas are per database
+//! or PostgreSQL (a database server), through sqlx's `Any` driver. One
+//! implementation serves both, so both have the same semantics by
+//! construction: every statement is written once, with `?` or `?N`
+//! parameters and `{kind:state}` placeholders that `SqlStore::sql` turns into
+//! each database's text. The schemas are per database
 //! (`migrations/` for SQLite, `migrations/postgres/` for PostgreSQL).
 //!
 //! SQLite: writes go through one connection, so transactions never race for
@@ -19,7 +19,7 @@ use std::{str::FromStr, time::Duration};
 use async_trait::async_trait;
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    sqlite::SqliteConnectOptions,
     AnyPool, ConnectOptions, Executor, Row,
 };
 use statesync_circuits::{
@@ -72,15 +72,11 @@ impl SqlStore {
     /// Opens (creating) the SQLite database at `path` and applies the schema.
     pub async fn sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?.create_if_missing(true);
         let any = |o: SqliteConnectOptions| AnyConnectOptions::from_url(&o.to_url_lossy());
-        // the URL carries the file and mode, not the pragmas: set them on
-        // every connection
+        // the `Any` URL carries the file and its mode (create, read-only),
+        // not the pragmas: WAL, full sync, a busy timeout and foreign keys
+        // are set on every connection
         let pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000; \
                        PRAGMA foreign_keys = ON;";
         let writer = AnyPoolOptions::new()
@@ -118,11 +114,6 @@ impl SqlStore {
         let store = SqlStore { dialect: Dialect::Postgres, writer: pool.clone(), reader: pool };
         store.migrate(&POSTGRES_SCHEMA).await?;
         Ok(store)
-    }
-
-    /// The database this store talks to.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
     }
 
     /// Applies `schema` (idempotent statements) and checks the state
