@@ -524,8 +524,7 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
 /// one continuing the chain from the database (no SQLite file is written).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_on_postgresql_proves_and_keeps_its_chain() {
-    let base =
-        std::env::var("STATESYNC_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = statesync_testkit::postgres_url();
     let schema = format!("s{}", uuid::Uuid::new_v4().simple());
     sqlx::any::install_default_drivers();
     let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL (scripts/test starts the local server)");

@@ -62,6 +62,12 @@ pub fn prover_in(dir: &Path, hal: impl Hal + 'static) -> Prover {
     Prover::in_cache_dir(None, dir, Arc::new(hal))
 }
 
+/// The PostgreSQL the tests use: `STATESYNC_TEST_POSTGRES`, else the local
+/// server (`scripts/test` starts it when it is down).
+pub fn postgres_url() -> String {
+    std::env::var("STATESYNC_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// The shared test cache of the calling test binary
 /// (`CARGO_TARGET_TMPDIR`): the development SRS is deterministic and keys
 /// are content-addressed, so every test binary, and every run, shares them.

@@ -965,15 +965,9 @@ mod tests {
         state::ChainState,
     };
     use statesync_prover::snark::TranscriptKind;
-    use statesync_testkit::deposit_batch;
+    use statesync_testkit::{deposit_batch, postgres_url};
 
     use super::*;
-
-    /// The PostgreSQL the tests use: `STATESYNC_TEST_POSTGRES`, else the
-    /// local server (`scripts/test` starts it when it is down).
-    fn postgres_url() -> String {
-        std::env::var("STATESYNC_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-    }
 
     /// A fresh database: a temporary SQLite file, or a schema of its own on
     /// PostgreSQL (dropped by [`Fresh::drop_schema`] when the test passes),
