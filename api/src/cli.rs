@@ -52,7 +52,7 @@ pub enum LogFormat {
 impl Cli {
     /// Installs the log subscriber this command line asks for.
     pub fn init_logs(&self) {
-        let default = if matches!(self.command, Command::Serve(_)) { "info" } else { "warn" };
+        let default = if matches!(self.command, Command::Serve(_) | Command::Worker(_)) { "info" } else { "warn" };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
         let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
         match self.log_format {
@@ -145,6 +145,16 @@ pub enum Command {
     },
     /// Run the proving service (HTTP API, durable queue, in-process workers).
     Serve(crate::config::ServeArgs),
+    /// Run a proving worker for a cluster: claims jobs and epochs from the
+    /// service's PostgreSQL, one proving loop per GPU (or the CPU), no API.
+    Worker(crate::worker::WorkerArgs),
+    /// Health check of a running node (container HEALTHCHECK): exit 0 when
+    /// URL answers 2xx within 5 s, 1 otherwise.
+    Probe {
+        /// An API node's or a worker's readiness URL.
+        #[arg(env = "STATESYNC_HEALTH_URL", default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
     /// Manage API keys in the service's database.
     Keys {
         /// Action.
@@ -365,6 +375,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify { .. } => Err(Failure::input("verify needs --chain or --vk")),
         Command::EvmVerifier { chain, epoch_size, out, prover } => evm_verifier(&chain, epoch_size, &out, &prover),
         Command::Serve(args) => serve(&args),
+        Command::Worker(args) => worker(&args),
+        Command::Probe { url } => probe(&url),
         Command::Devices => devices(),
         Command::Account { action } => crate::signing::account(action),
         Command::Sign { chain, key_file, action } => match (chain, key_file) {
@@ -453,7 +465,7 @@ fn shape(chain: &Path, json: bool, opts: &ProverOpts) -> Result<(), Failure> {
 
 fn devices() -> Result<(), Failure> {
     let hal = hal::select(None)?;
-    let r = crate::devices::Devices::probe().report(hal.as_ref());
+    let r = crate::devices::Devices::probe().report(hal.as_ref(), &[]);
     if r.gpus.is_empty() {
         eprintln!("no GPU found ({}); the CPU backend is used", r.nvml_error.as_deref().unwrap_or("NVML lists none"));
     }
@@ -541,11 +553,36 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn serve(args: &crate::config::ServeArgs) -> Result<(), Failure> {
     let cfg = args.resolve().map_err(Failure::input)?;
+    run_service(crate::serve::serve(cfg))
+}
+
+fn worker(args: &crate::worker::WorkerArgs) -> Result<(), Failure> {
+    let plan = args.resolve().map_err(Failure::input)?;
+    run_service(crate::worker::run(plan))
+}
+
+/// Runs a long-lived process (`serve`, `worker`) until it stops.
+fn run_service(process: impl std::future::Future<Output = Result<(), String>>) -> Result<(), Failure> {
     let rt = runtime()?;
-    let result = rt.block_on(crate::serve::serve(cfg));
+    let result = rt.block_on(process);
     // a proof still running on a blocking thread was released to the queue: do not wait for it
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     result.map_err(Failure::failed)
+}
+
+fn probe(url: &str) -> Result<(), Failure> {
+    runtime()?.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|e| Failure::failed(e.to_string()))?;
+        let resp = client.get(url).send().await.map_err(|e| Failure::failed(format!("{url}: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(Failure::failed(format!("{url}: {}", resp.status())));
+        }
+        println!("{url}: {}", resp.status());
+        Ok(())
+    })
 }
 
 fn keys(

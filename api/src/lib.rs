@@ -1,5 +1,6 @@
 //! statesync-api: the HTTP service (`statesync serve`), its durable store and
-//! workers, a Rust client, and the `statesync` command line.
+//! workers (in process, or `statesync worker` processes), a Rust client, and
+//! the `statesync` command line.
 
 pub mod cli;
 pub mod client;
@@ -15,3 +16,4 @@ pub mod signing;
 pub mod statedir;
 pub mod store;
 pub mod vkverify;
+pub mod worker;

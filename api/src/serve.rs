@@ -1,16 +1,19 @@
 //! `statesync serve`: store, workers and HTTP server in one process, with
 //! graceful shutdown on SIGTERM or ctrl-c (stop claiming, give running jobs
 //! back to the queue, end event streams, drain HTTP within
-//! [`SHUTDOWN_GRACE`], exit).
+//! [`SHUTDOWN_GRACE`], exit). `--workers 0` serves the API only, for a
+//! cluster whose proofs are made by `statesync worker` processes
+//! ([`crate::worker`]).
 
 use std::{
     sync::{atomic::Ordering, Arc},
     time::Duration,
 };
 
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::task::JoinHandle;
 
-use crate::{config::ServeConfig, http, service, store::sql::SqlStore};
+use crate::{config::ServeConfig, devices::ProvingDevice, http, service, store::sql::SqlStore};
 
 /// How long open HTTP connections may take to finish after a shutdown
 /// signal before they are closed.
@@ -26,11 +29,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
             SqlStore::sqlite(&cfg.database).await.map_err(|e| format!("opening {}: {e}", cfg.database.display()))?
         }
     };
-    let metrics = PrometheusBuilder::new()
-        .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
-        .map_err(|e| e.to_string())?
-        .install_recorder()
-        .map_err(|e| format!("metrics: {e}"))?;
+    let metrics = install_metrics()?;
     let listener = tokio::net::TcpListener::bind(cfg.bind).await.map_err(|e| format!("binding {}: {e}", cfg.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let hal = statesync_prover::hal::select(cfg.backend).map_err(|e| format!("prover backend: {e}"))?;
@@ -38,10 +37,17 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     println!("proving on {hal_name}");
     let svc = Arc::new(service::Service::new(Arc::new(store), cfg.clone(), hal));
     let stop = svc.stopping.clone();
-    let instance = uuid::Uuid::new_v4().simple().to_string();
-    let workers: Vec<_> = (0..cfg.workers)
-        .map(|i| tokio::spawn(service::run_worker(svc.clone(), format!("w-{}-{i}", &instance[..8]), stop.clone())))
-        .collect();
+    let mut workers = vec![];
+    if cfg.workers > 0 {
+        let label = match svc.prover.hal().backend() {
+            statesync_prover::hal::Backend::Cuda => "cuda:0".to_string(),
+            other => other.to_string(),
+        };
+        let device = svc.add_device(label, svc.prover.clone(), cfg.workers);
+        workers = spawn_loops(&svc, &device, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    } else {
+        println!("no proving workers (--workers 0): jobs wait for `statesync worker` processes on this database");
+    }
     if svc.prover.srs().is_insecure() {
         println!("WARNING: proving with the INSECURE development SRS (public seed); pass --srs with ceremony params in production");
     }
@@ -52,14 +58,7 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     tracing::info!(%addr, backend = %hal_name, workers = cfg.workers, "statesync started");
     svc.ready.store(true, Ordering::SeqCst);
     let app = http::router(svc.clone(), metrics);
-    let signal = {
-        let stop = stop.clone();
-        async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: no new claims, running jobs go back to the queue, event streams end");
-            stop.cancel();
-        }
-    };
+    let signal = cancel_on_signal(stop.clone(), "no new claims, running jobs go back to the queue, event streams end");
     let grace = async {
         stop.cancelled().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -72,13 +71,49 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     tracing::info!("HTTP server stopped");
     stop.cancel();
     svc.ready.store(false, Ordering::SeqCst);
-    for w in workers {
-        let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
-    }
+    join_loops(workers).await;
     tracing::info!("statesync stopped");
     served.map_err(|e| e.to_string())
 }
 
+/// Installs the Prometheus recorder (`/metrics`).
+pub(crate) fn install_metrics() -> Result<PrometheusHandle, String> {
+    PrometheusBuilder::new()
+        .set_buckets(&[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0])
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))
+}
+
+/// Spawns `device`'s proving loops, named `w-{instance}-{label}-{i}`.
+pub(crate) fn spawn_loops(
+    svc: &Arc<service::Service>,
+    device: &Arc<ProvingDevice>,
+    instance: &str,
+) -> Vec<JoinHandle<()>> {
+    (0..device.loops)
+        .map(|i| {
+            let name = format!("w-{instance}-{}-{i}", device.label.replace(':', ""));
+            tokio::spawn(service::run_worker(svc.clone(), name, device.clone(), svc.stopping.clone()))
+        })
+        .collect()
+}
+
+/// Waits (at most 30 s each) for proving loops that were told to stop.
+pub(crate) async fn join_loops(loops: Vec<JoinHandle<()>>) {
+    for w in loops {
+        let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
+    }
+}
+
+/// Cancels `stop` on SIGTERM or ctrl-c (logging `what` shutting down means).
+pub(crate) async fn cancel_on_signal(stop: tokio_util::sync::CancellationToken, what: &'static str) {
+    shutdown_signal().await;
+    tracing::info!("shutting down: {what}");
+    stop.cancel();
+}
+
+/// Resolves on SIGTERM or ctrl-c.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::ServeConfig,
+    devices::ProvingDevice,
     store::{BatchProof, ChainRecord, EpochRecord, Job, JobState, NewJob, Store, StoreError, Timings, Work, WorkKind},
 };
 
@@ -101,6 +102,16 @@ pub enum WorkerError {
     NotVerified(&'static str),
 }
 
+impl WorkerError {
+    /// Whether the device failed rather than the work (out of memory, a
+    /// failed launch, a lost GPU): the work goes back to the queue at once
+    /// for another device, and the device's failure counts toward taking it
+    /// out of the rotation.
+    pub fn is_device_error(&self) -> bool {
+        matches!(self, WorkerError::Prover(ProverError::Device(_)))
+    }
+}
+
 /// What an accepted submission returns.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -113,6 +124,8 @@ pub struct Accepted {
 struct ChainEntry {
     config: ChainConfig,
     state: ChainState,
+    /// `state`'s root, hex (as the store keeps it).
+    root: String,
 }
 
 /// Shared service state.
@@ -124,8 +137,11 @@ pub struct Service {
     chains: std::sync::Mutex<HashMap<String, Arc<Mutex<Option<ChainEntry>>>>>,
     /// Wakes idle workers.
     pub work: Notify,
-    /// The prover every proof is made with (SRS, keys, the Hal).
+    /// The process's prover (SRS, keys, the main Hal): verifying keys,
+    /// and the proofs of its in-process workers.
     pub prover: Prover,
+    /// The devices this process's proving loops run on, with their health.
+    proving: std::sync::Mutex<Vec<Arc<ProvingDevice>>>,
     /// Set once the store is open and workers run.
     pub ready: AtomicBool,
     /// Proving devices and GPU telemetry.
@@ -164,6 +180,7 @@ impl Service {
             chains: Default::default(),
             work: Notify::new(),
             prover,
+            proving: Default::default(),
             ready: AtomicBool::new(false),
             devices: crate::devices::Devices::probe(),
             stopping: CancellationToken::new(),
@@ -171,6 +188,24 @@ impl Service {
             set_up: Default::default(),
             vk_work: Default::default(),
         }
+    }
+
+    /// Adds a device to prove on with `loops` proving loops (the caller
+    /// spawns them with [`run_worker`]).
+    pub fn add_device(&self, label: impl Into<String>, prover: Prover, loops: usize) -> Arc<ProvingDevice> {
+        let device = ProvingDevice::new(label, prover, loops);
+        self.proving.lock().unwrap_or_else(|p| p.into_inner()).push(device.clone());
+        device
+    }
+
+    /// The devices this process proves on.
+    pub fn proving_devices(&self) -> Vec<Arc<ProvingDevice>> {
+        self.proving.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What `GET /v1/devices` answers.
+    pub fn device_report(&self) -> crate::devices::DeviceReport {
+        self.devices.report(self.prover.hal().as_ref(), &self.proving_devices())
     }
 
     /// Cancels a job that is not finished (returned as it is after; `None`
@@ -212,21 +247,65 @@ impl Service {
     }
 
     /// Validates, applies and enqueues a batch; replays return the same job.
+    ///
+    /// Several API nodes may share one database: acceptance is serialized
+    /// per chain in this process by the chain's mutex and across processes
+    /// by the database (the commit advances the chain only if it is still at
+    /// the batch's seq). A cached state is checked against the stored next
+    /// seq and root before use and reloaded when another node moved the
+    /// chain; a commit that finds the chain moved meanwhile writes nothing,
+    /// and the batch is decided again on the new state (a replay, a
+    /// conflict, a gap, or accepted).
     pub async fn submit(&self, chain: &str, batch: Batch, idem_key: Option<String>) -> Result<Accepted, SubmitError> {
+        const ROUNDS: usize = 4;
         let hash = content_hash(&batch);
         let entry = self.entry(chain);
         let mut guard = entry.lock().await;
-        if guard.is_none() {
+        for _ in 0..ROUNDS {
+            match self.submit_locked(&mut guard, chain, &batch, &hash, &idem_key).await {
+                Err(SubmitError::Store(StoreError::Stale(why))) => {
+                    tracing::info!(chain, seq = batch.seq, "another node moved the chain ({why}): deciding again");
+                    *guard = None;
+                }
+                Err(SubmitError::UnknownChain(c)) => {
+                    drop(guard);
+                    // do not keep an entry per unknown name a client tries
+                    self.chains.lock().unwrap_or_else(|p| p.into_inner()).remove(chain);
+                    return Err(SubmitError::UnknownChain(c));
+                }
+                other => return other,
+            }
+        }
+        Err(SubmitError::Conflict(format!(
+            "chain {chain} kept moving while seq {} was being accepted (other API nodes): submit again",
+            batch.seq
+        )))
+    }
+
+    /// One decision on a batch, under the chain's mutex.
+    async fn submit_locked(
+        &self,
+        cache: &mut Option<ChainEntry>,
+        chain: &str,
+        batch: &Batch,
+        hash: &str,
+        idem_key: &Option<String>,
+    ) -> Result<Accepted, SubmitError> {
+        if let Some(cached) = cache.as_ref() {
+            // another node on the same database may have moved the chain
+            match self.store.chain_head(chain).await? {
+                Some((next_seq, root)) if next_seq == cached.state.next_seq && root == cached.root => {}
+                _ => *cache = None,
+            }
+        }
+        if cache.is_none() {
             let Some((config, state)) = self.store.chain_state(chain).await? else {
-                drop(guard);
-                // do not keep an entry per unknown name a client tries
-                self.chains.lock().unwrap_or_else(|p| p.into_inner()).remove(chain);
                 return Err(SubmitError::UnknownChain(chain.to_string()));
             };
-            *guard = Some(ChainEntry { config, state });
+            *cache = Some(ChainEntry { root: fr_hex::to_hex(&state.root()), config, state });
         }
-        let cached = guard.as_ref().expect("loaded above");
-        if let Some(key) = &idem_key {
+        let cached = cache.as_ref().expect("loaded above");
+        if let Some(key) = idem_key {
             if let Some(job) = self.store.job_by_key(chain, key).await? {
                 return if job.content_hash == hash {
                     Ok(Accepted { job, replayed: true })
@@ -237,7 +316,7 @@ impl Service {
         }
         if let Some(job) = self.store.job_by_seq(chain, batch.seq).await? {
             return if job.content_hash == hash {
-                if let Some(key) = &idem_key {
+                if let Some(key) = idem_key {
                     // the key names this job from now on
                     self.store.bind_key(chain, key, &job.id).await?;
                 }
@@ -250,17 +329,18 @@ impl Service {
         if batch.seq != expected {
             return Err(SubmitError::Gap { expected, got: batch.seq });
         }
-        let applied = apply_batch(&cached.state, &cached.config.chain_id, &batch).map_err(SubmitError::Rejected)?;
+        let applied = apply_batch(&cached.state, &cached.config.chain_id, batch).map_err(SubmitError::Rejected)?;
         let mut touched: Vec<u64> =
             applied.witness.steps.iter().flat_map(|s| [s.transition.a, s.transition.b]).collect();
         touched.sort_unstable();
         touched.dedup();
+        let new_root = fr_hex::to_hex(&applied.witness.public.new_root);
         let new_job = NewJob {
             id: uuid::Uuid::new_v4().to_string(),
             chain: chain.to_string(),
             seq: batch.seq,
-            idem_key,
-            content_hash: hash,
+            idem_key: idem_key.clone(),
+            content_hash: hash.to_string(),
             witness: applied.witness,
             max_attempts: self.config.max_attempts,
         };
@@ -268,15 +348,15 @@ impl Service {
             Ok(job) => job,
             Err(e) => {
                 // another writer may have advanced the chain: reload next time
-                *guard = None;
+                *cache = None;
                 return Err(match e {
                     StoreError::Conflict(m) => SubmitError::Conflict(m),
                     other => SubmitError::Store(other),
                 });
             }
         };
-        guard.as_mut().expect("loaded above").state = applied.state;
-        drop(guard);
+        let entry = cache.as_mut().expect("loaded above");
+        (entry.state, entry.root) = (applied.state, new_root);
         tracing::info!(job = %job.id, chain, seq = job.seq, transitions = job.transitions, "batch accepted");
         metrics::counter!("statesync_batches_accepted_total").increment(1);
         self.work.notify_waiters();
@@ -314,9 +394,10 @@ impl Service {
     }
 }
 
-/// Runs one worker until `stop` is cancelled.
-pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken) {
-    tracing::info!(worker = %name, "worker started");
+/// Runs one proving loop on `device` until `stop` is cancelled or the
+/// device leaves the rotation.
+pub async fn run_worker(svc: Arc<Service>, name: String, device: Arc<ProvingDevice>, stop: CancellationToken) {
+    tracing::info!(worker = %name, device = %device.label, "worker started");
     if svc.config.auto_epochs {
         // automatic epochs a crash missed between a proof and its epoch
         let n = svc.config.epoch_size as u64;
@@ -332,6 +413,10 @@ pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken
         }
     }
     while !stop.is_cancelled() {
+        if !device.in_rotation() {
+            tracing::error!(worker = %name, device = %device.label, "worker stopped: its device is out of rotation");
+            return;
+        }
         match svc.store.requeue_expired().await {
             Ok(0) => {}
             Ok(n) => {
@@ -342,7 +427,16 @@ pub async fn run_worker(svc: Arc<Service>, name: String, stop: CancellationToken
         }
         match svc.store.claim(&name, svc.config.lease).await {
             Ok(Some(work)) => {
-                process(&svc, &name, work, &stop).await;
+                process(&svc, &name, &device, work, &stop).await;
+                // after a device error, the device's loops wait (a second
+                // per error in a row) so that other devices take the work
+                let pause = device.cooldown();
+                if !pause.is_zero() {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
                 continue;
             }
             Ok(None) => {}
@@ -451,7 +545,7 @@ fn prove_epoch(svc: &Service, prover: &Prover, epoch: &EpochRecord) -> Result<Ep
 /// One attempt at claimed work, under the lease protocol: heartbeats while
 /// it runs, released (attempt not counted) on shutdown, stored once when
 /// proven, failed with backoff otherwise.
-async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &CancellationToken) {
+async fn process(svc: &Arc<Service>, worker: &str, device: &ProvingDevice, work: Work, stop: &CancellationToken) {
     let (kind, id, attempt) = (work.kind(), work.id().to_string(), work.attempts());
     match &work {
         Work::Job(c) => tracing::info!(job = %id, chain = %c.job.chain, seq = c.job.seq, attempt, "proving"),
@@ -469,7 +563,7 @@ async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &Cancellati
     let beat = spawn_heartbeat(svc, kind, &id, worker, &beat_stop, &flag);
     let started = Instant::now();
     let (svc2, worker2) = (svc.clone(), worker.to_string());
-    let prover = svc.prover.with_hal(Arc::new(Cancellable::new(svc.prover.hal().clone(), flag.clone())));
+    let prover = device.prover.with_hal(Arc::new(Cancellable::new(device.prover.hal().clone(), flag.clone())));
     let task = tokio::task::spawn_blocking(move || prove_work(&svc2, &prover, &worker2, work));
     let result = tokio::select! {
         r = task => r.map_err(WorkerError::from).and_then(|r| r),
@@ -501,14 +595,20 @@ async fn process(svc: &Arc<Service>, worker: &str, work: Work, stop: &Cancellati
                 WorkKind::Job => metrics::counter!("statesync_job_failures_total").increment(1),
                 WorkKind::Epoch => metrics::counter!("statesync_epoch_failures_total").increment(1),
             }
-            let backoff = Duration::from_secs(1u64 << attempt.min(6));
-            tracing::warn!(id = %id, kind = kind.as_str(), attempt, "attempt failed: {e}");
+            // a device error is not the work's fault: it goes back at once, for another device
+            let backoff =
+                if e.is_device_error() { Duration::ZERO } else { Duration::from_secs(1u64 << attempt.min(6)) };
+            tracing::warn!(id = %id, kind = kind.as_str(), attempt, device = %device.label, "attempt failed: {e}");
+            if e.is_device_error() {
+                device.device_failed(&e.to_string());
+            }
             if let Err(se) = svc.store.fail(kind, &id, worker, &e.to_string(), backoff).await {
                 tracing::error!(id = %id, kind = kind.as_str(), "recording the failure failed: {se}");
             }
             return;
         }
     };
+    device.succeeded();
     let stored = match &proven {
         Proven::Batch { proof, timings } => svc.store.complete_job(&id, worker, proof, *timings).await,
         Proven::Epoch(proof) => {

@@ -8,12 +8,27 @@ use std::{
     time::{Duration, Instant},
 };
 
+use halo2_proofs::{
+    halo2curves::bn256::{Bn256, Fr, G1Affine},
+    poly::{kzg::commitment::ParamsKZG, EvaluationDomain},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use statesync_api::client::Client;
+use statesync_api::{
+    config::ServeArgs,
+    devices::DEVICE_FAILURE_LIMIT,
+    service::{run_worker, Service},
+    store::{sql::SqlStore, JobState},
+};
 use statesync_circuits::{config::ChainConfig, examples, transition::Transition};
-use statesync_prover::hal::CpuHal;
+use statesync_prover::{
+    hal::{Backend, Bases, CpuHal, Hal},
+    ProverError,
+};
+use statesync_testkit::kernels::KernelError;
 use statesync_testkit::{deposit_batch, test_cache_dir, test_prover};
+use std::sync::Arc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_statesync");
 
@@ -33,25 +48,37 @@ struct Server {
 }
 
 impl Server {
+    /// `statesync serve` on a free loopback port, over `data`.
     fn start(data: &Path, extra: &[&str]) -> Server {
+        let args = [&["serve", "--bind", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()][..], extra].concat();
+        Server::launch(data, &args, "statesync listening on ")
+    }
+
+    /// A `statesync worker` on `url`'s PostgreSQL, its operations port on a
+    /// free loopback port (the returned URL).
+    fn worker(data: &Path, url: &str, extra: &[&str]) -> Server {
+        let args = [&["worker", "--bind", "127.0.0.1:0", "--database-url", url][..], extra].concat();
+        Server::launch(data, &args, "operations port ")
+    }
+
+    /// Runs the binary with `args` (logs in `data`) until it prints a line
+    /// with `marker` and the URL after it.
+    fn launch(data: &Path, args: &[&str], marker: &str) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "info")
             .env("STATESYNC_CACHE_DIR", test_cache_dir!())
             .stdout(Stdio::piped())
             .stderr(
-                std::fs::File::create(data.join(format!("server-{}.log", Instant::now().elapsed().as_nanos())))
-                    .unwrap(),
+                std::fs::File::create(data.join(format!("{}-{}.log", args[0], uuid::Uuid::new_v4().simple()))).unwrap(),
             )
             .spawn()
-            .expect("server starts");
+            .expect("the process starts");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
-            let line = lines.next().expect("server printed its address").unwrap();
-            if let Some(url) = line.strip_prefix("statesync listening on ") {
+            let line = lines.next().expect("the process printed its address").unwrap();
+            if let Some((_, url)) = line.split_once(marker) {
                 break url.to_string();
             }
         };
@@ -141,6 +168,38 @@ impl Api {
     async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, v, _) = self.send(reqwest::Method::GET, path, None, &[]).await;
         (s, v)
+    }
+}
+
+/// A PostgreSQL schema of one test's own (`scripts/test` starts the local
+/// server), with the URL that selects it.
+struct PgSchema {
+    admin: sqlx::AnyPool,
+    name: String,
+    url: String,
+}
+
+impl PgSchema {
+    async fn create() -> PgSchema {
+        let base = statesync_testkit::postgres_url();
+        let name = format!("s{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL (scripts/test starts the local server)");
+        sqlx::raw_sql(&format!("CREATE SCHEMA {name}")).execute(&admin).await.unwrap();
+        let url = format!("{base}?options=-c%20search_path%3D{name}");
+        PgSchema { admin, name, url }
+    }
+
+    /// An API key, added with `statesync keys --database-url`.
+    fn add_key(&self) -> String {
+        let out =
+            Command::new(BIN).args(["keys", "add", "--name", "pg", "--database-url", &self.url]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["key"].as_str().unwrap().to_string()
+    }
+
+    async fn drop_schema(self) {
+        sqlx::raw_sql(&format!("DROP SCHEMA {} CASCADE", self.name)).execute(&self.admin).await.unwrap();
     }
 }
 
@@ -524,17 +583,9 @@ async fn kill_9_mid_proof_then_restart_proves_once() {
 /// one continuing the chain from the database (no SQLite file is written).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_on_postgresql_proves_and_keeps_its_chain() {
-    let base = statesync_testkit::postgres_url();
-    let schema = format!("s{}", uuid::Uuid::new_v4().simple());
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL (scripts/test starts the local server)");
-    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let pg = PgSchema::create().await;
+    let (url, key) = (pg.url.clone(), pg.add_key());
     let tmp = tempfile::tempdir().unwrap();
-    // the API key lives in PostgreSQL too
-    let out = Command::new(BIN).args(["keys", "add", "--name", "pg", "--database-url", &url]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["key"].as_str().unwrap().to_string();
     let args = ["--database-url", url.as_str()];
     let mut server = Server::start(tmp.path(), &args);
     let api = Api::new(&server, &key);
@@ -560,7 +611,7 @@ async fn the_service_on_postgresql_proves_and_keeps_its_chain() {
     assert!(client.proof(first["job_id"].as_str().unwrap()).await.is_ok(), "the proof is in PostgreSQL");
     assert!(!tmp.path().join("statesync.db").exists(), "no SQLite database beside it");
     drop(server);
-    sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    pg.drop_schema().await;
 }
 
 /// Cancelling a running job stops its proof and frees the worker within
@@ -842,4 +893,338 @@ async fn epochs_from_submit_to_evm_calldata() {
     let mut root = calldata;
     root[12 * 32 + 31] ^= 1; // the epoch's old root
     assert!(!evm.call(root).unwrap().success);
+}
+
+/// A cluster's database and API nodes: a PostgreSQL schema of its own, an
+/// API key in it, and `nodes` API nodes on it that prove nothing (`--workers
+/// 0`), with their logs in the returned directory.
+async fn api_nodes(nodes: usize) -> (PgSchema, String, tempfile::TempDir, Vec<Server>) {
+    let pg = PgSchema::create().await;
+    let key = pg.add_key();
+    let tmp = tempfile::tempdir().unwrap();
+    let servers =
+        (0..nodes).map(|_| Server::start(tmp.path(), &["--database-url", &pg.url, "--workers", "0"])).collect();
+    (pg, key, tmp, servers)
+}
+
+/// A chain's jobs in seq order, checked to be one per seq from 0 and to
+/// chain their roots (each batch starts at the state the one before left).
+async fn chained_jobs(api: &Api, chain: &str) -> Vec<Value> {
+    let (s, page) = api.get(&format!("/v1/jobs?chain={chain}&limit=500")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let mut jobs = page["jobs"].as_array().unwrap().clone();
+    jobs.sort_by_key(|j| j["seq"].as_u64());
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(job["seq"].as_u64(), Some(i as u64), "one job per seq of {chain}, none missing");
+        if i > 0 {
+            assert_eq!(job["old_root"], jobs[i - 1]["new_root"], "{chain} seq {i} starts where {} ended", i - 1);
+        }
+    }
+    jobs
+}
+
+/// The value of an unlabelled counter in a Prometheus text page (0 if absent).
+async fn counter(url: &str, name: &str) -> f64 {
+    let page = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// A cluster on PostgreSQL: one API node that does not prove (`--workers
+/// 0`) and two `statesync worker` processes prove 40 jobs of two chains,
+/// each exactly once (one attempt, one proof, counted by the workers'
+/// metrics) and in seq order per chain (a job starts after the one before
+/// it finished).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_prove_every_job_once_in_order() {
+    let (pg, key, tmp, mut nodes) = api_nodes(1).await;
+    let node = nodes.remove(0);
+    let api = Api::new(&node, &key);
+    let workers: Vec<Server> =
+        (0..2).map(|_| Server::worker(tmp.path(), &pg.url, &["--backend", "cpu", "--lease-secs", "10"])).collect();
+    let devices: Value = reqwest::get(format!("{}/v1/devices", workers[0].url)).await.unwrap().json().await.unwrap();
+    assert_eq!(devices["proving"][0]["label"], "cpu", "{devices}");
+    assert_eq!(devices["proving"][0]["in_rotation"], true, "{devices}");
+    let chains = ["east", "west"];
+    for c in chains {
+        assert_eq!(api.post("/v1/chains", &tiny_chain(c, 1, 3)).await.0, StatusCode::CREATED);
+    }
+    // two sequencers, one per chain, 20 batches each
+    let submit = |chain: &'static str| {
+        let api = Api { http: reqwest::Client::new(), url: api.url.clone(), key: key.clone() };
+        async move {
+            for seq in 0..20 {
+                let (s, v) = api.post(&format!("/v1/chains/{chain}/batches"), &deposit(chain, seq, 1 + seq)).await;
+                assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+            }
+        }
+    };
+    tokio::join!(submit(chains[0]), submit(chains[1]));
+    let client = Client::new(&node.url, Some(key.clone()));
+    for c in chains {
+        for job in chained_jobs(&api, c).await {
+            let done = wait_done(&client, job["id"].as_str().unwrap()).await;
+            assert_eq!(done.state, statesync_api::store::JobState::Done, "{done:?}");
+            assert_eq!(done.attempts, 1, "proven once: {done:?}");
+        }
+        let jobs = chained_jobs(&api, c).await;
+        assert_eq!(jobs.len(), 20);
+        for pair in jobs.windows(2) {
+            assert!(
+                pair[1]["started_at"].as_i64() >= pair[0]["finished_at"].as_i64(),
+                "seq order on {c}: {} started before {} finished",
+                pair[1]["seq"],
+                pair[0]["seq"]
+            );
+        }
+    }
+    let mut proofs = vec![];
+    for w in &workers {
+        proofs.push(counter(&w.url, "statesync_proofs_total").await);
+    }
+    assert_eq!(proofs.iter().sum::<f64>(), 40.0, "40 proofs in all, none twice: {proofs:?}");
+    assert!(proofs.iter().all(|&n| n > 0.0), "both workers proved: {proofs:?}");
+    drop((node, workers));
+    pg.drop_schema().await;
+}
+
+/// `kill -9` of a worker process mid-proof: the other worker proves the job
+/// once its lease expires (attempt 2, one job, one proof).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_proof_leaves_its_job_to_the_other() {
+    let (pg, key, tmp, mut nodes) = api_nodes(1).await;
+    let node = nodes.remove(0);
+    let api = Api::new(&node, &key);
+    let worker_args = ["--backend", "cpu", "--lease-secs", "2"];
+    let mut first = Server::worker(tmp.path(), &pg.url, &worker_args);
+    // a larger shape, so that proving lasts long enough to be interrupted
+    assert_eq!(api.post("/v1/chains", &tiny_chain("slow", 4, 8)).await.0, StatusCode::CREATED);
+    let (s, accepted) = api.post("/v1/chains/slow/batches", &deposit("slow", 0, 5)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    api.wait_state(&id, &["proving"]).await;
+    let second = Server::worker(tmp.path(), &pg.url, &worker_args);
+    first.kill9();
+    let job = wait_done(&Client::new(&node.url, Some(key.clone())), &id).await;
+    assert_eq!(job.state, statesync_api::store::JobState::Done, "{job:?}");
+    assert_eq!(job.attempts, 2, "the killed attempt counts, the other worker's proves it: {job:?}");
+    assert_eq!(chained_jobs(&api, "slow").await.len(), 1, "nothing duplicated");
+    assert_eq!(counter(&second.url, "statesync_proofs_total").await, 1.0);
+    assert_eq!(counter(&second.url, "statesync_lease_expiries_total").await, 1.0, "the survivor requeued it");
+    drop((node, second));
+    pg.drop_schema().await;
+}
+
+/// Two API nodes on one database take the same chain's batches at once:
+/// each seq is accepted exactly once. The same batch sent to both is one
+/// job (the second answer a replay of it); different batches with one seq:
+/// one is accepted, the other refused (409). A node whose cached state is
+/// behind (the other node accepted the last batches alone) follows the
+/// database: its next acceptance chains on the other's root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_api_nodes_accept_each_seq_exactly_once() {
+    let (pg, key, _tmp, nodes) = api_nodes(2).await;
+    let (a, b) = (Api::new(&nodes[0], &key), Api::new(&nodes[1], &key));
+    assert_eq!(a.post("/v1/chains", &tiny_chain("twin", 1, 3)).await.0, StatusCode::CREATED);
+    let path = "/v1/chains/twin/batches";
+    let mut accepted = 0;
+    for seq in 0..24u64 {
+        let same = seq % 2 == 0;
+        let (ba, bb) = (deposit("twin", seq, 1 + seq), deposit("twin", seq, if same { 1 + seq } else { 100 + seq }));
+        let ((sa, va), (sb, vb)) = tokio::join!(a.post(path, &ba), b.post(path, &bb));
+        if same {
+            assert_eq!((sa, sb), (StatusCode::ACCEPTED, StatusCode::ACCEPTED), "seq {seq}: {va} {vb}");
+            assert_eq!(va["job_id"], vb["job_id"], "seq {seq}: one job for the same batch");
+        } else {
+            let mut statuses = [sa, sb];
+            statuses.sort();
+            assert_eq!(statuses, [StatusCode::ACCEPTED, StatusCode::CONFLICT], "seq {seq}: {va} {vb}");
+        }
+        accepted += 1;
+    }
+    // node A alone moves the chain on; node B's cache is behind and must follow
+    for seq in 24..27u64 {
+        assert_eq!(a.post(path, &deposit("twin", seq, 1)).await.0, StatusCode::ACCEPTED);
+    }
+    let (s, v) = b.post(path, &deposit("twin", 27, 1)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "node B checks its cached state against the database: {v}");
+    accepted += 4;
+    let jobs = chained_jobs(&a, "twin").await;
+    assert_eq!(jobs.len(), accepted, "every seq exactly once");
+    for api in [&a, &b] {
+        let (_, chain) = api.get("/v1/chains/twin").await;
+        assert_eq!(chain["next_seq"].as_u64(), Some(accepted as u64));
+        assert_eq!(chain["state_root"], jobs.last().unwrap()["new_root"]);
+    }
+    drop(nodes);
+    pg.drop_schema().await;
+}
+
+/// `kill -9` of an API node while a sequencer submits as fast as it is
+/// answered: after the restart the chain is whole. Every acknowledged
+/// batch is stored; the state, the job and the next seq moved together
+/// (the jobs chain their roots up to the stored root, the stored accounts
+/// hash to it, and the next batch is accepted on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_node_killed_mid_acceptance_leaves_no_half_batch() {
+    let (pg, key, tmp, mut nodes) = api_nodes(1).await;
+    let mut node = nodes.remove(0);
+    let api = Api::new(&node, &key);
+    let args = ["--database-url", pg.url.as_str(), "--workers", "0"];
+    assert_eq!(api.post("/v1/chains", &tiny_chain("crash", 1, 3)).await.0, StatusCode::CREATED);
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sequencer = {
+        let (acked, url, key) = (acked.clone(), node.url.clone(), key.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for seq in 0.. {
+                let sent = http
+                    .post(format!("{url}/v1/chains/crash/batches"))
+                    .bearer_auth(&key)
+                    .json(&deposit("crash", seq, 1 + seq))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == StatusCode::ACCEPTED => {
+                        acked.store(seq + 1, std::sync::atomic::Ordering::SeqCst)
+                    }
+                    _ => return,
+                }
+            }
+        })
+    };
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(137)).await;
+    node.kill9();
+    sequencer.await.unwrap();
+    let acked = acked.load(std::sync::atomic::Ordering::SeqCst);
+
+    let node = Server::start(tmp.path(), &args);
+    let api = Api::new(&node, &key);
+    let (_, chain) = api.get("/v1/chains/crash").await;
+    let next = chain["next_seq"].as_u64().unwrap();
+    assert!(
+        next == acked || next == acked + 1,
+        "acknowledged {acked}, stored {next}: only the batch in flight may differ"
+    );
+    let jobs = chained_jobs(&api, "crash").await;
+    assert_eq!(jobs.len() as u64, next, "a job for every accepted seq and no other");
+    assert_eq!(chain["state_root"], jobs.last().unwrap()["new_root"], "the stored state is the last job's");
+    // the restarted node loads the stored accounts (checked against the stored root) and chains on
+    let (s, v) = api.post("/v1/chains/crash/batches", &deposit("crash", next, 7)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["old_root"], chain["state_root"]);
+    drop(node);
+    pg.drop_schema().await;
+}
+
+/// A GPU that was lost: every operation fails with a driver error.
+#[derive(Debug)]
+struct LostGpu;
+
+impl LostGpu {
+    fn fail<T>() -> Result<T, ProverError> {
+        Err(ProverError::Device(KernelError::Driver("CUDA_ERROR_ILLEGAL_ADDRESS: the device was lost".into())))
+    }
+}
+
+impl Hal for LostGpu {
+    fn name(&self) -> String {
+        "cuda (lost)".into()
+    }
+    fn backend(&self) -> Backend {
+        Backend::Cuda
+    }
+    fn commit(&self, _: &ParamsKZG<Bn256>, _: Bases, _: &[&[Fr]]) -> Result<Vec<G1Affine>, ProverError> {
+        Self::fail()
+    }
+    fn lagrange_to_coeff(&self, _: &EvaluationDomain<Fr>, _: &mut [Vec<Fr>]) -> Result<(), ProverError> {
+        Self::fail()
+    }
+    fn commit_and_interpolate(
+        &self,
+        _: &ParamsKZG<Bn256>,
+        _: &EvaluationDomain<Fr>,
+        _: &mut [Vec<Fr>],
+    ) -> Result<Vec<G1Affine>, ProverError> {
+        Self::fail()
+    }
+    fn coeff_to_extended_part(
+        &self,
+        _: &EvaluationDomain<Fr>,
+        _: &[&[Fr]],
+        _: Fr,
+    ) -> Result<Vec<Vec<Fr>>, ProverError> {
+        Self::fail()
+    }
+    fn coeff_to_extended_parts(
+        &self,
+        _: &EvaluationDomain<Fr>,
+        _: &[&[Fr]],
+        _: &[Fr],
+        _: &mut dyn FnMut(usize, Vec<Vec<Fr>>) -> Result<(), ProverError>,
+    ) -> Result<(), ProverError> {
+        Self::fail()
+    }
+    fn quotient_to_coeff(&self, _: &EvaluationDomain<Fr>, _: Vec<Vec<Fr>>) -> Result<Vec<Fr>, ProverError> {
+        Self::fail()
+    }
+    fn batch_invert(&self, _: &mut [Fr]) -> Result<(), ProverError> {
+        Self::fail()
+    }
+}
+
+/// A device whose every operation fails: each attempt on it fails (the
+/// job goes back to the queue at once, its attempt counted), the device
+/// leaves the rotation after `DEVICE_FAILURE_LIMIT` errors in a row (its
+/// loop ends, `/v1/devices` says so), and a healthy device of the same
+/// process proves the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_device_leaves_the_rotation_and_another_proves_its_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SqlStore::sqlite(&tmp.path().join("s.db")).await.unwrap();
+    let cfg = ServeArgs {
+        data_dir: Some(tmp.path().into()),
+        cache_dir: Some(test_cache_dir!().into()),
+        max_attempts: Some(6),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap();
+    let svc = Arc::new(Service::new(Arc::new(store), cfg, Arc::new(CpuHal)));
+    svc.create_chain(&examples::tiny_chain("dev", 1, 3)).await.unwrap();
+    let id = svc.submit("dev", deposit_batch("dev", 0, 1, 5), None).await.unwrap().job.id;
+    let lost = svc.add_device("cuda:1", svc.prover.with_hal(Arc::new(LostGpu)), 1);
+    let lost_loop = tokio::spawn(run_worker(svc.clone(), "w-lost".into(), lost.clone(), svc.stopping.clone()));
+    tokio::time::timeout(Duration::from_secs(120), lost_loop).await.expect("the lost device's loop ends").unwrap();
+    assert!(!lost.in_rotation());
+    let job = svc.store.job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Queued, DEVICE_FAILURE_LIMIT), "{job:?}");
+    assert!(job.error.as_deref().unwrap().contains("device was lost"), "{job:?}");
+    let report = svc.device_report();
+    let lost_report = &report.proving[0];
+    assert_eq!((lost_report.label.as_str(), lost_report.in_rotation), ("cuda:1", false), "{report:?}");
+    assert_eq!(lost_report.device_failures, u64::from(DEVICE_FAILURE_LIMIT));
+    assert!(lost_report.last_error.as_deref().unwrap().contains("device was lost"));
+
+    let cpu = svc.add_device("cpu", svc.prover.clone(), 1);
+    tokio::spawn(run_worker(svc.clone(), "w-cpu".into(), cpu.clone(), svc.stopping.clone()));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let job = loop {
+        let job = svc.store.job(&id).await.unwrap().unwrap();
+        if job.state.is_terminal() {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the healthy device proves the job: {job:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((job.state, job.attempts), (JobState::Done, DEVICE_FAILURE_LIMIT + 1), "{job:?}");
+    assert!(svc.store.proof(&id).await.unwrap().is_some());
+    let report = svc.device_report();
+    assert_eq!(report.proving.iter().map(|d| d.in_rotation).collect::<Vec<_>>(), [false, true], "{report:?}");
+    assert_eq!(report.proving[1].failures_in_a_row, 0);
+    svc.stopping.cancel();
 }

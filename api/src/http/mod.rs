@@ -104,6 +104,21 @@ pub fn router(svc: Arc<Service>, metrics: PrometheusHandle) -> Router {
         .with_state(state)
 }
 
+/// The operations port of a `statesync worker` process: `/healthz`,
+/// `/readyz`, `/metrics` and `/v1/devices`, without API keys (it serves no
+/// API: bind it where only the cluster's scrapers and probes reach it).
+pub fn worker_router(svc: Arc<Service>, metrics: PrometheusHandle) -> Router {
+    let limiter = Arc::new(Limiter::new(svc.config.rate_limit, svc.config.rate_burst));
+    let state = AppState { svc, metrics, limiter };
+    Router::new()
+        .merge(ops::public())
+        .merge(ops::routes())
+        .fallback(|| async { AppError::not_found("route") })
+        .layer(from_fn(middleware::json_errors))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal.into_response()))
+        .with_state(state)
+}
+
 pub(super) fn wants_binary(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/octet-stream"))
 }

@@ -29,7 +29,7 @@ pub(super) fn public() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/v1/devices", responses((status = 200, description = "proving devices")))]
 pub async fn devices(State(st): State<AppState>) -> Json<crate::devices::DeviceReport> {
-    Json(st.svc.devices.report(st.svc.prover.hal().as_ref()))
+    Json(st.svc.device_report())
 }
 
 async fn readyz(State(st): State<AppState>) -> Response {

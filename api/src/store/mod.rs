@@ -283,6 +283,10 @@ pub enum StoreError {
     /// A unique constraint or a concurrent writer: the caller should re-read.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The chain moved on since the caller read it (another API node
+    /// accepted a batch): nothing was written; re-read and decide again.
+    #[error("stale: {0}")]
+    Stale(String),
     /// Stored data could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -358,8 +362,11 @@ pub trait ChainStore: Send + Sync + 'static {
     async fn create_chain(&self, config: &ChainConfig, state: &ChainState) -> Result<ChainRecord, StoreError>;
     /// A chain.
     async fn chain(&self, id: &str) -> Result<Option<ChainRecord>, StoreError>;
-    /// A chain's config and full current state.
+    /// A chain's config and full current state (one consistent snapshot).
     async fn chain_state(&self, id: &str) -> Result<Option<(ChainConfig, ChainState)>, StoreError>;
+    /// A chain's next seq and state root (hex): what a cached state is
+    /// checked against before use.
+    async fn chain_head(&self, id: &str) -> Result<Option<(u64, String)>, StoreError>;
     /// The job of `chain` with `seq`, if any.
     async fn job_by_seq(&self, chain: &str, seq: u64) -> Result<Option<Job>, StoreError>;
     /// The job idempotency key `key` of `chain` is bound to, if any.
@@ -369,7 +376,7 @@ pub trait ChainStore: Send + Sync + 'static {
     async fn bind_key(&self, chain: &str, key: &str, job: &str) -> Result<bool, StoreError>;
     /// Atomically: advances the chain to `state` (writing the `touched`
     /// accounts) if it is still at `job.seq`, and inserts the job (and binds
-    /// its idempotency key).
+    /// its idempotency key); `Stale` (nothing written) if the chain moved on.
     async fn commit_batch(&self, state: &ChainState, touched: &[u64], job: NewJob) -> Result<Job, StoreError>;
 }
 

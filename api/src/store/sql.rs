@@ -168,8 +168,9 @@ impl SqlStore {
     /// `template` in this database's SQL: parameters `?` (numbered in
     /// order) and `?N` become `$N` (both databases read it; a statement uses
     /// one form or the other); `{skip_locked}` becomes `FOR UPDATE SKIP
-    /// LOCKED` on PostgreSQL and nothing on SQLite (whose one writer
-    /// serializes claims); `{job:done}` is the stored name of `JobState::Done`
+    /// LOCKED` and `{for_share}` `FOR SHARE` on PostgreSQL, and nothing on
+    /// SQLite (whose one writer serializes claims and whose transactions are
+    /// snapshots); `{job:done}` is the stored name of `JobState::Done`
     /// as a literal, `{job:leased}`, `{job:unfinished}` and `{epoch:leased}`
     /// the lists of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
     /// [`EpochState::LEASED`]. A placeholder that names nothing panics (every
@@ -204,9 +205,14 @@ impl SqlStore {
     }
 
     fn placeholder(&self, name: &str) -> String {
-        if name == "skip_locked" {
+        let postgres_only = match name {
+            "skip_locked" => Some("FOR UPDATE SKIP LOCKED"),
+            "for_share" => Some("FOR SHARE"),
+            _ => None,
+        };
+        if let Some(clause) = postgres_only {
             return match self.dialect {
-                Dialect::Postgres => "FOR UPDATE SKIP LOCKED".into(),
+                Dialect::Postgres => clause.into(),
                 Dialect::Sqlite => String::new(),
             };
         }
@@ -419,8 +425,14 @@ impl ChainStore for SqlStore {
     }
 
     async fn chain_state(&self, id: &str) -> Result<Option<(ChainConfig, ChainState)>, StoreError> {
-        let Some(row) =
-            sqlx::query(&self.sql("SELECT * FROM chains WHERE id = ?")).bind(id).fetch_optional(&self.writer).await?
+        // one snapshot of the chain row and its accounts: on PostgreSQL the
+        // row's share lock holds off another node's acceptance until both
+        // are read (SQLite's transaction is a snapshot already)
+        let mut tx = self.writer.begin().await?;
+        let Some(row) = sqlx::query(&self.sql("SELECT * FROM chains WHERE id = ? {for_share}"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             return Ok(None);
         };
@@ -428,10 +440,8 @@ impl ChainStore for SqlStore {
         let markets =
             bincode::deserialize(row.try_get("markets")?).map_err(|e| corrupt("market table")(e.to_string()))?;
         let mut accounts = std::collections::BTreeMap::new();
-        for r in sqlx::query(&self.sql("SELECT id, leaf FROM accounts WHERE chain = ?"))
-            .bind(id)
-            .fetch_all(&self.writer)
-            .await?
+        for r in
+            sqlx::query(&self.sql("SELECT id, leaf FROM accounts WHERE chain = ?")).bind(id).fetch_all(&mut *tx).await?
         {
             let leaf = bincode::deserialize(r.try_get("leaf")?).map_err(|e| corrupt("account")(e.to_string()))?;
             accounts.insert(r.try_get::<i64, _>("id")? as u64, leaf);
@@ -451,7 +461,16 @@ impl ChainStore for SqlStore {
                  state version than {STATE_VERSION}, or it is corrupt)"
             )));
         }
+        tx.commit().await?;
         Ok(Some((rec.config, state)))
+    }
+
+    async fn chain_head(&self, id: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(&self.sql("SELECT next_seq, root FROM chains WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map(|r| Ok((r.try_get::<i64, _>("next_seq")? as u64, r.try_get("root")?))).transpose()
     }
 
     async fn job_by_seq(&self, chain: &str, seq: u64) -> Result<Option<Job>, StoreError> {
@@ -495,7 +514,7 @@ impl ChainStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         if advanced.rows_affected() != 1 {
-            return Err(StoreError::Conflict(format!("chain {} is no longer at seq {}", job.chain, job.seq)));
+            return Err(StoreError::Stale(format!("chain {} is no longer at seq {}", job.chain, job.seq)));
         }
         for id in touched {
             let acct = state.account(*id);
@@ -1121,8 +1140,12 @@ mod tests {
                     },
                 )
                 .await;
-            assert!(matches!(again, Err(StoreError::Conflict(_))));
+            assert!(matches!(again, Err(StoreError::Stale(_))), "the chain moved on: {again:?}");
             assert!(store.job("dup").await.unwrap().is_none());
+            let (next, root) = store.chain_head("perps-devnet-1").await.unwrap().unwrap();
+            let rec = store.chain("perps-devnet-1").await.unwrap().unwrap();
+            assert_eq!((next, root), (1, rec.state_root), "the head is the stored chain's");
+            assert!(store.chain_head("nope").await.unwrap().is_none());
             assert_eq!(store.job_by_key("perps-devnet-1", "k0").await.unwrap().unwrap().id, "j0");
             assert_eq!(store.job_by_seq("perps-devnet-1", 0).await.unwrap().unwrap().id, "j0");
             // a replay's new key is bound to the job from its first use on

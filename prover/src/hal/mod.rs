@@ -283,6 +283,17 @@ impl fmt::Display for Backend {
     }
 }
 
+/// Number of usable CUDA GPUs (0 without a driver).
+pub fn gpu_count() -> usize {
+    CudaDevice::count().unwrap_or(0)
+}
+
+/// The CUDA Hal on GPU `ordinal` (`Device` error when there is none).
+pub fn cuda(ordinal: usize) -> Result<Arc<dyn Hal>, ProverError> {
+    let config = CudaHalConfig::from_env()?;
+    Ok(Arc::new(CudaHal::new(CudaDevice::new(ordinal).map_err(ProverError::Device)?, config)))
+}
+
 /// The Hal for `backend`; `None` picks CUDA on GPU 0 when one is usable and
 /// the CPU otherwise (the reason is logged).
 pub fn select(backend: Option<Backend>) -> Result<Arc<dyn Hal>, ProverError> {
@@ -290,7 +301,7 @@ pub fn select(backend: Option<Backend>) -> Result<Arc<dyn Hal>, ProverError> {
     match backend {
         Some(Backend::Cpu) => Ok(Arc::new(CpuHal)),
         Some(Backend::Emu) => Ok(Arc::new(CudaHal::new(EmuDevice::default(), config))),
-        Some(Backend::Cuda) => Ok(Arc::new(CudaHal::new(CudaDevice::new(0).map_err(ProverError::Device)?, config))),
+        Some(Backend::Cuda) => cuda(0),
         None => match CudaDevice::new(0) {
             Ok(dev) => {
                 tracing::info!(device = %dev.name(), "proving on the GPU");
