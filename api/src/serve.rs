@@ -46,7 +46,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
         let device = svc.add_device(label, svc.prover.clone(), cfg.workers);
         workers = spawn_loops(&svc, &device, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     } else {
-        println!("no proving workers (--workers 0): jobs wait for `statesync worker` processes on this database");
+        match cfg.database_url {
+            Some(_) => {
+                println!("no proving workers (--workers 0): `statesync worker` processes on this database prove")
+            }
+            None => println!(
+                "WARNING: no proving workers (--workers 0) and SQLite: jobs stay queued until a restart with workers"
+            ),
+        }
     }
     if svc.prover.srs().is_insecure() {
         println!("WARNING: proving with the INSECURE development SRS (public seed); pass --srs with ceremony params in production");

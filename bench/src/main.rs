@@ -337,10 +337,38 @@ fn main() -> ExitCode {
                 println!("{}", row("A: direct proving", "s", &report.direct_prove_s, md));
                 println!("{}", row("B: service, submit to proven", "s", &report.service_prove_s, md));
                 println!("{}", row("overhead (B - A) / A", "ratio", &report.overhead_ratio, md));
+                if let Some(b) = &report.baseline {
+                    println!("{}", row("baseline (single-node SQLite): accept latency", "ms", &b.accept_ms, md));
+                }
+                let store = match report.database {
+                    Some(service::Database::Postgres) => {
+                        format!(", PostgreSQL with {} worker processes", report.workers)
+                    }
+                    Some(service::Database::Sqlite) => format!(", SQLite with {} in-process workers", report.workers),
+                    None => String::new(),
+                };
                 println!(
-                    "\n{} submissions accepted ({:.1}/s) on {} chains of {} transitions per batch, depth {}; lost or duplicated: {}",
+                    "\n{} submissions accepted ({:.1}/s) on {} chains of {} transitions per batch, depth {}{store}; lost or duplicated: {}",
                     report.accepted, report.accepted_per_sec, report.chains, report.batch_size, report.depth, report.lost_or_duplicated
                 );
+                if let Some(b) = &report.baseline {
+                    println!(
+                        "baseline, the single-node SQLite default: {} accepted ({:.1}/s); ratio {:.2}",
+                        b.accepted,
+                        b.accepted_per_sec,
+                        report.accepted_per_sec / b.accepted_per_sec
+                    );
+                }
+                for p in &report.scaling {
+                    println!(
+                        "proving throughput, {} worker process{}: {} jobs in {:.1} s, {:.3} proofs/s",
+                        p.workers,
+                        if p.workers == 1 { "" } else { "es" },
+                        p.jobs,
+                        p.seconds,
+                        p.proofs_per_sec
+                    );
+                }
                 println!(
                     "environment: {} ({} threads), {} build, commit {}",
                     env.cpu,

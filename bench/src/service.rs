@@ -1,15 +1,22 @@
 //! `statesync-bench service`: drives a running (`--url`) or spawned
-//! (`--spawn`) server with concurrent sequencers.
+//! (`--spawn`) service with concurrent sequencers. A spawned service is the
+//! single-node SQLite default (`--database sqlite`, `--workers` in-process
+//! proving workers) or a cluster on PostgreSQL (`--database postgres`: an
+//! API node that does not prove, and `--workers` `statesync worker`
+//! processes), in a schema of its own that is dropped at the end.
 //!
 //! Phases: (1) overhead — the same kind of batch proven directly in this
 //! process (A) and through the service, submit to proven (B), alternating
 //! A B A B on an idle server, each pair giving a ratio; (2) accept path —
 //! one sequencer per chain submits its batches as fast as allowed (or at
 //! `--rate`), timing every submission; then every job is checked to exist
-//! exactly once, and with `--wait` to be proven.
+//! exactly once, and with `--wait` to be proven; with `--baseline` the same
+//! accept path on the single-node SQLite default, in the same run; (3) with
+//! `--scaling 1,2`: proving throughput of each number of worker processes
+//! on a queue of `--scaling-jobs` accepted jobs (PostgreSQL).
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -73,6 +80,44 @@ pub struct ServiceArgs {
     /// Path of the `statesync` binary for `--spawn`.
     #[arg(long)]
     pub server_bin: Option<PathBuf>,
+    /// The spawned service's store: the single-node SQLite default, or
+    /// PostgreSQL with separate worker processes.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub database: Database,
+    /// PostgreSQL for `--database postgres` (a schema of the run's own is
+    /// created and dropped) [default: $STATESYNC_BENCH_POSTGRES, else the
+    /// local server's database `test`].
+    #[arg(long, env = "STATESYNC_BENCH_POSTGRES")]
+    pub database_url: Option<String>,
+    /// Proving workers of the spawned service: in-process loops on SQLite,
+    /// `statesync worker` processes (CPU) on PostgreSQL; 0 serves the API only.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Also run the accept path on the single-node SQLite default (`serve`
+    /// with its defaults) in the same run.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Proving throughput with each of these numbers of worker processes
+    /// (PostgreSQL), e.g. `1,2`.
+    #[arg(long, value_delimiter = ',')]
+    pub scaling: Vec<usize>,
+    /// Jobs queued for each `--scaling` point.
+    #[arg(long, default_value_t = 8)]
+    pub scaling_jobs: usize,
+    /// SRS and key cache of the spawned processes, kept between runs
+    /// [default: a temporary directory per run].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A spawned service's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Database {
+    /// One process, SQLite.
+    Sqlite,
+    /// An API node and worker processes on PostgreSQL.
+    Postgres,
 }
 
 impl ServiceArgs {
@@ -87,6 +132,12 @@ impl ServiceArgs {
         let positive = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v > 0.0);
         if !positive(self.rate) || !positive(self.duration) {
             return Err("--rate and --duration must be positive".into());
+        }
+        if (self.baseline || !self.scaling.is_empty() || self.database == Database::Postgres) && !self.spawn {
+            return Err("--baseline, --scaling and --database postgres spawn their services: add --spawn".into());
+        }
+        if !self.scaling.is_empty() && (self.scaling.contains(&0) || self.scaling_jobs == 0) {
+            return Err("--scaling counts and --scaling-jobs must be positive".into());
         }
         Ok(())
     }
@@ -119,17 +170,66 @@ pub struct ServiceReport {
     pub service_prove_s: Option<Summary>,
     /// Per pair (B - A) / A.
     pub overhead_ratio: Option<Summary>,
+    /// The spawned service's store (absent with `--url`).
+    pub database: Option<Database>,
+    /// Its proving workers.
+    pub workers: usize,
+    /// The accept path on the single-node SQLite default (`--baseline`).
+    pub baseline: Option<AcceptFigures>,
+    /// Proving throughput per number of worker processes (`--scaling`).
+    pub scaling: Vec<ScalingPoint>,
 }
 
-struct Spawned {
-    child: Child,
-    _dir: tempfile::TempDir,
+/// What an accept phase measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptFigures {
+    /// Accepted submissions.
+    pub accepted: usize,
+    /// Per second over the phase.
+    pub accepted_per_sec: f64,
+    /// Latency, milliseconds.
+    pub accept_ms: Option<Summary>,
 }
 
-impl Drop for Spawned {
+/// Proving throughput of some worker processes on a full queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingPoint {
+    /// Worker processes.
+    pub workers: usize,
+    /// Jobs proven.
+    pub jobs: usize,
+    /// From the workers' start to the last proof, seconds.
+    pub seconds: f64,
+    /// Jobs per second.
+    pub proofs_per_sec: f64,
+}
+
+/// A spawned service: its processes (killed on drop), data and cache
+/// directories, and with PostgreSQL the run's own schema (dropped by
+/// [`Deployment::close`]).
+struct Deployment {
+    bin: PathBuf,
+    procs: Vec<Child>,
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+    url: String,
+    key: String,
+    pg: Option<Pg>,
+}
+
+/// The run's PostgreSQL schema.
+struct Pg {
+    admin: sqlx::AnyPool,
+    schema: String,
+    url: String,
+}
+
+impl Drop for Deployment {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
     }
 }
 
@@ -140,20 +240,16 @@ fn server_bin(args: &ServiceArgs) -> PathBuf {
     })
 }
 
-fn spawn(args: &ServiceArgs) -> Result<(Spawned, String, String, PathBuf), String> {
+/// Starts `bin` with `args` (stderr to `log`) and returns it with the URL it
+/// prints after `marker`.
+fn launch(bin: &Path, args: &[&str], cache: &Path, log: &Path, marker: &str) -> Result<(Child, String), String> {
     use std::io::{BufRead, BufReader};
-    let bin = server_bin(args);
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let data = dir.path().to_path_buf();
-    let out = Command::new(&bin).args(["keys", "add", "--name", "bench", "--data-dir"]).arg(&data).output();
-    let out = out.map_err(|e| format!("running {}: {e}", bin.display()))?;
-    let key: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("keys add: {e}"))?;
-    let key = key["key"].as_str().ok_or("keys add printed no key")?.to_string();
-    let mut child = Command::new(&bin)
-        .args(["serve", "--bind", "127.0.0.1:0", "--rate-limit", "1000000", "--rate-burst", "1000000", "--data-dir"])
-        .arg(&data)
+    let log = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("STATESYNC_CACHE_DIR", cache)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
@@ -161,15 +257,88 @@ fn spawn(args: &ServiceArgs) -> Result<(Spawned, String, String, PathBuf), Strin
     let url = loop {
         match lines.next() {
             Some(Ok(line)) => {
-                if let Some(u) = line.strip_prefix("statesync listening on ") {
+                if let Some((_, u)) = line.split_once(marker) {
                     break u.to_string();
                 }
             }
-            _ => return Err("the server exited before listening".into()),
+            _ => return Err(format!("{} {} exited before it was ready", bin.display(), args[0])),
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    Ok((Spawned { child, _dir: dir }, url, key, data))
+    Ok((child, url))
+}
+
+impl Deployment {
+    /// A service on `database` with `workers` proving workers.
+    async fn start(args: &ServiceArgs, database: Database, workers: usize) -> Result<Deployment, String> {
+        let bin = server_bin(args);
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let cache = args.cache_dir.clone().unwrap_or_else(|| dir.path().join("cache"));
+        let pg = match database {
+            Database::Sqlite => None,
+            Database::Postgres => {
+                let base =
+                    args.database_url.clone().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
+                sqlx::any::install_default_drivers();
+                let admin =
+                    sqlx::AnyPool::connect(&base).await.map_err(|e| format!("connecting to PostgreSQL: {e}"))?;
+                let schema = format!("bench_{}", std::process::id());
+                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+                    .execute(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                Some(Pg { admin, schema, url })
+            }
+        };
+        let data = dir.path().to_str().ok_or("a temporary directory that is not UTF-8")?.to_string();
+        let store: Vec<&str> = match &pg {
+            Some(pg) => vec!["--database-url", &pg.url],
+            None => vec!["--data-dir", &data],
+        };
+        let out = Command::new(&bin).args(["keys", "add", "--name", "bench"]).args(&store).output();
+        let out = out.map_err(|e| format!("running {}: {e}", bin.display()))?;
+        let key: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("keys add: {e}"))?;
+        let key = key["key"].as_str().ok_or("keys add printed no key")?.to_string();
+        let in_process = if pg.is_some() { 0 } else { workers }.to_string();
+        let serve = [
+            &["serve", "--bind", "127.0.0.1:0", "--rate-limit", "1000000", "--rate-burst", "1000000"][..],
+            &["--data-dir", &data, "--workers", &in_process],
+            &store,
+        ]
+        .concat();
+        let (api, url) = launch(&bin, &serve, &cache, &dir.path().join("serve.log"), "statesync listening on ")?;
+        let mut d = Deployment { bin, procs: vec![api], dir, cache, url, key, pg };
+        if d.pg.is_some() {
+            d.add_workers(workers)?;
+        }
+        Ok(d)
+    }
+
+    /// Starts `n` more `statesync worker` processes (PostgreSQL).
+    fn add_workers(&mut self, n: usize) -> Result<(), String> {
+        let url = self.pg.as_ref().ok_or("worker processes need PostgreSQL")?.url.clone();
+        for _ in 0..n {
+            let i = self.procs.len();
+            let args = ["worker", "--bind", "127.0.0.1:0", "--backend", "cpu", "--database-url", &url];
+            let log = self.dir.path().join(format!("worker-{i}.log"));
+            let (child, _) = launch(&self.bin, &args, &self.cache, &log, "operations port ")?;
+            self.procs.push(child);
+        }
+        Ok(())
+    }
+
+    /// Stops the processes and drops the run's schema.
+    async fn close(mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        if let Some(pg) = self.pg.take() {
+            let _ = sqlx::raw_sql(&format!("DROP SCHEMA {} CASCADE", pg.schema)).execute(&pg.admin).await;
+        }
+    }
 }
 
 fn chain_config(id: &str, args: &ServiceArgs) -> ChainConfig {
@@ -207,12 +376,13 @@ async fn create_chain(http: &reqwest::Client, url: &str, key: &str, cfg: &ChainC
 /// Runs the benchmark.
 pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceReport, String> {
     args.validate()?;
-    let (_spawned, url, key, data_dir) = if args.spawn {
-        let (s, u, k, d) = spawn(args)?;
-        (Some(s), u, k, Some(d))
-    } else {
-        let url = args.url.clone().unwrap_or_default();
-        (None, url, args.api_key.clone().unwrap_or_default(), args.data_dir.clone())
+    let deployment = match args.spawn {
+        true => Some(Deployment::start(args, args.database, args.workers).await?),
+        false => None,
+    };
+    let (url, key, cache_dir) = match &deployment {
+        Some(d) => (d.url.clone(), d.key.clone(), Some(d.cache.clone())),
+        None => (args.url.clone().unwrap_or_default(), args.api_key.clone().unwrap_or_default(), args.data_dir.clone()),
     };
     let http = reqwest::Client::new();
     let client = Client::new(&url, Some(key.clone()));
@@ -226,8 +396,8 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
         let cfg = chain_config(&format!("bench-overhead-{nonce}"), args);
         create_chain(&http, &url, &key, &cfg).await?;
         let all = batches(&cfg, args.overhead_reps + 1, 99);
-        // the service's caches (its data directory), on the backend it picks with its defaults
-        let cache = data_dir.clone().unwrap_or_else(std::env::temp_dir);
+        // the service's caches, on the backend it picks with its defaults
+        let cache = cache_dir.clone().unwrap_or_else(std::env::temp_dir);
         let prover =
             crate::compare::dev_prover(&cache, &cache.join("keys"), hal::select(None).map_err(|e| e.to_string())?);
         let mut state = cfg.genesis_state();
@@ -265,11 +435,110 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
     }
 
     // (2) accept path
+    let (figures, ids) = accept_phase(args, &client, &http, &url, &key, &format!("{nonce}"), progress).await?;
+
+    // every job exactly once
+    let mut lost_or_duplicated = 0;
+    let mut all_ids = std::collections::HashSet::new();
+    for (chain, jobs) in &ids {
+        let listed = job_ids(&http, &url, &key, chain).await?;
+        lost_or_duplicated += listed.len().abs_diff(jobs.len());
+        lost_or_duplicated += jobs.iter().filter(|j| !listed.contains(j) || !all_ids.insert((*j).clone())).count();
+    }
+
+    let mut submit_to_proof = vec![];
+    if args.wait {
+        let task = progress.task("waiting for the proofs", Some(figures.accepted as u64));
+        for (_, jobs) in &ids {
+            for id in jobs {
+                task.step(id);
+                let job = client.wait(id, |_| {}).await.map_err(|e| e.to_string())?;
+                task.inc();
+                if let Some(f) = job.finished_at {
+                    submit_to_proof.push((f - job.created_at) as f64 / 1000.0);
+                }
+                if job.state != statesync_api::store::JobState::Done {
+                    lost_or_duplicated += 1;
+                }
+            }
+        }
+    }
+    if let Some(d) = deployment {
+        d.close().await;
+    }
+
+    // the single-node SQLite default, same workload
+    let baseline = match args.baseline {
+        true => {
+            let d = Deployment::start(args, Database::Sqlite, 1).await?;
+            let client = Client::new(&d.url, Some(d.key.clone()));
+            let (figures, _) =
+                accept_phase(args, &client, &http, &d.url, &d.key, &format!("{nonce}-baseline"), progress).await?;
+            d.close().await;
+            Some(figures)
+        }
+        false => None,
+    };
+
+    let mut scaling = vec![];
+    for &n in &args.scaling {
+        scaling.push(scaling_point(args, n, &http, progress).await?);
+    }
+
+    Ok(ServiceReport {
+        schema: 1,
+        chains: args.chains,
+        batch_size: args.batch_size,
+        depth: args.depth,
+        accepted: figures.accepted,
+        accepted_per_sec: figures.accepted_per_sec,
+        accept_ms: figures.accept_ms,
+        submit_to_proof_s: summarize(&submit_to_proof),
+        lost_or_duplicated,
+        direct_prove_s: summarize(&direct),
+        service_prove_s: summarize(&service),
+        overhead_ratio: summarize(&ratios),
+        database: args.spawn.then_some(args.database),
+        workers: args.workers,
+        baseline,
+        scaling,
+    })
+}
+
+/// The ids of a chain's jobs.
+async fn job_ids(http: &reqwest::Client, url: &str, key: &str, chain: &str) -> Result<Vec<String>, String> {
+    let page: serde_json::Value = http
+        .get(format!("{url}/v1/jobs?chain={chain}&limit=500"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(page["jobs"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|j| j["id"].as_str().map(String::from)).collect())
+        .unwrap_or_default())
+}
+
+/// One sequencer per chain (`--chains` fresh chains named after `tag`)
+/// submits its batches as fast as accepted (or at `--rate`); returns the
+/// figures and each chain's job ids.
+async fn accept_phase(
+    args: &ServiceArgs,
+    client: &Client,
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    tag: &str,
+    progress: &Progress,
+) -> Result<(AcceptFigures, Vec<(String, Vec<String>)>), String> {
     let mut chains = vec![];
     let task = progress.task(format!("generating {} batches per chain", args.batches), Some(args.chains as u64));
     for c in 0..args.chains {
-        let cfg = chain_config(&format!("bench-{nonce}-{c}"), args);
-        create_chain(&http, &url, &key, &cfg).await?;
+        let cfg = chain_config(&format!("bench-{tag}-{c}"), args);
+        create_chain(http, url, key, &cfg).await?;
         let bs = batches(&cfg, args.batches, c as u64);
         chains.push((cfg, bs));
         task.inc();
@@ -279,7 +548,7 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
     let started = Instant::now();
     let deadline = args.duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
     let mut tasks = vec![];
-    for (cfg, bs) in chains.clone() {
+    for (cfg, bs) in chains {
         let client = client.clone();
         let rate = args.rate;
         let task = task.clone();
@@ -311,60 +580,57 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
         ids.push((chain, i));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    drop(task);
-    let accepted = lat.len();
+    let figures =
+        AcceptFigures { accepted: lat.len(), accepted_per_sec: lat.len() as f64 / elapsed, accept_ms: summarize(&lat) };
+    Ok((figures, ids))
+}
 
-    // every job exactly once
-    let mut lost_or_duplicated = 0;
-    let mut all_ids = std::collections::HashSet::new();
-    for (chain, jobs) in &ids {
-        let page: serde_json::Value = http
-            .get(format!("{url}/v1/jobs?chain={chain}&limit=500"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let listed: Vec<String> = page["jobs"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|j| j["id"].as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        lost_or_duplicated += listed.len().abs_diff(jobs.len());
-        lost_or_duplicated += jobs.iter().filter(|j| !listed.contains(j) || !all_ids.insert((*j).clone())).count();
-    }
-
-    let mut submit_to_proof = vec![];
-    if args.wait {
-        let task = progress.task("waiting for the proofs", Some(accepted as u64));
-        for (_, jobs) in &ids {
-            for id in jobs {
-                task.step(id);
-                let job = client.wait(id, |_| {}).await.map_err(|e| e.to_string())?;
-                task.inc();
-                if let Some(f) = job.finished_at {
-                    submit_to_proof.push((f - job.created_at) as f64 / 1000.0);
-                }
-                if job.state != statesync_api::store::JobState::Done {
-                    lost_or_duplicated += 1;
-                }
+/// Proving throughput of `n` worker processes: `--scaling-jobs` jobs are
+/// accepted by an API node first (keys made beforehand by one warm-up job,
+/// so no point pays for key generation), then `n` workers start and prove
+/// them all.
+async fn scaling_point(
+    args: &ServiceArgs,
+    n: usize,
+    http: &reqwest::Client,
+    progress: &Progress,
+) -> Result<ScalingPoint, String> {
+    let mut d = Deployment::start(args, Database::Postgres, 0).await?;
+    let client = Client::new(&d.url, Some(d.key.clone()));
+    let per_chain = args.scaling_jobs.div_ceil(args.chains);
+    let mut jobs = vec![];
+    let mut warm_up = None;
+    for c in 0..args.chains {
+        let cfg = chain_config(&format!("scaling-{n}-{c}"), args);
+        create_chain(http, &d.url, &d.key, &cfg).await?;
+        let count = if c == 0 { per_chain + 1 } else { per_chain };
+        for (i, b) in batches(&cfg, count, 7 + c as u64).iter().enumerate() {
+            let id = client.submit(&cfg.chain_id, b, None).await.map_err(|e| e.to_string())?.job_id;
+            match (c, i) {
+                (0, 0) => warm_up = Some(id),
+                _ if jobs.len() < args.scaling_jobs => jobs.push(id),
+                _ => {}
             }
         }
     }
-
-    Ok(ServiceReport {
-        schema: 1,
-        chains: args.chains,
-        batch_size: args.batch_size,
-        depth: args.depth,
-        accepted,
-        accepted_per_sec: accepted as f64 / elapsed,
-        accept_ms: summarize(&lat),
-        submit_to_proof_s: summarize(&submit_to_proof),
-        lost_or_duplicated,
-        direct_prove_s: summarize(&direct),
-        service_prove_s: summarize(&service),
-        overhead_ratio: summarize(&ratios),
-    })
+    let task = progress.task(format!("scaling: {n} worker processes"), Some(jobs.len() as u64 + 1));
+    // the warm-up job (its chain's first) makes or loads the keys, alone
+    d.add_workers(1)?;
+    let warm_up = warm_up.ok_or("no warm-up job")?;
+    client.wait(&warm_up, |_| {}).await.map_err(|e| e.to_string())?;
+    task.inc();
+    let started = statesync_api::store::now_ms();
+    d.add_workers(n - 1)?;
+    let mut last = started;
+    for id in &jobs {
+        let job = client.wait(id, |_| {}).await.map_err(|e| e.to_string())?;
+        if job.state != statesync_api::store::JobState::Done {
+            return Err(format!("scaling job {id} ended {:?}", job.state));
+        }
+        last = last.max(job.finished_at.unwrap_or(last));
+        task.inc();
+    }
+    d.close().await;
+    let seconds = (last - started) as f64 / 1000.0;
+    Ok(ScalingPoint { workers: n, jobs: jobs.len(), seconds, proofs_per_sec: jobs.len() as f64 / seconds })
 }

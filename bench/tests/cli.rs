@@ -84,6 +84,8 @@ fn invalid_options_exit_2_before_running() {
         &["aggregate", "--n", "1"],
         &["service"],
         &["service", "--spawn", "--duration", "0"],
+        &["service", "--url", "http://127.0.0.1:9", "--database", "postgres"],
+        &["service", "--spawn", "--scaling", "1,0"],
         &["kernels", "--plot", "k.svg"],
         &["msm", "--json", "--markdown"],
     ] {

@@ -99,7 +99,8 @@ impl SqlStore {
     /// each), and applies the schema.
     pub async fn postgres(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let mut options = AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30));
+        // a database that is down answers within seconds (a 500 the client retries), not after the request timeout
+        let mut options = AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5));
         if let Some(schema) = schema {
             if !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
                 return Err(StoreError::Corrupt(format!("schema name {schema:?}: a-z, 0-9 and _ only")));
