@@ -250,6 +250,8 @@ impl Generator {
         while out.len() < capacity {
             out.extend(self.next(&[], &out));
         }
+        // the next batch is the next seq (orders expire 16 seqs after theirs)
+        self.state.next_seq += 1;
         out
     }
 }
@@ -413,4 +415,23 @@ fn epoch(
         .map_err(|e| Failure::failed(format!("writing {}: {e}", dir.display())))?;
     println!("epoch: Solidity verifier {} and calldata {} written", sol.display(), calldata.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Orders expire 16 seqs after the batch that carries them: a long run
+    /// of generated batches (the service benchmark's) must keep applying.
+    #[test]
+    fn generated_batches_keep_applying_past_the_order_expiry() {
+        let cfg = examples::chain_with(4, 8);
+        let mut gen = Generator::new(&cfg, 7);
+        let mut state = cfg.genesis_state();
+        for seq in 0..40 {
+            let batch =
+                Batch { version: BATCH_VERSION, chain_id: cfg.chain_id.clone(), seq, transitions: gen.batch(4) };
+            state = apply_batch(&state, &cfg.chain_id, &batch).unwrap_or_else(|e| panic!("seq {seq}: {e:?}")).state;
+        }
+    }
 }

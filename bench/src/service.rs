@@ -295,9 +295,10 @@ impl Deployment {
         let data = dir.path().to_str().ok_or("a temporary directory that is not UTF-8")?.to_string();
         let store: Vec<&str> = match &pg {
             Some(pg) => vec!["--database-url", &pg.url],
-            None => vec!["--data-dir", &data],
+            None => vec![],
         };
-        let out = Command::new(&bin).args(["keys", "add", "--name", "bench"]).args(&store).output();
+        let out =
+            Command::new(&bin).args(["keys", "add", "--name", "bench", "--data-dir", &data]).args(&store).output();
         let out = out.map_err(|e| format!("running {}: {e}", bin.display()))?;
         let key: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("keys add: {e}"))?;
         let key = key["key"].as_str().ok_or("keys add printed no key")?.to_string();
