@@ -24,8 +24,9 @@ pub struct ServeArgs {
     #[arg(long, env = "STATESYNC_DATABASE")]
     pub database: Option<PathBuf>,
     /// PostgreSQL instead of the SQLite file:
-    /// `postgres://user[:password]@host[:port]/database` (one API node per
-    /// database for now; `?options=-c%20search_path%3DSCHEMA` picks a schema).
+    /// `postgres://user[:password]@host[:port]/database` (API nodes and
+    /// `statesync worker` processes may share it;
+    /// `?options=-c%20search_path%3DSCHEMA` picks a schema).
     #[arg(long, env = "STATESYNC_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Directory of the SRS and key caches (`srs/`, `keys/`), e.g. one shared

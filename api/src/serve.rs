@@ -34,7 +34,9 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let hal = statesync_prover::hal::select(cfg.backend).map_err(|e| format!("prover backend: {e}"))?;
     let hal_name = hal.name();
-    println!("proving on {hal_name}");
+    if cfg.workers > 0 {
+        println!("proving on {hal_name}");
+    }
     let svc = Arc::new(service::Service::new(Arc::new(store), cfg.clone(), hal));
     let stop = svc.stopping.clone();
     let mut workers = vec![];
