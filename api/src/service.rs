@@ -329,7 +329,16 @@ impl Service {
         if batch.seq != expected {
             return Err(SubmitError::Gap { expected, got: batch.seq });
         }
-        let applied = apply_batch(&cached.state, &cached.config.chain_id, batch).map_err(SubmitError::Rejected)?;
+        // the engine hashes every touched leaf and path (milliseconds of
+        // CPU): off the runtime's threads, so that other chains' requests
+        // and database round trips (a transaction holding the SQLite
+        // writer, say) are not stalled behind it. The clone shares the
+        // state's maps.
+        let (state, chain_id, b) = (cached.state.clone(), cached.config.chain_id.clone(), batch.clone());
+        let applied = match tokio::task::spawn_blocking(move || apply_batch(&state, &chain_id, &b)).await {
+            Ok(applied) => applied.map_err(SubmitError::Rejected)?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         let mut touched: Vec<u64> =
             applied.witness.steps.iter().flat_map(|s| [s.transition.a, s.transition.b]).collect();
         touched.sort_unstable();

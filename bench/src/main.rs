@@ -175,6 +175,10 @@ fn row(name: &str, unit: &str, s: &Option<Summary>, md: bool) -> String {
 }
 
 fn main() -> ExitCode {
+    if let Err(e) = statesync_circuits::check_cpu() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let progress = Progress::new(cli.json || cli.markdown);
     let invalid = match &cli.command {

@@ -140,24 +140,17 @@ impl Point {
 
     /// `8·P`: clears the small-order part; in the prime-order subgroup.
     pub fn mul_cofactor(&self) -> Point {
-        self.double().double().double()
+        Extended::from(*self).double().double().double().to_affine()
     }
 
-    /// `n·P` (double and add over the bits of `n`, most significant first).
+    /// `n·P` ([`Extended::mul`], one inversion at the end).
     pub fn mul(&self, n: &BigUint) -> Point {
-        let mut acc = Point::IDENTITY;
-        for i in (0..n.bits()).rev() {
-            acc = acc.double();
-            if n.bit(i) {
-                acc = acc.add(self);
-            }
-        }
-        acc
+        Extended::from(*self).mul(n).to_affine()
     }
 
     /// Whether the point is in the prime-order subgroup (`l·P = 0`).
     pub fn in_subgroup(&self) -> bool {
-        self.mul(subgroup_order()) == Point::IDENTITY
+        Extended::from(*self).mul(subgroup_order()).is_identity()
     }
 
     /// 32 bytes: `y` little-endian, the top bit set when `x` is negative.
@@ -188,6 +181,144 @@ impl Point {
         Point::new(x, y)
     }
 }
+
+/// Bits per window of the scalar multiplications.
+const WINDOW: usize = 4;
+
+/// A point in extended twisted Edwards coordinates `(X : Y : T : Z)`:
+/// `x = X/Z`, `y = Y/Z`, `x·y = T/Z` (Hisil, Wong, Carter, Dawson, 2008).
+/// The native scalar multiplications run here, with no inversion per
+/// addition; [`Extended::to_affine`] inverts once. For `a` a square and `d`
+/// not, the addition below is complete like the affine law, and both are
+/// the same law: the tests compare them.
+///
+/// Variable time (the windows' table lookups and the scalars' bit lengths):
+/// meant for verification, where nothing is secret.
+#[derive(Debug, Clone, Copy)]
+pub struct Extended {
+    x: Fr,
+    y: Fr,
+    t: Fr,
+    z: Fr,
+}
+
+impl From<Point> for Extended {
+    fn from(p: Point) -> Self {
+        Extended { x: p.x, y: p.y, t: p.x * p.y, z: Fr::ONE }
+    }
+}
+
+impl PartialEq for Extended {
+    /// The same point: `X1·Z2 = X2·Z1` and `Y1·Z2 = Y2·Z1` (`Z` is never 0).
+    fn eq(&self, o: &Self) -> bool {
+        self.x * o.z == o.x * self.z && self.y * o.z == o.y * self.z
+    }
+}
+
+impl Extended {
+    /// The identity `(0 : 1 : 0 : 1)`.
+    pub const IDENTITY: Extended = Extended { x: Fr::ZERO, y: Fr::ONE, t: Fr::ZERO, z: Fr::ONE };
+
+    /// The affine point (one inversion).
+    pub fn to_affine(&self) -> Point {
+        let zi = self.z.invert().expect("Z never vanishes under the complete law");
+        Point { x: self.x * zi, y: self.y * zi }
+    }
+
+    /// Whether this is the identity.
+    pub fn is_identity(&self) -> bool {
+        *self == Extended::IDENTITY
+    }
+
+    /// The sum (`add-2008-hwcd`: the affine law with its denominators
+    /// `Z1·Z2 ∓ d·T1·T2` kept as coordinates).
+    pub fn add(&self, o: &Extended) -> Extended {
+        let a = self.x * o.x;
+        let b = self.y * o.y;
+        let c = CURVE_D * self.t * o.t;
+        let zz = self.z * o.z;
+        let e = (self.x + self.y) * (o.x + o.y) - a - b;
+        let (f, g, h) = (zz - c, zz + c, b - CURVE_A * a);
+        Extended { x: e * f, y: g * h, t: e * h, z: f * g }
+    }
+
+    /// `2·P` (`dbl-2008-hwcd`).
+    pub fn double(&self) -> Extended {
+        let a = self.x.square();
+        let b = self.y.square();
+        let c = self.z.square().double();
+        let d = CURVE_A * a;
+        let e = (self.x + self.y).square() - a - b;
+        let g = d + b;
+        let (f, h) = (g - c, d - b);
+        Extended { x: e * f, y: g * h, t: e * h, z: f * g }
+    }
+
+    /// `-P`.
+    pub fn neg(&self) -> Extended {
+        Extended { x: -self.x, t: -self.t, ..*self }
+    }
+
+    /// `0·P, 1·P, …, (2^WINDOW - 1)·P`.
+    fn window_table(&self) -> [Extended; 1 << WINDOW] {
+        let mut table = [Extended::IDENTITY; 1 << WINDOW];
+        for i in 1..table.len() {
+            table[i] = table[i - 1].add(self);
+        }
+        table
+    }
+
+    /// `n·P`: fixed windows of [`WINDOW`] bits, most significant first.
+    pub fn mul(&self, n: &BigUint) -> Extended {
+        let table = self.window_table();
+        let digits = windows(n);
+        let mut acc = Extended::IDENTITY;
+        for (i, d) in digits.iter().rev().enumerate() {
+            if i > 0 {
+                for _ in 0..WINDOW {
+                    acc = acc.double();
+                }
+            }
+            if *d != 0 {
+                acc = acc.add(&table[*d as usize]);
+            }
+        }
+        acc
+    }
+}
+
+/// The [`WINDOW`]-bit digits of `n`, least significant first.
+fn windows(n: &BigUint) -> Vec<u8> {
+    let bytes = n.to_bytes_le();
+    bytes.iter().flat_map(|b| [b & 0x0f, b >> 4]).collect()
+}
+
+/// `n·B8` from a precomputed table (`j·16^i·B8` for every window `i` of a
+/// scalar below `2^256` and digit `j`): one addition per window, no
+/// doubling. Signatures' `S·B8` and `r·B8` and public keys' `s·B8`.
+pub fn mul_base8(n: &BigUint) -> Extended {
+    static TABLE: OnceLock<Vec<[Extended; 1 << WINDOW]>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut rows = Vec::with_capacity(256 / WINDOW);
+        let mut base = Extended::from(base8());
+        for _ in 0..256 / WINDOW {
+            rows.push(base.window_table());
+            for _ in 0..WINDOW {
+                base = base.double();
+            }
+        }
+        rows
+    });
+    assert!(n.bits() <= 256, "scalars are below 2^256");
+    windows(n).iter().zip(table).fold(Extended::IDENTITY, |acc, (d, row)| match d {
+        0 => acc,
+        d => acc.add(&row[*d as usize]),
+    })
+}
+
+/// `a` and `d` as field elements.
+const CURVE_A: Fr = Fr::from_raw([A, 0, 0, 0]);
+const CURVE_D: Fr = Fr::from_raw([D, 0, 0, 0]);
 
 #[cfg(test)]
 mod tests {
@@ -231,6 +362,60 @@ mod tests {
         );
         assert_eq!(Point::IDENTITY.add(&Point::IDENTITY), Point::IDENTITY);
         assert_eq!(p.add(&p.neg()), Point::IDENTITY);
+    }
+
+    /// `n·P` by affine double and add over the bits of `n`: the reference
+    /// the windowed, extended-coordinate multiplications must match.
+    fn mul_affine(p: &Point, n: &BigUint) -> Point {
+        (0..n.bits()).rev().fold(Point::IDENTITY, |acc, i| {
+            let acc = acc.double();
+            if n.bit(i) {
+                acc.add(p)
+            } else {
+                acc
+            }
+        })
+    }
+
+    #[test]
+    fn extended_coordinates_follow_the_affine_law() {
+        let g = generator();
+        let points: Vec<Point> =
+            [0u32, 1, 2, 3, 4, 7, 8, 1000, 99_991].iter().map(|n| mul_affine(&g, &(*n).into())).collect();
+        for p in &points {
+            let ep = Extended::from(*p);
+            assert_eq!(ep.double().to_affine(), p.double());
+            assert_eq!(ep.neg().to_affine(), p.neg());
+            assert!(ep.add(&ep.neg()).is_identity());
+            for q in &points {
+                assert_eq!(ep.add(&Extended::from(*q)).to_affine(), p.add(q));
+                // the same point whatever its Z
+                let scaled = Extended { x: ep.x * q.y, y: ep.y * q.y, t: ep.t * q.y, z: q.y };
+                assert_eq!(scaled, ep);
+            }
+        }
+        // a point of order 2 and its doubling (the law is complete)
+        let two = Point::new(Fr::ZERO, -Fr::ONE).unwrap();
+        assert!(Extended::from(two).double().is_identity());
+        assert_eq!(Extended::from(two).add(&Extended::from(g)).to_affine(), two.add(&g));
+    }
+
+    #[test]
+    fn windowed_and_fixed_base_multiplications_match_double_and_add() {
+        let (g, b8, l) = (generator(), base8(), subgroup_order());
+        let max = (BigUint::from(1u8) << 256u32) - 1u8;
+        let mut scalars: Vec<BigUint> =
+            vec![0u8.into(), 1u8.into(), 15u8.into(), 16u8.into(), 255u8.into(), l - 1u8, l.clone(), max];
+        let mut x = BigUint::from(0x9e37_79b9_7f4a_7c15u64);
+        for _ in 0..6 {
+            x = (&x * &x + 0x1234_5678u32) % (l * 8u8);
+            scalars.push(x.clone());
+        }
+        for n in &scalars {
+            assert_eq!(g.mul(n), mul_affine(&g, n), "{n}·G");
+            assert_eq!(mul_base8(n).to_affine(), mul_affine(&b8, n), "{n}·B8");
+        }
+        assert!(b8.in_subgroup() && !g.in_subgroup());
     }
 
     #[test]

@@ -473,7 +473,7 @@ fn authorize(e: &Encoded, party: Party, leaf: &Account, tag: Fr) -> Result<(), R
 fn fill_order(e: &Encoded, party: Party, acct: &mut Account, seq: u64, enforce: bool) -> Result<OrderSlot, RuleError> {
     let o = e.orders[party];
     let slot = o.slot();
-    let witness = OrderSlot { leaf: acct.order(slot), path: acct.orders_tree().path(slot) };
+    let witness = OrderSlot { leaf: acct.orders.get(slot), path: acct.orders.tree().path(slot) };
     if !e.order(party) {
         return Ok(witness);
     }
@@ -866,9 +866,9 @@ mod tests {
         // one order of size 1 (limit 64000, fees up to 3, live through seq 2) in two fills across batches
         let buy = Order::new(fx("1"), fx("64000"), fx("3"), 2, 7);
         let st1 = next(&g, fill("0.4", "63990", "1", &buy)).unwrap();
-        assert_eq!(st1.account(4).order(7), OrderFill { id: 7, filled: fx("0.4"), fees: fx("1") });
+        assert_eq!(st1.account(4).orders.get(7), OrderFill { id: 7, filled: fx("0.4"), fees: fx("1") });
         let st2 = next(&st1, fill("0.6", "64000", "1", &buy)).unwrap();
-        assert_eq!(st2.account(4).order(7).filled, fx("1"));
+        assert_eq!(st2.account(4).orders.get(7).filled, fx("1"));
         assert_eq!(rejection(&st2, &[fill("0.1", "64000", "0", &buy)]), r(0, "trade", "order_filled"), "past its size");
         assert_eq!(rejection(&st1, &[fill("0.7", "64000", "0", &buy)]), r(0, "trade", "order_filled"));
         // limits: price, side, fees (over all fills), expiry
@@ -893,7 +893,7 @@ mod tests {
         // a later order in the slot (id 7 + 64) ends order 7
         let later = Order::new(fx("1"), fx("64000"), fx("3"), 2, 7 + 64);
         let st = next(&st1, fill("0.1", "64000", "0", &later)).unwrap();
-        assert_eq!(st.account(4).order(7).id, 71);
+        assert_eq!(st.account(4).orders.get(7).id, 71);
         assert_eq!(
             rejection(&st, &[fill("0.1", "64000", "0", &buy)]),
             r(0, "trade", "order_filled"),
@@ -989,7 +989,7 @@ mod tests {
                         st = out.state;
                         st.next_seq = 0;
                         for (m, market) in st.markets.markets.iter().enumerate() {
-                            let longs: i128 = st.accounts().values().map(|a| a.perps[m].size.raw().max(0)).sum();
+                            let longs: i128 = st.accounts().map(|(_, a)| a.perps[m].size.raw().max(0)).sum();
                             prop_assert_eq!(market.open_interest.raw(), longs);
                         }
                     }

@@ -25,3 +25,17 @@ pub mod transition;
 pub mod witness;
 
 pub use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
+
+/// Whether this CPU can run this build: on x86-64 the field arithmetic is
+/// halo2curves' assembly (`circuits/Cargo.toml`), which uses BMI2 and ADX
+/// instructions and would die of an illegal instruction without them. The
+/// binaries call this first and exit with the message instead.
+pub fn check_cpu() -> Result<(), String> {
+    #[cfg(target_arch = "x86_64")]
+    if !(std::is_x86_feature_detected!("bmi2") && std::is_x86_feature_detected!("adx")) {
+        return Err("this CPU lacks BMI2 or ADX, which statesync's x86-64 field arithmetic needs (every x86-64 \
+                    server CPU since 2014 has them)"
+            .into());
+    }
+    Ok(())
+}

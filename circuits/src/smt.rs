@@ -5,7 +5,7 @@
 //! `depth.div_ceil(2)` levels, and a leaf's position at level `l` is digit
 //! `l` of its index in base 4 (bits `2l` and `2l + 1`).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 
@@ -41,7 +41,8 @@ pub struct SparseMerkleTree {
     depth: usize,
     /// `empty[l]` = hash of an empty subtree of height `l` (`empty[0]` = empty leaf).
     empty: Vec<Fr>,
-    nodes: HashMap<(usize, u64), Fr>,
+    /// A persistent map: clones share it (see [`crate::state::ChainState`]).
+    nodes: imbl::HashMap<(usize, u64), Fr>,
 }
 
 impl SparseMerkleTree {
@@ -51,7 +52,7 @@ impl SparseMerkleTree {
         for l in 0..levels(depth) {
             empty.push(node(&[empty[l]; ARITY]));
         }
-        SparseMerkleTree { depth, empty, nodes: HashMap::new() }
+        SparseMerkleTree { depth, empty, nodes: imbl::HashMap::new() }
     }
 
     fn levels(&self) -> usize {
@@ -95,6 +96,31 @@ impl SparseMerkleTree {
         self.set(self.levels(), 0, h);
     }
 
+    /// This tree, which must be empty, with `leaves` (index, hash) set:
+    /// built level by level, each node hashed once (not once per leaf
+    /// below it, as leaf-by-leaf updates do).
+    pub fn with_leaves(mut self, leaves: impl IntoIterator<Item = (u64, Fr)>) -> Self {
+        assert!(self.nodes.is_empty(), "with_leaves builds an empty tree");
+        let mut level: BTreeMap<u64, Fr> = leaves.into_iter().collect();
+        if let Some(last) = level.keys().next_back() {
+            assert!(self.depth >= 64 || *last < (1u64 << self.depth), "leaf index outside the tree");
+        }
+        for l in 0..self.levels() {
+            let mut up = BTreeMap::new();
+            for (&i, &h) in &level {
+                self.set(l, i, h);
+                up.entry(i >> 2).or_insert_with(|| {
+                    let first = i & !3;
+                    node(&std::array::from_fn(|j| level.get(&(first + j as u64)).copied().unwrap_or(self.empty[l])))
+                });
+            }
+            level = up;
+        }
+        let root = level.get(&0).copied().unwrap_or(self.empty[self.levels()]);
+        self.set(self.levels(), 0, root);
+        self
+    }
+
     fn set(&mut self, level: usize, index: u64, h: Fr) {
         if h == self.empty[level] {
             self.nodes.remove(&(level, index));
@@ -134,6 +160,13 @@ mod tests {
         let mut p = t.path(3);
         p.swap(0, 2);
         assert_ne!(root_from_path(Fr::from(11), 3, &p), t.root());
+        let built = SparseMerkleTree::new(5, Fr::from(7)).with_leaves([
+            (17, Fr::from(12)),
+            (3, Fr::from(11)),
+            (2, Fr::from(13)),
+        ]);
+        assert_eq!(built.nodes, t.nodes, "built level by level: the same nodes as leaf by leaf");
+        assert_eq!(SparseMerkleTree::new(5, Fr::from(7)).with_leaves([]).root(), empty_root);
         for i in [3, 17, 2] {
             t.update(i, Fr::from(7));
         }

@@ -1,6 +1,9 @@
 //! The protocol state: accounts, the market table and the state root.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, OnceLock},
+};
 
 use halo2_base::halo2_proofs::halo2curves::bn256::Fr;
 use serde::{Deserialize, Serialize};
@@ -54,7 +57,93 @@ pub struct Account {
     /// The account's orders tree: per slot (`id mod 64`) the latest order
     /// that filled in it. Empty slots are absent.
     #[serde(default)]
-    pub orders: BTreeMap<u64, OrderFill>,
+    pub orders: Orders,
+}
+
+/// An account's orders: per slot (`id mod 64`, [`ORDER_BITS`] bits) the
+/// latest order that filled in it, and their tree ([`ORDER_BITS`] deep,
+/// empty leaves `(0, 0, 0)`). Serialized as the map of its slots; the tree
+/// is built the first time it is needed and then kept up to date by
+/// [`Orders::insert`], so that hashing an account does not rebuild it.
+#[derive(Debug, Clone, Default)]
+pub struct Orders {
+    fills: BTreeMap<u64, OrderFill>,
+    tree: OnceLock<SparseMerkleTree>,
+}
+
+impl PartialEq for Orders {
+    fn eq(&self, o: &Self) -> bool {
+        self.fills == o.fills
+    }
+}
+
+impl Eq for Orders {}
+
+impl Serialize for Orders {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fills.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Orders {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let fills = BTreeMap::<u64, OrderFill>::deserialize(d)?;
+        if let Some(slot) = fills.keys().find(|s| **s >= 1 << ORDER_BITS) {
+            return Err(serde::de::Error::custom(format!("order slot {slot} is outside the orders tree")));
+        }
+        Ok(Orders { fills, tree: OnceLock::new() })
+    }
+}
+
+impl FromIterator<(u64, OrderFill)> for Orders {
+    fn from_iter<I: IntoIterator<Item = (u64, OrderFill)>>(iter: I) -> Self {
+        let mut orders = Orders::default();
+        for (slot, fill) in iter {
+            orders.insert(slot, fill);
+        }
+        orders
+    }
+}
+
+impl Orders {
+    /// The order filling in slot `slot` (the empty leaf when none has).
+    pub fn get(&self, slot: u64) -> OrderFill {
+        self.fills.get(&slot).copied().unwrap_or_default()
+    }
+
+    /// The slots that hold an order, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &OrderFill)> {
+        self.fills.iter().map(|(s, f)| (*s, f))
+    }
+
+    /// Slots that hold an order.
+    pub fn len(&self) -> usize {
+        self.fills.len()
+    }
+
+    /// Whether no slot holds an order.
+    pub fn is_empty(&self) -> bool {
+        self.fills.is_empty()
+    }
+
+    /// Puts `fill` in slot `slot` (below `2^ORDER_BITS`), and in the tree
+    /// if it is built (one leaf and its path rehashed).
+    pub fn insert(&mut self, slot: u64, fill: OrderFill) {
+        assert!(slot < 1 << ORDER_BITS, "order slot outside the orders tree");
+        self.fills.insert(slot, fill);
+        if let Some(tree) = self.tree.get_mut() {
+            tree.update(slot, fill.hash());
+        }
+    }
+
+    /// The tree (built on first use).
+    pub fn tree(&self) -> &SparseMerkleTree {
+        self.tree.get_or_init(|| {
+            static EMPTY: OnceLock<SparseMerkleTree> = OnceLock::new();
+            let empty = EMPTY.get_or_init(|| SparseMerkleTree::new(ORDER_BITS, OrderFill::default().hash()));
+            empty.clone().with_leaves(self.fills.iter().map(|(s, f)| (*s, f.hash())))
+        })
+    }
 }
 
 /// A leaf of an account's orders tree: the latest order of its slot and
@@ -90,22 +179,8 @@ impl Account {
             options: vec![Fx6::ZERO; shape.series],
             key: None,
             nonce: 0,
-            orders: BTreeMap::new(),
+            orders: Orders::default(),
         }
-    }
-
-    /// The orders tree ([`ORDER_BITS`] deep, empty leaves `(0, 0, 0)`).
-    pub fn orders_tree(&self) -> SparseMerkleTree {
-        let mut tree = SparseMerkleTree::new(ORDER_BITS, OrderFill::default().hash());
-        for (slot, fill) in &self.orders {
-            tree.update(*slot, fill.hash());
-        }
-        tree
-    }
-
-    /// The order filling in slot `slot` (the empty leaf when none has).
-    pub fn order(&self, slot: u64) -> OrderFill {
-        self.orders.get(&slot).copied().unwrap_or_default()
     }
 
     /// Field encoding hashed into the leaf: collateral, (size, funding index)
@@ -120,7 +195,7 @@ impl Account {
         v.extend(self.options.iter().map(|o| fe(o.raw())));
         v.extend(crate::transition::key_fields(self.key.as_ref()));
         v.push(fe(self.nonce as i128));
-        v.push(self.orders_tree().root());
+        v.push(self.orders.tree().root());
         v
     }
 
@@ -275,13 +350,16 @@ pub fn state_root(accounts_root: Fr, market_root: Fr) -> Fr {
 )]
 pub struct StateVersionError(pub u32);
 
-/// A chain's whole state. Cloning is how a batch is applied atomically.
+/// A chain's whole state. Cloning is how a batch is applied atomically:
+/// the accounts and the tree's nodes are persistent maps ([`imbl`]), so a
+/// clone shares them and costs nothing, and a batch applied to it copies
+/// only what it touches, whatever the size of the chain.
 #[derive(Debug, Clone)]
 pub struct ChainState {
     shape: Shape,
     /// Market table.
     pub markets: MarketTable,
-    accounts: BTreeMap<u64, Account>,
+    accounts: imbl::OrdMap<u64, Arc<Account>>,
     tree: SparseMerkleTree,
     /// Sequence number the next batch must carry.
     pub next_seq: u64,
@@ -317,7 +395,7 @@ impl ChainState {
     pub fn new(shape: Shape, markets: MarketTable, tag: Fr) -> Self {
         let empty = Account::empty(&shape).hash();
         let tree = SparseMerkleTree::new(shape.depth, empty);
-        ChainState { shape, markets, accounts: BTreeMap::new(), tree, next_seq: 0, tag }
+        ChainState { shape, markets, accounts: imbl::OrdMap::new(), tree, next_seq: 0, tag }
     }
 
     /// Rebuilds a state from its stored form; a state written by another
@@ -327,9 +405,9 @@ impl ChainState {
             return Err(StateVersionError(s.version));
         }
         let mut state = ChainState::new(s.shape, s.markets, s.tag);
-        for (id, a) in s.accounts {
-            state.set_account(id, a);
-        }
+        let empty = Account::empty(&state.shape);
+        state.accounts = s.accounts.into_iter().filter(|(_, a)| *a != empty).map(|(id, a)| (id, Arc::new(a))).collect();
+        state.tree = state.tree.with_leaves(state.accounts.iter().map(|(id, a)| (*id, a.hash())));
         state.next_seq = s.next_seq;
         Ok(state)
     }
@@ -341,7 +419,7 @@ impl ChainState {
             tag: self.tag,
             shape: self.shape.clone(),
             markets: self.markets.clone(),
-            accounts: self.accounts.clone(),
+            accounts: self.accounts().map(|(id, a)| (id, a.clone())).collect(),
             next_seq: self.next_seq,
         }
     }
@@ -353,12 +431,12 @@ impl ChainState {
 
     /// An account (the empty account when never touched).
     pub fn account(&self, id: u64) -> Account {
-        self.accounts.get(&id).cloned().unwrap_or_else(|| Account::empty(&self.shape))
+        self.accounts.get(&id).map_or_else(|| Account::empty(&self.shape), |a| Account::clone(a))
     }
 
-    /// Non-empty accounts.
-    pub fn accounts(&self) -> &BTreeMap<u64, Account> {
-        &self.accounts
+    /// Non-empty accounts, by id.
+    pub fn accounts(&self) -> impl Iterator<Item = (u64, &Account)> {
+        self.accounts.iter().map(|(id, a)| (*id, a.as_ref()))
     }
 
     /// Writes an account and updates the tree. `id` must be inside the tree.
@@ -367,7 +445,7 @@ impl ChainState {
         if account == Account::empty(&self.shape) {
             self.accounts.remove(&id);
         } else {
-            self.accounts.insert(id, account);
+            self.accounts.insert(id, Arc::new(account));
         }
     }
 
@@ -390,7 +468,52 @@ impl ChainState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::examples;
+    use crate::{examples, smt};
+
+    #[test]
+    fn the_kept_orders_tree_follows_its_fills() {
+        let fill = |id: u64| OrderFill { id, filled: crate::fixed::Fixed(Fx6::ONE), fees: Fx6::ZERO };
+        let mut kept = Orders::default();
+        kept.insert(5, fill(5));
+        let before = kept.tree().root();
+        for (slot, id) in [(5, 69), (0, 64), (63, 127), (17, 17)] {
+            kept.insert(slot, fill(id));
+        }
+        let fresh: Orders = kept.iter().map(|(s, f)| (s, *f)).collect();
+        assert_eq!(kept, fresh);
+        assert_eq!(kept.tree().root(), fresh.tree().root(), "updated in place = built afresh");
+        assert_ne!(kept.tree().root(), before);
+        let mut one = SparseMerkleTree::new(ORDER_BITS, OrderFill::default().hash());
+        one.update(5, fill(5).hash());
+        assert_eq!(before, one.root());
+        for (slot, f) in kept.iter() {
+            assert_eq!(smt::root_from_path(f.hash(), slot, &kept.tree().path(slot)), kept.tree().root());
+        }
+        // a stored slot outside the tree is refused, not a panic later
+        let bad = bincode::serialize(&BTreeMap::from([(64u64, fill(64))])).unwrap();
+        assert!(bincode::deserialize::<Orders>(&bad).is_err());
+        let good = bincode::serialize(&kept).unwrap();
+        assert_eq!(bincode::deserialize::<Orders>(&good).unwrap(), kept);
+    }
+
+    #[test]
+    fn a_stored_state_loads_to_the_same_root() {
+        let cfg = examples::chain();
+        let mut st = cfg.genesis_state();
+        for id in [3u64, 4, 17, 200] {
+            let mut a = st.account(id);
+            a.collateral.0 += 1_000 * id as i128;
+            a.orders.insert(id % 64, OrderFill { id, filled: crate::fixed::Fixed(Fx6::ONE), fees: Fx6::ZERO });
+            st.set_account(id, a);
+        }
+        st.set_account(200, Account::empty(st.shape()));
+        let loaded = ChainState::from_stored(st.to_stored()).unwrap();
+        assert_eq!(loaded.root(), st.root());
+        assert!(loaded.accounts().eq(st.accounts()));
+        for id in [0u64, 3, 4, 17, 200] {
+            assert_eq!(loaded.path(id), st.path(id));
+        }
+    }
 
     #[test]
     fn accounts_round_trip_in_bincode_and_json() {

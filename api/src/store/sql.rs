@@ -404,7 +404,7 @@ impl ChainStore for SqlStore {
         for (id, acct) in state.accounts() {
             sqlx::query(&self.sql("INSERT INTO accounts (chain, id, leaf) VALUES (?, ?, ?)"))
                 .bind(&config.chain_id)
-                .bind(*id as i64)
+                .bind(id as i64)
                 .bind(bincode::serialize(acct).expect("accounts serialize"))
                 .execute(&mut *tx)
                 .await?;

@@ -29,7 +29,7 @@ impl Leaf {
             opts: a.options.iter().map(|o| ctx.load_witness(fe(o.raw()))).collect(),
             key: crate::transition::key_fields(a.key.as_ref()).map(|v| ctx.load_witness(v)),
             nonce: ctx.load_witness(fe(a.nonce as i128)),
-            orders: ctx.load_witness(a.orders_tree().root()),
+            orders: ctx.load_witness(a.orders.tree().root()),
         }
     }
     /// Same order as [`crate::state::Account::to_fields`].

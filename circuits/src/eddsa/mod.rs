@@ -27,7 +27,7 @@ use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha512};
 
 use crate::{
-    babyjub::{self, Point},
+    babyjub::{self, Extended, Point},
     poseidon::{self, Domain},
 };
 
@@ -92,14 +92,14 @@ impl SecretKey {
 
     /// The public key `s·B8`.
     pub fn public(&self) -> PublicKey {
-        PublicKey(babyjub::base8().mul(&self.scalar()))
+        PublicKey(babyjub::mul_base8(&self.scalar()).to_affine())
     }
 
     /// Signs `m`.
     pub fn sign(&self, m: Fr) -> Signature {
         let l = babyjub::subgroup_order();
         let r = sha512_mod(&[b"statesync/eddsa/v1/nonce", &self.0, &babyjub::int_of(&m).to_bytes_le()], l);
-        let big_r = babyjub::base8().mul(&r);
+        let big_r = babyjub::mul_base8(&r).to_affine();
         let a = self.public().0;
         let h = babyjub::int_of(&challenge(&big_r, &a, m));
         let s = (r + h * 8u8 * self.scalar()) % l;
@@ -118,12 +118,12 @@ impl PublicKey {
 
     /// Whether `sig` is this key's signature of `m` (module docs).
     pub fn verify(&self, m: Fr, sig: &Signature) -> bool {
-        let a8 = self.0.mul_cofactor();
-        if sig.s >= *babyjub::subgroup_order() || a8 == Point::IDENTITY {
+        let a8 = Extended::from(self.0).double().double().double();
+        if sig.s >= *babyjub::subgroup_order() || a8.is_identity() {
             return false;
         }
         let h = babyjub::int_of(&challenge(&sig.r, &self.0, m));
-        babyjub::base8().mul(&sig.s) == sig.r.add(&a8.mul(&h))
+        babyjub::mul_base8(&sig.s) == Extended::from(sig.r).add(&a8.mul(&h))
     }
 
     /// The 32-byte compressed form.

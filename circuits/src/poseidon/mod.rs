@@ -48,6 +48,98 @@ pub struct Params<const T: usize> {
     pub r_f: usize,
     /// Partial rounds.
     pub r_p: usize,
+    /// The partial rounds rearranged for native speed ([`Params::hash_permute`]).
+    fast: Partial<T>,
+}
+
+/// The partial rounds of the permutation, rearranged without changing it
+/// (the Poseidon paper's appendix B): the round constants of elements
+/// `1..T` are moved back through the linear layers (a partial round's S-box
+/// does not touch them), so that all of them are added once, before the
+/// first partial round, and each partial round adds one scalar after its
+/// S-box; and each round's MDS matrix is factored as a sparse matrix times
+/// `diag(1, Â)`, the `diag(1, Â)` moved into the round before, so that every
+/// partial round but the first multiplies by a matrix of `2T - 1` non-zero
+/// entries (9 multiplications instead of 25 at width 5). The circuits
+/// constrain the plain rounds; the tests check both give one permutation.
+#[derive(Debug, Clone)]
+struct Partial<const T: usize> {
+    /// Added to the state before the first partial round.
+    pre: [Fr; T],
+    /// Per partial round, added to element 0 after the S-box.
+    post: Vec<Fr>,
+    /// The first partial round's (dense) matrix.
+    first: [[Fr; T]; T],
+    /// Per later partial round, its sparse matrix: row 0, and column 0
+    /// below the diagonal (index 0 unused); the rest is the identity.
+    sparse: Vec<([Fr; T], [Fr; T])>,
+}
+
+/// The inverse of a square matrix over Fr (Gauss–Jordan); `None` if singular.
+fn invert(m: &[Vec<Fr>]) -> Option<Vec<Vec<Fr>>> {
+    let n = m.len();
+    let mut a: Vec<Vec<Fr>> = m
+        .iter()
+        .enumerate()
+        .map(|(i, row)| row.iter().copied().chain((0..n).map(|j| if i == j { Fr::ONE } else { Fr::ZERO })).collect())
+        .collect();
+    for c in 0..n {
+        let p = (c..n).find(|&r| a[r][c] != Fr::ZERO)?;
+        a.swap(c, p);
+        let inv = a[c][c].invert().unwrap();
+        a[c].iter_mut().for_each(|x| *x *= inv);
+        for r in 0..n {
+            if r != c && a[r][c] != Fr::ZERO {
+                let f = a[r][c];
+                let pivot = a[c].clone();
+                a[r].iter_mut().zip(&pivot).for_each(|(x, y)| *x -= f * y);
+            }
+        }
+    }
+    Some(a.into_iter().map(|row| row[n..].to_vec()).collect())
+}
+
+impl<const T: usize> Partial<T> {
+    fn new(rc: &[[Fr; T]], mds: &[[Fr; T]; T], r_f: usize, r_p: usize) -> Self {
+        let rows = |m: &[[Fr; T]; T]| m.iter().map(|r| r.to_vec()).collect::<Vec<_>>();
+        let mds_inv = invert(&rows(mds)).expect("an MDS matrix is invertible");
+        let first_round = r_f / 2;
+        // constants, from the last partial round back: what round j adds at
+        // its start, `v`, is `M · u` added after round j - 1's S-box: `u[0]`
+        // there, `u[1..]` with round j - 1's own constants.
+        let mut post = vec![Fr::ZERO; r_p];
+        let mut v = rc[first_round + r_p - 1];
+        for j in (1..r_p).rev() {
+            let u: Vec<Fr> = mds_inv.iter().map(|row| row.iter().zip(&v).map(|(a, b)| *a * b).sum()).collect();
+            post[j - 1] = u[0];
+            v = std::array::from_fn(|i| rc[first_round + j - 1][i] + if i == 0 { Fr::ZERO } else { u[i] });
+        }
+        // matrices, from the last partial round back: its matrix `A` is
+        // `S · diag(1, Â)` with `Â = A[1..][1..]` and `S` = [[a00, a01·Â⁻¹],
+        // [a10, I]]; `diag(1, Â)` commutes with the S-box of element 0, so
+        // the round before multiplies by `diag(1, Â) · M`.
+        let mut sparse = vec![([Fr::ZERO; T], [Fr::ZERO; T]); r_p.saturating_sub(1)];
+        let mut a = *mds;
+        for j in (1..r_p).rev() {
+            let hat: Vec<Vec<Fr>> = a[1..].iter().map(|r| r[1..].to_vec()).collect();
+            let hat_inv = invert(&hat).expect("the lower-right block stays invertible");
+            let mut row = [Fr::ZERO; T];
+            row[0] = a[0][0];
+            for (k, w) in row[1..].iter_mut().enumerate() {
+                *w = (0..T - 1).map(|i| a[0][1 + i] * hat_inv[i][k]).sum();
+            }
+            let col = std::array::from_fn(|i| if i == 0 { Fr::ZERO } else { a[i][0] });
+            sparse[j - 1] = (row, col);
+            a = std::array::from_fn(|i| {
+                if i == 0 {
+                    mds[0]
+                } else {
+                    std::array::from_fn(|c| (0..T - 1).map(|k| hat[i - 1][k] * mds[1 + k][c]).sum())
+                }
+            });
+        }
+        Partial { pre: v, post, first: a, sparse }
+    }
 }
 
 /// The Grain LFSR generation of the Poseidon paper for one width.
@@ -72,7 +164,9 @@ impl<const T: usize, const RATE_: usize, const R_P: usize> Spec<Fr, T, RATE_> fo
 impl<const T: usize> Params<T> {
     fn from_spec<S: Spec<Fr, T, R>, const R: usize>() -> Self {
         let (rc, mds, _) = S::constants();
-        Params { rc, mds, r_f: S::full_rounds(), r_p: S::partial_rounds() }
+        let (r_f, r_p) = (S::full_rounds(), S::partial_rounds());
+        let fast = Partial::new(&rc, &mds, r_f, r_p);
+        Params { rc, mds, r_f, r_p, fast }
     }
 
     /// Whether round `r` is a full round.
@@ -95,6 +189,37 @@ impl<const T: usize> Params<T> {
             }
             *s = self.mds_mul(s);
         }
+    }
+
+    /// The permutation, computed with the partial rounds rearranged
+    /// ([`Partial`]): what [`hash`] runs.
+    pub fn hash_permute(&self, s: &mut [Fr; T]) {
+        let full = |s: &mut [Fr; T], rc: &[Fr; T]| {
+            for (x, c) in s.iter_mut().zip(rc) {
+                *x = pow5(*x + c);
+            }
+            *s = self.mds_mul(s);
+        };
+        let half = self.r_f / 2;
+        self.rc[..half].iter().for_each(|rc| full(s, rc));
+        let f = &self.fast;
+        for (x, c) in s.iter_mut().zip(&f.pre) {
+            *x += c;
+        }
+        for (j, post) in f.post.iter().enumerate() {
+            s[0] = pow5(s[0]) + post;
+            if j == 0 {
+                *s = std::array::from_fn(|i| f.first[i].iter().zip(s.iter()).map(|(a, b)| *a * b).sum());
+            } else {
+                let (row, col) = &f.sparse[j - 1];
+                let s0 = s[0];
+                s[0] = row.iter().zip(s.iter()).map(|(a, b)| *a * b).sum();
+                for i in 1..T {
+                    s[i] += col[i] * s0;
+                }
+            }
+        }
+        self.rc[half + self.r_p..].iter().for_each(|rc| full(s, rc));
     }
 
     /// `mds · s`.
@@ -171,7 +296,7 @@ pub fn hash(domain: Domain, inputs: &[Fr]) -> Fr {
         for i in 0..RATE {
             s[1 + i] += inputs.get(c * RATE + i).copied().unwrap_or(Fr::ZERO);
         }
-        p.permute(&mut s);
+        p.hash_permute(&mut s);
     }
     s[1]
 }
@@ -210,6 +335,27 @@ mod tests {
             "0x07748bc6877c9b82c8b98666ee9d0626ec7f5be4205f79ee8528ef1c4a376fc7",
         ];
         assert_eq!(s5, expect.map(fr));
+    }
+
+    #[test]
+    fn the_rearranged_partial_rounds_are_the_same_permutation() {
+        fn check<const T: usize>(p: &Params<T>) {
+            let mut x = Fr::from(0x5eed);
+            for _ in 0..20 {
+                let start: [Fr; T] = std::array::from_fn(|_| {
+                    x = x.square() + Fr::from(7);
+                    x
+                });
+                let (mut plain, mut fast) = (start, start);
+                p.permute(&mut plain);
+                p.hash_permute(&mut fast);
+                assert_eq!(plain, fast);
+            }
+            assert_eq!(p.fast.post.len(), p.r_p);
+            assert_eq!(p.fast.post[p.r_p - 1], Fr::ZERO);
+        }
+        check(params());
+        check(params3());
     }
 
     #[test]
