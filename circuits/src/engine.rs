@@ -122,6 +122,7 @@ pub(crate) fn build_witness(state: &ChainState, transitions: &[Encoded], mode: M
         steps.push(apply_one(&mut st, &Encoded::noop(), mode).expect("a no-op always applies"));
     }
     st.next_seq += 1;
+    st.rehash();
     let public = PublicInputs {
         old_root,
         new_root: st.root(),

@@ -36,13 +36,25 @@ pub fn children(h: Fr, pos: usize, siblings: &[Fr]) -> [Fr; ARITY] {
 }
 
 /// A sparse Merkle tree of fixed depth; only non-empty nodes are stored.
+///
+/// Hashing is lazy: [`SparseMerkleTree::update`] sets the leaf and marks
+/// the nodes above it pending, and a pending node is hashed when something
+/// reads it ([`SparseMerkleTree::hash_path`], [`SparseMerkleTree::rehash`]).
+/// A node that several updates pass through before anything reads it (the
+/// top levels, and every level neighbouring accounts share) is hashed once,
+/// not once per update. [`SparseMerkleTree::root`] and
+/// [`SparseMerkleTree::path`] read pending nodes too, hashing them without
+/// keeping the result.
 #[derive(Debug, Clone)]
 pub struct SparseMerkleTree {
     depth: usize,
     /// `empty[l]` = hash of an empty subtree of height `l` (`empty[0]` = empty leaf).
     empty: Vec<Fr>,
-    /// A persistent map: clones share it (see [`crate::state::ChainState`]).
+    /// Persistent maps: clones share them (see [`crate::state::ChainState`]).
     nodes: imbl::HashMap<(usize, u64), Fr>,
+    /// Nodes whose entry in `nodes` is not their hash yet; every ancestor of
+    /// a pending node is pending.
+    pending: imbl::HashSet<(usize, u64)>,
 }
 
 impl SparseMerkleTree {
@@ -52,15 +64,34 @@ impl SparseMerkleTree {
         for l in 0..levels(depth) {
             empty.push(node(&[empty[l]; ARITY]));
         }
-        SparseMerkleTree { depth, empty, nodes: imbl::HashMap::new() }
+        SparseMerkleTree { depth, empty, nodes: imbl::HashMap::new(), pending: imbl::HashSet::new() }
     }
 
     fn levels(&self) -> usize {
         levels(self.depth)
     }
 
-    fn node(&self, level: usize, index: u64) -> Fr {
+    fn stored(&self, level: usize, index: u64) -> Fr {
         self.nodes.get(&(level, index)).copied().unwrap_or(self.empty[level])
+    }
+
+    /// A node's hash (pending ones hashed here and not kept).
+    fn node(&self, level: usize, index: u64) -> Fr {
+        if self.pending.contains(&(level, index)) {
+            node(&std::array::from_fn(|j| self.node(level - 1, (index << 2) + j as u64)))
+        } else {
+            self.stored(level, index)
+        }
+    }
+
+    /// A node's hash, hashing (and keeping) it and its pending descendants.
+    fn hashed(&mut self, level: usize, index: u64) -> Fr {
+        if self.pending.remove(&(level, index)).is_none() {
+            return self.stored(level, index);
+        }
+        let h = node(&std::array::from_fn(|j| self.hashed(level - 1, (index << 2) + j as u64)));
+        self.set(level, index, h);
+        h
     }
 
     /// The root.
@@ -84,23 +115,41 @@ impl SparseMerkleTree {
         out
     }
 
-    /// Sets leaf `index` to `leaf` and rehashes its path.
+    /// [`SparseMerkleTree::path`], hashing and keeping the pending siblings.
+    pub fn hash_path(&mut self, index: u64) -> Vec<Fr> {
+        for l in 0..self.levels() {
+            let idx = index >> (2 * l);
+            for j in 0..ARITY as u64 {
+                if (idx & !3) + j != idx {
+                    self.hashed(l, (idx & !3) + j);
+                }
+            }
+        }
+        self.path(index)
+    }
+
+    /// Hashes every pending node: the root and every path are then read
+    /// without hashing.
+    pub fn rehash(&mut self) {
+        self.hashed(self.levels(), 0);
+    }
+
+    /// Sets leaf `index` to `leaf`; the nodes above it are pending.
     pub fn update(&mut self, index: u64, leaf: Fr) {
         assert!(self.depth >= 64 || index < (1u64 << self.depth), "leaf index outside the tree");
-        let path = self.path(index);
-        let mut h = leaf;
-        for l in 0..self.levels() {
-            self.set(l, index >> (2 * l), h);
-            h = node(&children(h, digit(index, l), &path[SIBLINGS * l..SIBLINGS * (l + 1)]));
+        self.set(0, index, leaf);
+        for l in 1..=self.levels() {
+            if self.pending.insert((l, index >> (2 * l))).is_some() {
+                break; // pending already, and so is everything above it
+            }
         }
-        self.set(self.levels(), 0, h);
     }
 
     /// This tree, which must be empty, with `leaves` (index, hash) set:
     /// built level by level, each node hashed once (not once per leaf
     /// below it, as leaf-by-leaf updates do).
     pub fn with_leaves(mut self, leaves: impl IntoIterator<Item = (u64, Fr)>) -> Self {
-        assert!(self.nodes.is_empty(), "with_leaves builds an empty tree");
+        assert!(self.nodes.is_empty() && self.pending.is_empty(), "with_leaves builds an empty tree");
         let mut level: BTreeMap<u64, Fr> = leaves.into_iter().collect();
         if let Some(last) = level.keys().next_back() {
             assert!(self.depth >= 64 || *last < (1u64 << self.depth), "leaf index outside the tree");
@@ -165,12 +214,49 @@ mod tests {
             (3, Fr::from(11)),
             (2, Fr::from(13)),
         ]);
-        assert_eq!(built.nodes, t.nodes, "built level by level: the same nodes as leaf by leaf");
+        assert!(!t.pending.is_empty());
+        let mut hashed = t.clone();
+        hashed.rehash();
+        assert!(hashed.pending.is_empty());
+        assert_eq!(built.nodes, hashed.nodes, "built level by level: the same nodes as leaf by leaf");
         assert_eq!(SparseMerkleTree::new(5, Fr::from(7)).with_leaves([]).root(), empty_root);
         for i in [3, 17, 2] {
             t.update(i, Fr::from(7));
         }
         assert_eq!(t.root(), empty_root);
         assert!(t.nodes.is_empty());
+    }
+
+    /// Lazy hashing gives what hashing every update at once gives: the same
+    /// paths after every update, read with or without keeping the hashes,
+    /// and the same root and nodes at the end.
+    #[test]
+    fn lazily_hashed_paths_and_roots_match_eager_ones() {
+        fn eager_root(leaves: &BTreeMap<u64, Fr>) -> SparseMerkleTree {
+            SparseMerkleTree::new(8, Fr::from(5)).with_leaves(leaves.iter().map(|(i, h)| (*i, *h)))
+        }
+        let mut lazy = SparseMerkleTree::new(8, Fr::from(5));
+        let mut leaves = BTreeMap::new();
+        let mut x = 1u64;
+        for step in 0..60u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // neighbours and far leaves, and some leaves set back to empty
+            let index = if step % 3 == 0 { step % 7 } else { (x >> 33) % 256 };
+            let leaf = if step % 11 == 10 { Fr::from(5) } else { Fr::from(x >> 40) };
+            lazy.update(index, leaf);
+            leaves.insert(index, leaf);
+            let eager = eager_root(&leaves);
+            let read = (x >> 20) % 256;
+            assert_eq!(lazy.path(read), eager.path(read));
+            assert_eq!(lazy.root(), eager.root());
+            if step % 2 == 0 {
+                assert_eq!(lazy.hash_path(read), eager.path(read));
+                assert_eq!(root_from_path(eager.stored(0, read), read, &lazy.path(read)), eager.root());
+            }
+        }
+        lazy.rehash();
+        let eager = eager_root(&leaves);
+        assert!(lazy.pending.is_empty());
+        assert_eq!(lazy.nodes, eager.nodes);
     }
 }

@@ -133,6 +133,7 @@ impl Orders {
         self.fills.insert(slot, fill);
         if let Some(tree) = self.tree.get_mut() {
             tree.update(slot, fill.hash());
+            tree.rehash();
         }
     }
 
@@ -449,9 +450,17 @@ impl ChainState {
         }
     }
 
-    /// Merkle siblings of a leaf, from the leaf level up.
-    pub fn path(&self, id: u64) -> Vec<Fr> {
-        self.tree.path(id)
+    /// Merkle siblings of a leaf, from the leaf level up (hashing what
+    /// updates left pending on the way: [`SparseMerkleTree`]).
+    pub fn path(&mut self, id: u64) -> Vec<Fr> {
+        self.tree.hash_path(id)
+    }
+
+    /// Hashes what updates left pending in the accounts tree, so that the
+    /// roots are read without hashing (the engine does at the end of each
+    /// batch).
+    pub fn rehash(&mut self) {
+        self.tree.rehash();
     }
 
     /// Root of the accounts tree.
@@ -507,7 +516,7 @@ mod tests {
             st.set_account(id, a);
         }
         st.set_account(200, Account::empty(st.shape()));
-        let loaded = ChainState::from_stored(st.to_stored()).unwrap();
+        let mut loaded = ChainState::from_stored(st.to_stored()).unwrap();
         assert_eq!(loaded.root(), st.root());
         assert!(loaded.accounts().eq(st.accounts()));
         for id in [0u64, 3, 4, 17, 200] {

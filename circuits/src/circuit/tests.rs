@@ -384,7 +384,7 @@ fn padding_touches_nothing_and_follows_the_real_transitions() {
     // the padding slot names account 5 (its real leaf and path): nothing changes, but
     // the encoding is not the padding's
     let mut bad = w.clone();
-    let after = apply(&st, std::slice::from_ref(&dep), Mode::Enforce).unwrap().state;
+    let mut after = apply(&st, std::slice::from_ref(&dep), Mode::Enforce).unwrap().state;
     bad.steps[1].transition.a = 5;
     bad.steps[1].a_leaf = after.account(5);
     bad.steps[1].a_path = after.path(5);
