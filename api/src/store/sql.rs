@@ -43,7 +43,10 @@ const SQLITE_SCHEMA: [&str; 4] = [
 ];
 
 /// The PostgreSQL schema, in order.
-const POSTGRES_SCHEMA: [&str; 1] = [include_str!("../../migrations/postgres/0001_init.sql")];
+const POSTGRES_SCHEMA: [&str; 2] = [
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_witness_lz4.sql"),
+];
 
 const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, state, attempts, max_attempts, error, created_at, \
     finished_at, proving_ms, instances, proof, vk_hash";
@@ -1062,6 +1065,28 @@ mod tests {
             let Err(StoreError::Corrupt(m)) = SqlStore::sqlite(&path).await else { panic!("{old}: must be refused") };
             assert!(m.contains("state version 1"), "{m}");
         }
+    }
+
+    /// The local server has lz4 (PostgreSQL 15, Debian's build): witnesses
+    /// are compressed with it, and opening the store again (the migration
+    /// runs at every start) keeps it.
+    #[tokio::test]
+    async fn postgresql_compresses_witnesses_with_lz4() {
+        let (fresh, store) = open(Dialect::Postgres).await;
+        let schema = fresh.schema.clone().unwrap();
+        let compression = || async {
+            sqlx::query_scalar::<_, String>(
+                "SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'jobs'::regclass AND attname = 'witness'",
+            )
+            .fetch_one(&store.writer)
+            .await
+            .unwrap()
+        };
+        assert_eq!(compression().await, "l");
+        let again = SqlStore::postgres(&postgres_url(), Some(&schema)).await.unwrap();
+        drop(again);
+        assert_eq!(compression().await, "l");
+        fresh.drop_schema().await;
     }
 
     #[tokio::test]
