@@ -192,8 +192,12 @@ const WINDOW: usize = 4;
 /// not, the addition below is complete like the affine law, and both are
 /// the same law: the tests compare them.
 ///
-/// Variable time (the windows' table lookups and the scalars' bit lengths):
-/// meant for verification, where nothing is secret.
+/// Variable time (the windows' table lookups and the scalars' bit lengths),
+/// like the double-and-add it replaced: what the service does with it,
+/// verification, handles nothing secret. Signing ([`crate::eddsa`], for
+/// the CLI, the examples and the tests) multiplies secret scalars with it
+/// too, so its timing depends on them: a signer whose timing an attacker
+/// can measure should sign with a constant-time implementation.
 #[derive(Debug, Clone, Copy)]
 pub struct Extended {
     x: Fr,

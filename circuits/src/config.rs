@@ -352,6 +352,7 @@ impl ChainConfig {
             acct.key = a.key;
             state.set_account(a.id, acct);
         }
+        state.rehash();
         state
     }
 }

@@ -95,7 +95,7 @@ impl SecretKey {
         PublicKey(babyjub::mul_base8(&self.scalar()).to_affine())
     }
 
-    /// Signs `m`.
+    /// Signs `m` (in variable time: [`babyjub::Extended`]).
     pub fn sign(&self, m: Fr) -> Signature {
         let l = babyjub::subgroup_order();
         let r = sha512_mod(&[b"statesync/eddsa/v1/nonce", &self.0, &babyjub::int_of(&m).to_bytes_le()], l);
