@@ -140,7 +140,7 @@ impl Point {
 
     /// `8·P`: clears the small-order part; in the prime-order subgroup.
     pub fn mul_cofactor(&self) -> Point {
-        Extended::from(*self).double().double().double().to_affine()
+        Extended::from(*self).mul_cofactor().to_affine()
     }
 
     /// `n·P` ([`Extended::mul`], one inversion at the end).
@@ -256,6 +256,11 @@ impl Extended {
         let g = d + b;
         let (f, h) = (g - c, d - b);
         Extended { x: e * f, y: g * h, t: e * h, z: f * g }
+    }
+
+    /// `8·P` ([`Point::mul_cofactor`]).
+    pub fn mul_cofactor(&self) -> Extended {
+        self.double().double().double()
     }
 
     /// `-P`.

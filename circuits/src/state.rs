@@ -116,16 +116,6 @@ impl Orders {
         self.fills.iter().map(|(s, f)| (*s, f))
     }
 
-    /// Slots that hold an order.
-    pub fn len(&self) -> usize {
-        self.fills.len()
-    }
-
-    /// Whether no slot holds an order.
-    pub fn is_empty(&self) -> bool {
-        self.fills.is_empty()
-    }
-
     /// Puts `fill` in slot `slot` (below `2^ORDER_BITS`), and in the tree
     /// if it is built (one leaf and its path rehashed).
     pub fn insert(&mut self, slot: u64, fill: OrderFill) {
