@@ -531,7 +531,7 @@ fn verify(chain: &Path, proof: &Path, opts: &ProverOpts) -> Result<(), Failure> 
 
 fn evm_verifier(chain: &Path, epoch_size: usize, out: &Path, prover: &ProverOpts) -> Result<(), Failure> {
     let cfg = read_chain(chain)?;
-    let spec = EpochSpec { level: 1, n: epoch_size, k: EPOCH_K };
+    let spec = EpochSpec::epoch(1, epoch_size, EPOCH_K);
     spec.validate().map_err(|e| Failure::input(format!("--epoch-size: {e}")))?;
     let v = prover.verifier().epoch_verifier(&cfg, &spec)?;
     let sol = verifier_solidity(&v.params, &v.vk);

@@ -368,7 +368,7 @@ fn epoch(
     proven: &[BatchProof],
     rng: &mut ChaCha20Rng,
 ) -> Result<(), Failure> {
-    let spec = EpochSpec { level: 1, n: proven.len(), k: EPOCH_K };
+    let spec = EpochSpec::epoch(1, proven.len(), EPOCH_K);
     let tag = cfg.tag();
     let t = Instant::now();
     prover.params(EPOCH_K)?;

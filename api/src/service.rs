@@ -539,7 +539,7 @@ fn prove_epoch(svc: &Service, prover: &Prover, epoch: &EpochRecord) -> Result<Ep
     let record =
         handle.block_on(svc.store.chain(&epoch.chain))?.ok_or_else(|| WorkerError::ChainGone(epoch.chain.clone()))?;
     let proofs = handle.block_on(svc.store.batch_proofs(&epoch.chain, epoch.first_seq, epoch.last_seq))?;
-    let spec = EpochSpec { level: 1, n: (epoch.last_seq - epoch.first_seq + 1) as usize, k: EPOCH_K };
+    let spec = EpochSpec::epoch(1, (epoch.last_seq - epoch.first_seq + 1) as usize, EPOCH_K);
     if proofs.len() != spec.n {
         return Err(WorkerError::MissingProofs { stored: proofs.len(), needed: spec.n });
     }

@@ -94,70 +94,142 @@ fn tempdir_in_target() -> Result<std::path::PathBuf, ProverError> {
     Ok(dir)
 }
 
-/// What a call to a deployed verifier did.
+/// The Solidity source of `StateSync`, the chain's on-chain synchronization
+/// point: it keeps the chain's state root and next seq and moves them with
+/// wrapper proofs verified by the chain's verifier contract.
+pub const STATE_SYNC_SOL: &str = include_str!("StateSync.sol");
+
+/// The ABI-encoded arguments of `StateSync`'s constructor (appended to its
+/// deployment bytecode): the verifier contract's address, the chain tag, the
+/// genesis root and the seq of the first batch.
+pub fn state_sync_constructor_args(verifier: [u8; 20], chain_tag: Fr, genesis_root: Fr, first_seq: u64) -> Vec<u8> {
+    let mut out = vec![0u8; 12];
+    out.extend(verifier);
+    out.extend(word(chain_tag));
+    out.extend(word(genesis_root));
+    out.extend(word(Fr::from(first_seq)));
+    out
+}
+
+/// The calldata of `StateSync.submit(bytes)` carrying a wrapper proof's
+/// `calldata` (instances then proof).
+pub fn submit_calldata(proof_calldata: &[u8]) -> Vec<u8> {
+    let mut out = selector("submit(bytes)").to_vec();
+    let mut offset = [0u8; 32];
+    offset[31] = 32;
+    out.extend(offset);
+    out.extend(uint(proof_calldata.len() as u64));
+    out.extend(proof_calldata);
+    out.resize(4 + 64 + proof_calldata.len().div_ceil(32) * 32, 0);
+    out
+}
+
+/// The first four bytes of the Keccak-256 of a function's signature.
+pub fn selector(signature: &str) -> [u8; 4] {
+    use sha3::{Digest, Keccak256};
+    Keccak256::digest(signature.as_bytes())[..4].try_into().expect("4 bytes")
+}
+
+/// A field element as an EVM word (big-endian).
+pub fn word(x: Fr) -> [u8; 32] {
+    use halo2_proofs::halo2curves::ff::PrimeField;
+    let mut w = x.to_repr();
+    w.reverse();
+    w
+}
+
+fn uint(x: u64) -> [u8; 32] {
+    word(Fr::from(x))
+}
+
+/// What a transaction did.
 #[cfg(feature = "evm-exec")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallOutcome {
     /// Whether the call succeeded (did not revert or halt).
     pub success: bool,
-    /// Gas used by the call transaction (including the 21,000 base and calldata).
+    /// Gas used by the transaction (including the 21,000 base and calldata).
     pub gas_used: u64,
+    /// The returned or revert data.
+    pub output: Vec<u8>,
+    /// The logs emitted (none when it failed): topics and data.
+    pub logs: Vec<(Vec<[u8; 32]>, Vec<u8>)>,
 }
 
-/// A local EVM (revm, mainnet rules, in-memory state) with one deployed
-/// contract. The contract size limits of EIP-170 (24,576 bytes deployed) and
-/// EIP-3860 (49,152 bytes of initcode) are lifted:
-/// snark-verifier's verifiers of aggregation circuits exceed it (see
-/// [`Evm::code_size`] and the README), so they deploy on chains without
-/// that limit, or behind a thinner wrapping circuit.
+/// A local EVM (revm, mainnet rules of its latest fork, in-memory state)
+/// with Ethereum's limits: a deployed contract's code is at most 24,576
+/// bytes (EIP-170) and its initcode at most 49,152 (EIP-3860); a deployment
+/// past either fails, as it would on Ethereum.
 #[cfg(feature = "evm-exec")]
 pub struct Evm {
     evm: revm::handler::MainnetEvm<revm::handler::MainnetContext<revm::database::InMemoryDB>>,
-    contract: revm::primitives::Address,
     nonce: u64,
 }
+
+/// An account's address.
+#[cfg(feature = "evm-exec")]
+pub type Address = revm::primitives::Address;
 
 #[cfg(feature = "evm-exec")]
 impl std::fmt::Debug for Evm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Evm").field("contract", &self.contract).field("nonce", &self.nonce).finish_non_exhaustive()
+        f.debug_struct("Evm").field("nonce", &self.nonce).finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "evm-exec")]
+impl Default for Evm {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 #[cfg(feature = "evm-exec")]
 impl Evm {
-    /// Deploys `code` (deployment bytecode); an error says why it failed.
-    pub fn deploy(code: Vec<u8>) -> Result<Self, ProverError> {
-        use revm::{
-            context::{
-                result::{ExecutionResult, Output},
-                TxEnv,
-            },
-            database::InMemoryDB,
-            primitives::TxKind,
-            Context, ExecuteCommitEvm, MainBuilder, MainContext,
-        };
-        let mut evm = Context::mainnet()
+    /// Gas limit of every transaction (Ethereum's block gas limit of 2024).
+    pub const GAS_LIMIT: u64 = 30_000_000;
+
+    /// An empty chain, Ethereum's size limits enforced.
+    pub fn new() -> Self {
+        Self::with_limits(true)
+    }
+
+    /// An empty chain without EIP-170's and EIP-3860's limits: for the
+    /// verifiers of epoch proofs themselves (34 to 45 KB), which deploy only
+    /// on chains without those limits; what is meant for Ethereum (the
+    /// wrapper's verifier, `StateSync`) is tested on [`Evm::new`].
+    pub fn without_size_limits() -> Self {
+        Self::with_limits(false)
+    }
+
+    fn with_limits(limits: bool) -> Self {
+        use revm::{database::InMemoryDB, Context, MainBuilder, MainContext};
+        let evm = Context::mainnet()
             .with_db(InMemoryDB::default())
             .modify_cfg_chained(|cfg| {
-                cfg.limit_contract_code_size = Some(usize::MAX);
-                cfg.limit_contract_initcode_size = Some(usize::MAX);
+                if !limits {
+                    cfg.limit_contract_code_size = Some(usize::MAX);
+                    cfg.limit_contract_initcode_size = Some(usize::MAX);
+                }
             })
             .build_mainnet();
-        let tx = TxEnv { gas_limit: 30_000_000, kind: TxKind::Create, data: code.into(), ..Default::default() };
-        let result = evm.transact_commit(tx).map_err(|e| ProverError::Evm(format!("deployment: {e:?}")))?;
+        Evm { evm, nonce: 0 }
+    }
+
+    /// Deploys `code` (deployment bytecode, constructor arguments appended);
+    /// an error says why it failed (a size limit among them).
+    pub fn deploy(&mut self, code: Vec<u8>) -> Result<Address, ProverError> {
+        use revm::{context::result::Output, primitives::TxKind};
+        let (result, outcome) = self.transact(TxKind::Create, code)?;
         match result {
-            ExecutionResult::Success { output: Output::Create(_, Some(contract)), .. } => {
-                Ok(Evm { evm, contract, nonce: 1 })
-            }
-            other => Err(ProverError::Evm(format!("deployment failed: {other:?}"))),
+            Some(Output::Create(_, Some(contract))) if outcome.success => Ok(contract),
+            _ => Err(ProverError::Evm(format!("deployment failed: {outcome:?}"))),
         }
     }
 
-    /// Size of the deployed (runtime) code in bytes (EIP-170 allows 24,576).
-    pub fn code_size(&mut self) -> usize {
+    /// Size of the deployed (runtime) code of `contract` in bytes (EIP-170 allows 24,576).
+    pub fn code_size(&mut self, contract: Address) -> usize {
         use revm::database::Database;
-        let contract = self.contract;
         self.evm
             .ctx
             .journaled_state
@@ -169,27 +241,39 @@ impl Evm {
             .map_or(0, |c| c.original_bytes().len())
     }
 
-    /// Calls the contract with `calldata`.
-    pub fn call(&mut self, calldata: Vec<u8>) -> Result<CallOutcome, ProverError> {
+    /// Calls `contract` with `calldata`.
+    pub fn call(&mut self, contract: Address, calldata: Vec<u8>) -> Result<CallOutcome, ProverError> {
+        Ok(self.transact(revm::primitives::TxKind::Call(contract), calldata)?.1)
+    }
+
+    fn transact(
+        &mut self,
+        kind: revm::primitives::TxKind,
+        data: Vec<u8>,
+    ) -> Result<(Option<revm::context::result::Output>, CallOutcome), ProverError> {
         use revm::{
             context::{result::ExecutionResult, TxEnv},
-            primitives::TxKind,
             ExecuteCommitEvm,
         };
-        let tx = TxEnv {
-            gas_limit: 30_000_000,
-            kind: TxKind::Call(self.contract),
-            data: calldata.into(),
-            nonce: self.nonce,
-            ..Default::default()
-        };
-        let result = self.evm.transact_commit(tx).map_err(|e| ProverError::Evm(format!("call: {e:?}")))?;
+        let tx = TxEnv { gas_limit: Self::GAS_LIMIT, kind, data: data.into(), nonce: self.nonce, ..Default::default() };
+        let result = self.evm.transact_commit(tx).map_err(|e| ProverError::Evm(format!("transaction: {e:?}")))?;
         self.nonce += 1;
         Ok(match result {
-            ExecutionResult::Success { gas_used, .. } => CallOutcome { success: true, gas_used },
-            ExecutionResult::Revert { gas_used, .. } | ExecutionResult::Halt { gas_used, .. } => {
-                CallOutcome { success: false, gas_used }
+            ExecutionResult::Success { gas_used, output, logs, .. } => {
+                let logs = logs
+                    .into_iter()
+                    .map(|l| (l.data.topics().iter().map(|t| t.0).collect(), l.data.data.to_vec()))
+                    .collect();
+                let outcome = CallOutcome { success: true, gas_used, output: output.data().to_vec(), logs };
+                (Some(output), outcome)
             }
+            ExecutionResult::Revert { gas_used, output } => {
+                (None, CallOutcome { success: false, gas_used, output: output.to_vec(), logs: vec![] })
+            }
+            ExecutionResult::Halt { gas_used, reason } => (
+                None,
+                CallOutcome { success: false, gas_used, output: format!("{reason:?}").into_bytes(), logs: vec![] },
+            ),
         })
     }
 }

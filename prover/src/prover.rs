@@ -165,7 +165,7 @@ impl Prover {
         spec.validate()?;
         match spec.level {
             1 => self.batch_verifier(&cfg.shape),
-            level => self.epoch_verifier(cfg, &EpochSpec { level: level - 1, ..*spec }),
+            _ => self.epoch_verifier(cfg, &spec.below()),
         }
     }
 
@@ -183,7 +183,7 @@ impl Prover {
         spec: &EpochSpec,
         inner: &Verifier,
     ) -> Result<Keyed<EpochKeys>, ProverError> {
-        let params = self.params(spec.k)?;
+        let params = self.params(spec.circuit_k())?;
         let keys = self.setup.keys.epoch_keys(&params, &inner.params, &inner.vk, spec, cfg.tag())?;
         Ok(Keyed { params, keys })
     }
@@ -192,7 +192,7 @@ impl Prover {
     /// an EVM verifier needs).
     pub fn epoch_verifier(&self, cfg: &ChainConfig, spec: &EpochSpec) -> Result<Verifier, ProverError> {
         let inner = self.inner_verifier(cfg, spec)?;
-        let params = self.params(spec.k)?;
+        let params = self.params(spec.circuit_k())?;
         let vk = self.setup.keys.epoch_verifying_key(&params, &inner.params, &inner.vk, spec, cfg.tag())?;
         Ok(Verifier { params, vk_hash: vk_hash(&vk), vk })
     }
@@ -214,7 +214,7 @@ impl Prover {
         cfg: &ChainConfig,
         spec: &EpochSpec,
     ) -> Result<Option<VerifyingKeyFile>, ProverError> {
-        let loaded = self.setup.params.lock().unwrap_or_else(|p| p.into_inner()).get(&spec.k).cloned();
+        let loaded = self.setup.params.lock().unwrap_or_else(|p| p.into_inner()).get(&spec.circuit_k()).cloned();
         let Some(params) = loaded else { return Ok(None) };
         let inner = self.inner_verifier(cfg, spec)?;
         let Some((vk, config)) = self.setup.keys.cached_epoch_verifying_key(&params, &inner.vk, spec, cfg.tag()) else {

@@ -96,7 +96,7 @@ pub async fn get_vk(State(st): State<AppState>, Path(chain): Path<String>) -> Re
     let cfg = rec.config.clone();
     let work = tokio::task::spawn_blocking(move || -> Result<ChainKeys, AppError> {
         let _busy = busy;
-        let spec = EpochSpec { level: 1, n: svc.config.epoch_size, k: EPOCH_K };
+        let spec = EpochSpec::epoch(1, svc.config.epoch_size, EPOCH_K);
         Ok(ChainKeys {
             chain_id: cfg.chain_id.clone(),
             chain_tag: fr_hex::to_hex(&cfg.tag()),

@@ -75,16 +75,19 @@ pub fn epoch_digest() -> &'static str {
     })
 }
 
+/// Default `log2` of the wrapper circuit's rows: one epoch proof verified
+/// in-circuit fills about 2^22 rows of two advice columns, and fewer
+/// columns make a smaller EVM verifier.
+pub const WRAPPER_K: u32 = 22;
+
 impl EpochSpec {
     /// Checks the spec can be built.
     pub fn validate(&self) -> Result<(), ProverError> {
-        if self.level == 0 || self.n < 2 || !(EPOCH_K - 2..=26).contains(&self.k) {
+        let k_ok = |k: u32| (EPOCH_K - 2..=26).contains(&k);
+        if self.level == 0 || self.n < 2 || !k_ok(self.k) || self.wrap.is_some_and(|k| !k_ok(k) || self.level < 2) {
             return Err(ProverError::Epoch(format!(
-                "an epoch needs level >= 1, n >= 2 and {} <= k <= 26 (got level {}, n {}, k {})",
+                "an epoch needs level >= 1, n >= 2 and {} <= k <= 26, a wrapper level >= 2 and the same range of k (got {self})",
                 EPOCH_K - 2,
-                self.level,
-                self.n,
-                self.k
             )));
         }
         Ok(())
@@ -204,11 +207,13 @@ impl EpochPublic {
     }
 }
 
-/// Proves an epoch over `inner` (exactly `keys.spec.n` consecutive proofs
-/// made for `inner_vk`, whose params are `inner_params`, with the Poseidon
-/// transcript). The proofs' keys, transcript and chaining are checked
-/// natively first, so a wrong request is a clear error rather than a proof
-/// that does not verify.
+/// Proves an epoch over `inner` (1..=`keys.spec.n` consecutive proofs made
+/// for `inner_vk`, whose params are `inner_params`, with the Poseidon
+/// transcript; the slots past them are padded with copies of the last,
+/// which are verified but contribute nothing), or, when `keys.spec` is a
+/// wrapper, wraps `inner`'s one epoch proof. The proofs' keys, transcript
+/// and chaining are checked natively first, so a wrong request is a clear
+/// error rather than a proof that does not verify.
 pub fn prove_epoch(
     hal: &dyn Hal,
     params: &ParamsKZG<Bn256>,
@@ -219,8 +224,12 @@ pub fn prove_epoch(
     rng: impl RngCore,
 ) -> Result<EpochProof, ProverError> {
     let spec = &keys.spec;
-    if inner.len() != spec.n {
-        return Err(ProverError::Epoch(format!("the epoch takes {} proofs, got {}", spec.n, inner.len())));
+    let slots = spec.slots();
+    if inner.is_empty() || inner.len() > slots {
+        return Err(ProverError::Epoch(match spec.wrap {
+            Some(_) => format!("the wrapper takes one epoch proof, got {}", inner.len()),
+            None => format!("the epoch takes 1 to {slots} proofs, got {}", inner.len()),
+        }));
     }
     let inner_hash = vk_hash(inner_vk);
     let parts: Vec<_> = inner.iter().map(Aggregated::parts).collect();
@@ -230,11 +239,14 @@ pub fn prove_epoch(
         )));
     }
     check_sequence(spec, keys.tag, &parts.iter().map(|p| &p.0[..]).collect::<Vec<_>>())?;
+    let real = parts.len();
+    let padding = std::iter::repeat_n(parts[real - 1].clone(), slots - real);
     let snarks = parts
         .into_iter()
+        .chain(padding)
         .map(|(instances, proof, ..)| inner_snark(inner_params, inner_vk, spec, instances, proof.to_vec()))
         .collect();
-    let circuit = epoch_circuit(CircuitBuilderStage::Prover, keys.config, params, snarks, spec, keys.tag)
+    let circuit = epoch_circuit(CircuitBuilderStage::Prover, keys.config, params, snarks, real, spec, keys.tag)
         .use_break_points(keys.break_points.clone());
     let instances = circuit.instances()[0].clone();
     let proof = prove_circuit(hal, params, &keys.pk, circuit, &instances, transcript, rng)?;
@@ -365,17 +377,27 @@ mod tests {
             .collect()
     }
 
-    /// Whether the epoch circuit's own constraints hold over `publics`
-    /// (MockProver over [`bind_sequence`]).
-    fn provable(spec: &EpochSpec, tag: Fr, publics: &[PublicInputs]) -> bool {
+    /// Whether the epoch circuit's own constraints hold (MockProver over
+    /// [`bind_sequence`]) over the slots `publics`, the first `real` of them
+    /// the epoch's, with the epoch's public inputs `claimed` in the instance
+    /// column (`None`: whatever the circuit computed).
+    fn provable(spec: &EpochSpec, tag: Fr, publics: &[PublicInputs], real: u64, claimed: Option<&EpochPublic>) -> bool {
         let mut b = BaseCircuitBuilder::<Fr>::new(false).use_k(12).use_lookup_bits(11).use_instance_columns(1);
         let range = b.range_chip();
         let ctx = b.main(0);
         let prev: Vec<Vec<AssignedValue<Fr>>> =
             publics.iter().map(|p| p.to_fields().into_iter().map(|v| ctx.load_witness(v)).collect()).collect();
-        bind_sequence(ctx, range.gate(), &prev, spec, tag);
+        let real = ctx.load_witness(Fr::from(real));
+        let public = bind_sequence(ctx, range.gate(), &prev, real, spec, tag);
+        let instances = claimed.map_or_else(|| public.iter().map(|c| *c.value()).collect(), EpochPublic::to_fields);
+        b.assigned_instances[0] = public;
         b.calculate_params(Some(20));
-        MockProver::run(12, &b, vec![vec![]]).unwrap().verify().is_ok()
+        MockProver::run(12, &b, vec![instances]).unwrap().verify().is_ok()
+    }
+
+    /// The honest epoch over the first `m` of `publics` (batches).
+    fn honest(publics: &[PublicInputs], m: usize, tag: Fr) -> EpochPublic {
+        epoch_public(&publics[..m], &vec![1; m], tag)
     }
 
     #[test]
@@ -393,22 +415,76 @@ mod tests {
             let refs: Vec<&[Fr]> = fields.iter().map(|f| &f[..]).collect();
             check_sequence(spec, tag, &refs)
         };
-        let two = EpochSpec { level: 1, n: 2, k: EPOCH_K };
-        let four = EpochSpec { level: 1, n: 4, k: EPOCH_K };
+        let two = EpochSpec::epoch(1, 2, EPOCH_K);
+        let four = EpochSpec::epoch(1, 4, EPOCH_K);
         // the honest epochs
-        assert!(check(&two, &pa[..2]).is_ok() && provable(&two, tag, &pa[..2]));
-        assert!(check(&four, &pa).is_ok() && provable(&four, tag, &pa));
+        assert!(check(&two, &pa[..2]).is_ok() && provable(&two, tag, &pa[..2], 2, Some(&honest(&pa, 2, tag))));
+        assert!(check(&four, &pa).is_ok() && provable(&four, tag, &pa, 4, Some(&honest(&pa, 4, tag))));
         // [b1, b0]: the roots chain (R1 -> R0 -> R1), the seqs do not
         let reordered = [pa[1], pa[0]];
         assert!(matches!(check(&two, &reordered), Err(ProverError::Epoch(m)) if m.contains("not consecutive")));
-        assert!(!provable(&two, tag, &reordered));
+        assert!(!provable(&two, tag, &reordered, 2, None));
         // [b0, b1, b0, b1]
         let repeated = [pa[0], pa[1], pa[0], pa[1]];
         assert!(matches!(check(&four, &repeated), Err(ProverError::Epoch(m)) if m.contains("not consecutive")));
-        assert!(!provable(&four, tag, &repeated));
+        assert!(!provable(&four, tag, &repeated, 4, None));
         // chain b's batch 0 in chain a's epoch: same roots, another tag
         let foreign = [pb[0], pa[1]];
         assert!(matches!(check(&two, &foreign), Err(ProverError::Epoch(m)) if m.contains("another chain")));
-        assert!(!provable(&two, tag, &foreign));
+        assert!(!provable(&two, tag, &foreign, 2, None));
+    }
+
+    #[test]
+    fn padding_slots_contribute_nothing_and_the_count_is_in_range() {
+        let a = examples::tiny_chain("chain-a", 1, 3);
+        let tag = a.tag();
+        let pa = repeating(&a, 4);
+        let four = EpochSpec::epoch(1, 4, EPOCH_K);
+        // a padding slot unlike any real one: its own roots, commitment,
+        // counts and seq (a padding proof is verified, so it is the chain's)
+        let stray = PublicInputs {
+            old_root: Fr::from(7),
+            new_root: Fr::from(8),
+            commitment: Fr::from(9),
+            transitions: 5,
+            liquidations: 2,
+            seq: 40,
+            ..pa[2]
+        };
+        for m in 1..=3 {
+            let copies: Vec<_> = (0..4).map(|i| pa[i.min(m - 1)]).collect();
+            let strays: Vec<_> = (0..4).map(|i| if i < m { pa[i] } else { stray }).collect();
+            let epoch = honest(&pa, m, tag);
+            // padded as prove_epoch pads (copies of the last), or with anything
+            assert!(provable(&four, tag, &copies, m as u64, Some(&epoch)), "m = {m}, copies");
+            assert!(provable(&four, tag, &strays, m as u64, Some(&epoch)), "m = {m}, strays");
+            // a padding slot contributing its new root, counts or commitment
+            let claims = [
+                EpochPublic { public: PublicInputs { new_root: stray.new_root, ..epoch.public }, ..epoch },
+                EpochPublic {
+                    public: PublicInputs { transitions: epoch.public.transitions + 5, ..epoch.public },
+                    ..epoch
+                },
+                EpochPublic { public: PublicInputs { liquidations: 2, ..epoch.public }, ..epoch },
+                EpochPublic { batches: m as u64 + 1, ..epoch },
+                EpochPublic {
+                    public: PublicInputs { commitment: honest(&strays, m + 1, tag).public.commitment, ..epoch.public },
+                    ..epoch
+                },
+            ];
+            for (i, claim) in claims.iter().enumerate() {
+                assert!(!provable(&four, tag, &strays, m as u64, Some(claim)), "m = {m}, claim {i}");
+            }
+            // the strays counted as real: they do not chain
+            assert!(!provable(&four, tag, &strays, m as u64 + 1, None), "m = {m} + 1 over strays");
+        }
+        assert!(provable(&four, tag, &pa, 4, None));
+        // m out of 1..=4, whatever the instances claim
+        for m in [0, 5, 6, u64::MAX] {
+            assert!(!provable(&four, tag, &pa, m, None), "m = {m}");
+        }
+        // a padding slot of another chain (another tag) is refused
+        let foreign = PublicInputs { chain_tag: Fr::from(3), ..pa[1] };
+        assert!(!provable(&four, tag, &[pa[0], pa[1], foreign, foreign], 2, Some(&honest(&pa, 2, tag))));
     }
 }
