@@ -1,7 +1,9 @@
 //! `statesync-bench aggregate`: epoch circuits (DESIGN.md §3) — key
 //! generation, proving and verification time, peak memory, proof size and
 //! the gas of the Solidity verifier in revm, for level-1 epochs of each N
-//! and, with `--levels 2`, the level-2 epoch over N level-1 epochs.
+//! and, with `--levels 2`, the level-2 epoch over N level-1 epochs; with
+//! `--wrap`, the wrapper over each top-level epoch, its verifier deployed on
+//! an EVM with EIP-170 and EIP-3860 enforced, and `StateSync.submit`'s gas.
 //!
 //! Peak memory is the process's resident-set high-water mark (`VmHWM`),
 //! reset before each phase through `/proc/self/clear_refs`, so each figure is
@@ -25,8 +27,11 @@ use statesync_circuits::{
     transition::{Batch, BATCH_VERSION},
 };
 use statesync_prover::{
-    epoch::{Aggregated, EpochProof, EpochSpec, EPOCH_K},
-    evm::{calldata, compile_solidity, solcjs, verifier_solidity, Evm},
+    epoch::{Aggregated, EpochProof, EpochSpec, EPOCH_K, WRAPPER_K},
+    evm::{
+        calldata, compile_solidity, solcjs, state_sync_constructor_args, submit_calldata, verifier_solidity, Evm,
+        STATE_SYNC_SOL,
+    },
     hal::{self, Backend},
     snark::TranscriptKind,
     Prover,
@@ -51,6 +56,14 @@ pub struct AggregateArgs {
     /// Also compile the Solidity verifiers (solcjs) and measure their gas in revm.
     #[arg(long)]
     pub evm: bool,
+    /// Also wrap each top-level epoch (proven with the Poseidon transcript
+    /// then) in the wrapper circuit; with `--evm`, deploy its verifier and
+    /// `StateSync` with Ethereum's size limits and measure `submit`.
+    #[arg(long)]
+    pub wrap: bool,
+    /// `log2` of the wrapper circuit's rows.
+    #[arg(long, default_value_t = WRAPPER_K, value_parser = clap::value_parser!(u32).range(18..=26))]
+    pub wrapper_k: u32,
     /// Cache directory for the SRS (the dev SRS is deterministic).
     #[arg(long, default_value = "./statesync-data")]
     pub data_dir: std::path::PathBuf,
@@ -62,8 +75,10 @@ pub struct AggregateArgs {
 /// One epoch circuit's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct EpochFigures {
-    /// 1 or 2.
+    /// 1 or 2 (a wrapper: one above the epoch it wraps).
     pub level: u32,
+    /// `log2` of the wrapper's rows, when this is the wrapper.
+    pub wrapper_k: Option<u32>,
     /// Proofs aggregated.
     pub n: usize,
     /// Batches covered.
@@ -88,9 +103,13 @@ pub struct EpochFigures {
     pub evm_gas: Option<u64>,
     /// Deployed verifier size in bytes (with `--evm`).
     pub verifier_bytes: Option<usize>,
+    /// Gas of `StateSync.submit` with this proof, storage included (the
+    /// wrapper, with `--evm`).
+    pub state_sync_gas: Option<u64>,
 }
 
-/// The report (`--json`; schema version 1).
+/// The report (`--json`; schema version 2: `wrapper_k` and
+/// `state_sync_gas` per epoch circuit).
 #[derive(Debug, Clone, Serialize)]
 pub struct AggregateReport {
     /// Schema version.
@@ -127,7 +146,10 @@ impl AggregateReport {
         let mut series: Vec<Series> = vec![];
         for e in &self.epochs {
             for (phase, t) in [("keygen", e.keygen_s), ("prove", e.prove_s)] {
-                let label = format!("level {} {phase}", e.level);
+                let label = match e.wrapper_k {
+                    Some(_) => format!("wrapper {phase}"),
+                    None => format!("level {} {phase}", e.level),
+                };
                 let point = Point { x: e.n as f64, y: t, lo: t, hi: t };
                 match series.iter_mut().find(|s| s.label == label) {
                     Some(s) => s.points.push(point),
@@ -180,7 +202,10 @@ fn measure(
     kind: TranscriptKind,
     batches: usize,
 ) -> Result<(EpochProof, EpochFigures), String> {
-    let what = format!("level {} N={}", spec.level, spec.n);
+    let what = match spec.wrap {
+        Some(k) => format!("wrapper k={k} over level {} N={}", spec.level - 1, spec.n),
+        None => format!("level {} N={}", spec.level, spec.n),
+    };
     let task = ctx.progress.task(what.clone(), None);
     task.step("keygen");
     peak_reset();
@@ -200,23 +225,42 @@ fn measure(
         return Err(format!("the {what} epoch proof did not verify"));
     }
     let verify_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let (mut evm_gas, mut verifier_bytes) = (None, None);
+    let (mut evm_gas, mut verifier_bytes, mut state_sync_gas) = (None, None, None);
     if ctx.args.evm && kind == TranscriptKind::Evm {
         task.step("EVM verifier");
         let code =
             compile_solidity(&solcjs().map_err(err)?, &verifier_solidity(&params, ek.pk.get_vk())).map_err(err)?;
-        // an epoch's verifier is over EIP-170's limit: measured without it
-        let mut evm = Evm::without_size_limits();
+        // an epoch's verifier is over EIP-170's limit: measured without it;
+        // the wrapper's is meant for Ethereum: measured with it
+        let mut evm = if spec.wrap.is_some() { Evm::new() } else { Evm::without_size_limits() };
         let verifier = evm.deploy(code).map_err(err)?;
         verifier_bytes = Some(evm.code_size(verifier));
-        let out = evm.call(verifier, calldata(&proof.instances, &proof.proof)).map_err(err)?;
+        let data = calldata(&proof.instances, &proof.proof);
+        let out = evm.call(verifier, data.clone()).map_err(err)?;
         if !out.success {
             return Err(format!("the {what} verifier contract rejected a valid proof"));
         }
         evm_gas = Some(out.gas_used);
+        if spec.wrap.is_some() {
+            let public = proof.public().public;
+            let mut code = compile_solidity(&solcjs().map_err(err)?, STATE_SYNC_SOL).map_err(err)?;
+            code.extend(state_sync_constructor_args(
+                verifier.into_array(),
+                public.chain_tag,
+                public.old_root,
+                public.seq,
+            ));
+            let sync = evm.deploy(code).map_err(err)?;
+            let out = evm.call(sync, submit_calldata(&data)).map_err(err)?;
+            if !out.success {
+                return Err(format!("StateSync rejected the {what} proof: {out:?}"));
+            }
+            state_sync_gas = Some(out.gas_used);
+        }
     }
     let figures = EpochFigures {
         level: spec.level,
+        wrapper_k: spec.wrap,
         n: spec.n,
         batches,
         advice_columns: ek.config.num_advice,
@@ -229,6 +273,7 @@ fn measure(
         proof_bytes: proof.proof.len(),
         evm_gas,
         verifier_bytes,
+        state_sync_gas,
     };
     Ok((proof, figures))
 }
@@ -272,10 +317,12 @@ pub fn run(args: &AggregateArgs, progress: &Progress) -> Result<AggregateReport,
     drop(task);
     batch_times.sort_by(f64::total_cmp);
 
+    // the top level is proven for the EVM, or for the wrapper above it
+    let top_kind = if args.wrap { TranscriptKind::Poseidon } else { TranscriptKind::Evm };
     let mut epochs = vec![];
     for &n in &ns {
         let spec = EpochSpec::epoch(1, n, EPOCH_K);
-        if args.levels == 2 && n == smallest {
+        let (top_spec, top, batches) = if args.levels == 2 && n == smallest {
             // level-1 epochs for the level above: Poseidon transcript
             let mut inner = vec![];
             for i in 0..n {
@@ -287,15 +334,22 @@ pub fn run(args: &AggregateArgs, progress: &Progress) -> Result<AggregateReport,
                 inner.push(proof);
             }
             let spec2 = EpochSpec::epoch(2, n, EPOCH_K);
-            let (_, figures) = measure(&mut ctx, spec2, &inner, TranscriptKind::Evm, n * n)?;
+            let (top, figures) = measure(&mut ctx, spec2, &inner, top_kind, n * n)?;
             epochs.push(figures);
+            (spec2, top, n * n)
         } else {
-            let (_, figures) = measure(&mut ctx, spec, &batches[..n], TranscriptKind::Evm, n)?;
+            let (top, figures) = measure(&mut ctx, spec, &batches[..n], top_kind, n)?;
+            epochs.push(figures);
+            (spec, top, n)
+        };
+        if args.wrap {
+            let wrapper = top_spec.wrapper(args.wrapper_k);
+            let (_, figures) = measure(&mut ctx, wrapper, &[top], TranscriptKind::Evm, batches)?;
             epochs.push(figures);
         }
     }
     Ok(AggregateReport {
-        schema: 1,
+        schema: 2,
         batch_shape: cfg.shape.id(),
         batch_prove_s: batch_times[batch_times.len() / 2],
         k: EPOCH_K,

@@ -287,13 +287,17 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             println!(
-                "| level | N | batches | columns (advice+lookup) | keygen s | keygen peak MiB | prove s | prove peak MiB | verify ms | proof B | EVM gas | verifier B |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+                "| level | N | batches | columns (advice+lookup) | keygen s | keygen peak MiB | prove s | prove peak MiB | verify ms | proof B | EVM gas | verifier B | StateSync.submit gas |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
             );
             for e in &report.epochs {
                 let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+                let level = match e.wrapper_k {
+                    Some(k) => format!("wrapper (k = {k}) of {}", e.level - 1),
+                    None => e.level.to_string(),
+                };
                 println!(
-                    "| {} | {} | {} | {}+{} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} | {} |",
-                    e.level,
+                    "| {} | {} | {} | {}+{} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} | {} | {} |",
+                    level,
                     e.n,
                     e.batches,
                     e.advice_columns,
@@ -305,7 +309,8 @@ fn main() -> ExitCode {
                     e.verify_ms,
                     e.proof_bytes,
                     opt(e.evm_gas),
-                    opt(e.verifier_bytes.map(|b| b as u64))
+                    opt(e.verifier_bytes.map(|b| b as u64)),
+                    opt(e.state_sync_gas)
                 );
             }
             println!(

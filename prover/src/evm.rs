@@ -1,10 +1,14 @@
-//! The EVM verifier of top-level epoch proofs (DESIGN.md §3).
+//! The EVM side (DESIGN.md §3): verifier contracts and `StateSync`.
 //!
 //! snark-verifier-sdk generates a Solidity contract (one `fallback`, inline
-//! assembly) that verifies an epoch proof made with the EVM (Keccak)
-//! transcript, including the deferred pairing check of its accumulator, and
-//! reverts otherwise. Calldata is the instances (32 bytes each, big-endian)
-//! followed by the proof bytes.
+//! assembly) that verifies a proof of an aggregation circuit made with the
+//! EVM (Keccak) transcript, including the deferred pairing check of its
+//! accumulator, and reverts otherwise. Calldata is the instances (32 bytes
+//! each, big-endian) followed by the proof bytes. The verifier of an epoch
+//! circuit is 34 to 45 KB, over Ethereum's 24,576 bytes (EIP-170); the
+//! wrapper circuit's (one epoch proof, few columns) is under it, and is the
+//! one meant for Ethereum. `StateSync.sol` keeps a chain's root and next
+//! seq and advances them with wrapper proofs verified by that contract.
 
 use std::{
     path::{Path, PathBuf},
@@ -24,13 +28,13 @@ use snark_verifier_sdk::{
 
 use crate::{epoch::EPOCH_INSTANCES, ProverError};
 
-/// The Solidity source of the verifier of epoch proofs under `vk` (params of
-/// the epoch circuit).
+/// The Solidity source of the verifier of epoch or wrapper proofs under
+/// `vk` (`params`: the circuit's).
 pub fn verifier_solidity(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>) -> String {
     gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(params, vk, vec![EPOCH_INSTANCES])
 }
 
-/// The calldata of an epoch proof: instances then proof.
+/// The calldata of an epoch or wrapper proof: instances then proof.
 pub fn calldata(instances: &[Fr], proof: &[u8]) -> Vec<u8> {
     encode_calldata(&[instances.to_vec()], proof)
 }
@@ -154,6 +158,8 @@ pub struct CallOutcome {
     pub output: Vec<u8>,
     /// The logs emitted (none when it failed): topics and data.
     pub logs: Vec<(Vec<[u8; 32]>, Vec<u8>)>,
+    /// Why the EVM halted (out of gas, a size limit, ...), when it did.
+    pub halted: Option<String>,
 }
 
 /// A local EVM (revm, mainnet rules of its latest fork, in-memory state)
@@ -223,7 +229,10 @@ impl Evm {
         let (result, outcome) = self.transact(TxKind::Create, code)?;
         match result {
             Some(Output::Create(_, Some(contract))) if outcome.success => Ok(contract),
-            _ => Err(ProverError::Evm(format!("deployment failed: {outcome:?}"))),
+            _ => Err(ProverError::Evm(match outcome.halted {
+                Some(reason) => format!("deployment halted: {reason}"),
+                None => format!("deployment reverted: 0x{}", hex::encode(&outcome.output)),
+            })),
         }
     }
 
@@ -264,16 +273,77 @@ impl Evm {
                     .into_iter()
                     .map(|l| (l.data.topics().iter().map(|t| t.0).collect(), l.data.data.to_vec()))
                     .collect();
-                let outcome = CallOutcome { success: true, gas_used, output: output.data().to_vec(), logs };
+                let outcome =
+                    CallOutcome { success: true, gas_used, output: output.data().to_vec(), logs, halted: None };
                 (Some(output), outcome)
             }
             ExecutionResult::Revert { gas_used, output } => {
-                (None, CallOutcome { success: false, gas_used, output: output.to_vec(), logs: vec![] })
+                (None, CallOutcome { success: false, gas_used, output: output.to_vec(), logs: vec![], halted: None })
             }
             ExecutionResult::Halt { gas_used, reason } => (
                 None,
-                CallOutcome { success: false, gas_used, output: format!("{reason:?}").into_bytes(), logs: vec![] },
+                CallOutcome {
+                    success: false,
+                    gas_used,
+                    output: vec![],
+                    logs: vec![],
+                    halted: Some(format!("{reason:?}")),
+                },
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deployment code whose constructor returns `size` zero bytes as the
+    /// contract's code, padded with `pad` bytes of initcode after it.
+    fn returning(size: u16, pad: usize) -> Vec<u8> {
+        // PUSH2 size, PUSH1 0, RETURN
+        let mut code = vec![0x61, (size >> 8) as u8, size as u8, 0x60, 0x00, 0xf3];
+        code.resize(code.len() + pad, 0);
+        code
+    }
+
+    #[cfg(feature = "evm-exec")]
+    #[test]
+    fn ethereums_size_limits_are_enforced_and_can_be_lifted() {
+        let mut evm = Evm::new();
+        let at_limit = evm.deploy(returning(24_576, 0)).unwrap();
+        assert_eq!(evm.code_size(at_limit), 24_576);
+        let over = evm.deploy(returning(24_577, 0)).unwrap_err().to_string();
+        assert!(over.contains("CreateContractSizeLimit"), "EIP-170: {over}");
+        // EIP-3860: 49,152 bytes of initcode at most
+        assert!(evm.deploy(returning(1, 49_152 - 6)).is_ok());
+        let over = evm.deploy(returning(1, 49_152 - 5)).unwrap_err().to_string();
+        assert!(over.contains("InitCodeSizeLimit"), "EIP-3860: {over}");
+        let mut unlimited = Evm::without_size_limits();
+        let big = unlimited.deploy(returning(40_000, 50_000)).unwrap();
+        assert_eq!(unlimited.code_size(big), 40_000);
+    }
+
+    #[test]
+    fn abi_encoding_of_selectors_words_and_submit() {
+        // ERC-20's transfer, a well-known selector
+        assert_eq!(selector("transfer(address,uint256)"), [0xa9, 0x05, 0x9c, 0xbb]);
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert_eq!(word(Fr::one()), one);
+        let data = submit_calldata(&[7u8; 33]);
+        assert_eq!(data[..4], selector("submit(bytes)"));
+        assert_eq!(data[4..36], uint(32), "offset of the bytes argument");
+        assert_eq!(data[36..68], uint(33), "its length");
+        assert_eq!(data[68..101], [7u8; 33]);
+        assert_eq!(data.len(), 4 + 64 + 64, "padded to whole words");
+        assert!(data[101..].iter().all(|b| *b == 0));
+        let args = state_sync_constructor_args([0xab; 20], Fr::from(5), Fr::from(6), 7);
+        assert_eq!(args.len(), 4 * 32);
+        assert_eq!(args[..12], [0u8; 12]);
+        assert_eq!(args[12..32], [0xab; 20]);
+        assert_eq!(args[32..64], uint(5));
+        assert_eq!(args[64..96], uint(6));
+        assert_eq!(args[96..], uint(7));
     }
 }

@@ -6,13 +6,14 @@
 //! Three transcripts ([`snark::TranscriptKind`]): Blake2b for standalone
 //! proofs (what `statesync verify` and a plain verifier check),
 //! snark-verifier's Poseidon transcript for proofs that will be aggregated
-//! into epoch proofs, and Keccak (the EVM transcript) for top-level epoch
-//! proofs that a contract verifies.
+//! into epoch proofs (and top-level epochs, which the wrapper aggregates),
+//! and Keccak (the EVM transcript) for the proofs a contract verifies: the
+//! wrapper's, or a top-level epoch's where no wrapper is used.
 //!
 //! Modules, each over the ones before it: `cache` (files and locks),
 //! [`srs`], [`hal`] and [`plonk`] (the prover's engine), [`snark`] (prove
-//! and verify any circuit), [`batch`] and [`epoch`] (the two circuits'
-//! keys and proofs), [`keys`] (the key cache), [`prover`], and [`evm`].
+//! and verify any circuit), [`batch`] and [`epoch`] (the circuits' keys
+//! and proofs: batch, epoch, wrapper), [`keys`] (the key cache), [`prover`], and [`evm`].
 
 pub mod batch;
 mod cache;

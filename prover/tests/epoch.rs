@@ -129,13 +129,20 @@ fn broken_equalities(params: &Params, keys: &EpochKeys, snarks: Vec<Snark>) -> V
 
 #[test]
 fn two_levels_chain_roots_wrap_and_sync_on_the_evm() {
-    // The level-1 key proves twice here (two epochs), the wrapper's too:
-    // keep their extended polynomials between proofs instead of recomputing
-    // them. The only test of this binary, set before any thread that reads
-    // the environment starts.
-    std::env::set_var("STATESYNC_KEY_CACHE_MIB", "6144");
     let f = fixture();
-    let (prover, cfg) = (&f.prover, &f.cfg);
+    let epochs = two_levels(f);
+    // A prover of its own for the wrapper: the level-1 and level-2 proving
+    // keys (2.5 and 3 GB, kept in memory by the prover that used them) are
+    // gone before its key generation.
+    wrap_and_sync(&test_prover!(CpuHal), &f.cfg, &epochs);
+}
+
+/// Level-1 epochs over the fixture's batches (checked, forced gaps
+/// included), and a level-2 epoch over them (checked); returns the level-1
+/// epochs. Its prover (and the keys it holds) is dropped on return.
+fn two_levels(f: &Fixture) -> Vec<EpochProof> {
+    let prover = &test_prover!(CpuHal);
+    let cfg = &f.cfg;
     let tag = cfg.tag();
     let keyed1 = timed("level-1 N=2 keygen", || prover.epoch_keys(cfg, &L1).unwrap());
     let (agg_params, keys1) = (&keyed1.params, &keyed1.keys);
@@ -203,6 +210,14 @@ fn two_levels_chain_roots_wrap_and_sync_on_the_evm() {
     assert!(prover.verify_epoch(cfg, &l2, &top).unwrap());
     let swapped = [epochs[1].clone(), epochs[0].clone()];
     assert!(prover.prove_epoch(cfg, &l2, &swapped, TranscriptKind::Poseidon, ChaCha20Rng::seed_from_u64(5)).is_err());
+    epochs
+}
+
+/// Wraps the level-1 `epochs` (consecutive, from genesis), deploys the
+/// wrapper's verifier and `StateSync` with Ethereum's limits, and submits.
+fn wrap_and_sync(prover: &Prover, cfg: &ChainConfig, epochs: &[EpochProof]) {
+    let f = fixture();
+    let tag = cfg.tag();
 
     // the wrapper over level-1 epochs: same public inputs, EVM transcript
     let wrap = L1.wrapper(WRAPPER_K);
@@ -228,7 +243,7 @@ fn two_levels_chain_roots_wrap_and_sync_on_the_evm() {
             w
         })
         .collect();
-    assert!(prover.prove_epoch(cfg, &wrap, &epochs, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(8)).is_err());
+    assert!(prover.prove_epoch(cfg, &wrap, epochs, TranscriptKind::Evm, ChaCha20Rng::seed_from_u64(8)).is_err());
 
     // the wrapper's verifier, deployed under EIP-170
     let mut evm = Evm::new();

@@ -17,6 +17,13 @@
 //! The chain tag is a constant of the circuit (a hash of the chain's config),
 //! so each chain has its own epoch verifying key and its own EVM verifier:
 //! an epoch proof of one chain never verifies as another chain's.
+//!
+//! An epoch has N slots and holds 1..=N proofs (a count m): the slots past
+//! m carry padding proofs (copies of the last), verified but contributing
+//! nothing, so one key serves every m. The wrapper circuit
+//! ([`EpochSpec::wrapper`]) aggregates one top-level epoch proof into a
+//! proof with the same public inputs and few columns (k = [`WRAPPER_K`]),
+//! whose EVM verifier deploys under EIP-170.
 
 mod circuit;
 
