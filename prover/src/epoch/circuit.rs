@@ -2,7 +2,8 @@
 //! circuit over N proof slots, plus statesync's own constraints binding the
 //! first m of them into one consecutive run of one chain ([`bind_sequence`]);
 //! and the wrapper circuit, which aggregates one top-level epoch proof into
-//! a proof of few columns whose EVM verifier is small ([`wrapper_circuit`]).
+//! a proof of few columns whose EVM verifier is small ([`epoch_circuit`]
+//! with a wrapper spec).
 //! Epoch and wrapper keys are addressed by this file's source
 //! ([`super::epoch_digest`]): what is here defines the circuits, and nothing
 //! else does.
