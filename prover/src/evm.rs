@@ -119,9 +119,7 @@ pub fn state_sync_constructor_args(verifier: [u8; 20], chain_tag: Fr, genesis_ro
 /// `calldata` (instances then proof).
 pub fn submit_calldata(proof_calldata: &[u8]) -> Vec<u8> {
     let mut out = selector("submit(bytes)").to_vec();
-    let mut offset = [0u8; 32];
-    offset[31] = 32;
-    out.extend(offset);
+    out.extend(uint(32)); // offset of the one `bytes` argument
     out.extend(uint(proof_calldata.len() as u64));
     out.extend(proof_calldata);
     out.resize(4 + 64 + proof_calldata.len().div_ceil(32) * 32, 0);
