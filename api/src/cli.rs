@@ -11,11 +11,11 @@ use std::{
 
 use clap::{Args, Parser, Subcommand};
 use rand::rngs::OsRng;
-use statesync_circuits::{config::ChainConfig, transition::Batch};
+use statesync_circuits::{config::ChainConfig, transition::Batch, witness::fr_hex};
 use statesync_prover::{
     batch::ProofFile,
-    epoch::{EpochSpec, EPOCH_K},
-    evm::verifier_solidity,
+    epoch::{EpochSpec, EPOCH_K, WRAPPER_K},
+    evm::{verifier_solidity, STATE_SYNC_SOL},
     hal::{self, Backend, CpuHal, Hal},
     snark::TranscriptKind,
     Prover,
@@ -191,17 +191,25 @@ pub enum Command {
         /// The batch (JSON, or bincode when it ends in .bin).
         batch: PathBuf,
     },
-    /// Write the Solidity verifier of a chain's epoch proofs (the contract the
-    /// base layer deploys; calldata is instances then proof, as
-    /// `GET /v1/chains/{chain}/epochs/{id}` returns it).
+    /// Write the Solidity verifier of a chain's wrapper proofs and
+    /// `StateSync.sol` beside it (the two contracts the base layer deploys:
+    /// the verifier, then `StateSync` with the constructor arguments printed
+    /// as JSON; a wrapper's calldata, as `GET /v1/chains/{chain}/epochs/{id}`
+    /// returns it, is what `StateSync.submit` takes). The keys of every
+    /// level are made if they are not cached (k = 20 and 22 SRS: minutes).
     EvmVerifier {
         /// Chain config.
         #[arg(long)]
         chain: PathBuf,
-        /// Batches per epoch (the service's --epoch-size).
+        /// Proofs per epoch (the service's --epoch-size).
         #[arg(long, default_value_t = 4)]
         epoch_size: usize,
-        /// Output Solidity file.
+        /// Levels of epochs under the wrapper (the service's --epoch-levels;
+        /// 1 when epochs are made on request).
+        #[arg(long, default_value_t = 1)]
+        epoch_levels: u32,
+        /// Output Solidity file of the verifier; `StateSync.sol` is written
+        /// in the same directory.
         #[arg(long)]
         out: PathBuf,
         /// Caches and parameters.
@@ -254,12 +262,12 @@ pub enum Command {
         #[arg(long, required_unless_present = "vk")]
         chain: Option<PathBuf>,
         /// The verifying keys: `GET /v1/chains/{chain}/vk`'s answer, or one
-        /// verifying-key file of it (`batch` or `epoch`).
+        /// verifying-key file of it (`batch`, `epoch` or `wrapper`).
         #[arg(long, conflicts_with = "chain")]
         vk: Option<PathBuf>,
         /// A batch proof file (`GET /v1/jobs/{id}/proof`, `statesync
-        /// prove --out`) or, with --vk, a proven epoch as `GET
-        /// /v1/chains/{chain}/epochs/{id}` returns it.
+        /// prove --out`) or, with --vk, a proven level-1 epoch or wrapper
+        /// as `GET /v1/chains/{chain}/epochs/{id}` returns it.
         proof: PathBuf,
         /// Caches and parameters.
         #[command(flatten)]
@@ -373,7 +381,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify { chain: Some(chain), proof, prover, .. } => verify(&chain, &proof, &prover),
         Command::Verify { vk: Some(vk), proof, .. } => crate::vkverify::verify(&vk, &proof),
         Command::Verify { .. } => Err(Failure::input("verify needs --chain or --vk")),
-        Command::EvmVerifier { chain, epoch_size, out, prover } => evm_verifier(&chain, epoch_size, &out, &prover),
+        Command::EvmVerifier { chain, epoch_size, epoch_levels, out, prover } => {
+            evm_verifier(&chain, epoch_size, epoch_levels, &out, &prover)
+        }
         Command::Serve(args) => serve(&args),
         Command::Worker(args) => worker(&args),
         Command::Probe { url } => probe(&url),
@@ -529,21 +539,47 @@ fn verify(chain: &Path, proof: &Path, opts: &ProverOpts) -> Result<(), Failure> 
     }
 }
 
-fn evm_verifier(chain: &Path, epoch_size: usize, out: &Path, prover: &ProverOpts) -> Result<(), Failure> {
+fn evm_verifier(
+    chain: &Path,
+    epoch_size: usize,
+    epoch_levels: u32,
+    out: &Path,
+    prover: &ProverOpts,
+) -> Result<(), Failure> {
     let cfg = read_chain(chain)?;
-    let spec = EpochSpec::epoch(1, epoch_size, EPOCH_K);
-    spec.validate().map_err(|e| Failure::input(format!("--epoch-size: {e}")))?;
+    if !(1..=4).contains(&epoch_levels) {
+        return Err(Failure::input(format!("--epoch-levels must be between 1 and 4, got {epoch_levels}")));
+    }
+    let top = EpochSpec::epoch(epoch_levels, epoch_size, EPOCH_K);
+    top.validate().map_err(|e| Failure::input(format!("--epoch-size: {e}")))?;
+    let spec = top.wrapper(WRAPPER_K);
     let v = prover.verifier().epoch_verifier(&cfg, &spec)?;
     let sol = verifier_solidity(&v.params, &v.vk);
-    fs::write(out, &sol).map_err(|e| Failure::failed(format!("writing {}: {e}", out.display())))?;
-    println!(
-        "{}: verifier of chain {}'s epochs of {epoch_size} batches (shape {}, epoch vk sha256 {}), {} bytes of Solidity",
-        out.display(),
-        cfg.chain_id,
-        cfg.shape.id(),
-        v.vk_hash,
-        sol.len()
-    );
+    let write = |path: &Path, text: &str| {
+        fs::write(path, text).map_err(|e| Failure::failed(format!("writing {}: {e}", path.display())))
+    };
+    write(out, &sol)?;
+    let state_sync = out.with_file_name("StateSync.sol");
+    write(&state_sync, STATE_SYNC_SOL)?;
+    let genesis = cfg.genesis_state().root();
+    let deploy = serde_json::json!({
+        "verifier": out.display().to_string(),
+        "verifier_vk_sha256": v.vk_hash,
+        "state_sync": state_sync.display().to_string(),
+        "chain_id": cfg.chain_id,
+        "shape": cfg.shape.id(),
+        "epoch_size": epoch_size,
+        "epoch_levels": epoch_levels,
+        "wrapper_k": WRAPPER_K,
+        // StateSync's constructor(address verifier, uint256 chainTag, uint256 genesisRoot, uint256 firstSeq)
+        "constructor": {
+            "verifier": "the deployed verifier's address",
+            "chainTag": fr_hex::to_hex(&cfg.tag()),
+            "genesisRoot": fr_hex::to_hex(&genesis),
+            "firstSeq": 0,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&deploy).expect("serializes"));
     Ok(())
 }
 

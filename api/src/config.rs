@@ -64,13 +64,28 @@ pub struct ServeArgs {
     /// Lease of a claimed job in seconds; heartbeats renew it [default: 30].
     #[arg(long, env = "STATESYNC_LEASE_SECS")]
     pub lease_secs: Option<u64>,
-    /// Batches per epoch proof (the epoch circuit's N, ≥ 2) [default: 4].
+    /// Proofs per epoch, at every level (the epoch circuit's N, ≥ 2):
+    /// batches per level-1 epoch, epochs of the level below per level ≥ 2
+    /// [default: 4].
     #[arg(long, env = "STATESYNC_EPOCH_SIZE")]
     pub epoch_size: Option<usize>,
-    /// Form an epoch automatically every EPOCH_SIZE proven batches of a chain
-    /// (otherwise only on request).
+    /// Seal epochs automatically: a level-1 epoch at EPOCH_SIZE accepted
+    /// batches, a level-L epoch at EPOCH_SIZE epochs of level L - 1, or
+    /// either when its first batch has waited EPOCH_MAX_WAIT; each top-level
+    /// epoch is wrapped (otherwise epochs are only made on request).
     #[arg(long, env = "STATESYNC_AUTO_EPOCHS")]
     pub auto_epochs: bool,
+    /// Levels of automatic epochs (1..=4) under the wrapper: level 1
+    /// aggregates batch proofs, each level above EPOCH_SIZE epochs of the
+    /// one below [default: 1].
+    #[arg(long, env = "STATESYNC_EPOCH_LEVELS")]
+    pub epoch_levels: Option<u32>,
+    /// Seconds after which an automatic epoch is sealed with what it holds
+    /// (1..EPOCH_SIZE proofs), counted from its first batch's acceptance, so
+    /// that a quiet chain's last batches reach the wrapper too; 0: by count
+    /// only [default: 600].
+    #[arg(long, env = "STATESYNC_EPOCH_MAX_WAIT")]
+    pub epoch_max_wait: Option<u64>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -94,6 +109,8 @@ pub struct FileConfig {
     lease_secs: Option<u64>,
     epoch_size: Option<usize>,
     auto_epochs: Option<bool>,
+    epoch_levels: Option<u32>,
+    epoch_max_wait: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -129,10 +146,25 @@ pub struct ServeConfig {
     pub max_attempts: u32,
     /// Lease duration.
     pub lease: Duration,
-    /// Batches per epoch.
+    /// Proofs per epoch (N, at every level).
     pub epoch_size: usize,
     /// Automatic epochs.
     pub auto_epochs: bool,
+    /// Levels of automatic epochs under the wrapper.
+    pub epoch_levels: u32,
+    /// An automatic epoch is sealed once its first batch has waited this
+    /// long (`None`: by count only).
+    pub epoch_max_wait: Option<Duration>,
+}
+
+impl ServeConfig {
+    /// The wrapper circuit of this configuration's epochs: over the top
+    /// level (`epoch_levels` with automatic epochs, else level 1).
+    pub fn wrapper_spec(&self) -> statesync_prover::epoch::EpochSpec {
+        let top = if self.auto_epochs { self.epoch_levels } else { 1 };
+        statesync_prover::epoch::EpochSpec::epoch(top, self.epoch_size, statesync_prover::epoch::EPOCH_K)
+            .wrapper(statesync_prover::epoch::WRAPPER_K)
+    }
 }
 
 impl ServeArgs {
@@ -165,6 +197,10 @@ impl ServeArgs {
             lease: Duration::from_secs(self.lease_secs.or(file.lease_secs).unwrap_or(30)),
             epoch_size: self.epoch_size.or(file.epoch_size).unwrap_or(4),
             auto_epochs: self.auto_epochs || file.auto_epochs.unwrap_or(false),
+            epoch_levels: self.epoch_levels.or(file.epoch_levels).unwrap_or(1),
+            epoch_max_wait: Some(self.epoch_max_wait.or(file.epoch_max_wait).unwrap_or(600))
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
             data_dir,
         };
         if let Some(url) = &cfg.database_url {
@@ -174,6 +210,12 @@ impl ServeArgs {
         }
         if !(2..=16).contains(&cfg.epoch_size) {
             return Err(format!("epoch_size must be between 2 and 16, got {}", cfg.epoch_size));
+        }
+        if !(1..=4).contains(&cfg.epoch_levels) {
+            return Err(format!("epoch_levels must be between 1 and 4, got {}", cfg.epoch_levels));
+        }
+        if cfg.epoch_levels > 1 && !cfg.auto_epochs {
+            return Err("epoch_levels above 1 needs auto_epochs (levels above 1 are sealed automatically)".into());
         }
         if cfg.max_attempts == 0 || cfg.rate_limit == 0 || cfg.rate_burst == 0 || cfg.lease.is_zero() {
             return Err("max_attempts, rate_limit, rate_burst and lease_secs must be positive".into());
@@ -201,6 +243,13 @@ mod tests {
         let defaults = ServeArgs::default().resolve().unwrap();
         assert_eq!(defaults.bind.to_string(), "127.0.0.1:8080");
         assert!(!defaults.open);
+        assert_eq!((defaults.epoch_levels, defaults.epoch_max_wait), (1, Some(Duration::from_secs(600))));
+        let tree =
+            ServeArgs { auto_epochs: true, epoch_levels: Some(2), epoch_max_wait: Some(0), ..Default::default() };
+        assert_eq!(tree.resolve().unwrap().epoch_max_wait, None, "0: by count only");
+        let manual = ServeArgs { epoch_levels: Some(2), ..Default::default() };
+        assert!(manual.resolve().unwrap_err().contains("needs auto_epochs"));
+        assert!(ServeArgs { auto_epochs: true, epoch_levels: Some(5), ..Default::default() }.resolve().is_err());
         std::fs::write(&path, "bnd = 1\n").unwrap();
         assert!(ServeArgs { config: Some(path), ..Default::default() }.resolve().is_err(), "unknown keys are errors");
     }

@@ -57,6 +57,9 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), String> {
             ),
         }
     }
+    if cfg.auto_epochs && cfg.epoch_max_wait.is_some() {
+        workers.push(tokio::spawn(service::run_sealer(svc.clone(), stop.clone())));
+    }
     if svc.prover.srs().is_insecure() {
         println!("WARNING: proving with the INSECURE development SRS (public seed); pass --srs with ceremony params in production");
     }

@@ -17,7 +17,7 @@ use statesync_circuits::{
     config::ChainConfig, engine::apply_batch, error::BatchError, state::ChainState, transition::Batch,
 };
 use statesync_prover::{
-    epoch::{EpochProof, EpochSpec, EPOCH_K},
+    epoch::{EpochProof, EpochSpec, EPOCH_K, WRAPPER_K},
     hal::{CancelFlag, Cancellable, Hal},
     snark::TranscriptKind,
     Prover, ProverError,
@@ -28,7 +28,10 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::ServeConfig,
     devices::ProvingDevice,
-    store::{BatchProof, ChainRecord, EpochRecord, Job, JobState, NewJob, Store, StoreError, Timings, Work, WorkKind},
+    store::{
+        BatchProof, ChainRecord, EpochFilter, EpochRecord, Job, JobState, NewEpoch, NewJob, Store, StoreError, Timings,
+        Work, WorkKind,
+    },
 };
 
 /// Why an epoch request was refused.
@@ -41,6 +44,10 @@ pub enum EpochRequestError {
     /// A range the epoch circuit cannot take (HTTP 422).
     #[error("{0}")]
     Invalid(String),
+    /// A range that is not the chain's next (HTTP 409): a chain's epochs
+    /// tile its batches in order.
+    #[error("{0}")]
+    Conflict(String),
     /// Storage failure (HTTP 500).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -89,14 +96,9 @@ pub enum WorkerError {
     /// The epoch's chain is no longer stored.
     #[error("chain {0} is gone")]
     ChainGone(String),
-    /// Not every batch proof of the epoch's range is stored.
-    #[error("{stored} of the epoch's {needed} batch proofs are stored")]
-    MissingProofs {
-        /// Stored.
-        stored: usize,
-        /// Needed.
-        needed: usize,
-    },
+    /// Not every proof the epoch aggregates is stored.
+    #[error("the proofs the epoch aggregates are not all stored: {0}")]
+    MissingProofs(String),
     /// The prover made a proof its own verifier refuses.
     #[error("the {0} proof did not verify")]
     NotVerified(&'static str),
@@ -372,8 +374,11 @@ impl Service {
         Ok(Accepted { job, replayed: false })
     }
 
-    /// Requests the epoch proof of `chain`'s batches `first..=last` (exactly
-    /// `epoch_size` accepted batches); the same range returns the same epoch.
+    /// Requests the level-1 epoch proof of `chain`'s batches `first..=last`:
+    /// 1..=`epoch_size` accepted batches starting at the chain's first batch
+    /// under no level-1 epoch (epochs tile a chain's batches in order); the
+    /// same range returns the same epoch. With automatic epochs this seals
+    /// the open epoch early.
     pub async fn request_epoch(
         &self,
         chain: &str,
@@ -382,9 +387,9 @@ impl Service {
     ) -> Result<(EpochRecord, bool), EpochRequestError> {
         let record = self.store.chain(chain).await?.ok_or_else(|| EpochRequestError::UnknownChain(chain.into()))?;
         let n = self.config.epoch_size as u64;
-        if last < first || last - first + 1 != n {
+        if last < first || last - first + 1 > n {
             return Err(EpochRequestError::Invalid(format!(
-                "an epoch spans exactly {n} consecutive batches (epoch_size), got seq {first}..={last}"
+                "an epoch spans 1 to {n} consecutive batches (epoch_size), got seq {first}..={last}"
             )));
         }
         if last >= record.next_seq {
@@ -393,13 +398,145 @@ impl Service {
                 record.next_seq
             )));
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let out = self.store.create_epoch(&id, chain, first, last, self.config.max_attempts).await?;
+        match self.seal(chain, 1, false, first, last).await {
+            Err(StoreError::Conflict(m)) => Err(EpochRequestError::Conflict(m)),
+            other => Ok(other?),
+        }
+    }
+
+    /// Creates `chain`'s epoch at `level` (its wrapper when `wrapper`) over
+    /// batches `first..=last` if it is the next one there, or returns the one
+    /// of that range (`false`).
+    async fn seal(
+        &self,
+        chain: &str,
+        level: u32,
+        wrapper: bool,
+        first: u64,
+        last: u64,
+    ) -> Result<(EpochRecord, bool), StoreError> {
+        let new = NewEpoch {
+            id: uuid::Uuid::new_v4().to_string(),
+            chain: chain.to_string(),
+            first_seq: first,
+            last_seq: last,
+            level,
+            size: self.config.epoch_size as u32,
+            wrapper,
+            max_attempts: self.config.max_attempts,
+        };
+        let out = self.store.create_epoch(&new).await?;
         if out.1 {
-            tracing::info!(epoch = %out.0.id, chain, first, last, "epoch queued");
+            let what = if wrapper { "wrapper" } else { "epoch" };
+            tracing::info!(epoch = %out.0.id, chain, level, first, last, "{what} sealed");
+            metrics::counter!("statesync_epochs_sealed_total", "level" => level.to_string(), "wrapper" => wrapper.to_string())
+                .increment(1);
             self.work.notify_waiters();
         }
         Ok(out)
+    }
+
+    /// [`Service::seal`] for the sweep: whether it created the epoch (not
+    /// when another node sealed that level meanwhile).
+    async fn sealed(&self, chain: &str, level: u32, wrapper: bool, first: u64, last: u64) -> Result<bool, StoreError> {
+        match self.seal(chain, level, wrapper, first, last).await {
+            Ok((_, created)) => Ok(created),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `chain`'s batch `seq` was accepted `epoch_max_wait` ago or
+    /// earlier (never without a maximum wait).
+    async fn waited(&self, chain: &str, seq: u64) -> Result<bool, StoreError> {
+        let Some(wait) = self.config.epoch_max_wait else { return Ok(false) };
+        let accepted = self.store.job_by_seq(chain, seq).await?.map(|j| j.created_at);
+        Ok(accepted.is_some_and(|at| crate::store::now_ms() - at >= wait.as_millis() as i64))
+    }
+
+    /// The sealing sweep of `chain`: with automatic epochs, seals each
+    /// level's next epochs, in order from level 1 (a level-1 epoch at
+    /// `epoch_size` accepted batches, a level-L epoch at `epoch_size` epochs
+    /// of level L - 1; with fewer, once the first batch has waited
+    /// `epoch_max_wait`); then wraps every epoch of the top level (level 1
+    /// when epochs are made on request). Idempotent, and safe to run on
+    /// several nodes at once (each range is created once).
+    pub async fn seal_epochs(&self, chain: &str) -> Result<(), StoreError> {
+        let n = self.config.epoch_size as u64;
+        let top = if self.config.auto_epochs { self.config.epoch_levels } else { 1 };
+        if self.config.auto_epochs {
+            let Some(record) = self.store.chain(chain).await? else { return Ok(()) };
+            for level in 1..=top {
+                loop {
+                    let first = self.store.epoch_frontier(chain, level, false).await?;
+                    // what the next epoch can hold: batches, or epochs of the level below
+                    let last_seqs: Vec<u64> = if level == 1 {
+                        (first..record.next_seq).take(n as usize).collect()
+                    } else {
+                        let below = EpochFilter {
+                            level: Some(level - 1),
+                            wrapper: Some(false),
+                            from_seq: first,
+                            to_seq: None,
+                            limit: n as u32,
+                        };
+                        // the ones that continue the range without a gap
+                        let mut next = first;
+                        let below = self.store.list_epochs(chain, &below).await?;
+                        below
+                            .iter()
+                            .take_while(|e| {
+                                let continues = e.first_seq == next;
+                                next = e.last_seq + 1;
+                                continues
+                            })
+                            .map(|e| e.last_seq)
+                            .collect()
+                    };
+                    let Some(&last) = last_seqs.last() else { break };
+                    if (last_seqs.len() as u64) < n && !self.waited(chain, first).await? {
+                        break;
+                    }
+                    if !self.sealed(chain, level, false, first, last).await? {
+                        break;
+                    }
+                }
+            }
+        }
+        loop {
+            let first = self.store.epoch_frontier(chain, top, true).await?;
+            let next = EpochFilter { level: Some(top), wrapper: Some(false), from_seq: first, to_seq: None, limit: 1 };
+            let Some(e) = self.store.list_epochs(chain, &next).await?.pop().filter(|e| e.first_seq == first) else {
+                break;
+            };
+            if !self.sealed(chain, top, true, e.first_seq, e.last_seq).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sealing sweep of every chain with batches under no wrapper yet.
+    pub async fn seal_all(&self) -> Result<(), StoreError> {
+        for chain in self.store.unwrapped_chains().await? {
+            self.seal_epochs(&chain).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Seals epochs by time: the sealing sweep of every chain once a second,
+/// until `stop` (automatic epochs with a maximum wait; the sweeps after each
+/// proof seal by count).
+pub async fn run_sealer(svc: Arc<Service>, stop: CancellationToken) {
+    loop {
+        if let Err(e) = svc.seal_all().await {
+            tracing::error!("sealing epochs failed: {e}");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
     }
 }
 
@@ -407,19 +544,9 @@ impl Service {
 /// device leaves the rotation.
 pub async fn run_worker(svc: Arc<Service>, name: String, device: Arc<ProvingDevice>, stop: CancellationToken) {
     tracing::info!(worker = %name, device = %device.label, "worker started");
-    if svc.config.auto_epochs {
-        // automatic epochs a crash missed between a proof and its epoch
-        let n = svc.config.epoch_size as u64;
-        match svc.store.missing_epochs(n).await {
-            Ok(missing) => {
-                for (chain, last) in missing {
-                    if let Err(e) = svc.request_epoch(&chain, last + 1 - n, last).await {
-                        tracing::error!(chain = %chain, last, "automatic epoch not queued: {e}");
-                    }
-                }
-            }
-            Err(e) => tracing::error!(worker = %name, "looking for missed epochs failed: {e}"),
-        }
+    // epochs a crash missed between a proof and its sweep
+    if let Err(e) = svc.seal_all().await {
+        tracing::error!(worker = %name, "sealing epochs failed: {e}");
     }
     while !stop.is_cancelled() {
         if !device.in_rotation() {
@@ -532,19 +659,73 @@ fn prove_work(svc: &Service, prover: &Prover, worker: &str, work: Work) -> Resul
     }
 }
 
-/// Proves an epoch: the stored batch proofs of its range, aggregated with the
-/// chain's epoch keys, EVM transcript (calldata for the base-layer contract).
+/// The circuit of `epoch` (its level and N, or the wrapper of that level's
+/// epochs).
+pub fn epoch_spec(epoch: &EpochRecord) -> EpochSpec {
+    let spec = EpochSpec::epoch(epoch.level, epoch.size as usize, EPOCH_K);
+    if epoch.wrapper {
+        spec.wrapper(WRAPPER_K)
+    } else {
+        spec
+    }
+}
+
+/// Proves an epoch with the chain's keys of its circuit: a level-1 epoch
+/// aggregates the stored batch proofs of its range, a level-L epoch the
+/// level L - 1 epochs of its range, a wrapper the epoch of its range and
+/// level; Poseidon's transcript below the wrapper (the level above verifies
+/// it in-circuit), the EVM's for the wrapper (calldata for the base layer).
 fn prove_epoch(svc: &Service, prover: &Prover, epoch: &EpochRecord) -> Result<EpochProof, WorkerError> {
     let handle = tokio::runtime::Handle::current();
     let record =
         handle.block_on(svc.store.chain(&epoch.chain))?.ok_or_else(|| WorkerError::ChainGone(epoch.chain.clone()))?;
-    let proofs = handle.block_on(svc.store.batch_proofs(&epoch.chain, epoch.first_seq, epoch.last_seq))?;
-    let spec = EpochSpec::epoch(1, (epoch.last_seq - epoch.first_seq + 1) as usize, EPOCH_K);
-    if proofs.len() != spec.n {
-        return Err(WorkerError::MissingProofs { stored: proofs.len(), needed: spec.n });
-    }
     let cfg = &record.config;
-    let proof = prover.prove_epoch(cfg, &spec, &proofs, TranscriptKind::Evm, rand::rngs::OsRng)?;
+    let spec = epoch_spec(epoch);
+    let transcript = epoch.transcript;
+    let count = epoch.last_seq - epoch.first_seq + 1;
+    let proof = if epoch.level == 1 && !epoch.wrapper {
+        let proofs = handle.block_on(svc.store.batch_proofs(&epoch.chain, epoch.first_seq, epoch.last_seq))?;
+        if proofs.len() as u64 != count {
+            return Err(WorkerError::MissingProofs(format!("{} of {count} batch proofs", proofs.len())));
+        }
+        prover.prove_epoch(cfg, &spec, &proofs, transcript, rand::rngs::OsRng)?
+    } else {
+        // the epochs below (or the one wrapped), which must tile the range
+        let below = EpochFilter {
+            level: Some(if epoch.wrapper { epoch.level } else { epoch.level - 1 }),
+            wrapper: Some(false),
+            from_seq: epoch.first_seq,
+            to_seq: Some(epoch.last_seq),
+            limit: epoch.size + 1,
+        };
+        let below = handle.block_on(svc.store.list_epochs(&epoch.chain, &below))?;
+        let mut next = epoch.first_seq;
+        let mut proofs = Vec::with_capacity(below.len());
+        for e in &below {
+            let (Some(instances), Some(proof), Some(vk_hash)) = (&e.instances, &e.proof, &e.vk_hash) else {
+                return Err(WorkerError::MissingProofs(format!("epoch {} is {}", e.id, e.state.as_str())));
+            };
+            if e.first_seq != next {
+                return Err(WorkerError::MissingProofs(format!("no epoch below starts at seq {next}")));
+            }
+            next = e.last_seq + 1;
+            let instances = instances
+                .iter()
+                .map(|h| fr_hex::from_hex(h))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| WorkerError::MissingProofs(format!("epoch {}'s instances do not parse", e.id)))?;
+            proofs.push(EpochProof {
+                instances,
+                proof: proof.clone(),
+                transcript: e.transcript,
+                vk_hash: vk_hash.clone(),
+            });
+        }
+        if next != epoch.last_seq + 1 {
+            return Err(WorkerError::MissingProofs(format!("the epochs below end at seq {}", next.saturating_sub(1))));
+        }
+        prover.prove_epoch(cfg, &spec, &proofs, transcript, rand::rngs::OsRng)?
+    };
     if !prover.verify_epoch(cfg, &spec, &proof)? {
         return Err(WorkerError::NotVerified("epoch"));
     }
@@ -562,9 +743,9 @@ async fn process(svc: &Arc<Service>, worker: &str, device: &ProvingDevice, work:
             tracing::info!(epoch = %id, chain = %e.chain, first = e.first_seq, last = e.last_seq, attempt, "aggregating")
         }
     }
-    let next_epoch = match &work {
-        Work::Job(c) => Some((c.job.chain.clone(), c.job.seq)),
-        Work::Epoch(_) => None,
+    let chain = match &work {
+        Work::Job(c) => c.job.chain.clone(),
+        Work::Epoch(e) => e.chain.clone(),
     };
     let beat_stop = CancellationToken::new();
     let flag = CancelFlag::new();
@@ -649,12 +830,6 @@ async fn process(svc: &Arc<Service>, worker: &str, device: &ProvingDevice, work:
                 }
             }
             tracing::info!(job = %id, proving_ms = timings.proving_ms, "proved");
-            let n = svc.config.epoch_size as u64;
-            if let Some((chain, seq)) = next_epoch.filter(|(_, seq)| svc.config.auto_epochs && (seq + 1) % n == 0) {
-                if let Err(e) = svc.request_epoch(&chain, seq + 1 - n, seq).await {
-                    tracing::error!(chain = %chain, seq, "automatic epoch not queued: {e}");
-                }
-            }
         }
         Proven::Epoch(_) => {
             let ms = started.elapsed().as_millis() as u64;
@@ -662,5 +837,9 @@ async fn process(svc: &Arc<Service>, worker: &str, device: &ProvingDevice, work:
             stage("epoch", ms);
             tracing::info!(epoch = %id, proving_ms = ms, "epoch proved");
         }
+    }
+    // what this proof completes may seal the next epoch, at any level
+    if let Err(e) = svc.seal_epochs(&chain).await {
+        tracing::error!(chain = %chain, "sealing epochs failed: {e}");
     }
 }

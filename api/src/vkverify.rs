@@ -26,6 +26,14 @@ struct EpochJson {
     vk_hash: Option<String>,
     instances: Option<Vec<String>>,
     proof: Option<String>,
+    /// Absent in the answers of earlier versions, whose epochs were all
+    /// proven for the EVM.
+    #[serde(default = "evm")]
+    transcript: TranscriptKind,
+}
+
+fn evm() -> TranscriptKind {
+    TranscriptKind::Evm
 }
 
 fn read_json(path: &Path) -> Result<(String, Value), Failure> {
@@ -46,14 +54,14 @@ pub fn verify(vk: &Path, proof: &Path) -> Result<(), Failure> {
     let (_, keys) = read_json(vk)?;
     let bad_keys = |e: serde_json::Error| Failure::input(format!("{}: not a verifying-key file: {e}", vk.display()));
     // The endpoint's answer names the chain; a single file does not.
-    let (chain, batch_key, epoch_key) = if keys.get("batch").is_some() {
+    let (chain, batch_key, epoch_keys) = if keys.get("batch").is_some() {
         let k: ChainKeys = serde_json::from_value(keys).map_err(bad_keys)?;
-        (Some((k.chain_id, k.chain_tag)), Some(k.batch), k.epoch)
+        (Some((k.chain_id, k.chain_tag)), Some(k.batch), [k.epoch, k.wrapper].into_iter().flatten().collect())
     } else {
         let f: VerifyingKeyFile = serde_json::from_value(keys).map_err(bad_keys)?;
         match f.circuit {
-            CircuitOf::Batch { .. } => (None, Some(f), None),
-            CircuitOf::Epoch { .. } => (None, None, Some(f)),
+            CircuitOf::Batch { .. } => (None, Some(f), vec![]),
+            CircuitOf::Epoch { .. } => (None, None, vec![f]),
         }
     };
     let (text, value) = read_json(proof)?;
@@ -88,7 +96,14 @@ pub fn verify(vk: &Path, proof: &Path) -> Result<(), Failure> {
     let (Some(vk_hash), Some(instances), Some(bytes)) = (e.vk_hash, e.instances, e.proof) else {
         return Err(Failure::input(format!("{}: the epoch is not proven (no proof yet)", proof.display())));
     };
-    let key = epoch_key.ok_or_else(|| Failure::input("an epoch proof needs the epoch circuit's verifying key"))?;
+    // the level-1 epoch's key or the wrapper's: the one the epoch names
+    let key = match epoch_keys.iter().find(|k| k.vk_hash == vk_hash) {
+        Some(k) => k,
+        None => match epoch_keys.first() {
+            Some(k) => k,
+            None => return Err(Failure::input("an epoch proof needs the verifying key of its circuit")),
+        },
+    };
     if chain.as_ref().is_some_and(|(id, _)| *id != e.chain) {
         return Err(invalid("the epoch is of another chain"));
     }
@@ -97,11 +112,11 @@ pub fn verify(vk: &Path, proof: &Path) -> Result<(), Failure> {
         .map(|s| fr_hex::from_hex(s).ok_or_else(|| Failure::input(format!("instance {s:?} is not a 0x-hex scalar"))))
         .collect::<Result<_, _>>()?;
     let bytes = hex::decode(&bytes).map_err(|err| Failure::input(format!("the proof is not hex: {err}")))?;
-    let v = verifier(&key)?;
+    let v = verifier(key)?;
     if vk_hash != v.vk_hash {
         return Err(invalid("the epoch names another verifying key"));
     }
-    if !epoch::verify_epoch(&v.params, &v.vk, &instances, &bytes, TranscriptKind::Evm) {
+    if !epoch::verify_epoch(&v.params, &v.vk, &instances, &bytes, e.transcript) {
         return Err(invalid("the proof does not verify"));
     }
     println!(

@@ -65,13 +65,20 @@ pub struct WorkerArgs {
     /// Lease of claimed work in seconds; heartbeats renew it [default: 30].
     #[arg(long, env = "STATESYNC_LEASE_SECS")]
     pub lease_secs: Option<u64>,
-    /// Batches per epoch (as the API nodes' --epoch-size) [default: 4].
+    /// Proofs per epoch (as the API nodes' --epoch-size) [default: 4].
     #[arg(long, env = "STATESYNC_EPOCH_SIZE")]
     pub epoch_size: Option<usize>,
-    /// Queue an epoch every EPOCH_SIZE proven batches of a chain (as the
-    /// API nodes' --auto-epochs).
+    /// Seal epochs automatically after each proof (as the API nodes'
+    /// --auto-epochs).
     #[arg(long, env = "STATESYNC_AUTO_EPOCHS")]
     pub auto_epochs: bool,
+    /// Levels of automatic epochs (as the API nodes' --epoch-levels) [default: 1].
+    #[arg(long, env = "STATESYNC_EPOCH_LEVELS")]
+    pub epoch_levels: Option<u32>,
+    /// Seconds before an automatic epoch is sealed by time (as the API
+    /// nodes' --epoch-max-wait) [default: 600].
+    #[arg(long, env = "STATESYNC_EPOCH_MAX_WAIT")]
+    pub epoch_max_wait: Option<u64>,
 }
 
 /// What a worker process runs: the shared settings and its devices.
@@ -109,6 +116,8 @@ impl WorkerArgs {
             lease_secs: self.lease_secs,
             epoch_size: self.epoch_size,
             auto_epochs: self.auto_epochs,
+            epoch_levels: self.epoch_levels,
+            epoch_max_wait: self.epoch_max_wait,
             ..Default::default()
         };
         let mut config = shared.resolve()?;

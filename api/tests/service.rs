@@ -18,8 +18,8 @@ use statesync_api::client::Client;
 use statesync_api::{
     config::ServeArgs,
     devices::DEVICE_FAILURE_LIMIT,
-    service::{run_worker, Service},
-    store::{sql::SqlStore, JobState},
+    service::{run_worker, EpochRequestError, Service},
+    store::{sql::SqlStore, EpochFilter, JobState},
 };
 use statesync_circuits::{config::ChainConfig, examples, transition::Transition};
 use statesync_prover::{
@@ -764,58 +764,61 @@ async fn sigterm_gives_the_running_job_back() {
     );
 }
 
-/// Batches to an epoch proof through the API: automatic epochs every 2
-/// proven batches, SSE to done, public inputs that chain the batches' roots,
-/// and calldata that the chain's Solidity verifier (`statesync evm-verifier`,
-/// compiled with solcjs) accepts in revm — and rejects once tampered.
+/// Finality through the service on a quiet chain: automatic epochs (N = 2,
+/// one level under the wrapper, a maximum wait of 2 s). Its one batch is
+/// sealed by time into a level-1 epoch of one batch (Poseidon transcript,
+/// no calldata), which is wrapped (EVM transcript, calldata). `statesync
+/// verify --vk` verifies both with the keys the service serves. On an EVM
+/// with Ethereum's size limits, the verifier that `statesync evm-verifier`
+/// writes deploys, and `StateSync` (written beside it, deployed with the
+/// constructor arguments it prints) refuses a tampered proof, takes the
+/// service's calldata and then refuses it replayed. Refused requests too.
+/// (The tree above level 1 and its sealing: the store's and
+/// `epochs_seal_by_count_and_by_time_into_a_tree`; level-2 proofs: the
+/// prover's epoch test.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn epochs_from_submit_to_evm_calldata() {
-    use statesync_prover::evm::{compile_solidity, solcjs, Evm};
+async fn a_quiet_chains_batch_is_wrapped_by_time_and_synced_on_the_evm() {
+    use statesync_circuits::witness::fr_hex;
+    use statesync_prover::evm::{
+        compile_solidity, selector, solcjs, state_sync_constructor_args, submit_calldata, word, Evm,
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let key = add_key(dir.path());
-    let server = Server::start(dir.path(), &["--epoch-size", "2", "--auto-epochs"]);
+    let flags = ["--auto-epochs", "--epoch-size", "2", "--epoch-levels", "1", "--epoch-max-wait", "2"];
+    let server = Server::start(dir.path(), &flags);
     let api = Api::new(&server, &key);
     let client = Client::new(&server.url, Some(key.clone()));
-    // the prover's epoch test aggregates this chain's batches too: one key
+    // the prover's epoch test wraps this chain's epochs too: one key
     let chain = tiny_chain("epoch-chain", 1, 3);
     assert_eq!(api.post("/v1/chains", &chain).await.0, StatusCode::CREATED);
+    let (s, v) = api.post("/v1/chains/epoch-chain/batches", &deposit("epoch-chain", 0, 5)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let job = v["job_id"].as_str().unwrap().to_string();
 
-    let mut jobs = vec![];
-    for seq in 0..2 {
-        let (s, v) = api.post("/v1/chains/epoch-chain/batches", &deposit("epoch-chain", seq, 5 + seq)).await;
-        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-        jobs.push(v["job_id"].as_str().unwrap().to_string());
-    }
-    // refused ranges
-    let bad = |a: u64, b: u64| json!({"first_seq": a, "last_seq": b});
-    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &bad(0, 2)).await;
+    // refused requests
+    let range = |a: u64, b: u64| json!({"first_seq": a, "last_seq": b});
+    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &range(0, 2)).await;
     assert_eq!((s, v["type"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_epoch")), "{v}");
-    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &bad(2, 3)).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "batches not accepted yet: {v}");
-    assert_eq!(api.post("/v1/chains/nope/epochs", &bad(0, 1)).await.0, StatusCode::NOT_FOUND);
+    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &range(1, 1)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "batch 1 is not accepted yet: {v}");
+    assert_eq!(api.post("/v1/chains/nope/epochs", &range(0, 0)).await.0, StatusCode::NOT_FOUND);
     assert_eq!(api.post("/v1/chains/epoch-chain/epochs", &json!({"first": 0})).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(api.get("/v1/chains/epoch-chain/epochs?level=x").await.0, StatusCode::BAD_REQUEST);
 
-    let first = wait_done(&client, &jobs[0]).await;
-    let second = wait_done(&client, &jobs[1]).await;
-    // the automatic epoch appears once batch 1 is proven
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let epoch = loop {
-        let (s, v) = api.get("/v1/chains/epoch-chain/epochs").await;
+    let batch = wait_done(&client, &job).await;
+    // sealed by time: a level-1 epoch of one batch, and its wrapper
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let wrapper = loop {
+        let (s, v) = api.get("/v1/chains/epoch-chain/epochs?wrapper=true").await;
         assert_eq!(s, StatusCode::OK);
         if let Some(e) = v.as_array().unwrap().first() {
             break e.clone();
         }
-        assert!(Instant::now() < deadline, "no automatic epoch");
+        assert!(Instant::now() < deadline, "nothing sealed by time");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!((epoch["first_seq"].as_u64(), epoch["last_seq"].as_u64()), (Some(0), Some(1)));
-    let id = epoch["id"].as_str().unwrap().to_string();
-    // requesting the same range returns the same epoch
-    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &bad(0, 1)).await;
-    assert_eq!((s, v["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
-
-    // follow its events to the end
+    let id = wrapper["id"].as_str().unwrap().to_string();
     let resp = api
         .http
         .get(format!("{}/v1/chains/epoch-chain/epochs/{id}/events", server.url))
@@ -824,31 +827,44 @@ async fn epochs_from_submit_to_evm_calldata() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let text =
-        tokio::time::timeout(Duration::from_secs(2400), resp.text()).await.expect("epoch proven in time").unwrap();
+    let text = tokio::time::timeout(Duration::from_secs(2400), resp.text()).await.expect("wrapped in time").unwrap();
     assert!(text.contains("event: done"), "{text}");
-
-    let (s, e) = api.get(&format!("/v1/chains/epoch-chain/epochs/{id}")).await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(e["state"], "done", "{e}");
-    assert_eq!(e["public_inputs"]["old_root"].as_str(), Some(first.old_root.as_str()));
-    assert_eq!(e["public_inputs"]["new_root"].as_str(), Some(second.new_root.as_str()));
-    assert_eq!(e["public_inputs"]["transitions"], 2);
+    let (_, all) = api.get("/v1/chains/epoch-chain/epochs").await;
+    let [epoch, w] = &all.as_array().unwrap()[..] else { panic!("one epoch and its wrapper: {all}") };
+    for (e, wrapper, transcript) in [(epoch, false, "poseidon"), (w, true, "evm")] {
+        assert_eq!(e["state"], "done", "{e}");
+        assert_eq!((e["first_seq"].as_u64(), e["last_seq"].as_u64()), (Some(0), Some(0)), "{e}");
+        assert_eq!((e["level"].as_u64(), e["size"].as_u64()), (Some(1), Some(2)), "{e}");
+        assert_eq!((e["wrapper"].as_bool(), e["transcript"].as_str()), (Some(wrapper), Some(transcript)), "{e}");
+        assert_eq!(e["public_inputs"]["old_root"].as_str(), Some(batch.old_root.as_str()));
+        assert_eq!(e["public_inputs"]["new_root"].as_str(), Some(batch.new_root.as_str()));
+        assert_eq!(
+            (e["public_inputs"]["transitions"].as_u64(), e["public_inputs"]["batches"].as_u64()),
+            (Some(1), Some(1))
+        );
+    }
+    assert!(epoch["calldata"].is_null(), "only the wrapper's proof is for the EVM");
+    assert_eq!(w["id"].as_str(), Some(id.as_str()));
+    // requesting the sealed range returns its epoch
+    let (s, v) = api.post("/v1/chains/epoch-chain/epochs", &range(0, 0)).await;
+    assert_eq!((s, &v["id"]), (StatusCode::OK, &epoch["id"]));
     assert_eq!(api.get(&format!("/v1/chains/other/epochs/{id}")).await.0, StatusCode::NOT_FOUND);
-    // its verifying key is served now, and verifies it with nothing else
+
+    // both verify with the keys the service serves, and nothing else
     let (s, keys) = api.get("/v1/chains/epoch-chain/vk").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(keys["epoch"]["vk_hash"], e["vk_hash"], "{}", keys["epoch"]);
+    assert_eq!(keys["epoch"]["vk_hash"], epoch["vk_hash"], "{}", keys["epoch"]);
+    assert_eq!(keys["wrapper"]["vk_hash"], w["vk_hash"], "{}", keys["wrapper"]);
     let vk_file = dir.path().join("vk.json");
     std::fs::write(&vk_file, keys.to_string()).unwrap();
-    let mut wrong_root = e.clone();
+    let mut wrong_root = w.clone();
     let mut root = wrong_root["instances"][12].as_str().unwrap().to_string(); // the old root
     let last = if root.ends_with('0') { "1" } else { "0" };
     root.replace_range(root.len() - 1.., last);
     wrong_root["instances"][12] = root.into();
-    for (name, epoch, code) in [("epoch.json", &e, 0), ("wrong-root.json", &wrong_root, 1)] {
+    for (name, e, code) in [("epoch.json", epoch, 0), ("wrapper.json", w, 0), ("wrong-root.json", &wrong_root, 1)] {
         let path = dir.path().join(name);
-        std::fs::write(&path, epoch.to_string()).unwrap();
+        std::fs::write(&path, e.to_string()).unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         let out = Command::new(BIN)
             .args(["verify", "--vk"])
@@ -860,18 +876,17 @@ async fn epochs_from_submit_to_evm_calldata() {
             .unwrap();
         assert_eq!(out.status.code(), Some(code), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let calldata = hex::decode(e["calldata"].as_str().unwrap()).unwrap();
-    let proof = hex::decode(e["proof"].as_str().unwrap()).unwrap();
+    let calldata = hex::decode(w["calldata"].as_str().unwrap()).unwrap();
+    let proof = hex::decode(w["proof"].as_str().unwrap()).unwrap();
     let instances = statesync_prover::epoch::EPOCH_INSTANCES;
     assert_eq!(calldata.len(), instances * 32 + proof.len(), "the {instances} instances, then the proof");
 
-    // the chain's verifier from the CLI, sharing the server's SRS and key caches
-    // (it reads the epoch verifying key the server made)
+    // the chain's contracts from the CLI, sharing the server's SRS and key caches
     let chain_file = dir.path().join("chain.json");
     std::fs::write(&chain_file, chain.to_string()).unwrap();
     let sol = dir.path().join("Verifier.sol");
     let out = Command::new(BIN)
-        .args(["evm-verifier", "--epoch-size", "2", "--chain"])
+        .args(["evm-verifier", "--epoch-size", "2", "--epoch-levels", "1", "--chain"])
         .arg(&chain_file)
         .arg("--out")
         .arg(&sol)
@@ -881,20 +896,37 @@ async fn epochs_from_submit_to_evm_calldata() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let code = compile_solidity(&solcjs().unwrap(), &std::fs::read_to_string(&sol).unwrap()).unwrap();
-    // the level-1 epoch's verifier is over EIP-170's limit (the wrapper's is not)
-    let mut evm = Evm::without_size_limits();
-    let verifier = evm.deploy(code).unwrap();
-    let ok = evm.call(verifier, calldata.clone()).unwrap();
-    assert!(ok.success, "the service's calldata verifies on the chain's verifier");
-    eprintln!("epoch verification on the EVM: {} gas", ok.gas_used);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["verifier_vk_sha256"], w["vk_hash"], "{printed}");
+    assert_eq!(printed["constructor"]["chainTag"], keys["chain_tag"], "{printed}");
+    let word_of = |v: &Value| fr_hex::from_hex(v.as_str().unwrap()).unwrap();
+    let genesis = word_of(&printed["constructor"]["genesisRoot"]);
+    assert_eq!(fr_hex::to_hex(&genesis), batch.old_root, "StateSync starts at the chain's genesis root");
+    let compiled =
+        |path: &std::path::Path| compile_solidity(&solcjs().unwrap(), &std::fs::read_to_string(path).unwrap());
+    let mut evm = Evm::new(); // EIP-170 and EIP-3860 enforced
+    let verifier = evm.deploy(compiled(&sol).unwrap()).unwrap();
+    eprintln!("wrapper verifier: {} bytes deployed", evm.code_size(verifier));
+    let mut code = compiled(&sol.with_file_name("StateSync.sol")).unwrap();
+    code.extend(state_sync_constructor_args(
+        verifier.into_array(),
+        word_of(&printed["constructor"]["chainTag"]),
+        genesis,
+        0,
+    ));
+    let sync = evm.deploy(code).unwrap();
     let mut tampered = calldata.clone();
-    let last = tampered.len() - 1;
-    tampered[last] ^= 1;
-    assert!(!evm.call(verifier, tampered).unwrap().success);
-    let mut root = calldata;
-    root[12 * 32 + 31] ^= 1; // the epoch's old root
-    assert!(!evm.call(verifier, root).unwrap().success);
+    let end = tampered.len() - 1;
+    tampered[end] ^= 1;
+    let refused = evm.call(sync, submit_calldata(&tampered)).unwrap();
+    assert!(!refused.success && refused.output.starts_with(&selector("InvalidProof()")), "{refused:?}");
+    let ok = evm.call(sync, submit_calldata(&calldata)).unwrap();
+    assert!(ok.success, "StateSync takes the service's calldata: {ok:?}");
+    eprintln!("StateSync.submit of the service's wrapper: {} gas", ok.gas_used);
+    let root = evm.call(sync, selector("stateRoot()").to_vec()).unwrap();
+    assert_eq!(root.output, word(fr_hex::from_hex(&batch.new_root).unwrap()));
+    let replay = evm.call(sync, submit_calldata(&calldata)).unwrap();
+    assert!(!replay.success && replay.output.starts_with(&selector("WrongStart(uint256,uint256)")), "{replay:?}");
 }
 
 /// A cluster's database and API nodes: a PostgreSQL schema of its own, an
@@ -1177,6 +1209,68 @@ impl Hal for LostGpu {
     fn batch_invert(&self, _: &mut [Fr]) -> Result<(), ProverError> {
         Self::fail()
     }
+}
+
+/// The sealing sweep, without proving: level-1 epochs seal at N accepted
+/// batches, or with fewer once their first batch has waited the maximum;
+/// level 2 seals at N level-1 epochs or by time the same way; each
+/// level-2 epoch gets its wrapper; a request seals the open level-1 epoch
+/// early, and one that is not the chain's next range is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epochs_seal_by_count_and_by_time_into_a_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = SqlStore::sqlite(&tmp.path().join("s.db")).await.unwrap();
+    let cfg = ServeArgs {
+        data_dir: Some(tmp.path().into()),
+        workers: Some(0),
+        auto_epochs: true,
+        epoch_size: Some(2),
+        epoch_levels: Some(2),
+        epoch_max_wait: Some(1),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap();
+    let svc = Service::new(Arc::new(store), cfg, Arc::new(CpuHal));
+    svc.create_chain(&examples::tiny_chain("tree", 1, 3)).await.unwrap();
+    let submit = |seq: u64| svc.submit("tree", deposit_batch("tree", seq, 1, 5), None);
+    let tree = || async {
+        let all = EpochFilter { level: None, wrapper: None, from_seq: 0, to_seq: None, limit: 100 };
+        let epochs = svc.store.list_epochs("tree", &all).await.unwrap();
+        epochs.iter().map(|e| (e.level, e.wrapper, e.first_seq, e.last_seq)).collect::<Vec<_>>()
+    };
+    let waited = || tokio::time::sleep(Duration::from_millis(1100));
+    for seq in 0..3 {
+        submit(seq).await.unwrap();
+    }
+    svc.seal_epochs("tree").await.unwrap();
+    assert_eq!(tree().await, [(1, false, 0, 1)], "by count; batch 2 and level 2 have not waited");
+    waited().await;
+    svc.seal_epochs("tree").await.unwrap();
+    let sealed = [(1, false, 0, 1), (2, false, 0, 2), (2, true, 0, 2), (1, false, 2, 2)];
+    assert_eq!(tree().await, sealed, "batch 2 by time, level 2 by count (two epochs), its wrapper");
+    svc.seal_epochs("tree").await.unwrap();
+    assert_eq!(tree().await, sealed, "a sweep seals each range once");
+    // a quiet chain's last batch: every level by time
+    submit(3).await.unwrap();
+    svc.seal_epochs("tree").await.unwrap();
+    assert_eq!(tree().await.len(), 4, "batch 3 has not waited");
+    waited().await;
+    svc.seal_all().await.unwrap();
+    let quiet = [(1, false, 3, 3), (2, false, 3, 3), (2, true, 3, 3)];
+    assert_eq!(tree().await[4..], quiet);
+    assert!(svc.store.unwrapped_chains().await.unwrap().is_empty());
+    // requests: the open range seals early; the same range returns its epoch
+    submit(4).await.unwrap();
+    submit(5).await.unwrap();
+    let conflict = svc.request_epoch("tree", 5, 5).await;
+    assert!(matches!(&conflict, Err(EpochRequestError::Conflict(m)) if m.contains("starts at seq 4")), "{conflict:?}");
+    assert!(matches!(svc.request_epoch("tree", 4, 6).await, Err(EpochRequestError::Invalid(_))), "three batches");
+    assert!(matches!(svc.request_epoch("tree", 6, 6).await, Err(EpochRequestError::Invalid(_))), "not accepted");
+    let (e, created) = svc.request_epoch("tree", 4, 4).await.unwrap();
+    assert!(created && (e.level, e.first_seq, e.last_seq) == (1, 4, 4));
+    let (same, created) = svc.request_epoch("tree", 4, 4).await.unwrap();
+    assert!(!created && same.id == e.id);
 }
 
 /// A device whose every operation fails: each attempt on it fails (the

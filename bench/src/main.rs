@@ -349,6 +349,11 @@ fn main() -> ExitCode {
                 if let Some(b) = &report.baseline {
                     println!("{}", row("baseline (single-node SQLite): accept latency", "ms", &b.accept_ms, md));
                 }
+                if let Some(f) = &report.finality {
+                    println!("{}", row("finality: accept to proof", "s", &f.to_proof_s, md));
+                    println!("{}", row("finality: accept to level-1 epoch", "s", &f.to_epoch_s, md));
+                    println!("{}", row("finality: accept to wrapper calldata", "s", &f.to_wrapper_s, md));
+                }
                 let store = match report.database {
                     Some(service::Database::Postgres) => {
                         format!(", PostgreSQL with {} worker processes", report.workers)
@@ -366,6 +371,12 @@ fn main() -> ExitCode {
                         b.accepted,
                         b.accepted_per_sec,
                         report.accepted_per_sec / b.accepted_per_sec
+                    );
+                }
+                if let Some(f) = &report.finality {
+                    println!(
+                        "finality: {} batches at {}/s, --epoch-size {} --epoch-levels {} --epoch-max-wait {}: {} wrappers",
+                        f.batches, f.rate, f.epoch_size, f.epoch_levels, f.epoch_max_wait_s, f.wrappers
                     );
                 }
                 for p in &report.scaling {

@@ -13,7 +13,12 @@
 //! exactly once, and with `--wait` to be proven; with `--baseline` the same
 //! accept path on the single-node SQLite default, in the same run; (3) with
 //! `--scaling 1,2`: proving throughput of each number of worker processes
-//! on a queue of `--scaling-jobs` accepted jobs (PostgreSQL).
+//! on a queue of `--scaling-jobs` accepted jobs (PostgreSQL); (4) with
+//! `--finality-batches B`: time to finality on a service of its own with
+//! automatic epochs (`--epoch-size`, `--epoch-levels`, `--epoch-max-wait`):
+//! one sequencer submits B batches at `--finality-rate`, and each batch's
+//! acceptance is followed to its proof, its level-1 epoch and the wrapper
+//! whose calldata the base layer takes.
 
 use std::{
     path::{Path, PathBuf},
@@ -108,6 +113,22 @@ pub struct ServiceArgs {
     /// [default: a temporary directory per run].
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// Time to finality: batches one sequencer submits to a service of
+    /// its own with automatic epochs (0 skips the phase).
+    #[arg(long, default_value_t = 0)]
+    pub finality_batches: usize,
+    /// Its submissions per second.
+    #[arg(long, default_value_t = 0.05)]
+    pub finality_rate: f64,
+    /// Its service's --epoch-size.
+    #[arg(long, default_value_t = 2)]
+    pub epoch_size: usize,
+    /// Its service's --epoch-levels.
+    #[arg(long, default_value_t = 1)]
+    pub epoch_levels: u32,
+    /// Its service's --epoch-max-wait, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub epoch_max_wait: u64,
 }
 
 /// A spawned service's store.
@@ -139,11 +160,16 @@ impl ServiceArgs {
         if !self.scaling.is_empty() && (self.scaling.contains(&0) || self.scaling_jobs == 0) {
             return Err("--scaling counts and --scaling-jobs must be positive".into());
         }
+        if self.finality_batches > 0 && (!self.spawn || !positive(Some(self.finality_rate))) {
+            return Err(
+                "--finality-batches spawns its service (add --spawn) and needs a positive --finality-rate".into()
+            );
+        }
         Ok(())
     }
 }
 
-/// The report (`--json` prints it; schema version 1).
+/// The report (`--json` prints it; schema version 2: `finality`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceReport {
     /// Schema version of this report.
@@ -178,6 +204,31 @@ pub struct ServiceReport {
     pub baseline: Option<AcceptFigures>,
     /// Proving throughput per number of worker processes (`--scaling`).
     pub scaling: Vec<ScalingPoint>,
+    /// Time to finality (`--finality-batches`).
+    pub finality: Option<FinalityFigures>,
+}
+
+/// Time to finality: per batch, seconds from its acceptance to each stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct FinalityFigures {
+    /// Batches followed.
+    pub batches: usize,
+    /// Submissions per second.
+    pub rate: f64,
+    /// The service's epoch settings.
+    pub epoch_size: usize,
+    /// Levels under the wrapper.
+    pub epoch_levels: u32,
+    /// Maximum wait, seconds.
+    pub epoch_max_wait_s: u64,
+    /// Wrappers proven.
+    pub wrappers: usize,
+    /// Acceptance to the batch's proof.
+    pub to_proof_s: Option<Summary>,
+    /// Acceptance to its level-1 epoch's proof.
+    pub to_epoch_s: Option<Summary>,
+    /// Acceptance to its wrapper's proof: the calldata is served.
+    pub to_wrapper_s: Option<Summary>,
 }
 
 /// What an accept phase measured.
@@ -270,7 +321,12 @@ fn launch(bin: &Path, args: &[&str], cache: &Path, log: &Path, marker: &str) -> 
 
 impl Deployment {
     /// A service on `database` with `workers` proving workers.
-    async fn start(args: &ServiceArgs, database: Database, workers: usize) -> Result<Deployment, String> {
+    async fn start(
+        args: &ServiceArgs,
+        database: Database,
+        workers: usize,
+        extra: &[&str],
+    ) -> Result<Deployment, String> {
         let bin = server_bin(args);
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let cache = args.cache_dir.clone().unwrap_or_else(|| dir.path().join("cache"));
@@ -307,6 +363,7 @@ impl Deployment {
             &["serve", "--bind", "127.0.0.1:0", "--rate-limit", "1000000", "--rate-burst", "1000000"][..],
             &["--data-dir", &data, "--workers", &in_process],
             &store,
+            extra,
         ]
         .concat();
         let (api, url) = launch(&bin, &serve, &cache, &dir.path().join("serve.log"), "statesync listening on ")?;
@@ -378,7 +435,7 @@ async fn create_chain(http: &reqwest::Client, url: &str, key: &str, cfg: &ChainC
 pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceReport, String> {
     args.validate()?;
     let deployment = match args.spawn {
-        true => Some(Deployment::start(args, args.database, args.workers).await?),
+        true => Some(Deployment::start(args, args.database, args.workers, &[]).await?),
         false => None,
     };
     let (url, key, cache_dir) = match &deployment {
@@ -471,7 +528,7 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
     // the single-node SQLite default, same workload
     let baseline = match args.baseline {
         true => {
-            let d = Deployment::start(args, Database::Sqlite, 1).await?;
+            let d = Deployment::start(args, Database::Sqlite, 1, &[]).await?;
             let client = Client::new(&d.url, Some(d.key.clone()));
             let (figures, _) =
                 accept_phase(args, &client, &http, &d.url, &d.key, &format!("{nonce}-baseline"), progress).await?;
@@ -486,8 +543,13 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
         scaling.push(scaling_point(args, n, &http, progress).await?);
     }
 
+    let finality = match args.finality_batches {
+        0 => None,
+        _ => Some(finality(args, &http, progress).await?),
+    };
+
     Ok(ServiceReport {
-        schema: 1,
+        schema: 2,
         chains: args.chains,
         batch_size: args.batch_size,
         depth: args.depth,
@@ -503,6 +565,79 @@ pub async fn run(args: &ServiceArgs, progress: &Progress) -> Result<ServiceRepor
         workers: args.workers,
         baseline,
         scaling,
+        finality,
+    })
+}
+
+/// Time to finality on a single-node SQLite service of its own with
+/// automatic epochs: `--finality-batches` batches of one chain at
+/// `--finality-rate`, each followed from its acceptance to its proof, its
+/// level-1 epoch's and its wrapper's (every batch ends under a wrapper:
+/// the last ones by `--epoch-max-wait`).
+async fn finality(args: &ServiceArgs, http: &reqwest::Client, progress: &Progress) -> Result<FinalityFigures, String> {
+    let (size, levels, wait) = (args.epoch_size.to_string(), args.epoch_levels.to_string(), args.epoch_max_wait);
+    let wait_s = wait.to_string();
+    let extra = ["--auto-epochs", "--epoch-size", &size, "--epoch-levels", &levels, "--epoch-max-wait", &wait_s];
+    let d = Deployment::start(args, Database::Sqlite, 1, &extra).await?;
+    let client = Client::new(&d.url, Some(d.key.clone()));
+    let cfg = chain_config(&format!("finality-{}", std::process::id()), args);
+    create_chain(http, &d.url, &d.key, &cfg).await?;
+    let task = progress.task("finality: submitting", Some(args.finality_batches as u64));
+    let start = tokio::time::Instant::now();
+    let mut jobs = vec![];
+    for (i, b) in batches(&cfg, args.finality_batches, 11).iter().enumerate() {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / args.finality_rate)).await;
+        jobs.push(client.submit(&cfg.chain_id, b, None).await.map_err(|e| e.to_string())?.job_id);
+        task.inc();
+    }
+    drop(task);
+    let last_seq = args.finality_batches as u64 - 1;
+    let task = progress.task("finality: waiting for the wrappers", None);
+    let epochs = loop {
+        let url = format!("{}/v1/chains/{}/epochs?limit=100", d.url, cfg.chain_id);
+        let r = http.get(url).bearer_auth(&d.key).send().await.map_err(|e| e.to_string())?;
+        let epochs: Vec<serde_json::Value> = r.json().await.map_err(|e| e.to_string())?;
+        if let Some(bad) = epochs.iter().find(|e| e["state"] == "failed") {
+            return Err(format!("epoch {} failed: {}", bad["id"], bad["error"]));
+        }
+        let wrapped = epochs
+            .iter()
+            .any(|e| e["wrapper"] == true && e["state"] == "done" && e["last_seq"].as_u64() == Some(last_seq));
+        if wrapped {
+            break epochs;
+        }
+        task.step(&format!("{} epochs", epochs.len()));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    drop(task);
+    let done_over = |seq: u64, wrapper: bool| {
+        epochs.iter().find_map(|e| {
+            let level_ok = wrapper || e["level"] == 1;
+            let covers = e["first_seq"].as_u64()? <= seq && seq <= e["last_seq"].as_u64()?;
+            (e["wrapper"] == wrapper && level_ok && covers && e["state"] == "done")
+                .then(|| e["finished_at"].as_i64())
+                .flatten()
+        })
+    };
+    let (mut to_proof, mut to_epoch, mut to_wrapper) = (vec![], vec![], vec![]);
+    for (seq, id) in jobs.iter().enumerate() {
+        let job = client.wait(id, |_| {}).await.map_err(|e| e.to_string())?;
+        let since = |at: Option<i64>| at.map(|t| (t - job.created_at) as f64 / 1000.0);
+        to_proof.extend(since(job.finished_at));
+        to_epoch.extend(since(done_over(seq as u64, false)));
+        to_wrapper.extend(since(done_over(seq as u64, true)));
+    }
+    d.close().await;
+    Ok(FinalityFigures {
+        batches: jobs.len(),
+        rate: args.finality_rate,
+        epoch_size: args.epoch_size,
+        epoch_levels: args.epoch_levels,
+        epoch_max_wait_s: wait,
+        wrappers: epochs.iter().filter(|e| e["wrapper"] == true).count(),
+        to_proof_s: summarize(&to_proof),
+        to_epoch_s: summarize(&to_epoch),
+        to_wrapper_s: summarize(&to_wrapper),
     })
 }
 
@@ -596,7 +731,7 @@ async fn scaling_point(
     http: &reqwest::Client,
     progress: &Progress,
 ) -> Result<ScalingPoint, String> {
-    let mut d = Deployment::start(args, Database::Postgres, 0).await?;
+    let mut d = Deployment::start(args, Database::Postgres, 0, &[]).await?;
     let client = Client::new(&d.url, Some(d.key.clone()));
     let per_chain = args.scaling_jobs.div_ceil(args.chains);
     let mut jobs = vec![];

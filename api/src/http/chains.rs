@@ -68,11 +68,15 @@ pub struct ChainKeys {
     /// The batch circuit's verifying key and parameters (the key is made
     /// on first use, as for the chain's first proof).
     pub batch: VerifyingKeyFile,
-    /// The epoch circuit's (level 1, `epoch_size` batches, the service's
-    /// epochs) once this process has proven an epoch of the chain since it
-    /// started (the key needs the k = 20 SRS, which a request does not
-    /// load); null before. `statesync evm-verifier` makes it offline.
+    /// The level-1 epoch circuit's (`epoch_size` batches) once this
+    /// process has proven an epoch of the chain since it started (the key
+    /// needs the k = 20 SRS, which a request does not load); null before.
     pub epoch: Option<VerifyingKeyFile>,
+    /// The wrapper circuit's (over the top level's epochs), what the base
+    /// layer's verifier contract holds, once this process has proven a
+    /// wrapper of the chain since it started; null before. `statesync
+    /// evm-verifier` makes it offline.
+    pub wrapper: Option<VerifyingKeyFile>,
 }
 
 /// How long `GET …/vk` waits for keys that are being loaded or made before
@@ -102,6 +106,7 @@ pub async fn get_vk(State(st): State<AppState>, Path(chain): Path<String>) -> Re
             chain_tag: fr_hex::to_hex(&cfg.tag()),
             batch: svc.prover.batch_vk_file(&cfg.shape)?,
             epoch: svc.prover.cached_epoch_vk_file(&cfg, &spec)?,
+            wrapper: svc.prover.cached_epoch_vk_file(&cfg, &svc.config.wrapper_spec())?,
         })
     });
     let keys = tokio::time::timeout(VK_WAIT, work)

@@ -17,6 +17,7 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::{body, json_text, poll_events, AppError, AppState};
+use crate::store::EpochFilter;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -29,13 +30,15 @@ pub(super) fn streams() -> Router<AppState> {
     Router::new().route("/v1/chains/{chain}/epochs/{id}/events", get(epoch_events))
 }
 
-/// Body of `POST /v1/chains/{chain}/epochs`.
+/// Body of `POST /v1/chains/{chain}/epochs`: a level-1 epoch.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EpochRequest {
-    /// First batch (inclusive).
+    /// First batch (inclusive): the chain's first batch under no level-1
+    /// epoch yet (a chain's epochs tile its batches in order).
     pub first_seq: u64,
-    /// Last batch (inclusive); the range spans exactly the server's epoch size.
+    /// Last batch (inclusive); the range spans 1 to the server's epoch size
+    /// of accepted batches.
     pub last_seq: u64,
 }
 
@@ -50,6 +53,17 @@ pub struct EpochView {
     pub first_seq: u64,
     /// Last batch (inclusive).
     pub last_seq: u64,
+    /// Level: 1 aggregates batch proofs, L >= 2 the level L - 1 epochs of
+    /// its range.
+    pub level: u32,
+    /// The N of its circuit: it aggregates 1 to N proofs.
+    pub size: u32,
+    /// Whether this is the wrapper of the level's epoch with the same range:
+    /// the proof the base layer verifies (`statesync evm-verifier`).
+    pub wrapper: bool,
+    /// Its proof's transcript: `poseidon` below the wrapper, `evm` for the
+    /// wrapper.
+    pub transcript: statesync_prover::snark::TranscriptKind,
     /// State.
     pub state: crate::store::EpochState,
     /// Attempts so far.
@@ -64,7 +78,7 @@ pub struct EpochView {
     pub finished_at: Option<i64>,
     /// Aggregation time.
     pub proving_ms: Option<u64>,
-    /// Hex SHA-256 of the chain's epoch verifying key (done only).
+    /// Hex SHA-256 of the verifying key of its circuit (done only).
     pub vk_hash: Option<String>,
     /// Public inputs after the accumulator: first old root, last new root,
     /// commitment hash, totals, chain tag (done only).
@@ -72,10 +86,11 @@ pub struct EpochView {
     pub public_inputs: Option<statesync_prover::epoch::EpochPublic>,
     /// All instances, accumulator first, 0x-hex (done only).
     pub instances: Option<Vec<String>>,
-    /// The proof (EVM transcript), hex (done only).
+    /// The proof, hex (done only).
     pub proof: Option<String>,
-    /// Calldata for the chain's verifier contract (`statesync evm-verifier`):
-    /// instances then proof, hex (done only).
+    /// Calldata of the chain's wrapper verifier contract (`statesync
+    /// evm-verifier`), and the bytes `StateSync.submit` takes: instances
+    /// then proof, hex (done EVM-transcript proofs only: the wrappers).
     pub calldata: Option<String>,
 }
 
@@ -89,8 +104,10 @@ impl EpochView {
             .as_ref()
             .filter(|f| f.len() == statesync_prover::epoch::EPOCH_INSTANCES)
             .map(|f| statesync_prover::epoch::EpochPublic::from_fields(&f[statesync_prover::epoch::ACCUMULATOR_LEN..]));
-        let calldata = match (&fields, &e.proof) {
-            (Some(f), Some(p)) => Some(hex::encode(statesync_prover::evm::calldata(f, p))),
+        let calldata = match (&fields, &e.proof, e.transcript) {
+            (Some(f), Some(p), statesync_prover::snark::TranscriptKind::Evm) => {
+                Some(hex::encode(statesync_prover::evm::calldata(f, p)))
+            }
             _ => None,
         };
         EpochView {
@@ -98,6 +115,10 @@ impl EpochView {
             chain: e.chain,
             first_seq: e.first_seq,
             last_seq: e.last_seq,
+            level: e.level,
+            size: e.size,
+            wrapper: e.wrapper,
+            transcript: e.transcript,
             state: e.state,
             attempts: e.attempts,
             max_attempts: e.max_attempts,
@@ -116,7 +137,8 @@ impl EpochView {
 
 #[utoipa::path(post, path = "/v1/chains/{chain}/epochs", params(("chain" = String, Path)), request_body = EpochRequest,
     responses((status = 201, body = EpochView, description = "queued"), (status = 200, body = EpochView, description = "the existing epoch of this range"),
-        (status = 400), (status = 404, description = "unknown chain"), (status = 422, description = "a range the epoch circuit cannot take")))]
+        (status = 400), (status = 404, description = "unknown chain"), (status = 409, description = "not the chain's next range"),
+        (status = 422, description = "a range the epoch circuit cannot take")))]
 pub async fn request_epoch(
     State(st): State<AppState>,
     Path(chain): Path<String>,
@@ -136,6 +158,12 @@ pub struct EpochQuery {
     /// Only epochs starting at or after this seq (default 0).
     #[serde(default, deserialize_with = "super::empty_as_none")]
     pub from_seq: Option<u64>,
+    /// Only epochs of this level (wrappers carry the level they wrap).
+    #[serde(default, deserialize_with = "super::empty_as_none")]
+    pub level: Option<u32>,
+    /// Only wrappers (`true`) or only the levels' epochs (`false`).
+    #[serde(default, deserialize_with = "super::empty_as_none")]
+    pub wrapper: Option<bool>,
     /// Page size (1..=100, default 20).
     #[serde(default, deserialize_with = "super::empty_as_none")]
     #[param(minimum = 1, maximum = 100)]
@@ -143,7 +171,8 @@ pub struct EpochQuery {
 }
 
 #[utoipa::path(get, path = "/v1/chains/{chain}/epochs", params(("chain" = String, Path), EpochQuery),
-    responses((status = 200, body = Vec<EpochView>), (status = 400, description = "a limit outside 1..=100"), (status = 404)))]
+    responses((status = 200, body = Vec<EpochView>, description = "by first seq, then level, wrappers after the epoch they wrap"),
+        (status = 400, description = "a limit outside 1..=100"), (status = 404)))]
 pub async fn list_epochs(
     State(st): State<AppState>,
     Path(chain): Path<String>,
@@ -155,7 +184,9 @@ pub async fn list_epochs(
     if !(1..=100).contains(&limit) {
         return Err(AppError::bad_request("limit must be 1..=100"));
     }
-    let epochs = st.svc.store.list_epochs(&chain, q.from_seq.unwrap_or(0), limit).await?;
+    let filter =
+        EpochFilter { level: q.level, wrapper: q.wrapper, from_seq: q.from_seq.unwrap_or(0), to_seq: None, limit };
+    let epochs = st.svc.store.list_epochs(&chain, &filter).await?;
     Ok(Json(epochs.into_iter().map(EpochView::from_record).collect()))
 }
 

@@ -258,6 +258,7 @@ impl From<EpochRequestError> for AppError {
         match e {
             EpochRequestError::UnknownChain(c) => AppError::not_found(format!("chain {c}")),
             EpochRequestError::Invalid(m) => AppError::InvalidEpoch(m),
+            EpochRequestError::Conflict(m) => AppError::Conflict(m),
             EpochRequestError::Store(s) => s.into(),
         }
     }

@@ -254,6 +254,17 @@ pub struct EpochRecord {
     pub first_seq: u64,
     /// Last batch (inclusive).
     pub last_seq: u64,
+    /// Level: 1 aggregates batch proofs, L >= 2 the epochs of level L - 1
+    /// in its range.
+    pub level: u32,
+    /// The N of its circuit (it holds 1..=N proofs).
+    pub size: u32,
+    /// The wrapper of the level's epoch with the same range (one proof, few
+    /// columns, the EVM transcript: what the base layer verifies).
+    pub wrapper: bool,
+    /// Its proof's transcript: Poseidon below the wrapper (so that the level
+    /// above can aggregate it), EVM for the wrapper.
+    pub transcript: statesync_prover::snark::TranscriptKind,
     /// State.
     pub state: EpochState,
     /// Attempts so far.
@@ -274,6 +285,53 @@ pub struct EpochRecord {
     pub proof: Option<Vec<u8>>,
     /// Hex SHA-256 of the epoch verifying key, once done.
     pub vk_hash: Option<String>,
+}
+
+/// An epoch to create ([`WorkQueue::create_epoch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEpoch {
+    /// Epoch id.
+    pub id: String,
+    /// Chain id.
+    pub chain: String,
+    /// First batch (inclusive).
+    pub first_seq: u64,
+    /// Last batch (inclusive).
+    pub last_seq: u64,
+    /// Level ([`EpochRecord::level`]).
+    pub level: u32,
+    /// The N of its circuit.
+    pub size: u32,
+    /// Whether it is the wrapper of the level's epoch with this range.
+    pub wrapper: bool,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+}
+
+impl NewEpoch {
+    /// Its proof's transcript: the EVM's for a wrapper, Poseidon's below.
+    pub fn transcript(&self) -> statesync_prover::snark::TranscriptKind {
+        if self.wrapper {
+            statesync_prover::snark::TranscriptKind::Evm
+        } else {
+            statesync_prover::snark::TranscriptKind::Poseidon
+        }
+    }
+}
+
+/// Which of a chain's epochs to list, by first seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochFilter {
+    /// Only this level.
+    pub level: Option<u32>,
+    /// Only wrappers (`true`) or only the levels' epochs (`false`).
+    pub wrapper: Option<bool>,
+    /// Only epochs starting at or after this seq.
+    pub from_seq: u64,
+    /// Only epochs ending at or before this seq.
+    pub to_seq: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
 }
 
 /// Store errors. Messages never reach HTTP clients (they may name internals).
@@ -389,7 +447,8 @@ pub trait WorkQueue: Send + Sync + 'static {
     /// Marks each queued epoch whose range holds a failed or cancelled job
     /// with the first such job (its `error` names it; the epoch waits until
     /// the job is retried and proven), then claims the oldest queued epoch
-    /// whose batches are all proven.
+    /// whose inputs are all proven: its batches (level 1), the epochs of the
+    /// level below in its range (level >= 2), or the epoch it wraps.
     async fn claim_epoch(&self, worker: &str, lease: Duration) -> Result<Option<EpochRecord>, StoreError>;
     /// Claims work: a job first, else an epoch.
     async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Work>, StoreError> {
@@ -449,23 +508,28 @@ pub trait WorkQueue: Send + Sync + 'static {
     async fn retry(&self, id: &str) -> Result<Option<Job>, StoreError>;
     /// Number of jobs per state.
     async fn counts(&self) -> Result<Vec<(JobState, u64)>, StoreError>;
-    /// Creates the epoch of `chain` over batches `first..=last`, or returns
-    /// the existing one (`false`) for the same range.
-    async fn create_epoch(
-        &self,
-        id: &str,
-        chain: &str,
-        first: u64,
-        last: u64,
-        max_attempts: u32,
-    ) -> Result<(EpochRecord, bool), StoreError>;
-    /// `(chain, last seq)` of every proven batch `seq` with `(seq + 1) % n == 0`
-    /// that ends no epoch of `n` batches yet (automatic epochs a crash missed).
-    async fn missing_epochs(&self, n: u64) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Creates the epoch `new` describes if its range is the next at its
+    /// level and kind (the epochs of one level, and the wrappers, tile a
+    /// chain's batches from seq 0: it starts at [`WorkQueue::epoch_frontier`])
+    /// and returns it with `true`; returns the existing epoch of that level,
+    /// kind and range with `false`; `Conflict` otherwise. Several nodes may
+    /// race: one range is created.
+    async fn create_epoch(&self, new: &NewEpoch) -> Result<(EpochRecord, bool), StoreError>;
+    /// The first seq of `chain` that no epoch at `level` (wrappers when
+    /// `wrapper`) covers yet: one past the last one's last seq, or 0. Ranges
+    /// proven for the EVM count at every level: the wrappers' (which lie
+    /// under every level's epochs anyway) and those of the level-1 epochs
+    /// of earlier versions, which were proven for the EVM and are not
+    /// aggregated or wrapped again.
+    async fn epoch_frontier(&self, chain: &str, level: u32, wrapper: bool) -> Result<u64, StoreError>;
+    /// The chains with an accepted batch that no wrapper covers yet: what
+    /// the sealing sweep visits.
+    async fn unwrapped_chains(&self) -> Result<Vec<String>, StoreError>;
     /// An epoch.
     async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError>;
-    /// A chain's epochs by first seq (at most `limit`, from `from_seq` on).
-    async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError>;
+    /// A chain's epochs that `filter` selects, by first seq (then level,
+    /// level epochs before wrappers).
+    async fn list_epochs(&self, chain: &str, filter: &EpochFilter) -> Result<Vec<EpochRecord>, StoreError>;
 }
 
 /// Batch proofs.

@@ -29,8 +29,8 @@ use statesync_circuits::{
 };
 
 use super::{
-    now_ms, ApiKey, ApiKeyStore, BatchProof, ChainRecord, ChainStore, Claimed, EpochRecord, EpochState, Job, JobFilter,
-    JobState, NewJob, ProofStore, StoreError, Timings, WorkKind, WorkQueue,
+    now_ms, ApiKey, ApiKeyStore, BatchProof, ChainRecord, ChainStore, Claimed, EpochFilter, EpochRecord, EpochState,
+    Job, JobFilter, JobState, NewEpoch, NewJob, ProofStore, StoreError, Timings, WorkKind, WorkQueue,
 };
 use statesync_prover::ProverError;
 
@@ -42,14 +42,19 @@ const SQLITE_SCHEMA: [&str; 4] = [
     include_str!("../../migrations/0004_idempotency_keys.sql"),
 ];
 
+/// SQLite: epochs as a tree, a table rebuild run once, while `epochs` has
+/// no `level` column (the schema above is run at every start).
+const SQLITE_EPOCH_TREE: &str = include_str!("../../migrations/0005_epoch_tree.sql");
+
 /// The PostgreSQL schema, in order.
-const POSTGRES_SCHEMA: [&str; 2] = [
+const POSTGRES_SCHEMA: [&str; 3] = [
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_witness_lz4.sql"),
+    include_str!("../../migrations/postgres/0003_epoch_tree.sql"),
 ];
 
-const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, state, attempts, max_attempts, error, created_at, \
-    finished_at, proving_ms, instances, proof, vk_hash";
+const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, level, size, wrapper, transcript, state, attempts, \
+    max_attempts, error, created_at, finished_at, proving_ms, instances, proof, vk_hash";
 
 const JOB_COLUMNS: &str = "n, id, chain, seq, content_hash, state, stage, progress, attempts, max_attempts, error, \
     public, transitions, created_at, started_at, finished_at, witness_ms, proving_ms";
@@ -131,6 +136,14 @@ impl SqlStore {
         for part in schema {
             sqlx::raw_sql(part).execute(&mut *tx).await?;
         }
+        if self.dialect == Dialect::Sqlite {
+            let tree: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('epochs') WHERE name = 'level'")
+                .fetch_one(&mut *tx)
+                .await?;
+            if tree == 0 {
+                sqlx::raw_sql(SQLITE_EPOCH_TREE).execute(&mut *tx).await?;
+            }
+        }
         tx.commit().await?;
         self.check_state_version().await
     }
@@ -172,7 +185,8 @@ impl SqlStore {
     /// `template` in this database's SQL: parameters `?` (numbered in
     /// order) and `?N` become `$N` (both databases read it; a statement uses
     /// one form or the other); `{skip_locked}` becomes `FOR UPDATE SKIP
-    /// LOCKED` and `{for_share}` `FOR SHARE` on PostgreSQL, and nothing on
+    /// LOCKED`, `{for_share}` `FOR SHARE` and `{for_update}` `FOR UPDATE` on
+    /// PostgreSQL, and nothing on
     /// SQLite (whose one writer serializes claims and whose transactions are
     /// snapshots); `{job:done}` is the stored name of `JobState::Done`
     /// as a literal, `{job:leased}`, `{job:unfinished}` and `{epoch:leased}`
@@ -212,6 +226,7 @@ impl SqlStore {
         let postgres_only = match name {
             "skip_locked" => Some("FOR UPDATE SKIP LOCKED"),
             "for_share" => Some("FOR SHARE"),
+            "for_update" => Some("FOR UPDATE"),
             _ => None,
         };
         if let Some(clause) = postgres_only {
@@ -229,6 +244,18 @@ impl SqlStore {
             (kind, _) => panic!("no states of {kind}"),
         }
     }
+}
+
+/// The epoch of `new`'s chain, level, kind and range (`sql` selects it).
+async fn same_range(sql: &str, conn: &mut sqlx::AnyConnection, new: &NewEpoch) -> Result<Option<AnyRow>, sqlx::Error> {
+    sqlx::query(sql)
+        .bind(&new.chain)
+        .bind(new.level as i64)
+        .bind(new.wrapper as i64)
+        .bind(new.first_seq as i64)
+        .bind(new.last_seq as i64)
+        .fetch_optional(conn)
+        .await
 }
 
 fn corrupt(what: &str) -> impl FnOnce(String) -> StoreError + '_ {
@@ -340,6 +367,13 @@ fn epoch_from_row(r: &AnyRow) -> Result<EpochRecord, StoreError> {
         chain: r.try_get("chain")?,
         first_seq: r.try_get::<i64, _>("first_seq")? as u64,
         last_seq: r.try_get::<i64, _>("last_seq")? as u64,
+        level: r.try_get::<i64, _>("level")? as u32,
+        size: r.try_get::<i64, _>("size")? as u32,
+        wrapper: r.try_get::<i64, _>("wrapper")? != 0,
+        transcript: r
+            .try_get::<&str, _>("transcript")?
+            .parse()
+            .map_err(|e: ProverError| corrupt("epoch transcript")(e.to_string()))?,
         state: EpochState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("epoch state {state:?}")))?,
         attempts: r.try_get::<i64, _>("attempts")? as u32,
         max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
@@ -614,8 +648,19 @@ impl WorkQueue for SqlStore {
             "UPDATE epochs SET state = {epoch:proving}, attempts = attempts + 1, lease_owner = ?1, lease_expires = ?2, \
                started_at = COALESCE(started_at, ?3), error = NULL \
              WHERE id = (SELECT e.id FROM epochs e WHERE e.state = {epoch:queued} AND e.run_after <= ?3 \
-                 AND (SELECT COUNT(*) FROM jobs j WHERE j.chain = e.chain AND j.state = {job:done} \
-                      AND j.seq BETWEEN e.first_seq AND e.last_seq) = e.last_seq - e.first_seq + 1 \
+                 AND ((e.wrapper = 0 AND e.level = 1 \
+                       AND (SELECT COUNT(*) FROM jobs j WHERE j.chain = e.chain AND j.state = {job:done} \
+                            AND j.seq BETWEEN e.first_seq AND e.last_seq) = e.last_seq - e.first_seq + 1) \
+                   OR (e.wrapper = 0 AND e.level > 1 \
+                       AND EXISTS (SELECT 1 FROM epochs c WHERE c.chain = e.chain AND c.level = e.level - 1 \
+                                   AND c.wrapper = 0 AND c.first_seq = e.first_seq) \
+                       AND NOT EXISTS (SELECT 1 FROM epochs c WHERE c.chain = e.chain AND c.level = e.level - 1 \
+                                       AND c.wrapper = 0 AND c.first_seq >= e.first_seq \
+                                       AND c.last_seq <= e.last_seq AND c.state <> {epoch:done})) \
+                   OR (e.wrapper = 1 \
+                       AND EXISTS (SELECT 1 FROM epochs c WHERE c.chain = e.chain AND c.level = e.level \
+                                   AND c.wrapper = 0 AND c.first_seq = e.first_seq AND c.last_seq = e.last_seq \
+                                   AND c.state = {epoch:done}))) \
                  ORDER BY e.n LIMIT 1 {skip_locked}) \
              RETURNING ",
         ) + EPOCH_COLUMNS;
@@ -842,50 +887,81 @@ impl WorkQueue for SqlStore {
         Ok(out)
     }
 
-    async fn create_epoch(
-        &self,
-        id: &str,
-        chain: &str,
-        first: u64,
-        last: u64,
-        max_attempts: u32,
-    ) -> Result<(EpochRecord, bool), StoreError> {
-        let inserted = sqlx::query(&self.sql(
-            "INSERT INTO epochs (id, chain, first_seq, last_seq, state, max_attempts, created_at) \
-             VALUES (?, ?, ?, ?, {epoch:queued}, ?, ?) ON CONFLICT (chain, first_seq, last_seq) DO NOTHING",
+    async fn create_epoch(&self, new: &NewEpoch) -> Result<(EpochRecord, bool), StoreError> {
+        let (level, wrapper) = (new.level as i64, new.wrapper as i64);
+        let mut tx = self.writer.begin().await?;
+        // one creator per chain at a time (SQLite's one writer serializes them)
+        sqlx::query(&self.sql("SELECT id FROM chains WHERE id = ? {for_update}"))
+            .bind(&new.chain)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let same = self.sql(&format!(
+            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND level = ? AND wrapper = ? AND first_seq = ? \
+             AND last_seq = ?"
+        ));
+        if let Some(row) = same_range(&same, &mut tx, new).await? {
+            return Ok((epoch_from_row(&row)?, false));
+        }
+        let frontier: i64 = sqlx::query_scalar(&self.sql(
+            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM epochs WHERE chain = ? \
+             AND ((level = ? AND wrapper = ?) OR transcript = 'evm')",
         ))
-        .bind(id)
-        .bind(chain)
-        .bind(first as i64)
-        .bind(last as i64)
-        .bind(max_attempts as i64)
-        .bind(now_ms())
-        .execute(&self.writer)
-        .await?
-        .rows_affected()
-            == 1;
-        let row = sqlx::query(
-            &self
-                .sql(&format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq = ? AND last_seq = ?")),
-        )
-        .bind(chain)
-        .bind(first as i64)
-        .bind(last as i64)
-        .fetch_one(&self.writer)
+        .bind(&new.chain)
+        .bind(level)
+        .bind(wrapper)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok((epoch_from_row(&row)?, inserted))
+        if new.first_seq as i64 != frontier {
+            let what = if new.wrapper { "wrapper" } else { "epoch" };
+            return Err(StoreError::Conflict(format!(
+                "the next level-{} {what} of chain {} starts at seq {frontier}, not {}",
+                new.level, new.chain, new.first_seq
+            )));
+        }
+        sqlx::query(&self.sql(
+            "INSERT INTO epochs (id, chain, first_seq, last_seq, level, size, wrapper, transcript, state, \
+               max_attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {epoch:queued}, ?, ?)",
+        ))
+        .bind(&new.id)
+        .bind(&new.chain)
+        .bind(new.first_seq as i64)
+        .bind(new.last_seq as i64)
+        .bind(level)
+        .bind(new.size as i64)
+        .bind(wrapper)
+        .bind(new.transcript().as_str())
+        .bind(new.max_attempts as i64)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let row = same_range(&same, &mut tx, new)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the epoch just inserted".into()))?;
+        tx.commit().await?;
+        Ok((epoch_from_row(&row)?, true))
     }
 
-    async fn missing_epochs(&self, n: u64) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(&self.sql(
-            "SELECT chain, seq FROM jobs j WHERE j.state = {job:done} AND (j.seq + 1) % ?1 = 0 \
-             AND NOT EXISTS (SELECT 1 FROM epochs e WHERE e.chain = j.chain AND e.last_seq = j.seq \
-                             AND e.first_seq = j.seq + 1 - ?1) ORDER BY j.n",
+    async fn epoch_frontier(&self, chain: &str, level: u32, wrapper: bool) -> Result<u64, StoreError> {
+        let frontier: i64 = sqlx::query_scalar(&self.sql(
+            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM epochs WHERE chain = ? \
+             AND ((level = ? AND wrapper = ?) OR transcript = 'evm')",
         ))
-        .bind(n as i64)
-        .fetch_all(&self.reader)
+        .bind(chain)
+        .bind(level as i64)
+        .bind(wrapper as i64)
+        .fetch_one(&self.reader)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get("chain")?, r.try_get::<i64, _>("seq")? as u64))).collect()
+        Ok(frontier as u64)
+    }
+
+    async fn unwrapped_chains(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM chains c WHERE c.next_seq > \
+               COALESCE((SELECT MAX(e.last_seq) + 1 FROM epochs e WHERE e.chain = c.id AND e.wrapper = 1), 0) \
+             ORDER BY c.id",
+        )
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     async fn epoch(&self, id: &str) -> Result<Option<EpochRecord>, StoreError> {
@@ -896,15 +972,30 @@ impl WorkQueue for SqlStore {
         row.as_ref().map(epoch_from_row).transpose()
     }
 
-    async fn list_epochs(&self, chain: &str, from_seq: u64, limit: u32) -> Result<Vec<EpochRecord>, StoreError> {
-        let rows = sqlx::query(&self.sql(&format!(
-            "SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq >= ? ORDER BY first_seq, n LIMIT ?"
-        )))
-        .bind(chain)
-        .bind(from_seq as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.reader)
-        .await?;
+    async fn list_epochs(&self, chain: &str, filter: &EpochFilter) -> Result<Vec<EpochRecord>, StoreError> {
+        let mut q = format!("SELECT {EPOCH_COLUMNS} FROM epochs WHERE chain = ? AND first_seq >= ?");
+        for (set, clause) in [
+            (filter.level.is_some(), " AND level = ?"),
+            (filter.wrapper.is_some(), " AND wrapper = ?"),
+            (filter.to_seq.is_some(), " AND last_seq <= ?"),
+        ] {
+            if set {
+                q.push_str(clause);
+            }
+        }
+        q.push_str(" ORDER BY first_seq, wrapper, level, n LIMIT ?");
+        let q = self.sql(&q);
+        let mut query = sqlx::query(&q).bind(chain).bind(filter.from_seq as i64);
+        if let Some(level) = filter.level {
+            query = query.bind(level as i64);
+        }
+        if let Some(wrapper) = filter.wrapper {
+            query = query.bind(wrapper as i64);
+        }
+        if let Some(to) = filter.to_seq {
+            query = query.bind(to as i64);
+        }
+        let rows = query.bind(filter.limit as i64).fetch_all(&self.reader).await?;
         rows.iter().map(epoch_from_row).collect()
     }
 }
@@ -1139,6 +1230,12 @@ mod tests {
 
     const LEASE: Duration = Duration::from_secs(60);
 
+    /// A new epoch of the test chain at `level` (N = 2; `wrapper`: its wrapper).
+    fn epoch(id: &str, level: u32, wrapper: bool, first_seq: u64, last_seq: u64) -> NewEpoch {
+        let chain = "perps-devnet-1".into();
+        NewEpoch { id: id.into(), chain, first_seq, last_seq, level, size: 2, wrapper, max_attempts: 3 }
+    }
+
     on_both! {
         async fn chains_persist_and_advance_atomically(dialect: Dialect) {
             let (fresh, store, cfg) = setup(dialect).await;
@@ -1187,14 +1284,14 @@ mod tests {
             let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
             let (a2, _) = accept(&store, &a1.state, 2, "j2").await;
             let (a3, _) = accept(&store, &a2.state, 3, "j3").await;
-            let (e, created) = store.create_epoch("e0", "perps-devnet-1", 0, 1, 3).await.unwrap();
+            let (e, created) = store.create_epoch(&epoch("e0", 1, false, 0, 1)).await.unwrap();
             assert!(created);
             assert_eq!((e.state, e.first_seq, e.last_seq), (EpochState::Queued, 0, 1));
-            let (same, created) = store.create_epoch("other", "perps-devnet-1", 0, 1, 2).await.unwrap();
+            assert_eq!((e.level, e.size, e.wrapper, e.transcript), (1, 2, false, TranscriptKind::Poseidon));
+            let (same, created) = store.create_epoch(&epoch("other", 1, false, 0, 1)).await.unwrap();
             assert!(!created, "one epoch per range");
             assert_eq!(same.id, "e0");
             assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "its batches are not proven");
-            assert!(store.missing_epochs(2).await.unwrap().is_empty());
             for (id, a) in [("j0", &a0), ("j1", &a1)] {
                 let c = store.claim_job("w", LEASE).await.unwrap().unwrap();
                 assert_eq!(c.job.id, id);
@@ -1229,7 +1326,7 @@ mod tests {
             assert_eq!((done.state, done.proof, done.instances), (EpochState::Done, Some(vec![9]), Some(inst)));
             // an epoch over a cancelled batch waits for it and names it; once
             // the job is retried and proven, the epoch is claimed
-            store.create_epoch("e1", "perps-devnet-1", 2, 3, 2).await.unwrap();
+            store.create_epoch(&epoch("e1", 1, false, 2, 3)).await.unwrap();
             store.cancel("j3").await.unwrap();
             assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none());
             let waiting = store.epoch("e1").await.unwrap().unwrap();
@@ -1250,22 +1347,118 @@ mod tests {
             store.fail(WorkKind::Epoch, "e1", "w", "boom", Duration::from_secs(60)).await.unwrap();
             assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none(), "backing off");
             assert_eq!(store.epoch("e1").await.unwrap().unwrap().error.as_deref(), Some("boom"));
-            assert_eq!(store.list_epochs("perps-devnet-1", 0, 10).await.unwrap().len(), 2);
-            assert_eq!(store.list_epochs("perps-devnet-1", 1, 10).await.unwrap().len(), 1);
+            let all = EpochFilter { level: None, wrapper: None, from_seq: 0, to_seq: None, limit: 10 };
+            assert_eq!(store.list_epochs("perps-devnet-1", &all).await.unwrap().len(), 2);
+            let from_1 = EpochFilter { from_seq: 1, ..all };
+            assert_eq!(store.list_epochs("perps-devnet-1", &from_1).await.unwrap().len(), 1);
             fresh.drop_schema().await;
         }
-        async fn missed_automatic_epochs_are_found(dialect: Dialect) {
+        async fn epochs_tile_each_level_and_wait_for_the_level_below(dialect: Dialect) {
             let (fresh, store, cfg) = setup(dialect).await;
+            let chain = "perps-devnet-1";
             let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
             let (a1, _) = accept(&store, &a0.state, 1, "j1").await;
-            for (id, a) in [("j0", &a0), ("j1", &a1)] {
+            let (a2, _) = accept(&store, &a1.state, 2, "j2").await;
+            assert_eq!(store.unwrapped_chains().await.unwrap(), vec![chain.to_string()]);
+            // each level tiles the chain from seq 0: only the next range is created
+            assert_eq!(store.epoch_frontier(chain, 1, false).await.unwrap(), 0);
+            let conflict = store.create_epoch(&epoch("x", 1, false, 1, 2)).await;
+            assert!(matches!(&conflict, Err(StoreError::Conflict(m)) if m.contains("starts at seq 0")), "{conflict:?}");
+            store.create_epoch(&epoch("e0", 1, false, 0, 1)).await.unwrap();
+            assert!(matches!(store.create_epoch(&epoch("x", 1, false, 1, 2)).await, Err(StoreError::Conflict(_))));
+            assert!(matches!(store.create_epoch(&epoch("x", 1, false, 0, 0)).await, Err(StoreError::Conflict(_))));
+            assert_eq!(store.epoch_frontier(chain, 1, false).await.unwrap(), 2);
+            store.create_epoch(&epoch("e1", 1, false, 2, 2)).await.unwrap();
+            // level 2 over both, its wrapper over the same range
+            assert_eq!(store.epoch_frontier(chain, 2, false).await.unwrap(), 0);
+            store.create_epoch(&epoch("t", 2, false, 0, 2)).await.unwrap();
+            let (w, _) = store.create_epoch(&epoch("w", 2, true, 0, 2)).await.unwrap();
+            assert_eq!((w.level, w.wrapper, w.transcript), (2, true, TranscriptKind::Evm));
+            assert_eq!(store.epoch_frontier(chain, 2, true).await.unwrap(), 3);
+            assert!(store.unwrapped_chains().await.unwrap().is_empty(), "every accepted batch is under a wrapper");
+            let list = |level: Option<u32>, wrapper: Option<bool>, to_seq: Option<u64>| {
+                let filter = EpochFilter { level, wrapper, from_seq: 0, to_seq, limit: 10 };
+                let store = store.clone();
+                async move {
+                    store.list_epochs(chain, &filter).await.unwrap().into_iter().map(|e| e.id).collect::<Vec<_>>()
+                }
+            };
+            assert_eq!(list(None, None, None).await, ["e0", "t", "w", "e1"], "by first seq, level, wrappers last");
+            assert_eq!(list(Some(1), None, None).await, ["e0", "e1"]);
+            assert_eq!(list(None, Some(true), None).await, ["w"]);
+            assert_eq!(list(Some(1), Some(false), Some(1)).await, ["e0"]);
+            // claims: level 1 waits for its batches, level 2 for its epochs,
+            // the wrapper for the epoch it wraps
+            for (id, a) in [("j0", &a0), ("j1", &a1), ("j2", &a2)] {
                 store.claim_job("w", LEASE).await.unwrap().unwrap();
                 assert!(store.complete_job(id, "w", &proof(a), Timings::default()).await.unwrap());
             }
-            assert_eq!(store.missing_epochs(2).await.unwrap(), vec![("perps-devnet-1".to_string(), 1)]);
-            assert!(store.missing_epochs(4).await.unwrap().is_empty());
-            store.create_epoch("e", "perps-devnet-1", 0, 1, 2).await.unwrap();
-            assert!(store.missing_epochs(2).await.unwrap().is_empty());
+            let inst = vec!["0x01".to_string()];
+            for (id, blocked) in [("e0", None), ("e1", Some("t waits for e1")), ("t", Some("w waits for t")), ("w", None)] {
+                let claimed = store.claim_epoch("w", LEASE).await.unwrap().unwrap();
+                assert_eq!(claimed.id, id);
+                if let Some(why) = blocked {
+                    assert!(store.claim_epoch("w2", LEASE).await.unwrap().is_none(), "{why}");
+                }
+                assert!(store.complete_epoch(id, "w", &inst, &[9], "vk", 5).await.unwrap());
+            }
+            assert!(store.claim_epoch("w", LEASE).await.unwrap().is_none());
+            fresh.drop_schema().await;
+        }
+        async fn an_epochs_table_of_the_last_version_becomes_a_tree(dialect: Dialect) {
+            // the last version's table: level-1 epochs proven for the EVM, one
+            // row per range (ranges may overlap: they were requested freely)
+            let (fresh, store, cfg) = setup(dialect).await;
+            let (a0, _) = accept(&store, &cfg.genesis_state(), 0, "j0").await;
+            accept(&store, &a0.state, 1, "j1").await;
+            let old = match dialect {
+                Dialect::Sqlite => include_str!("../../migrations/0002_epochs.sql").to_string(),
+                Dialect::Postgres => {
+                    let init = include_str!("../../migrations/postgres/0001_init.sql");
+                    let table = &init[init.find("CREATE TABLE IF NOT EXISTS epochs").unwrap()..];
+                    table[..table.find(");").unwrap() + 2].to_string()
+                }
+            };
+            let mut tx = store.writer.begin().await.unwrap();
+            sqlx::raw_sql("DROP TABLE epochs").execute(&mut *tx).await.unwrap();
+            sqlx::raw_sql(&old).execute(&mut *tx).await.unwrap();
+            for (id, first, last) in [("old0", 0, 1), ("old1", 1, 1)] {
+                sqlx::query(&store.sql(
+                    "INSERT INTO epochs (id, chain, first_seq, last_seq, state, max_attempts, created_at, instances, \
+                       proof) VALUES (?, 'perps-devnet-1', ?, ?, 'done', 3, 1, '[\"0x01\"]', ?)",
+                ))
+                .bind(id)
+                .bind(first)
+                .bind(last)
+                .bind(vec![7u8])
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            }
+            tx.commit().await.unwrap();
+            // the next start migrates it, the one after changes nothing
+            for _ in 0..2 {
+                match dialect {
+                    Dialect::Sqlite => store.migrate(&SQLITE_SCHEMA).await.unwrap(),
+                    Dialect::Postgres => store.migrate(&POSTGRES_SCHEMA).await.unwrap(),
+                }
+                let all = EpochFilter { level: None, wrapper: None, from_seq: 0, to_seq: None, limit: 10 };
+                let epochs = store.list_epochs("perps-devnet-1", &all).await.unwrap();
+                let seen: Vec<_> =
+                    epochs.iter().map(|e| (e.id.as_str(), e.level, e.size, e.wrapper, e.transcript, &e.proof)).collect();
+                let evm = TranscriptKind::Evm;
+                let old = [("old0", 1, 2, false, evm, &Some(vec![7])), ("old1", 1, 1, false, evm, &Some(vec![7]))];
+                assert_eq!(seen, old, "the old rows, as they were");
+            }
+            // every level starts after the ranges proven for the EVM
+            for (level, wrapper) in [(1, false), (2, false), (2, true)] {
+                assert_eq!(store.epoch_frontier("perps-devnet-1", level, wrapper).await.unwrap(), 2);
+            }
+            assert!(matches!(store.create_epoch(&epoch("x", 2, false, 0, 1)).await, Err(StoreError::Conflict(_))));
+            // one range at three levels: the old UNIQUE (chain, first_seq, last_seq) is gone
+            for (id, level, wrapper) in [("e", 1, false), ("t", 2, false), ("w", 2, true)] {
+                store.create_epoch(&epoch(id, level, wrapper, 2, 3)).await.unwrap();
+            }
             fresh.drop_schema().await;
         }
         async fn claims_follow_sequence_and_complete_once(dialect: Dialect) {
