@@ -771,8 +771,8 @@ async fn sigterm_gives_the_running_job_back() {
 /// verify --vk` verifies both with the keys the service serves. On an EVM
 /// with Ethereum's size limits, the verifier that `statesync evm-verifier`
 /// writes deploys, and `StateSync` (written beside it, deployed with the
-/// constructor arguments it prints) refuses a tampered proof, takes the
-/// service's calldata and then refuses it replayed. Refused requests too.
+/// constructor arguments it prints) refuses a tampered proof and short
+/// calldata, takes the service's calldata and then refuses it replayed. Refused requests too.
 /// (The tree above level 1 and its sealing: the store's and
 /// `epochs_seal_by_count_and_by_time_into_a_tree`; level-2 proofs: the
 /// prover's epoch test.)
@@ -920,6 +920,9 @@ async fn a_quiet_chains_batch_is_wrapped_by_time_and_synced_on_the_evm() {
     tampered[end] ^= 1;
     let refused = evm.call(sync, submit_calldata(&tampered)).unwrap();
     assert!(!refused.success && refused.output.starts_with(&selector("InvalidProof()")), "{refused:?}");
+    // fewer bytes than the 20 public inputs
+    let short = evm.call(sync, submit_calldata(&calldata[..20 * 32 - 1])).unwrap();
+    assert!(!short.success && short.output.starts_with(&selector("ShortProof()")), "{short:?}");
     let ok = evm.call(sync, submit_calldata(&calldata)).unwrap();
     assert!(ok.success, "StateSync takes the service's calldata: {ok:?}");
     eprintln!("StateSync.submit of the service's wrapper: {} gas", ok.gas_used);
