@@ -186,9 +186,8 @@ impl SqlStore {
     /// order) and `?N` become `$N` (both databases read it; a statement uses
     /// one form or the other); `{skip_locked}` becomes `FOR UPDATE SKIP
     /// LOCKED`, `{for_share}` `FOR SHARE` and `{for_update}` `FOR UPDATE` on
-    /// PostgreSQL, and nothing on
-    /// SQLite (whose one writer serializes claims and whose transactions are
-    /// snapshots); `{job:done}` is the stored name of `JobState::Done`
+    /// PostgreSQL, and nothing on SQLite (whose one writer serializes claims
+    /// and whose transactions are snapshots); `{job:done}` is the stored name of `JobState::Done`
     /// as a literal, `{job:leased}`, `{job:unfinished}` and `{epoch:leased}`
     /// the lists of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
     /// [`EpochState::LEASED`]. A placeholder that names nothing panics (every
