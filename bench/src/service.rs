@@ -594,9 +594,24 @@ async fn finality(args: &ServiceArgs, http: &reqwest::Client, progress: &Progres
     let last_seq = args.finality_batches as u64 - 1;
     let task = progress.task("finality: waiting for the wrappers", None);
     let epochs = loop {
-        let url = format!("{}/v1/chains/{}/epochs?limit=100", d.url, cfg.chain_id);
-        let r = http.get(url).bearer_auth(&d.key).send().await.map_err(|e| e.to_string())?;
-        let epochs: Vec<serde_json::Value> = r.json().await.map_err(|e| e.to_string())?;
+        // every epoch of the chain, by pages of 100 (each page from the last
+        // one's last first seq: several epochs share one)
+        let mut epochs: Vec<serde_json::Value> = vec![];
+        loop {
+            let from = epochs.last().and_then(|e| e["first_seq"].as_u64()).unwrap_or(0);
+            let url = format!("{}/v1/chains/{}/epochs?limit=100&from_seq={from}", d.url, cfg.chain_id);
+            let r = http.get(url).bearer_auth(&d.key).send().await.map_err(|e| e.to_string())?;
+            let page: Vec<serde_json::Value> = r.json().await.map_err(|e| e.to_string())?;
+            let full = page.len() == 100;
+            let new: Vec<_> = page.into_iter().filter(|e| !epochs.iter().any(|s| s["id"] == e["id"])).collect();
+            if new.is_empty() {
+                break;
+            }
+            epochs.extend(new);
+            if !full {
+                break;
+            }
+        }
         if let Some(bad) = epochs.iter().find(|e| e["state"] == "failed") {
             return Err(format!("epoch {} failed: {}", bad["id"], bad["error"]));
         }
