@@ -56,6 +56,10 @@ const POSTGRES_SCHEMA: [&str; 3] = [
 const EPOCH_COLUMNS: &str = "id, chain, first_seq, last_seq, level, size, wrapper, transcript, state, attempts, \
     max_attempts, error, created_at, finished_at, proving_ms, instances, proof, vk_hash";
 
+/// [`WorkQueue::epoch_frontier`]: binds the chain, the level and the kind.
+const EPOCH_FRONTIER: &str = "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM epochs WHERE chain = ? \
+    AND ((level = ? AND wrapper = ?) OR transcript = 'evm')";
+
 const JOB_COLUMNS: &str = "n, id, chain, seq, content_hash, state, stage, progress, attempts, max_attempts, error, \
     public, transitions, created_at, started_at, finished_at, witness_ms, proving_ms";
 
@@ -901,15 +905,12 @@ impl WorkQueue for SqlStore {
         if let Some(row) = same_range(&same, &mut tx, new).await? {
             return Ok((epoch_from_row(&row)?, false));
         }
-        let frontier: i64 = sqlx::query_scalar(&self.sql(
-            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM epochs WHERE chain = ? \
-             AND ((level = ? AND wrapper = ?) OR transcript = 'evm')",
-        ))
-        .bind(&new.chain)
-        .bind(level)
-        .bind(wrapper)
-        .fetch_one(&mut *tx)
-        .await?;
+        let frontier: i64 = sqlx::query_scalar(&self.sql(EPOCH_FRONTIER))
+            .bind(&new.chain)
+            .bind(level)
+            .bind(wrapper)
+            .fetch_one(&mut *tx)
+            .await?;
         if new.first_seq as i64 != frontier {
             let what = if new.wrapper { "wrapper" } else { "epoch" };
             return Err(StoreError::Conflict(format!(
@@ -941,15 +942,12 @@ impl WorkQueue for SqlStore {
     }
 
     async fn epoch_frontier(&self, chain: &str, level: u32, wrapper: bool) -> Result<u64, StoreError> {
-        let frontier: i64 = sqlx::query_scalar(&self.sql(
-            "SELECT COALESCE(MAX(last_seq) + 1, 0) FROM epochs WHERE chain = ? \
-             AND ((level = ? AND wrapper = ?) OR transcript = 'evm')",
-        ))
-        .bind(chain)
-        .bind(level as i64)
-        .bind(wrapper as i64)
-        .fetch_one(&self.reader)
-        .await?;
+        let frontier: i64 = sqlx::query_scalar(&self.sql(EPOCH_FRONTIER))
+            .bind(chain)
+            .bind(level as i64)
+            .bind(wrapper as i64)
+            .fetch_one(&self.reader)
+            .await?;
         Ok(frontier as u64)
     }
 
