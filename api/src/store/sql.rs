@@ -191,9 +191,11 @@ impl SqlStore {
     /// one form or the other); `{skip_locked}` becomes `FOR UPDATE SKIP
     /// LOCKED`, `{for_share}` `FOR SHARE` and `{for_update}` `FOR UPDATE` on
     /// PostgreSQL, and nothing on SQLite (whose one writer serializes claims
-    /// and whose transactions are snapshots); `{job:done}` is the stored name of `JobState::Done`
-    /// as a literal, `{job:leased}`, `{job:unfinished}` and `{epoch:leased}`
-    /// the lists of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
+    /// and whose transactions are snapshots); `{greatest}` is the function
+    /// giving the larger of its arguments (`GREATEST`; SQLite's scalar
+    /// `MAX`; they differ on NULLs, so give it none); `{job:done}` is the
+    /// stored name of `JobState::Done` as a literal, `{job:leased}`,
+    /// `{job:unfinished}` and `{epoch:leased}` the lists of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
     /// [`EpochState::LEASED`]. A placeholder that names nothing panics (every
     /// statement runs in the store's tests, on both databases).
     fn sql(&self, template: &str) -> String {
@@ -232,6 +234,13 @@ impl SqlStore {
             "for_update" => Some("FOR UPDATE"),
             _ => None,
         };
+        if name == "greatest" {
+            // the larger of two non-NULL values (SQLite's scalar max)
+            return match self.dialect {
+                Dialect::Postgres => "GREATEST".into(),
+                Dialect::Sqlite => "MAX".into(),
+            };
+        }
         if let Some(clause) = postgres_only {
             return match self.dialect {
                 Dialect::Postgres => clause.into(),
@@ -608,10 +617,15 @@ impl ChainStore for SqlStore {
 #[async_trait]
 impl WorkQueue for SqlStore {
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
+        // `now` is read before the statement runs, so another process may
+        // finish the seq before (with a later clock reading) between the two:
+        // a job's start is never recorded before its predecessor's finish.
         let now = now_ms();
         let q = self.sql(
             "UPDATE jobs SET state = {job:witness}, stage = {job:witness}, progress = 0.05, attempts = attempts + 1, \
-               lease_owner = ?1, lease_expires = ?2, started_at = COALESCE(started_at, ?3), error = NULL \
+               lease_owner = ?1, lease_expires = ?2, error = NULL, \
+               started_at = COALESCE(started_at, {greatest}(?3, COALESCE((SELECT p.finished_at FROM jobs p \
+                   WHERE p.chain = jobs.chain AND p.seq = jobs.seq - 1), 0))) \
              WHERE id = (SELECT j.id FROM jobs j WHERE j.state = {job:queued} AND j.run_after <= ?3 \
                  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.chain = j.chain AND e.seq < j.seq \
                                  AND e.state IN ({job:unfinished})) \
@@ -1188,6 +1202,10 @@ mod tests {
             "SELECT id FROM jobs WHERE state = 'queued' AND n > $1 LIMIT $2 FOR UPDATE SKIP LOCKED"
         );
         assert_eq!(
+            (store.sql("{greatest}(?, 0)"), pg.sql("{greatest}(?, 0)")),
+            ("MAX($1, 0)".into(), "GREATEST($1, 0)".into())
+        );
+        assert_eq!(
             store.sql("UPDATE t SET a = ?2 WHERE b = ?1 AND c = ?2"),
             "UPDATE t SET a = $2 WHERE b = $1 AND c = $2"
         );
@@ -1471,8 +1489,17 @@ mod tests {
             assert!(store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap());
             assert!(!store.complete_job("j0", "w1", &proof(&a0), Timings::default()).await.unwrap(), "only once");
             assert_eq!(store.proof("j0").await.unwrap().unwrap().proof, vec![1, 2, 3]);
+            // the finish of seq 0 read a clock ahead of the claimer's (another
+            // process, which read it after the claimer had read its own)
+            let finished = store.job("j0").await.unwrap().unwrap().finished_at.unwrap() + 60_000;
+            sqlx::query(&store.sql("UPDATE jobs SET finished_at = ? WHERE id = 'j0'"))
+                .bind(finished)
+                .execute(&store.writer)
+                .await
+                .unwrap();
             let c = store.claim_job("w2", LEASE).await.unwrap().unwrap();
             assert_eq!(c.job.id, "j1");
+            assert_eq!(c.job.started_at, Some(finished), "seq 1 starts when seq 0 finished, not before");
             assert!(store.proof("j1").await.unwrap().is_none());
             let counts = store.counts().await.unwrap();
             assert!(counts.contains(&(JobState::Done, 1)) && counts.contains(&(JobState::Witness, 1)));
