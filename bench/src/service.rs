@@ -580,7 +580,10 @@ async fn finality(args: &ServiceArgs, http: &reqwest::Client, progress: &Progres
     let extra = ["--auto-epochs", "--epoch-size", &size, "--epoch-levels", &levels, "--epoch-max-wait", &wait_s];
     let d = Deployment::start(args, Database::Sqlite, 1, &extra).await?;
     let client = Client::new(&d.url, Some(d.key.clone()));
-    let cfg = chain_config(&format!("finality-{}", std::process::id()), args);
+    // One chain id for every run (each deployment has a database of its own):
+    // epoch keys are made per chain tag, so a run with the `--cache-dir` of
+    // an earlier one proves with its keys instead of making them again.
+    let cfg = chain_config("finality", args);
     create_chain(http, &d.url, &d.key, &cfg).await?;
     let task = progress.task("finality: submitting", Some(args.finality_batches as u64));
     let start = tokio::time::Instant::now();
