@@ -115,7 +115,8 @@ pub struct Job {
     pub transitions: u64,
     /// Created (unix ms).
     pub created_at: i64,
-    /// First claimed (unix ms).
+    /// First claimed (unix ms; never before the previous seq's
+    /// `finished_at`, which the claim waited for).
     pub started_at: Option<i64>,
     /// Finished (unix ms).
     pub finished_at: Option<i64>,
