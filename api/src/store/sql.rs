@@ -195,7 +195,8 @@ impl SqlStore {
     /// giving the larger of its arguments (`GREATEST`; SQLite's scalar
     /// `MAX`; they differ on NULLs, so give it none); `{job:done}` is the
     /// stored name of `JobState::Done` as a literal, `{job:leased}`,
-    /// `{job:unfinished}` and `{epoch:leased}` the lists of [`JobState::LEASED`], [`JobState::UNFINISHED`] and
+    /// `{job:unfinished}` and `{epoch:leased}` the lists of
+    /// [`JobState::LEASED`], [`JobState::UNFINISHED`] and
     /// [`EpochState::LEASED`]. A placeholder that names nothing panics (every
     /// statement runs in the store's tests, on both databases).
     fn sql(&self, template: &str) -> String {
@@ -228,26 +229,21 @@ impl SqlStore {
     }
 
     fn placeholder(&self, name: &str) -> String {
-        let postgres_only = match name {
-            "skip_locked" => Some("FOR UPDATE SKIP LOCKED"),
-            "for_share" => Some("FOR SHARE"),
-            "for_update" => Some("FOR UPDATE"),
+        // (PostgreSQL, SQLite) spellings of what the two databases write differently
+        let spelled = match name {
+            "skip_locked" => Some(("FOR UPDATE SKIP LOCKED", "")),
+            "for_share" => Some(("FOR SHARE", "")),
+            "for_update" => Some(("FOR UPDATE", "")),
+            "greatest" => Some(("GREATEST", "MAX")),
             _ => None,
         };
-        if name == "greatest" {
-            // the larger of two non-NULL values (SQLite's scalar max)
+        if let Some((postgres, sqlite)) = spelled {
             return match self.dialect {
-                Dialect::Postgres => "GREATEST".into(),
-                Dialect::Sqlite => "MAX".into(),
+                Dialect::Postgres => postgres.into(),
+                Dialect::Sqlite => sqlite.into(),
             };
         }
-        if let Some(clause) = postgres_only {
-            return match self.dialect {
-                Dialect::Postgres => clause.into(),
-                Dialect::Sqlite => String::new(),
-            };
-        }
-        match name.split_once(':').expect("{kind:state} or {skip_locked}") {
+        match name.split_once(':').expect("{kind:state} or a spelled placeholder") {
             ("job", "leased") => quoted(&JobState::LEASED, JobState::as_str),
             ("job", "unfinished") => quoted(&JobState::UNFINISHED, JobState::as_str),
             ("epoch", "leased") => quoted(&EpochState::LEASED, EpochState::as_str),
@@ -617,9 +613,9 @@ impl ChainStore for SqlStore {
 #[async_trait]
 impl WorkQueue for SqlStore {
     async fn claim_job(&self, worker: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
-        // `now` is read before the statement runs, so another process may
-        // finish the seq before (with a later clock reading) between the two:
-        // a job's start is never recorded before its predecessor's finish.
+        // `now` is read before the statement runs, and another process may
+        // complete the previous seq in between with a later clock reading:
+        // the start recorded is the later of the two, never before that finish.
         let now = now_ms();
         let q = self.sql(
             "UPDATE jobs SET state = {job:witness}, stage = {job:witness}, progress = 0.05, attempts = attempts + 1, \
